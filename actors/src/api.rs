@@ -1,0 +1,173 @@
+//! The calls the actors need from ChargePoint, as a trait, with the queries they take.
+//!
+//! `src/soap` implements [`ChargePointApi`] over HTTP; tests may implement it in memory. One
+//! implementation value talks for one account (one username/password). Paging (`moreFlag`,
+//! `startRecord`) is the implementation's business: every list method returns the whole list.
+//! "No data" answers (136 for sessions, 153 for alarms) are empty lists, not errors.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cp_registry::{
+    Alarm, ChargingSession, GroupId, LoadReport, PortNumber, StationId, StationInfo,
+    StationRights, StationStatus,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::SoapError;
+
+/// getStationStatus: the stations to report. Empty means every station the account can see.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StatusQuery {
+    pub station_ids: Vec<StationId>,
+}
+
+/// getLoad: by station group (one call for the whole group) or by single station.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LoadQuery {
+    Group(GroupId),
+    Station(StationId),
+}
+
+/// getAlarms filters. All `None` means every alarm the account can see.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AlarmQuery {
+    pub station_id: Option<StationId>,
+    pub group_id: Option<GroupId>,
+    pub port: Option<PortNumber>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+/// clearAlarms: which alarms to clear.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ClearAlarmsQuery {
+    pub station_id: Option<StationId>,
+    pub group_id: Option<GroupId>,
+    pub port: Option<PortNumber>,
+    pub alarm_type: Option<String>,
+    pub clear_reason: Option<String>,
+}
+
+/// getStationRights filters.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RightsQuery {
+    pub station_id: Option<StationId>,
+    pub group_id: Option<String>,
+}
+
+/// getChargingSessionData filters. The service caps a page at 100 sessions, oldest first.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SessionQuery {
+    pub station_id: Option<StationId>,
+    pub session_id: Option<i64>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// getStations filters. All `None` means every station the account can see.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StationsQuery {
+    pub station_id: Option<StationId>,
+    pub group_id: Option<String>,
+}
+
+/// The cap a shed puts on a port or station: ChargePoint accepts exactly one of the two.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum ShedLimit {
+    /// Maximum draw in kW (`allowedLoadPer…`), >= 0.
+    AllowedLoad(f64),
+    /// Percent of maximum power to shed (`percentShedPer…`), 0..=100.
+    PercentShed(u8),
+}
+
+/// What a shedLoad or clearShedState addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ShedScope {
+    Group(GroupId),
+    Station(StationId),
+}
+
+/// A per-port limit inside a station shed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PortShed {
+    pub port: PortNumber,
+    pub limit: ShedLimit,
+}
+
+/// shedLoad.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShedRequest {
+    pub scope: ShedScope,
+    /// Limit for the whole station (or each station of the group).
+    pub station_limit: Option<ShedLimit>,
+    /// Per-port limits; only meaningful with [`ShedScope::Station`].
+    pub ports: Vec<PortShed>,
+    /// Minutes the shed lasts; 0 means until cleared. Always sent: the schema requires it.
+    pub time_interval_minutes: u32,
+}
+
+/// shedLoad's answer.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ShedAck {
+    pub success: bool,
+    pub group_id: Option<GroupId>,
+    pub station_id: Option<StationId>,
+    pub station_limit: Option<ShedLimit>,
+    pub ports: Vec<PortShed>,
+}
+
+/// clearShedState.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClearShedRequest {
+    pub scope: ShedScope,
+    /// Ports to clear; empty clears the whole station (or group).
+    pub ports: Vec<PortNumber>,
+}
+
+/// clearShedState's answer.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ClearShedAck {
+    pub success: bool,
+    pub group_id: Option<GroupId>,
+    pub station_id: Option<StationId>,
+}
+
+/// The ChargePoint API as the actors see it: one value per account.
+///
+/// Every method has a deadline inside the implementation; an error says whether it is worth
+/// retrying ([`SoapError::is_retryable`]).
+#[async_trait]
+pub trait ChargePointApi: Send + Sync + 'static {
+    /// getStationStatus, following `moreFlag` until every page is read.
+    async fn get_station_status(&self, query: &StatusQuery)
+        -> Result<Vec<StationStatus>, SoapError>;
+
+    /// getLoad for a group or a station.
+    async fn get_load(&self, query: &LoadQuery) -> Result<LoadReport, SoapError>;
+
+    /// getAlarms, every page. Code 153 (no alarms) is an empty list.
+    async fn get_alarms(&self, query: &AlarmQuery) -> Result<Vec<Alarm>, SoapError>;
+
+    /// clearAlarms. Code 153 (nothing to clear) is success.
+    async fn clear_alarms(&self, query: &ClearAlarmsQuery) -> Result<(), SoapError>;
+
+    /// getStationRights, every page, grouped by station.
+    async fn get_station_rights(&self, query: &RightsQuery)
+        -> Result<Vec<StationRights>, SoapError>;
+
+    /// getChargingSessionData, every page (`MoreFlag`). Code 136 (no sessions) is an empty list.
+    async fn get_charging_sessions(
+        &self,
+        query: &SessionQuery,
+    ) -> Result<Vec<ChargingSession>, SoapError>;
+
+    /// getStations, every page (at most 500 a page).
+    async fn get_stations(&self, query: &StationsQuery) -> Result<Vec<StationInfo>, SoapError>;
+
+    /// shedLoad.
+    async fn shed_load(&self, request: &ShedRequest) -> Result<ShedAck, SoapError>;
+
+    /// clearShedState.
+    async fn clear_shed_state(&self, request: &ClearShedRequest)
+        -> Result<ClearShedAck, SoapError>;
+}

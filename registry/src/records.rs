@@ -1,0 +1,270 @@
+//! Typed records of what the ChargePoint API returns, one struct per kind of answer.
+//!
+//! These are the shared vocabulary of the whole project: the SOAP client reads responses into
+//! them, the simulator writes responses from them, and the actors turn them into point values.
+//! ChargePoint's XML element names (`stationID`, `portNumber`) appear only in the SOAP codec;
+//! here everything is snake_case with newtypes for identifiers.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A ChargePoint station identifier such as `1:34003` (organisation prefix, colon, number).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StationId(pub String);
+
+impl StationId {
+    pub fn new(id: impl Into<String>) -> Self {
+        StationId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A port on a station, numbered from 1 as ChargePoint does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PortNumber(pub u16);
+
+impl fmt::Display for PortNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A station group identifier (`sgID`): getLoad and shedLoad accept one to address many stations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GroupId(pub i32);
+
+impl fmt::Display for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A port's status as getStationStatus reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PortState {
+    Available,
+    InUse,
+    Unreachable,
+    Unknown,
+    /// A status string this version does not know; kept verbatim rather than lost.
+    Other(String),
+}
+
+impl PortState {
+    /// Reads ChargePoint's status word (`AVAILABLE`, `INUSE`, ...); anything else is kept as `Other`.
+    pub fn parse(s: &str) -> Self {
+        match s.trim() {
+            "AVAILABLE" => PortState::Available,
+            "INUSE" => PortState::InUse,
+            "UNREACHABLE" => PortState::Unreachable,
+            "UNKNOWN" => PortState::Unknown,
+            other => PortState::Other(other.to_string()),
+        }
+    }
+
+    /// The word ChargePoint uses for this status.
+    pub fn as_str(&self) -> &str {
+        match self {
+            PortState::Available => "AVAILABLE",
+            PortState::InUse => "INUSE",
+            PortState::Unreachable => "UNREACHABLE",
+            PortState::Unknown => "UNKNOWN",
+            PortState::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for PortState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One station's entry in a getStationStatus answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StationStatus {
+    pub station_id: StationId,
+    pub ports: Vec<PortStatus>,
+}
+
+/// One port of a [`StationStatus`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortStatus {
+    pub port: PortNumber,
+    pub status: PortState,
+    /// Last communication between the station and ChargePoint.
+    pub timestamp: DateTime<Utc>,
+    pub connector: Option<String>,
+    pub power: Option<String>,
+}
+
+/// A whole getLoad answer: the station group's totals (when asked by `sgID`) and every station.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LoadReport {
+    pub group_id: Option<GroupId>,
+    pub num_stations: Option<i32>,
+    pub group_name: Option<String>,
+    /// Group load in kW; ChargePoint sends it as free text, so it is kept as text.
+    pub group_load: Option<String>,
+    pub stations: Vec<StationLoad>,
+}
+
+/// One station's entry in a getLoad answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StationLoad {
+    pub station_id: StationId,
+    pub station_name: Option<String>,
+    pub address: Option<String>,
+    /// Whole-station load in kW.
+    pub station_load: Option<f64>,
+    pub ports: Vec<PortLoad>,
+}
+
+/// One port of a [`StationLoad`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortLoad {
+    pub port: PortNumber,
+    pub user_id: Option<String>,
+    pub credential_id: Option<String>,
+    /// True while a shed (allowedLoad or percentShed limit) is in force on the port.
+    pub shed_state: bool,
+    /// Present draw in kW.
+    pub port_load: f64,
+    /// The kW cap in force while shed; 0 when none.
+    pub allowed_load: f64,
+    /// Percent of maximum power shed while shed, 0..=100; 0 when none.
+    pub percent_shed: u8,
+}
+
+/// One alarm from getAlarms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alarm {
+    pub station_id: StationId,
+    pub station_name: Option<String>,
+    pub station_model: Option<String>,
+    pub org_id: Option<String>,
+    pub organization_name: Option<String>,
+    pub station_manufacturer: Option<String>,
+    pub station_serial_num: Option<String>,
+    /// `None` when the alarm concerns the whole station: it then applies to every port.
+    pub port: Option<PortNumber>,
+    pub alarm_type: String,
+    pub alarm_time: DateTime<Utc>,
+    pub record_number: Option<i32>,
+}
+
+/// One station-rights profile from getStationRights: the rights an account holds on a station
+/// through one station group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RightsProfile {
+    pub group_id: Option<String>,
+    pub group_name: Option<String>,
+    pub profile: String,
+}
+
+/// A station's rights, gathered from every `rightsData` entry that names the station.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StationRights {
+    pub station_id: StationId,
+    pub station_name: Option<String>,
+    pub station_serial_num: Option<String>,
+    pub station_mac_addr: Option<String>,
+    pub profiles: Vec<RightsProfile>,
+}
+
+/// One charging session from getChargingSessionData.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChargingSession {
+    pub station_id: StationId,
+    pub station_name: Option<String>,
+    pub port: Option<PortNumber>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+    pub postal_code: Option<String>,
+    pub session_id: i64,
+    /// Energy delivered in the session, kWh.
+    pub energy: f64,
+    pub start_time: DateTime<Utc>,
+    /// `None` while the session is still running.
+    pub end_time: Option<DateTime<Utc>>,
+    /// The driver's account (the spec's `driverAccountNumber`).
+    pub user_id: Option<String>,
+    pub record_number: Option<i64>,
+    /// The RFID card or app credential (the spec's `rfidSerialNumber`).
+    pub credential_id: Option<String>,
+}
+
+/// One station's description from getStations: essentially static.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StationInfo {
+    pub station_id: Option<StationId>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub mac_addr: Option<String>,
+    pub serial_num: Option<String>,
+    pub activation_date: Option<DateTime<Utc>>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+    pub postal_code: Option<String>,
+    pub ports: Vec<PortInfo>,
+    pub pricing: Vec<Pricing>,
+    pub num_ports: Option<i32>,
+    pub main_phone: Option<String>,
+    pub currency_code: Option<String>,
+    pub org_id: String,
+    pub organization_name: String,
+    pub group_id: Option<String>,
+    pub group_name: Option<String>,
+}
+
+/// A port's nameplate within [`StationInfo`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PortInfo {
+    pub port: Option<PortNumber>,
+    pub station_name: Option<String>,
+    pub lat: Option<String>,
+    pub long: Option<String>,
+    pub description: Option<String>,
+    pub reservable: Option<i32>,
+    pub status: Option<String>,
+    pub level: Option<String>,
+    pub mode: Option<String>,
+    pub connector: Option<String>,
+    pub voltage: Option<String>,
+    pub current: Option<String>,
+    pub power: Option<String>,
+}
+
+/// A pricing specification within [`StationInfo`]. Times are `HH:MM:SS` as the API sends them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Pricing {
+    pub kind: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub min_price: Option<f64>,
+    pub max_price: Option<f64>,
+    pub initial_unit_price_duration: Option<i32>,
+    pub unit_price_per_hour: Option<f64>,
+    pub unit_price_per_hour_thereafter: Option<f64>,
+    pub unit_price_per_session: Option<f64>,
+    pub unit_price_per_kwh: Option<f64>,
+    pub session_time: Option<String>,
+}

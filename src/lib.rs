@@ -1,0 +1,5 @@
+//! `chargepoint-supervisor`: adapters and the binary.
+//!
+//! Layout:
+//! - `soap`: the ChargePoint SOAP 5.0 client (implements `cp_actors::ChargePointApi`).
+pub mod soap;
