@@ -2,4 +2,9 @@
 //!
 //! Layout:
 //! - `soap`: the ChargePoint SOAP 5.0 client (implements `cp_actors::ChargePointApi`).
+//! - `http`: the device HTTP API (router, SSE, errors) and the CLI's client for it.
+//! - `cli`: the command line as clap parses it; `config`: the same, validated.
+pub mod cli;
+pub mod config;
+pub mod http;
 pub mod soap;

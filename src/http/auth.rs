@@ -1,0 +1,64 @@
+//! Bearer-token check for write endpoints.
+//!
+//! Reads are open (the API binds to loopback by default); writes change what stations draw, so
+//! when a token is configured every write must carry `Authorization: Bearer <token>`. Handlers
+//! that write take a [`WriteAccess`] argument: the check cannot be forgotten on one route.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use cp_registry::Secret;
+
+use super::error::ApiError;
+use super::AppState;
+
+/// Proof that the request may write. Extracting it checks the bearer token.
+#[derive(Debug)]
+pub(crate) struct WriteAccess;
+
+impl FromRequestParts<AppState> for WriteAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(expected) = state.token.as_ref() else {
+            return Ok(WriteAccess);
+        };
+        let given = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::MissingToken)?;
+        if tokens_match(given.trim().as_bytes(), expected) {
+            Ok(WriteAccess)
+        } else {
+            Err(ApiError::WrongToken)
+        }
+    }
+}
+
+/// Compares in time that depends only on the expected token's length, so response timing does
+/// not reveal how many leading bytes of a guess were right.
+fn tokens_match(given: &[u8], expected: &Secret) -> bool {
+    let expected = expected.expose().as_bytes();
+    let mut diff = given.len() ^ expected.len();
+    for (i, e) in expected.iter().enumerate() {
+        diff |= usize::from(given.get(i).copied().unwrap_or(0) ^ e);
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_token_matches() {
+        let secret = Secret::new("s3cret");
+        assert!(tokens_match(b"s3cret", &secret));
+        assert!(!tokens_match(b"s3cre", &secret));
+        assert!(!tokens_match(b"s3cret!", &secret));
+        assert!(!tokens_match(b"S3cret", &secret));
+        assert!(!tokens_match(b"", &secret));
+    }
+}

@@ -1,0 +1,313 @@
+//! The client side of the device API: what `get`, `set`, `scrape`, `revert`, `devices` and
+//! `health` send to a running supervisor, and how they show the answer.
+//!
+//! One function per concern: [`ApiClient::send`] turns a [`ClientRequest`] into one HTTP call
+//! and returns the JSON answer; [`readable`] prints any JSON answer as indented `key: value`
+//! lines, so the CLI does not depend on the exact shape of each answer.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use cp_registry::Secret;
+use reqwest::{Method, StatusCode, Url};
+use serde_json::Value;
+
+use super::body::{PointWrites, ValueBody};
+use crate::config::{ClientConfig, ClientRequest};
+
+/// How long to wait for the TCP connection to the supervisor: it is local, or it is down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a client command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot build the HTTP client")]
+    Build(#[source] reqwest::Error),
+    #[error("cannot reach the supervisor at {base}")]
+    Connect {
+        base: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("no answer from the supervisor within {after:?}")]
+    Timeout { after: Duration },
+    #[error("request to the supervisor failed")]
+    Transport(#[source] reqwest::Error),
+    #[error("{message} (HTTP {status}, {kind})")]
+    Api {
+        status: u16,
+        kind: String,
+        message: String,
+    },
+    #[error("the supervisor's answer (HTTP {status}) is not the API's JSON")]
+    Decode {
+        status: u16,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A connection to one supervisor's device API.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    base: Url,
+    token: Option<Secret>,
+    timeout: Duration,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// # Errors
+    /// [`ClientError::Build`] when the TLS backend cannot start.
+    pub fn new(config: &ClientConfig) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(config.timeout)
+            .build()
+            .map_err(ClientError::Build)?;
+        Ok(ApiClient {
+            base: config.base.clone(),
+            token: config.token.clone(),
+            timeout: config.timeout,
+            http,
+        })
+    }
+
+    /// Sends one request and returns the API's JSON answer.
+    ///
+    /// # Errors
+    /// Connection failure, timeout, an API error reply (with its status, kind and message) or an
+    /// answer that is not JSON.
+    pub async fn send(&self, request: &ClientRequest) -> Result<Value, ClientError> {
+        let call = match request {
+            ClientRequest::Devices => self.call(Method::GET, &["devices"]),
+            ClientRequest::Health => self.call(Method::GET, &["health"]),
+            ClientRequest::Get { device, points } => match points.as_slice() {
+                [point] => self.call(Method::GET, &device_path(device, &["points", point])),
+                _ => {
+                    let mut url = self.url(&device_path(device, &["points"]));
+                    url.query_pairs_mut().append_pair("names", &points.join(","));
+                    self.http.get(url)
+                }
+            },
+            ClientRequest::Set { device, points } => match points.as_slice() {
+                [(point, value)] => self
+                    .write(Method::PUT, &device_path(device, &["points", point]))
+                    .body(json_bytes(&ValueBody {
+                        value: value.clone(),
+                    })),
+                _ => self
+                    .write(Method::PUT, &device_path(device, &["points"]))
+                    .body(json_bytes(&PointWrites::from(points.clone()).into_body())),
+            },
+            ClientRequest::Scrape { device } => {
+                self.call(Method::POST, &device_path(device, &["scrape"]))
+            }
+            ClientRequest::Revert {
+                device,
+                point: Some(point),
+            } => self.write(
+                Method::POST,
+                &device_path(device, &["points", point, "revert"]),
+            ),
+            ClientRequest::Revert {
+                device,
+                point: None,
+            } => self.write(Method::POST, &device_path(device, &["revert"])),
+        };
+        let response = call.send().await.map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let body: Value = serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode {
+            status: status.as_u16(),
+            source,
+        })?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(api_error(status, &body))
+        }
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        // A base URL with a path (`http://host/prefix`) keeps it; the API lives under `/api`.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push("api").extend(segments);
+        }
+        url
+    }
+
+    fn call(&self, method: Method, segments: &[&str]) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(segments))
+    }
+
+    /// A write: carries the bearer token when one is configured and a JSON content type.
+    fn write(&self, method: Method, segments: &[&str]) -> reqwest::RequestBuilder {
+        let request = self
+            .call(method, segments)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        match &self.token {
+            Some(token) => request.bearer_auth(token.expose()),
+            None => request,
+        }
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> ClientError {
+        if error.is_timeout() {
+            ClientError::Timeout {
+                after: self.timeout,
+            }
+        } else if error.is_connect() {
+            ClientError::Connect {
+                base: self.base.to_string(),
+                source: error,
+            }
+        } else {
+            ClientError::Transport(error)
+        }
+    }
+}
+
+/// `campus/building/unit` plus the operation's segments, each percent-encoded by `Url`.
+fn device_path<'a>(device: &'a str, tail: &[&'a str]) -> Vec<&'a str> {
+    let mut segments = vec!["devices"];
+    segments.extend(device.split('/'));
+    segments.extend_from_slice(tail);
+    segments
+}
+
+fn json_bytes<T: serde::Serialize>(body: &T) -> Vec<u8> {
+    // Serialising a struct of JSON values and strings into memory cannot fail.
+    serde_json::to_vec(body).expect("JSON values serialise")
+}
+
+/// Reads the API's `{"error": {"kind", "message"}}`; anything else keeps the status only.
+fn api_error(status: StatusCode, body: &Value) -> ClientError {
+    let field = |name: &str| {
+        body.pointer(&format!("/error/{name}"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    ClientError::Api {
+        status: status.as_u16(),
+        kind: field("kind").unwrap_or_else(|| "unknown".into()),
+        message: field("message").unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("unexpected status")
+                .into()
+        }),
+    }
+}
+
+/// Any JSON answer as indented `key: value` lines; strings without quotes, null as `-`.
+pub fn readable(value: &Value) -> String {
+    let mut out = String::new();
+    write_readable(&mut out, value, 0);
+    out
+}
+
+fn write_readable(out: &mut String, value: &Value, indent: usize) {
+    let pad = " ".repeat(indent);
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if is_scalar(value) {
+                    let _ = writeln!(out, "{pad}{key}: {}", scalar(value));
+                } else {
+                    let _ = writeln!(out, "{pad}{key}:");
+                    write_readable(out, value, indent + 2);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                if is_scalar(item) {
+                    let _ = writeln!(out, "{pad}- {}", scalar(item));
+                } else {
+                    let _ = writeln!(out, "{pad}-");
+                    write_readable(out, item, indent + 2);
+                }
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{pad}{}", scalar(other));
+        }
+    }
+}
+
+fn is_scalar(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => true,
+    }
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn readable_nests_objects_and_lists() {
+        let answer = json!({
+            "device": "campus/bldg/unit1",
+            "points": {"shedState": 1, "allowedLoad": 3.5, "Status": "INUSE", "alarmType": null},
+            "errors": [],
+            "tags": ["a", {"k": true}],
+        });
+        assert_eq!(
+            readable(&answer),
+            "device: campus/bldg/unit1\n\
+             errors: []\n\
+             points:\n  Status: INUSE\n  alarmType: -\n  allowedLoad: 3.5\n  shedState: 1\n\
+             tags:\n  - a\n  -\n    k: true\n"
+        );
+    }
+
+    #[test]
+    fn api_error_reply_keeps_kind_and_message() {
+        let error = api_error(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": {"kind": "bad_value", "message": "point percentShed: 150 is out of range 0..=100"}}),
+        );
+        assert_eq!(
+            error.to_string(),
+            "point percentShed: 150 is out of range 0..=100 (HTTP 400, bad_value)"
+        );
+        let error = api_error(StatusCode::BAD_GATEWAY, &json!({"unexpected": true}));
+        assert_eq!(error.to_string(), "Bad Gateway (HTTP 502, unknown)");
+    }
+
+    #[test]
+    fn device_segments_are_encoded_one_by_one() {
+        let client = ApiClient::new(&ClientConfig {
+            base: Url::parse("http://127.0.0.1:7480").unwrap(),
+            token: None,
+            json: false,
+            timeout: Duration::from_secs(1),
+        })
+        .unwrap();
+        let url = client.url(&device_path("my campus/b 1/u#2", &["points", "shedState"]));
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:7480/api/devices/my%20campus/b%201/u%232/points/shedState"
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! [`ApiError`]: every way a device API request can fail, and the HTTP answer for each.
+//!
+//! The answer is always `{"error": {"kind": "...", "message": "..."}}`. Client errors (4xx) say
+//! exactly what was wrong (the message names the point) and are not logged as errors: they are
+//! the caller's business. Server errors (5xx) give the client a generic message and leave the
+//! full error, with its source chain, in the response extensions, where [`log_server_errors`]
+//! logs it once.
+
+use std::error::Error as _;
+use std::fmt::Write as _;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Why a device API request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The path names no endpoint (including device paths with no operation).
+    #[error("no endpoint {method} {path}")]
+    NoRoute { method: String, path: String },
+    /// A write came without `Authorization: Bearer …` while a token is configured.
+    #[error("writes need an 'Authorization: Bearer <token>' header")]
+    MissingToken,
+    /// A write came with the wrong token.
+    #[error("the bearer token is not valid")]
+    WrongToken,
+    /// The request body or query string could not be read.
+    #[error("bad request: {detail}")]
+    BadRequest { detail: String },
+    /// A device operation failed; the fleet's classification picks the status.
+    #[error(transparent)]
+    Device(#[from] cp_actors::DeviceError),
+    /// The fleet itself did not answer (stopped, or its supervisor is busy).
+    #[error(transparent)]
+    Fleet(#[from] cp_actors::FleetError),
+}
+
+/// The full text of a 5xx error, attached to the response for [`log_server_errors`].
+#[derive(Debug, Clone)]
+struct ServerErrorReport(String);
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
+            ApiError::MissingToken | ApiError::WrongToken => StatusCode::UNAUTHORIZED,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Device(error) => device_status(error),
+            ApiError::Fleet(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A short, stable name for the kind of failure; clients may match on it.
+    fn kind(&self) -> &'static str {
+        match self {
+            ApiError::NoRoute { .. } => "not_found",
+            ApiError::MissingToken => "missing_token",
+            ApiError::WrongToken => "wrong_token",
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Device(error) => device_kind(error),
+            ApiError::Fleet(_) => "unavailable",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            generic_message(status).to_string()
+        } else {
+            self.to_string()
+        };
+        let body = json!({"error": {"kind": self.kind(), "message": message}});
+        let mut response = (status, Json(body)).into_response();
+        if status.is_server_error() {
+            response
+                .extensions_mut()
+                .insert(ServerErrorReport(error_chain(&self)));
+        }
+        response
+    }
+}
+
+/// What a client sees for a 5xx: enough to know where to look, nothing internal.
+fn generic_message(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_GATEWAY => "the ChargePoint service call failed; see the supervisor's log",
+        StatusCode::SERVICE_UNAVAILABLE => "the supervisor is busy or stopping; try again",
+        StatusCode::GATEWAY_TIMEOUT => "the ChargePoint service did not answer in time",
+        _ => "internal error; see the supervisor's log",
+    }
+}
+
+/// `error: source: source…`, the way `main` prints errors.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// Middleware: logs the full error behind every 5xx answer, with the route template.
+pub(crate) async fn log_server_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let response = next.run(request).await;
+    if let Some(ServerErrorReport(error)) = response.extensions().get::<ServerErrorReport>() {
+        tracing::error!(%method, %route, status = response.status().as_u16(), %error, "request failed");
+    }
+    response
+}
