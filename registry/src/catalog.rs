@@ -60,7 +60,9 @@ impl RegisterKind {
 
     /// Looks a register type up by its CSV name (exact, as VOLTTRON does).
     pub fn parse(name: &str) -> Option<RegisterKind> {
-        RegisterKind::ALL.into_iter().find(|r| r.name() == name.trim())
+        RegisterKind::ALL
+            .into_iter()
+            .find(|r| r.name() == name.trim())
     }
 
     /// The method whose answer holds this register's values.
@@ -491,7 +493,10 @@ mod tests {
             unitPricePerHourThereafter, sessionTime, Description, mainPhone, orgID, \
             organizationName, sgID, sgName, currencyCode";
         let names: Vec<&str> = spec_list.split(',').map(str::trim).collect();
-        let served: Vec<&str> = RegisterKind::Station.attributes().map(|a| a.name()).collect();
+        let served: Vec<&str> = RegisterKind::Station
+            .attributes()
+            .map(|a| a.name())
+            .collect();
         let mut a = names.clone();
         let mut b = served.clone();
         a.sort_unstable();

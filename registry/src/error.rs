@@ -145,7 +145,9 @@ pub enum RegistryError {
     },
 
     /// The Port # is not a port number.
-    #[error("{pos}: point {point}: bad Port # (expected a number from 1 to {max}, found '{found}')")]
+    #[error(
+        "{pos}: point {point}: bad Port # (expected a number from 1 to {max}, found '{found}')"
+    )]
     BadPort {
         pos: Position,
         point: String,

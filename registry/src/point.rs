@@ -264,12 +264,18 @@ mod tests {
     #[test]
     fn flag_words_parse_as_booleans_and_integers() {
         for (t, b) in [("TRUE", true), ("no", false), ("1", true), ("Off", false)] {
-            assert_eq!(PointValue::parse(ValueType::Bool, t), Ok(PointValue::Bool(b)));
+            assert_eq!(
+                PointValue::parse(ValueType::Bool, t),
+                Ok(PointValue::Bool(b))
+            );
         }
         assert_eq!(
             PointValue::parse(ValueType::Integer, "True"),
             Ok(PointValue::Int(1))
         );
-        assert_eq!(PointValue::parse(ValueType::Integer, " "), Ok(PointValue::Null));
+        assert_eq!(
+            PointValue::parse(ValueType::Integer, " "),
+            Ok(PointValue::Null)
+        );
     }
 }

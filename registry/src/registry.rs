@@ -108,7 +108,14 @@ const COLUMNS: [&str; 11] = [
     SCRAPE_INTERVAL,
     DATA_CURRENCY,
 ];
-const REQUIRED: [&str; 6] = [POINT_NAME, ATTRIBUTE_NAME, REGISTER_NAME, PORT, TYPE, WRITABLE];
+const REQUIRED: [&str; 6] = [
+    POINT_NAME,
+    ATTRIBUTE_NAME,
+    REGISTER_NAME,
+    PORT,
+    TYPE,
+    WRITABLE,
+];
 
 /// Header matching: case-insensitive, spaces ignored (`port #`, `PORT#`, `Port  #`).
 fn header_key(s: &str) -> String {
@@ -499,7 +506,14 @@ fn parse_row(
         _ => None,
     };
 
-    match (attribute, declared, writable, port, scrape_interval, data_currency) {
+    match (
+        attribute,
+        declared,
+        writable,
+        port,
+        scrape_interval,
+        data_currency,
+    ) {
         (Some(attribute), Some(value_type), Some(writable), Some(port), Some(si), Some(dc))
             if problems.is_empty() =>
         {

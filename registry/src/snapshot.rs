@@ -47,7 +47,11 @@ impl StationSnapshot {
 
 impl Attribute {
     /// Reads this attribute from a snapshot; see [`StationSnapshot::value`].
-    pub fn extract(self, snapshot: &StationSnapshot, port: Option<PortNumber>) -> Option<PointValue> {
+    pub fn extract(
+        self,
+        snapshot: &StationSnapshot,
+        port: Option<PortNumber>,
+    ) -> Option<PointValue> {
         use Attribute as A;
         let v = match self {
             A::Status | A::TimeStamp => {
@@ -162,7 +166,9 @@ fn latest_session(
 fn station_info(attribute: Attribute, info: &StationInfo, port: Option<PortNumber>) -> PointValue {
     use Attribute as A;
     let port_info = || -> Option<&PortInfo> {
-        info.ports.iter().find(|p| p.port.is_some() && p.port == port)
+        info.ports
+            .iter()
+            .find(|p| p.port.is_some() && p.port == port)
     };
     let pricing = || -> Option<&Pricing> { info.pricing.first() };
     match attribute {
@@ -176,7 +182,9 @@ fn station_info(attribute: Attribute, info: &StationInfo, port: Option<PortNumbe
         A::State => text(&info.state),
         A::Country => text(&info.country),
         A::PostalCode => text(&info.postal_code),
-        A::NumPorts => info.num_ports.map_or(PointValue::Null, |n| PointValue::Int(n.into())),
+        A::NumPorts => info
+            .num_ports
+            .map_or(PointValue::Null, |n| PointValue::Int(n.into())),
         A::MainPhone => text(&info.main_phone),
         A::CurrencyCode => text(&info.currency_code),
         A::OrgId => non_empty(&info.org_id),
@@ -209,9 +217,9 @@ fn station_info(attribute: Attribute, info: &StationInfo, port: Option<PortNumbe
             pricing().map_or(PointValue::Null, |p| float(p.unit_price_per_session))
         }
         A::UnitPricePerKwh => pricing().map_or(PointValue::Null, |p| float(p.unit_price_per_kwh)),
-        A::UnitPricePerHourThereafter => {
-            pricing().map_or(PointValue::Null, |p| float(p.unit_price_per_hour_thereafter))
-        }
+        A::UnitPricePerHourThereafter => pricing().map_or(PointValue::Null, |p| {
+            float(p.unit_price_per_hour_thereafter)
+        }),
         A::SessionTime => pricing().map_or(PointValue::Null, |p| text(&p.session_time)),
         // Not getStations attributes: `extract` routes them elsewhere.
         _ => PointValue::Null,
