@@ -39,6 +39,8 @@ pub enum ClientError {
         kind: String,
         message: String,
     },
+    #[error("cannot write the answer")]
+    Output(#[source] std::io::Error),
     #[error("the supervisor's answer (HTTP {status}) is not the API's JSON")]
     Decode {
         status: u16,
@@ -202,6 +204,26 @@ fn api_error(status: StatusCode, body: &Value) -> ClientError {
                 .into()
         }),
     }
+}
+
+/// Runs one client command: sends `request` and prints the answer to `out`, readable or as
+/// JSON (`--json`).
+///
+/// # Errors
+/// Whatever [`ApiClient::send`] returns, or [`ClientError::Output`] when `out` fails.
+pub async fn execute(
+    config: &ClientConfig,
+    request: &ClientRequest,
+    out: &mut impl std::io::Write,
+) -> Result<(), ClientError> {
+    let answer = ApiClient::new(config)?.send(request).await?;
+    let text = if config.json {
+        // Serialising a `Value` into memory cannot fail.
+        serde_json::to_string_pretty(&answer).expect("JSON values serialise") + "\n"
+    } else {
+        readable(&answer)
+    };
+    out.write_all(text.as_bytes()).map_err(ClientError::Output)
 }
 
 /// Any JSON answer as indented `key: value` lines; strings without quotes, null as `-`.
