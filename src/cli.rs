@@ -164,7 +164,8 @@ pub struct ApiArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Seconds to wait for the supervisor's answer (a confirmed write can take a while).
-    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    /// Seconds to wait for the supervisor's answer (a confirmed write can take a while; the
+    /// supervisor itself answers within 60 s).
+    #[arg(long, default_value_t = 70.0, value_name = "SECONDS")]
     pub timeout: f64,
 }

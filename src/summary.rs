@@ -1,16 +1,14 @@
 //! The live one-line fleet summary `run` shows: stations up, ports charging, kW, sheds, errors.
 //!
-//! It is read from the Prometheus families the actors already keep ([`Metrics`]), so the
-//! summary shows exactly what `/metrics` shows and asks the fleet nothing. On a terminal the
-//! line is redrawn in place with `\r`; otherwise it is logged as a structured event now and
-//! then, so a service log has the same numbers without a torn screen.
+//! It is the fleet's own health report ([`Fleet::health`]) in one line. On a terminal the line
+//! is redrawn in place with `\r`; otherwise it is logged as a structured event now and then, so
+//! a service log has the same numbers without a torn screen.
 
 use std::fmt;
 use std::io::Write;
 use std::time::Duration;
 
-use cp_actors::Metrics;
-use prometheus::proto::MetricFamily;
+use cp_actors::{Fleet, FleetHealth};
 use tokio_util::sync::CancellationToken;
 
 /// How often the terminal line is redrawn.
@@ -20,62 +18,18 @@ pub const REDRAW_EVERY: Duration = Duration::from_secs(1);
 /// fleet, rarely enough not to flood a service log.
 pub const LOG_EVERY: Duration = Duration::from_secs(30);
 
-/// The fleet in five numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct FleetSummary {
-    pub stations_up: usize,
-    pub stations: usize,
-    pub ports_charging: usize,
-    pub ports: usize,
-    pub load_kw: f64,
-    pub sheds: usize,
-    pub errors: u64,
-}
+/// The fleet's health in one line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SummaryLine<'a>(pub &'a FleetHealth);
 
-impl FleetSummary {
-    /// Reads the current values of the station, port and error families.
-    pub fn from_metrics(metrics: &Metrics) -> FleetSummary {
-        let families = metrics.registry().gather();
-        let values = |name: &str| -> Vec<f64> {
-            families
-                .iter()
-                .filter(|f| f.name() == name)
-                .flat_map(MetricFamily::get_metric)
-                .map(|m| {
-                    if m.gauge.is_some() {
-                        m.get_gauge().value()
-                    } else {
-                        m.get_counter().value()
-                    }
-                })
-                .collect()
-        };
-        let station_up = values("cp_station_up");
-        let port_load = values("cp_port_load_watts");
-        FleetSummary {
-            stations_up: station_up.iter().filter(|v| **v >= 1.0).count(),
-            stations: station_up.len(),
-            ports_charging: port_load.iter().filter(|w| **w > 0.0).count(),
-            ports: port_load.len(),
-            load_kw: port_load.iter().sum::<f64>() / 1000.0,
-            sheds: values("cp_sheds_active").iter().sum::<f64>() as usize,
-            errors: values("cp_soap_errors_total").iter().sum::<f64>() as u64,
-        }
-    }
-}
-
-impl fmt::Display for FleetSummary {
+impl fmt::Display for SummaryLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = self.0;
+        let ports: usize = h.stations.iter().map(|s| s.device.ports.len()).sum();
         write!(
             f,
             "stations up {}/{} | ports charging {}/{} | {:.1} kW | sheds {} | errors {}",
-            self.stations_up,
-            self.stations,
-            self.ports_charging,
-            self.ports,
-            self.load_kw,
-            self.sheds,
-            self.errors
+            h.stations_up, h.stations_total, h.ports_charging, ports, h.total_kw, h.sheds_active, h.errors
         )
     }
 }
@@ -91,7 +45,7 @@ pub enum SummaryOutput {
 
 /// Shows the summary until `stop` is cancelled; on a terminal, ends the line so the shell
 /// prompt starts on a fresh one.
-pub async fn run(metrics: Metrics, output: SummaryOutput, stop: CancellationToken) {
+pub async fn run(fleet: Fleet, output: SummaryOutput, stop: CancellationToken) {
     let every = match output {
         SummaryOutput::Terminal => REDRAW_EVERY,
         SummaryOutput::Log => LOG_EVERY,
@@ -103,17 +57,22 @@ pub async fn run(metrics: Metrics, output: SummaryOutput, stop: CancellationToke
             _ = stop.cancelled() => break,
             _ = ticks.tick() => {}
         }
-        let summary = FleetSummary::from_metrics(&metrics);
+        let health = match fleet.health().await {
+            Ok(health) => health,
+            Err(error) => {
+                tracing::warn!(cause = %error, "no fleet health for the summary");
+                continue;
+            }
+        };
         match output {
-            SummaryOutput::Terminal => redraw(&summary),
+            SummaryOutput::Terminal => redraw(&SummaryLine(&health)),
             SummaryOutput::Log => tracing::info!(
-                stations_up = summary.stations_up,
-                stations = summary.stations,
-                ports_charging = summary.ports_charging,
-                ports = summary.ports,
-                load_kw = summary.load_kw,
-                sheds = summary.sheds,
-                errors = summary.errors,
+                stations_up = health.stations_up,
+                stations = health.stations_total,
+                ports_charging = health.ports_charging,
+                load_kw = health.total_kw,
+                sheds = health.sheds_active,
+                errors = health.errors,
                 "fleet summary"
             ),
         }
@@ -124,7 +83,7 @@ pub async fn run(metrics: Metrics, output: SummaryOutput, stop: CancellationToke
 }
 
 /// `\r`, the line, and "erase to end of line" so a shorter line leaves no tail.
-fn redraw(summary: &FleetSummary) {
+fn redraw(summary: &SummaryLine<'_>) {
     let mut out = std::io::stdout().lock();
     // A terminal that went away is no reason to stop supervising.
     let _ = write!(out, "\r{summary}\x1b[K");
@@ -133,45 +92,40 @@ fn redraw(summary: &FleetSummary) {
 
 #[cfg(test)]
 mod tests {
-    use cp_registry::{PortLoad, PortNumber, StationId, StationLoad};
+    use std::collections::BTreeMap;
+
+    use cp_actors::{DeviceSummary, StationHealth};
+    use cp_registry::{AccountId, StationId};
 
     use super::*;
 
-    fn load(station: &str, ports: &[f64]) -> StationLoad {
-        StationLoad {
-            station_id: StationId::new(station),
-            station_name: None,
-            address: None,
-            station_load: Some(ports.iter().sum()),
-            ports: ports
-                .iter()
-                .enumerate()
-                .map(|(i, kw)| PortLoad {
-                    port: PortNumber(i as u16 + 1),
-                    user_id: None,
-                    credential_id: None,
-                    shed_state: false,
-                    port_load: *kw,
-                    allowed_load: 0.0,
-                    percent_shed: 0,
-                })
-                .collect(),
+    fn station(id: &str, up: bool, charging: usize, kw: f64, sheds: usize) -> StationHealth {
+        StationHealth {
+            device: DeviceSummary {
+                path: format!("sim/account1/{id}"),
+                station: StationId::new(id),
+                account: AccountId("account1".into()),
+                ports: vec![1, 2],
+                up,
+                last_scrape: None,
+            },
+            last_ok_scrape: None,
+            failures: BTreeMap::new(),
+            ports_charging: charging,
+            load_kw: kw,
+            sheds_active: sheds,
         }
     }
 
     #[test]
-    fn summary_counts_what_the_metrics_hold() {
-        let metrics = Metrics::new().unwrap();
-        let (a, b) = (StationId::new("1:1"), StationId::new("1:2"));
-        metrics.set_station_up(&a, true);
-        metrics.set_station_up(&b, false);
-        metrics.record_station_load(&load("1:1", &[6.6, 0.0]));
-        metrics.record_station_load(&load("1:2", &[1.4, 0.0]));
-        metrics.set_sheds_active(&a, 1);
-        let summary = FleetSummary::from_metrics(&metrics);
+    fn summary_line_shows_the_fleet_in_five_numbers() {
+        let health = FleetHealth::from_stations(vec![
+            station("1:10001", true, 2, 13.24, 1),
+            station("1:10002", false, 0, 0.0, 0),
+        ]);
         assert_eq!(
-            summary.to_string(),
-            "stations up 1/2 | ports charging 2/4 | 8.0 kW | sheds 1 | errors 0"
+            SummaryLine(&health).to_string(),
+            "stations up 1/2 | ports charging 2/4 | 13.2 kW | sheds 1 | errors 0"
         );
     }
 }

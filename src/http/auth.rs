@@ -1,39 +1,34 @@
 //! Bearer-token check for write endpoints.
 //!
 //! Reads are open (the API binds to loopback by default); writes change what stations draw, so
-//! when a token is configured every write must carry `Authorization: Bearer <token>`. Handlers
-//! that write take a [`WriteAccess`] argument: the check cannot be forgotten on one route.
+//! when a token is configured every write must carry `Authorization: Bearer <token>`. The
+//! write handlers call [`authorize`] before they read the body.
 
-use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use cp_registry::Secret;
 
 use super::error::ApiError;
 use super::AppState;
 
-/// Proof that the request may write. Extracting it checks the bearer token.
-#[derive(Debug)]
-pub(crate) struct WriteAccess;
-
-impl FromRequestParts<AppState> for WriteAccess {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(expected) = state.token.as_ref() else {
-            return Ok(WriteAccess);
-        };
-        let given = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::MissingToken)?;
-        if tokens_match(given.trim().as_bytes(), expected) {
-            Ok(WriteAccess)
-        } else {
-            Err(ApiError::WrongToken)
-        }
+/// Checks a write's bearer token; always passes when no token is configured.
+///
+/// # Errors
+/// [`ApiError::MissingToken`] without a bearer header, [`ApiError::WrongToken`] with another
+/// token.
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = state.token.as_ref() else {
+        return Ok(());
+    };
+    let given = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::MissingToken)?;
+    if tokens_match(given.trim().as_bytes(), expected) {
+        Ok(())
+    } else {
+        Err(ApiError::WrongToken)
     }
 }
 

@@ -6,7 +6,6 @@
 //! full error, with its source chain, in the response extensions, where [`log_server_errors`]
 //! logs it once.
 
-use std::error::Error as _;
 use std::fmt::Write as _;
 
 use axum::extract::Request;
@@ -14,6 +13,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use cp_actors::{DeviceError, FleetError};
 use serde_json::json;
 
 /// Why a device API request failed.
@@ -22,6 +22,9 @@ pub enum ApiError {
     /// The path names no endpoint (including device paths with no operation).
     #[error("no endpoint {method} {path}")]
     NoRoute { method: String, path: String },
+    /// The path exists but not for this method (e.g. `GET …/scrape`).
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
     /// A write came without `Authorization: Bearer …` while a token is configured.
     #[error("writes need an 'Authorization: Bearer <token>' header")]
     MissingToken,
@@ -33,10 +36,10 @@ pub enum ApiError {
     BadRequest { detail: String },
     /// A device operation failed; the fleet's classification picks the status.
     #[error(transparent)]
-    Device(#[from] cp_actors::DeviceError),
+    Device(#[from] DeviceError),
     /// The fleet itself did not answer (stopped, or its supervisor is busy).
     #[error(transparent)]
-    Fleet(#[from] cp_actors::FleetError),
+    Fleet(#[from] FleetError),
 }
 
 /// The full text of a 5xx error, attached to the response for [`log_server_errors`].
@@ -47,10 +50,19 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::MissingToken | ApiError::WrongToken => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Device(error) => device_status(error),
-            ApiError::Fleet(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Device(error) => StatusCode::from_u16(error.status_hint())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            ApiError::Fleet(error) => match error {
+                FleetError::UnknownDevice { .. } => StatusCode::NOT_FOUND,
+                FleetError::DuplicateDevice { .. } => StatusCode::CONFLICT,
+                FleetError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                FleetError::Start { .. } | FleetError::UnknownAccount { .. } => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
         }
     }
 
@@ -58,11 +70,28 @@ impl ApiError {
     fn kind(&self) -> &'static str {
         match self {
             ApiError::NoRoute { .. } => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::MissingToken => "missing_token",
             ApiError::WrongToken => "wrong_token",
             ApiError::BadRequest { .. } => "bad_request",
-            ApiError::Device(error) => device_kind(error),
-            ApiError::Fleet(_) => "unavailable",
+            ApiError::Device(error) => match error {
+                DeviceError::UnknownDevice { .. } => "unknown_device",
+                DeviceError::UnknownPoint { .. } => "unknown_point",
+                DeviceError::NotWritable { .. } => "not_writable",
+                DeviceError::BadValue { .. } => "bad_value",
+                DeviceError::NoShedIntent { .. } => "no_shed_intent",
+                DeviceError::NoData { .. } => "no_data",
+                DeviceError::PointUnavailable { .. } => "point_unavailable",
+                DeviceError::Gateway { .. } => "gateway",
+                DeviceError::Overloaded { .. } => "overloaded",
+                DeviceError::Unavailable { .. } => "unavailable",
+            },
+            ApiError::Fleet(error) => match error {
+                FleetError::UnknownDevice { .. } => "unknown_device",
+                FleetError::DuplicateDevice { .. } => "duplicate_device",
+                FleetError::Unavailable { .. } => "unavailable",
+                FleetError::Start { .. } | FleetError::UnknownAccount { .. } => "internal",
+            },
         }
     }
 }

@@ -1,15 +1,227 @@
 //! The device HTTP API (server) and its client (the CLI's `get`, `set`, ...).
 //!
+//! Endpoints (JSON; device paths keep their slashes, see `route`):
+//!
+//! | method | path | fleet call | token |
+//! |---|---|---|---|
+//! | GET  | `/healthz` | none: the process answers | no |
+//! | GET  | `/api/health` | `health` | no |
+//! | GET  | `/api/devices` | `devices` | no |
+//! | GET  | `/api/devices/{device}/points/{point}` | `get_point` | no |
+//! | GET  | `/api/devices/{device}/points?names=a,b` | `get_multiple_points` | no |
+//! | POST | `/api/devices/{device}/scrape` | `scrape_all` | no |
+//! | PUT  | `/api/devices/{device}/points/{point}` body `{"value": v}` | `set_point` | yes |
+//! | PUT  | `/api/devices/{device}/points` body `{"points": {name: v}}` | `set_multiple_points` | yes |
+//! | POST | `/api/devices/{device}/points/{point}/revert` | `revert_point` | yes |
+//! | POST | `/api/devices/{device}/revert` | `revert_device` | yes |
+//! | GET  | `/api/events` | `subscribe`: SSE `publish` / `lagged` events | no |
+//!
 //! Layout:
 //! - `route`: reads `/api/devices/{*rest}` into a device path and an operation.
 //! - `body`: JSON bodies of the write endpoints, shared by server and client.
+//! - `auth`: the bearer-token check of write endpoints.
+//! - `error`: [`ApiError`] and its HTTP answers.
 //! - `events`: the SSE stream of publish messages.
 //! - `metrics`: the `/metrics` router for the separate Prometheus listener.
 //! - `client`: the reqwest client the CLI commands use.
+mod auth;
 mod body;
 pub mod client;
+mod error;
 mod events;
 mod metrics;
 mod route;
 
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use cp_actors::Fleet;
+use cp_registry::Secret;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::{error_chain, ApiError};
 pub use metrics::metrics_router;
+
+use body::{PointsBody, ValueBody};
+use route::DeviceRoute;
+
+/// The longest a request may take. Twice the fleet's write confirmation timeout (30 s), so a
+/// slow ChargePoint answer still reaches the caller as a typed error (or a "pending" write)
+/// rather than as this layer's bare timeout.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The largest request body: a multi-point write of every point of a station is a few KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler needs. Cheap to clone: the fleet handle is shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub fleet: Fleet,
+    /// When set, writes must carry `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+}
+
+/// The device API: what `run` serves and what tests call with `oneshot`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/api/health", get(health))
+        .route("/api/devices", get(devices))
+        .route(
+            "/api/devices/{*rest}",
+            get(device_get).put(device_put).post(device_post),
+        )
+        .route("/api/events", get(events))
+        .fallback(no_route)
+        .layer(middleware::from_fn(error::log_server_errors))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(state.fleet.health().await?).into_response())
+}
+
+async fn devices(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(state.fleet.devices().await?).into_response())
+}
+
+async fn events(State(state): State<AppState>) -> impl IntoResponse {
+    events::publish_stream(state.fleet.subscribe())
+}
+
+/// `?names=a,b` of get_multiple_points.
+#[derive(Debug, Deserialize)]
+struct NamesQuery {
+    names: Option<String>,
+}
+
+/// GET: get_point and get_multiple_points.
+async fn device_get(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    query: Result<Query<NamesQuery>, axum::extract::rejection::QueryRejection>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    match parse_route(&Method::GET, &uri, &rest)? {
+        DeviceRoute::Point { device, point } => {
+            Ok(Json(state.fleet.get_point(&device, &point).await?).into_response())
+        }
+        DeviceRoute::Points { device } => {
+            let Query(query) = query.map_err(|e| ApiError::BadRequest {
+                detail: e.body_text(),
+            })?;
+            let names = point_names(query.names)?;
+            Ok(Json(state.fleet.get_multiple_points(&device, &names).await?).into_response())
+        }
+        _ => Err(method_not_allowed(&Method::GET, &uri)),
+    }
+}
+
+/// PUT: set_point and set_multiple_points; both need the token.
+async fn device_put(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let route = parse_route(&Method::PUT, &uri, &rest)?;
+    match route {
+        DeviceRoute::Point { device, point } => {
+            auth::authorize(&state, &headers)?;
+            let ValueBody { value } = json_body(&body)?;
+            Ok(Json(state.fleet.set_point(&device, &point, value).await?).into_response())
+        }
+        DeviceRoute::Points { device } => {
+            auth::authorize(&state, &headers)?;
+            let PointsBody { points } = json_body(&body)?;
+            if points.0.is_empty() {
+                return Err(ApiError::BadRequest {
+                    detail: "'points' names no point".into(),
+                });
+            }
+            Ok(Json(state.fleet.set_multiple_points(&device, points.0).await?).into_response())
+        }
+        _ => Err(method_not_allowed(&Method::PUT, &uri)),
+    }
+}
+
+/// POST: scrape_all (a read), revert_point and revert_device (writes, token needed).
+async fn device_post(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    match parse_route(&Method::POST, &uri, &rest)? {
+        DeviceRoute::Scrape { device } => {
+            Ok(Json(state.fleet.scrape_all(&device).await?).into_response())
+        }
+        DeviceRoute::RevertPoint { device, point } => {
+            auth::authorize(&state, &headers)?;
+            Ok(Json(state.fleet.revert_point(&device, &point).await?).into_response())
+        }
+        DeviceRoute::Revert { device } => {
+            auth::authorize(&state, &headers)?;
+            Ok(Json(state.fleet.revert_device(&device).await?).into_response())
+        }
+        _ => Err(method_not_allowed(&Method::POST, &uri)),
+    }
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::NoRoute {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+}
+
+fn parse_route(method: &Method, uri: &Uri, rest: &str) -> Result<DeviceRoute, ApiError> {
+    DeviceRoute::parse(rest).ok_or_else(|| ApiError::NoRoute {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    })
+}
+
+fn method_not_allowed(method: &Method, uri: &Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+}
+
+fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+        detail: format!("body: {e}"),
+    })
+}
+
+/// `a,b,c` into names; at least one, none empty.
+fn point_names(names: Option<String>) -> Result<Vec<String>, ApiError> {
+    let names: Vec<String> = names
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names.is_empty() {
+        return Err(ApiError::BadRequest {
+            detail: "'names' lists no point (expected ?names=a,b)".into(),
+        });
+    }
+    Ok(names)
+}

@@ -63,16 +63,6 @@ impl DeviceRoute {
         }
     }
 
-    /// The route template, for logs and metric labels (never the raw path: ids are unbounded).
-    pub(crate) fn template(&self) -> &'static str {
-        match self {
-            DeviceRoute::Point { .. } => "/api/devices/{device}/points/{point}",
-            DeviceRoute::Points { .. } => "/api/devices/{device}/points",
-            DeviceRoute::RevertPoint { .. } => "/api/devices/{device}/points/{point}/revert",
-            DeviceRoute::Scrape { .. } => "/api/devices/{device}/scrape",
-            DeviceRoute::Revert { .. } => "/api/devices/{device}/revert",
-        }
-    }
 }
 
 #[cfg(test)]
