@@ -224,28 +224,26 @@ impl Registry {
                 continue;
             }
             let line = line_of(&record);
-            match parse_row(&columns, &record, &pos(line)) {
-                Ok(point) => {
-                    if let Some(&first) = first_line.get(&point.name) {
-                        problems.push(RegistryError::DuplicatePoint {
-                            pos: pos(line),
-                            point: point.name,
-                            first_line: first,
-                        });
-                    } else {
-                        first_line.insert(point.name.clone(), line);
-                        points.push(point);
-                    }
+            let parsed = match parse_row(&columns, &record, &pos(line)) {
+                Ok(point) => Some(point),
+                Err(row_problems) => {
+                    problems.extend(row_problems);
+                    None
                 }
-                Err(mut row_problems) => {
-                    // A bad row still claims its name, so a later duplicate is reported too.
-                    let name = columns.get(&record, POINT_NAME).trim();
-                    if !name.is_empty() {
-                        first_line.entry(name.to_string()).or_insert(line);
-                    }
-                    problems.append(&mut row_problems);
+            };
+            let name = columns.get(&record, POINT_NAME).trim();
+            if !name.is_empty() {
+                if let Some(&first) = first_line.get(name) {
+                    problems.push(RegistryError::DuplicatePoint {
+                        pos: pos(line),
+                        point: name.to_string(),
+                        first_line: first,
+                    });
+                    continue;
                 }
+                first_line.insert(name.to_string(), line);
             }
+            points.extend(parsed);
         }
         if problems.is_empty() {
             Ok(Registry {
