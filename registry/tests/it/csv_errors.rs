@@ -21,9 +21,11 @@ fn problems(rows: &str) -> Vec<String> {
 fn unknown_register_lists_the_valid_ones() {
     assert_eq!(
         problems("shedState,shedState,LoadRegistr,1,integer,,0,TRUE,\n"),
-        ["cp.csv:2: point shedState: unknown register 'LoadRegistr' (expected one of \
+        [
+            "cp.csv:2: point shedState: unknown register 'LoadRegistr' (expected one of \
           StationStatusRegister, LoadRegister, AlarmRegister, StationRightsRegister, \
-          ChargingSessionRegister, StationRegister)"]
+          ChargingSessionRegister, StationRegister)"
+        ]
     );
 }
 
@@ -31,8 +33,10 @@ fn unknown_register_lists_the_valid_ones() {
 fn attribute_the_register_does_not_serve_lists_the_valid_ones() {
     assert_eq!(
         problems("load,portLode,LoadRegister,1,float,kW,,FALSE,\n"),
-        ["cp.csv:2: point load: LoadRegister has no attribute 'portLode' (expected one of \
-          shedState, portLoad, allowedLoad, percentShed, stationLoad)"]
+        [
+            "cp.csv:2: point load: LoadRegister has no attribute 'portLode' (expected one of \
+          shedState, portLoad, allowedLoad, percentShed, stationLoad)"
+        ]
     );
 }
 
@@ -76,8 +80,10 @@ fn type_that_does_not_match_the_attribute_is_rejected() {
 fn unknown_type_lists_the_valid_ones() {
     assert_eq!(
         problems("portLoad,portLoad,LoadRegister,1,double,kW,,FALSE,\n"),
-        ["cp.csv:2: point portLoad: unknown type 'double' (expected one of string, datetime, \
-          integer, float, boolean, dictionary)"]
+        [
+            "cp.csv:2: point portLoad: unknown type 'double' (expected one of string, datetime, \
+          integer, float, boolean, dictionary)"
+        ]
     );
 }
 
@@ -99,8 +105,10 @@ fn int_and_integer_are_the_same_type_and_flags_may_be_boolean() {
 fn port_number_on_a_station_level_attribute_is_rejected() {
     assert_eq!(
         problems("rights,stationRightsProfile,StationRightsRegister,1,dictionary,,,FALSE,\n"),
-        ["cp.csv:2: point rights: attribute stationRightsProfile is station-level \
-          (expected empty Port #, found '1')"]
+        [
+            "cp.csv:2: point rights: attribute stationRightsProfile is station-level \
+          (expected empty Port #, found '1')"
+        ]
     );
 }
 
@@ -267,8 +275,8 @@ fn header_matching_ignores_case_spaces_order_and_unknown_columns() {
 
 #[test]
 fn blank_lines_are_skipped_and_line_numbers_stay_true() {
-    let r = parse("\nportLoad,portLoad,LoadRegister,1,float,kW,,FALSE,\n,,,,,,,,\n")
-        .expect("valid");
+    let r =
+        parse("\nportLoad,portLoad,LoadRegister,1,float,kW,,FALSE,\n,,,,,,,,\n").expect("valid");
     assert_eq!(r.points.len(), 1);
     assert_eq!(r.points[0].line, 3);
 }
@@ -296,5 +304,8 @@ fn scrape_interval_and_data_currency_default_to_the_device_interval() {
     assert_eq!(r.points[0].scrape_interval_or(minute), minute);
     assert_eq!(r.points[0].data_currency_or(minute), minute);
     // getStations data is static: refreshed at most hourly.
-    assert_eq!(r.points[1].data_currency_or(minute), Duration::from_secs(3600));
+    assert_eq!(
+        r.points[1].data_currency_or(minute),
+        Duration::from_secs(3600)
+    );
 }
