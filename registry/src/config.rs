@@ -168,7 +168,10 @@ impl DeviceConfig {
         }
         let driver = if f.object("", "driver_config") {
             let username = f.string("/driver_config", "username", true);
-            let password = f.password("/driver_config", "driver_config", base);
+            let account = username
+                .clone()
+                .unwrap_or_else(|| "driver_config".to_string());
+            let password = f.password("/driver_config", &account, base);
             let station_id = f.string("/driver_config", "stationID", true);
             let cache_expiration = f.seconds("/driver_config", "cacheExpiration");
             match (username, password, station_id) {

@@ -274,6 +274,17 @@ mod tests {
         assert_eq!(d.pos("/b/missing").line, 6);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn strings_survive_the_pre_pass_whatever_they_hold(s in "\\PC*|[#/*,\\]}\\\\\" ]*") {
+            let quoted = serde_json::to_string(&s).expect("a string serialises");
+            let text = format!("# head\n{{\"k\": {quoted}, // tail\n \"a\": [1, {quoted},],}}\n");
+            let d = doc(&text).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert_eq!(d.value, serde_json::json!({"k": s.clone(), "a": [1, s]}));
+            proptest::prop_assert_eq!(strip(&text).lines().count(), text.lines().count());
+        }
+    }
+
     #[test]
     fn json_errors_name_the_original_line_and_column() {
         let e = doc("{\n  // comment\n  \"a\": 1\n  \"b\": 2\n}").unwrap_err();
