@@ -17,7 +17,6 @@
 //! [`JoinSet`], which sends [`GatewayMessage::CallCompleted`] back.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,15 +24,14 @@ use std::time::Duration;
 use backoff::backoff::Backoff;
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    Alarm, ApiMethod, ChargingSession, GroupId, LoadReport, StationId, StationInfo, StationLoad,
-    StationRights, StationStatus,
+    AccountId, Alarm, ApiMethod, ChargingSession, GroupId, LoadReport, StationId, StationInfo,
+    StationLoad, StationRights, StationStatus,
 };
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -78,27 +76,6 @@ const INITIAL_RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The longest pause between two retries.
 const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(15);
-
-/// A ChargePoint account, named by its API username (never the password).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AccountId(pub String);
-
-impl AccountId {
-    pub fn new(name: impl Into<String>) -> Self {
-        AccountId(name.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// How one gateway behaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,6 +173,8 @@ pub enum ReadRequest {
     },
     /// getStations for the account, filtered to the station.
     Stations(StationId),
+    /// getStations for the account: every station it can see.
+    StationList,
 }
 
 impl ReadRequest {
@@ -206,18 +185,20 @@ impl ReadRequest {
             ReadRequest::Alarms(_) => ApiMethod::GetAlarms,
             ReadRequest::Rights(_) => ApiMethod::GetStationRights,
             ReadRequest::Sessions { .. } => ApiMethod::GetChargingSessionData,
-            ReadRequest::Stations(_) => ApiMethod::GetStations,
+            ReadRequest::Stations(_) | ReadRequest::StationList => ApiMethod::GetStations,
         }
     }
 
-    pub fn station(&self) -> &StationId {
+    /// The station asking; `None` for account-wide requests.
+    pub fn station(&self) -> Option<&StationId> {
         match self {
             ReadRequest::Status(s)
             | ReadRequest::Load { station: s, .. }
             | ReadRequest::Alarms(s)
             | ReadRequest::Rights(s)
             | ReadRequest::Sessions { station: s, .. }
-            | ReadRequest::Stations(s) => s,
+            | ReadRequest::Stations(s) => Some(s),
+            ReadRequest::StationList => None,
         }
     }
 }
@@ -230,7 +211,9 @@ pub enum ReadReply {
     Alarms(Vec<Alarm>),
     Rights(Option<StationRights>),
     Sessions(Vec<ChargingSession>),
-    Stations(Option<StationInfo>),
+    /// Boxed: nameplate data is large and rare.
+    Stations(Option<Box<StationInfo>>),
+    StationList(Vec<StationInfo>),
 }
 
 /// A write; it goes ahead of every queued read and is never merged with another.
@@ -368,7 +351,7 @@ impl CallOp {
             }
             (CallOp::Alarms, ReadRequest::Alarms(_))
             | (CallOp::Rights, ReadRequest::Rights(_))
-            | (CallOp::Stations, ReadRequest::Stations(_)) => true,
+            | (CallOp::Stations, ReadRequest::Stations(_) | ReadRequest::StationList) => true,
             (CallOp::Sessions(a, since_a), ReadRequest::Sessions { station, since }) => {
                 a == station && since_a == since
             }
@@ -452,7 +435,12 @@ impl Waiter {
 
 /// Picks the requesting station's part out of a read call's answer.
 fn read_reply(output: &CallOutput, request: &ReadRequest) -> ReadReply {
-    let station = request.station();
+    let Some(station) = request.station() else {
+        return match output {
+            CallOutput::Stations(all) => ReadReply::StationList(all.clone()),
+            _ => empty_read_reply(request),
+        };
+    };
     match output {
         CallOutput::Status(all) => {
             ReadReply::Status(all.iter().find(|s| &s.station_id == station).cloned())
@@ -482,7 +470,8 @@ fn read_reply(output: &CallOutput, request: &ReadRequest) -> ReadReply {
         CallOutput::Stations(all) => ReadReply::Stations(
             all.iter()
                 .find(|i| i.station_id.as_ref() == Some(station))
-                .cloned(),
+                .cloned()
+                .map(Box::new),
         ),
         // A read never waits on a write call (`CallOp::serves` only matches reads); if it ever
         // did, "nothing reported" is the honest answer.
@@ -500,6 +489,7 @@ fn empty_read_reply(request: &ReadRequest) -> ReadReply {
         ReadRequest::Rights(_) => ReadReply::Rights(None),
         ReadRequest::Sessions { .. } => ReadReply::Sessions(Vec::new()),
         ReadRequest::Stations(_) => ReadReply::Stations(None),
+        ReadRequest::StationList => ReadReply::StationList(Vec::new()),
     }
 }
 
@@ -923,7 +913,7 @@ impl BatchPlan {
             ReadRequest::Alarms(_) => CallOp::Alarms,
             ReadRequest::Rights(_) => CallOp::Rights,
             ReadRequest::Sessions { station, since } => CallOp::Sessions(station.clone(), *since),
-            ReadRequest::Stations(_) => CallOp::Stations,
+            ReadRequest::Stations(_) | ReadRequest::StationList => CallOp::Stations,
         }
     }
 }

@@ -6,10 +6,9 @@
 
 use std::time::Duration;
 
-use cp_registry::ApiMethod;
+use cp_registry::{AccountId, ApiMethod};
 
 use crate::error::ErrorKind;
-use crate::gateway::AccountId;
 
 /// What the gateway tells whoever counts its calls. Called from the gateway's call tasks and
 /// handler, so implementations must be quick and must not block.

@@ -16,7 +16,7 @@ use crate::observe::NoObserver;
 const PATIENCE: Duration = Duration::from_secs(600);
 
 async fn start(api: Arc<FakeApi>, options: GatewayOptions) -> GatewayHandle {
-    let account = AccountId::new("acct");
+    let account = AccountId("acct".into());
     let (actor, _) = Actor::spawn(
         None,
         Gateway,
