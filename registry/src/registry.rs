@@ -155,11 +155,22 @@ impl Registry {
     ///
     /// # Errors
     /// Every problem found, each with its line, in line order.
-    pub fn parse_reader(reader: impl Read, path: &Path) -> Result<Registry, Problems> {
+    pub fn parse_reader(mut reader: impl Read, path: &Path) -> Result<Registry, Problems> {
+        // Registries are small; holding the bytes lets line numbers come from byte offsets,
+        // which stay true across the blank lines the csv reader skips.
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|source| RegistryError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let lines = LineIndex::new(&bytes);
+        let line_of = |r: &csv::StringRecord| lines.line_of(r.position());
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(reader);
+            .from_reader(&bytes[..]);
         let mut problems = Vec::new();
         let mut records = csv.records();
         let pos = |line: u64| Position::new(path, line);
@@ -174,7 +185,7 @@ impl Registry {
                     }));
                     return Err(Problems(problems));
                 }
-                Some(Err(e)) => return Err(csv_error(path, &e).into()),
+                Some(Err(e)) => return Err(csv_error(path, &e, &lines).into()),
                 Some(Ok(r)) if r.iter().all(|f| f.trim().is_empty()) => continue,
                 Some(Ok(r)) => break r,
             }
@@ -212,7 +223,7 @@ impl Registry {
             let record = match record {
                 Ok(r) => r,
                 Err(e) => {
-                    problems.push(csv_error(path, &e));
+                    problems.push(csv_error(path, &e, &lines));
                     // A quoting error leaves the reader at an unknown place: stop here.
                     if e.is_io_error() || matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
                         continue;
@@ -224,28 +235,26 @@ impl Registry {
                 continue;
             }
             let line = line_of(&record);
-            match parse_row(&columns, &record, &pos(line)) {
-                Ok(point) => {
-                    if let Some(&first) = first_line.get(&point.name) {
-                        problems.push(RegistryError::DuplicatePoint {
-                            pos: pos(line),
-                            point: point.name,
-                            first_line: first,
-                        });
-                    } else {
-                        first_line.insert(point.name.clone(), line);
-                        points.push(point);
-                    }
+            let parsed = match parse_row(&columns, &record, &pos(line)) {
+                Ok(point) => Some(point),
+                Err(row_problems) => {
+                    problems.extend(row_problems);
+                    None
                 }
-                Err(mut row_problems) => {
-                    // A bad row still claims its name, so a later duplicate is reported too.
-                    let name = columns.get(&record, POINT_NAME).trim();
-                    if !name.is_empty() {
-                        first_line.entry(name.to_string()).or_insert(line);
-                    }
-                    problems.append(&mut row_problems);
+            };
+            let name = columns.get(&record, POINT_NAME).trim();
+            if !name.is_empty() {
+                if let Some(&first) = first_line.get(name) {
+                    problems.push(RegistryError::DuplicatePoint {
+                        pos: pos(line),
+                        point: name.to_string(),
+                        first_line: first,
+                    });
+                    continue;
                 }
+                first_line.insert(name.to_string(), line);
             }
+            points.extend(parsed);
         }
         if problems.is_empty() {
             Ok(Registry {
@@ -331,12 +340,37 @@ fn format_seconds(d: Duration) -> String {
     }
 }
 
-fn line_of(record: &csv::StringRecord) -> u64 {
-    record.position().map_or(0, csv::Position::line)
+/// Maps byte offsets to 1-based line numbers.
+struct LineIndex<'b> {
+    bytes: &'b [u8],
+    /// Offsets of every `\n`.
+    newlines: Vec<usize>,
 }
 
-fn csv_error(path: &Path, e: &csv::Error) -> RegistryError {
-    let line = e.position().map_or(0, csv::Position::line);
+impl<'b> LineIndex<'b> {
+    fn new(bytes: &'b [u8]) -> Self {
+        let newlines = bytes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &b)| (b == b'\n').then_some(i))
+            .collect();
+        LineIndex { bytes, newlines }
+    }
+
+    /// The line a record starts on. The csv reader reports a record's start before the blank
+    /// lines it skipped, so line breaks at that offset are stepped over first.
+    fn line_of(&self, pos: Option<&csv::Position>) -> u64 {
+        let Some(pos) = pos else { return 0 };
+        let mut offset = usize::try_from(pos.byte()).unwrap_or(usize::MAX);
+        while matches!(self.bytes.get(offset), Some(b'\n' | b'\r')) {
+            offset += 1;
+        }
+        (self.newlines.partition_point(|&n| n < offset) + 1) as u64
+    }
+}
+
+fn csv_error(path: &Path, e: &csv::Error, lines: &LineIndex<'_>) -> RegistryError {
+    let line = lines.line_of(e.position());
     let message = match e.kind() {
         csv::ErrorKind::Utf8 { err, .. } => format!("invalid UTF-8 in field {}", err.field() + 1),
         _ => e.to_string(),
