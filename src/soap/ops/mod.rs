@@ -4,6 +4,30 @@
 //!
 //! A request here is the trait-level query plus the paging fields that the client fills in
 //! while it follows `moreFlag`. A response is one page as it was on the wire.
+//!
+//! Paging, as client and simulator agree on it: `startRecord` is 1-based, the index of the first
+//! record of the page; the client asks for the next page at `startRecord` + the number of records
+//! it just received while `moreFlag` (`MoreFlag` for sessions) is 1. A record is a station
+//! (getStationStatus, getStations), an alarm, a session, or for getStationRights one
+//! (station, profile) pair, i.e. one `rightsData` entry as the writer emits them.
+//!
+//! Each operation's file holds its four directions: write request, read request, write
+//! response, read response.
+
+pub(crate) mod clear_alarms;
+pub(crate) mod clear_shed_state;
+pub(crate) mod get_alarms;
+pub(crate) mod get_charging_session_data;
+pub(crate) mod get_load;
+pub(crate) mod get_station_rights;
+pub(crate) mod get_station_status;
+pub(crate) mod get_stations;
+pub(crate) mod shed_load;
+pub(crate) mod wire;
+
+pub use clear_shed_state::check_clear;
+pub use get_station_rights::merge_by_station;
+pub use shed_load::check_shed;
 
 use cp_actors::{
     AlarmQuery, ClearAlarmsQuery, ClearShedAck, ClearShedRequest, LoadQuery, RightsQuery,
@@ -115,6 +139,99 @@ pub enum Response {
         outcome: Outcome,
         ack: ClearShedAck,
     },
+}
+
+impl Outcome {
+    /// `100`, "API input request executed successfully.": what ChargePoint answers on success.
+    pub fn success() -> Self {
+        Outcome {
+            code: codes::SUCCESS.to_string(),
+            text: Some("API input request executed successfully.".to_string()),
+        }
+    }
+
+    /// Any other code, with its text.
+    pub fn new(code: impl Into<String>, text: impl Into<String>) -> Self {
+        Outcome {
+            code: code.into(),
+            text: Some(text.into()),
+        }
+    }
+}
+
+impl Response {
+    pub fn method(&self) -> ApiMethod {
+        match self {
+            Response::GetStationStatus { .. } => ApiMethod::GetStationStatus,
+            Response::GetLoad { .. } => ApiMethod::GetLoad,
+            Response::GetAlarms { .. } => ApiMethod::GetAlarms,
+            Response::ClearAlarms { .. } => ApiMethod::ClearAlarms,
+            Response::GetStationRights { .. } => ApiMethod::GetStationRights,
+            Response::GetChargingSessionData { .. } => ApiMethod::GetChargingSessionData,
+            Response::GetStations { .. } => ApiMethod::GetStations,
+            Response::ShedLoad { .. } => ApiMethod::ShedLoad,
+            Response::ClearShedState { .. } => ApiMethod::ClearShedState,
+        }
+    }
+
+    pub fn outcome(&self) -> &Outcome {
+        match self {
+            Response::GetStationStatus { outcome, .. }
+            | Response::GetLoad { outcome, .. }
+            | Response::GetAlarms { outcome, .. }
+            | Response::ClearAlarms { outcome }
+            | Response::GetStationRights { outcome, .. }
+            | Response::GetChargingSessionData { outcome, .. }
+            | Response::GetStations { outcome, .. }
+            | Response::ShedLoad { outcome, .. }
+            | Response::ClearShedState { outcome, .. } => outcome,
+        }
+    }
+
+    /// A response to `method` that carries only `outcome`: no records, no more pages. The
+    /// simulator answers error codes (and 136/153 "no data") with it.
+    pub fn empty(method: ApiMethod, outcome: Outcome) -> Response {
+        match method {
+            ApiMethod::GetStationStatus => Response::GetStationStatus {
+                outcome,
+                stations: Vec::new(),
+                more: false,
+            },
+            ApiMethod::GetLoad => Response::GetLoad {
+                outcome,
+                report: LoadReport::default(),
+            },
+            ApiMethod::GetAlarms => Response::GetAlarms {
+                outcome,
+                alarms: Vec::new(),
+                more: false,
+            },
+            ApiMethod::ClearAlarms => Response::ClearAlarms { outcome },
+            ApiMethod::GetStationRights => Response::GetStationRights {
+                outcome,
+                rights: Vec::new(),
+                more: false,
+            },
+            ApiMethod::GetChargingSessionData => Response::GetChargingSessionData {
+                outcome,
+                sessions: Vec::new(),
+                more: false,
+            },
+            ApiMethod::GetStations => Response::GetStations {
+                outcome,
+                stations: Vec::new(),
+                more: false,
+            },
+            ApiMethod::ShedLoad => Response::ShedLoad {
+                outcome,
+                ack: ShedAck::default(),
+            },
+            ApiMethod::ClearShedState => Response::ClearShedState {
+                outcome,
+                ack: ClearShedAck::default(),
+            },
+        }
+    }
 }
 
 /// The `responseCode` values this project gives meaning to.

@@ -1,0 +1,643 @@
+//! Streaming XML primitives for the SOAP codec: a pull reader over a borrowed document and a
+//! string writer. No DOM, no DTD, no entity expansion beyond XML's five predefined entities and
+//! character references.
+//!
+//! The reader matches elements by local name only (any prefix, any namespace declaration), skips
+//! whitespace, comments and unknown elements, and trims text values. It tracks nesting itself so a
+//! document cut short anywhere is an error rather than a silently shorter answer.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+/// Why a document could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum XmlError {
+    /// Not well-formed XML, cut short, too large, or using a DTD or entity: not a message at all.
+    Syntax(String),
+    /// Well-formed, but not the shape or the values the message needs.
+    Content(String),
+}
+
+impl XmlError {
+    pub(crate) fn content(detail: impl Into<String>) -> Self {
+        XmlError::Content(detail.into())
+    }
+
+    pub(crate) fn missing(element: &str, parent: &str) -> Self {
+        XmlError::Content(format!("<{parent}> has no <{element}>"))
+    }
+
+    pub(crate) fn detail(&self) -> &str {
+        match self {
+            XmlError::Syntax(d) | XmlError::Content(d) => d,
+        }
+    }
+}
+
+const TRUNCATED: &str = "document ends before its elements are closed (truncated?)";
+
+/// An element start the reader stopped at; pass it back to [`XmlIn::text`] or [`XmlIn::skip`].
+pub(crate) struct Element<'a> {
+    start: BytesStart<'a>,
+    empty: bool,
+}
+
+impl<'a> Element<'a> {
+    /// The element's name without its prefix.
+    pub(crate) fn local(&self) -> &str {
+        let full = self.start.name().0;
+        match full.rfind(':') {
+            Some(i) => &full[i + 1..],
+            None => full,
+        }
+    }
+
+    /// True for `<name/>`: nothing inside, nothing to close.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.empty
+    }
+}
+
+/// A pull reader over one document held in memory.
+pub(crate) struct XmlIn<'a> {
+    reader: Reader<&'a [u8]>,
+    /// Open elements the caller has entered (root counts once it is returned by `root`).
+    depth: usize,
+}
+
+impl<'a> XmlIn<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut reader = Reader::from_str(text);
+        let config = reader.config_mut();
+        config.trim_text(false);
+        config.check_end_names = true;
+        config.expand_empty_elements = false;
+        XmlIn { reader, depth: 0 }
+    }
+
+    fn next(&mut self) -> Result<Event<'a>, XmlError> {
+        match self.reader.read_event() {
+            Ok(Event::DocType(_)) => Err(XmlError::Syntax(
+                "DOCTYPE is not allowed (no DTDs or entity definitions)".into(),
+            )),
+            Ok(event) => Ok(event),
+            Err(e) => Err(XmlError::Syntax(format!(
+                "not well-formed XML at byte {}: {e}",
+                self.reader.error_position()
+            ))),
+        }
+    }
+
+    /// The document's root element, after the XML declaration, comments and whitespace.
+    pub(crate) fn root(&mut self) -> Result<Element<'a>, XmlError> {
+        loop {
+            match self.next()? {
+                Event::Start(start) => {
+                    self.depth += 1;
+                    return Ok(Element {
+                        start,
+                        empty: false,
+                    });
+                }
+                Event::Empty(start) => return Ok(Element { start, empty: true }),
+                Event::Eof => return Err(XmlError::Syntax("empty document".into())),
+                Event::Text(t) if t.trim().is_empty() => {}
+                Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+                _ => return Err(XmlError::Syntax("text before the root element".into())),
+            }
+        }
+    }
+
+    /// The next child element of the element most recently entered, or `None` once that element
+    /// closes. Text between elements, comments and processing instructions are skipped. A child
+    /// that is returned is entered: read it with [`Self::text`], [`Self::children_of`]-style loops
+    /// or leave it with [`Self::skip`].
+    pub(crate) fn child(&mut self) -> Result<Option<Element<'a>>, XmlError> {
+        loop {
+            match self.next()? {
+                Event::Start(start) => {
+                    self.depth += 1;
+                    return Ok(Some(Element {
+                        start,
+                        empty: false,
+                    }));
+                }
+                Event::Empty(start) => return Ok(Some(Element { start, empty: true })),
+                Event::End(_) => {
+                    self.depth = self.depth.saturating_sub(1);
+                    return Ok(None);
+                }
+                Event::Eof => return Err(XmlError::Syntax(TRUNCATED.into())),
+                Event::GeneralRef(r) => {
+                    resolve_reference(&r)?;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Calls `each` for every child of `element` until it closes. For an empty element it
+    /// returns at once.
+    pub(crate) fn children(
+        &mut self,
+        element: &Element<'a>,
+        mut each: impl FnMut(&mut Self, Element<'a>) -> Result<(), XmlError>,
+    ) -> Result<(), XmlError> {
+        if element.empty {
+            return Ok(());
+        }
+        while let Some(child) = self.child()? {
+            each(self, child)?;
+        }
+        Ok(())
+    }
+
+    /// The trimmed text content of `element`, which must hold no child elements. Borrows from the
+    /// document unless an entity, CDATA section or line-end normalisation forces a copy.
+    pub(crate) fn text(&mut self, element: &Element<'a>) -> Result<Cow<'a, str>, XmlError> {
+        if element.empty {
+            return Ok(Cow::Borrowed(""));
+        }
+        let mut acc: Option<String> = None;
+        let mut first: Option<Cow<'a, str>> = None;
+        loop {
+            let piece: Cow<'a, str> = match self.next()? {
+                Event::Text(t) => t.xml10_content(),
+                Event::CData(c) => c.xml10_content(),
+                Event::GeneralRef(r) => Cow::Owned(resolve_reference(&r)?.to_string()),
+                Event::End(_) => {
+                    self.depth = self.depth.saturating_sub(1);
+                    let text = match (acc, first) {
+                        (Some(s), _) => Cow::Owned(s),
+                        (None, Some(f)) => f,
+                        (None, None) => Cow::Borrowed(""),
+                    };
+                    return Ok(trim_cow(text));
+                }
+                Event::Start(child) | Event::Empty(child) => {
+                    let inner = Element {
+                        start: child,
+                        empty: true,
+                    };
+                    return Err(XmlError::content(format!(
+                        "<{}> holds an element <{}> where text was expected",
+                        element.local(),
+                        inner.local()
+                    )));
+                }
+                Event::Eof => return Err(XmlError::Syntax(TRUNCATED.into())),
+                _ => continue,
+            };
+            if let Some(s) = acc.as_mut() {
+                s.push_str(&piece);
+            } else if let Some(f) = first.take() {
+                let mut s = f.into_owned();
+                s.push_str(&piece);
+                acc = Some(s);
+            } else {
+                first = Some(piece);
+            }
+        }
+    }
+
+    /// The text of `element` as an owned string, `None` when it is empty.
+    pub(crate) fn opt_string(&mut self, element: &Element<'a>) -> Result<Option<String>, XmlError> {
+        let text = self.text(element)?;
+        Ok((!text.is_empty()).then(|| text.into_owned()))
+    }
+
+    /// The text of `element` parsed as `T`, `None` when it is empty.
+    pub(crate) fn opt_parse<T: FromStr>(
+        &mut self,
+        element: &Element<'a>,
+    ) -> Result<Option<T>, XmlError> {
+        let text = self.text(element)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse::<T>().map(Some).map_err(|_| {
+            XmlError::content(format!(
+                "<{}>: cannot read '{}' as {}",
+                element.local(),
+                text,
+                short_type_name::<T>()
+            ))
+        })
+    }
+
+    /// The text of `element` as an xsd:double (accepts `INF`, `-INF`, `NaN`).
+    pub(crate) fn opt_double(&mut self, element: &Element<'a>) -> Result<Option<f64>, XmlError> {
+        let text = self.text(element)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        parse_double(&text).map(Some).ok_or_else(|| {
+            XmlError::content(format!(
+                "<{}>: cannot read '{}' as a number",
+                element.local(),
+                text
+            ))
+        })
+    }
+
+    /// The text of `element` as an xsd:int flag: `1`/`true` is true, `0`/`false`/empty is false.
+    pub(crate) fn flag(&mut self, element: &Element<'a>) -> Result<bool, XmlError> {
+        let text = self.text(element)?;
+        match &*text {
+            "" | "0" | "false" => Ok(false),
+            "1" | "true" => Ok(true),
+            other => Err(XmlError::content(format!(
+                "<{}>: expected 0 or 1, found '{}'",
+                element.local(),
+                other
+            ))),
+        }
+    }
+
+    /// The text of `element` as an xsd:dateTime, `None` when it is empty.
+    pub(crate) fn opt_time(
+        &mut self,
+        element: &Element<'a>,
+    ) -> Result<Option<DateTime<Utc>>, XmlError> {
+        let text = self.text(element)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        parse_time(&text).map(Some).ok_or_else(|| {
+            XmlError::content(format!(
+                "<{}>: cannot read '{}' as a date and time",
+                element.local(),
+                text
+            ))
+        })
+    }
+
+    /// Skips `element` and everything inside it.
+    pub(crate) fn skip(&mut self, element: &Element<'a>) -> Result<(), XmlError> {
+        if element.empty {
+            return Ok(());
+        }
+        let mut depth = 1usize;
+        loop {
+            match self.next()? {
+                Event::Start(_) => depth += 1,
+                Event::End(_) => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.depth = self.depth.saturating_sub(1);
+                        return Ok(());
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    resolve_reference(&r)?;
+                }
+                Event::Eof => return Err(XmlError::Syntax(TRUNCATED.into())),
+                _ => {}
+            }
+        }
+    }
+
+    /// Skips what is left of every open element and checks that nothing but whitespace,
+    /// comments and processing instructions follow the root: a complete document.
+    pub(crate) fn finish(&mut self) -> Result<(), XmlError> {
+        while self.depth > 0 {
+            match self.child()? {
+                Some(child) => self.skip(&child)?,
+                None => {}
+            }
+        }
+        loop {
+            match self.next()? {
+                Event::Eof => return Ok(()),
+                Event::Text(t) if t.trim().is_empty() => {}
+                Event::Comment(_) | Event::PI(_) => {}
+                _ => {
+                    return Err(XmlError::Syntax(
+                        "content after the end of the root element".into(),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    match full {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" => "an integer",
+        "f32" | "f64" => "a number",
+        _ => "the expected type",
+    }
+}
+
+/// The character an entity or character reference stands for. Only XML's predefined entities
+/// are known: there is no DTD to define others, and we never expand any.
+fn resolve_reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, XmlError> {
+    match r.resolve_char_ref() {
+        Ok(Some(c)) => return Ok(c),
+        Ok(None) => {}
+        Err(e) => return Err(XmlError::Syntax(format!("bad character reference: {e}"))),
+    }
+    match &**r {
+        "lt" => Ok('<'),
+        "gt" => Ok('>'),
+        "amp" => Ok('&'),
+        "apos" => Ok('\''),
+        "quot" => Ok('"'),
+        other => Err(XmlError::Syntax(format!(
+            "entity reference &{other}; is not allowed (entities are never expanded)"
+        ))),
+    }
+}
+
+fn trim_cow(text: Cow<'_, str>) -> Cow<'_, str> {
+    match text {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) => {
+            let trimmed = s.trim();
+            if trimmed.len() == s.len() {
+                Cow::Owned(s)
+            } else {
+                Cow::Owned(trimmed.to_string())
+            }
+        }
+    }
+}
+
+/// Reads an xsd:double, including its spellings of infinity.
+pub(crate) fn parse_double(text: &str) -> Option<f64> {
+    match text {
+        "INF" | "+INF" => Some(f64::INFINITY),
+        "-INF" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        other => other.parse().ok(),
+    }
+}
+
+/// Reads an xsd:dateTime: with or without fractional seconds, `Z` or an offset; a time without
+/// a zone is taken as UTC.
+pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Some(t) = parse_time_fast(text) {
+        return Some(t);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|n| n.and_utc())
+}
+
+/// The common `YYYY-MM-DDTHH:MM:SSZ` form without chrono's general parser: status pages carry
+/// one per port, so this is on the hot path.
+fn parse_time_fast(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
+    let time = chrono::NaiveTime::from_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)?;
+    Some(date.and_time(time).and_utc())
+}
+
+/// Writes an xsd:dateTime in UTC, `2016-11-07T19:19:19Z`, with fractional seconds only when
+/// there are any.
+pub(crate) fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Builds a document as a string. Element names are trusted (they come from this crate); text is
+/// escaped.
+pub(crate) struct XmlOut {
+    buf: String,
+}
+
+impl XmlOut {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        XmlOut {
+            buf: String::with_capacity(capacity),
+        }
+    }
+
+    pub(crate) fn raw(&mut self, markup: &str) -> &mut Self {
+        self.buf.push_str(markup);
+        self
+    }
+
+    pub(crate) fn open(&mut self, name: &str) -> &mut Self {
+        self.buf.push('<');
+        self.buf.push_str(name);
+        self.buf.push('>');
+        self
+    }
+
+    pub(crate) fn close(&mut self, name: &str) -> &mut Self {
+        self.buf.push_str("</");
+        self.buf.push_str(name);
+        self.buf.push('>');
+        self
+    }
+
+    /// `<name>` … `</name>` around whatever `inner` writes.
+    pub(crate) fn element(&mut self, name: &str, inner: impl FnOnce(&mut Self)) -> &mut Self {
+        self.open(name);
+        inner(self);
+        self.close(name)
+    }
+
+    /// Escaped text at the current position.
+    pub(crate) fn text(&mut self, text: &str) -> &mut Self {
+        escape_into(&mut self.buf, text);
+        self
+    }
+
+    /// `<name>text</name>`, escaped.
+    pub(crate) fn leaf(&mut self, name: &str, text: &str) -> &mut Self {
+        self.open(name);
+        escape_into(&mut self.buf, text);
+        self.close(name)
+    }
+
+    pub(crate) fn leaf_opt(&mut self, name: &str, text: Option<&str>) -> &mut Self {
+        if let Some(text) = text {
+            self.leaf(name, text);
+        }
+        self
+    }
+
+    /// `<name>value</name>` for values whose text needs no escaping (numbers).
+    pub(crate) fn leaf_num(&mut self, name: &str, value: impl std::fmt::Display) -> &mut Self {
+        self.open(name);
+        // Writing to a String cannot fail.
+        let _ = write!(self.buf, "{value}");
+        self.close(name)
+    }
+
+    pub(crate) fn leaf_num_opt<T: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        value: Option<T>,
+    ) -> &mut Self {
+        if let Some(value) = value {
+            self.leaf_num(name, value);
+        }
+        self
+    }
+
+    /// An xsd:decimal: it has no exponent, infinity or NaN, so a non-finite value is left out.
+    pub(crate) fn leaf_decimal_opt(&mut self, name: &str, value: Option<f64>) -> &mut Self {
+        match value {
+            // Rust's Display for f64 never uses exponent notation, which xsd:decimal forbids.
+            Some(v) if v.is_finite() => self.leaf_num(name, v),
+            _ => self,
+        }
+    }
+
+    /// An xsd:double, spelling infinity and NaN the schema's way.
+    pub(crate) fn leaf_double_opt(&mut self, name: &str, value: Option<f64>) -> &mut Self {
+        match value {
+            Some(v) if v.is_nan() => self.leaf(name, "NaN"),
+            Some(v) if v == f64::INFINITY => self.leaf(name, "INF"),
+            Some(v) if v == f64::NEG_INFINITY => self.leaf(name, "-INF"),
+            Some(v) => self.leaf_num(name, v),
+            None => self,
+        }
+    }
+
+    pub(crate) fn leaf_time_opt(&mut self, name: &str, value: Option<&DateTime<Utc>>) -> &mut Self {
+        if let Some(t) = value {
+            self.leaf(name, &format_time(t));
+        }
+        self
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.buf.into_bytes()
+    }
+}
+
+/// Escapes text content: `&`, `<`, `>`; `\r` as a character reference so that line-end
+/// normalisation keeps it; characters XML 1.0 cannot carry at all become U+FFFD.
+pub(crate) fn escape_into(out: &mut String, text: &str) {
+    let needs = |c: char| matches!(c, '&' | '<' | '>' | '\r') || is_forbidden(c);
+    if !text.contains(needs) {
+        out.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            c if is_forbidden(c) => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Characters outside XML 1.0's `Char` production.
+fn is_forbidden(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(doc: &str) -> Result<Vec<(String, String)>, XmlError> {
+        let mut xin = XmlIn::new(doc);
+        let root = xin.root()?;
+        let mut out = Vec::new();
+        xin.children(&root, |xin, el| {
+            let name = el.local().to_string();
+            out.push((name, xin.text(&el)?.into_owned()));
+            Ok(())
+        })?;
+        xin.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn text_is_unescaped_trimmed_and_matched_by_local_name() {
+        let got = values("<?xml version=\"1.0\"?>\n<a:r xmlns:a=\"x\"> <b> x &amp; &lt;y&gt; &#65; </b><c/><a:d><![CDATA[<z>]]></a:d></a:r>")
+            .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("b".to_string(), "x & <y> A".to_string()),
+                ("c".to_string(), String::new()),
+                ("d".to_string(), "<z>".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn doctype_and_unknown_entities_are_refused() {
+        let doc = "<!DOCTYPE r [<!ENTITY e \"boom\">]><r><b>&e;</b></r>";
+        assert_eq!(
+            values(doc),
+            Err(XmlError::Syntax(
+                "DOCTYPE is not allowed (no DTDs or entity definitions)".into()
+            ))
+        );
+        assert_eq!(
+            values("<r><b>&e;</b></r>"),
+            Err(XmlError::Syntax(
+                "entity reference &e; is not allowed (entities are never expanded)".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn truncated_document_is_an_error() {
+        assert_eq!(
+            values("<r><b>1</b>"),
+            Err(XmlError::Syntax(TRUNCATED.into()))
+        );
+        assert!(matches!(
+            values("<r><b>1</b></r><x/>"),
+            Err(XmlError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn escape_round_trips_through_the_reader() {
+        let mut out = XmlOut::with_capacity(64);
+        out.leaf("v", "a&b<c>d\re\u{1}");
+        let doc = String::from_utf8(out.into_bytes()).unwrap();
+        assert_eq!(doc, "<v>a&amp;b&lt;c&gt;d&#13;e\u{fffd}</v>");
+        let mut xin = XmlIn::new(&doc);
+        let root = xin.root().unwrap();
+        assert_eq!(xin.text(&root).unwrap(), "a&b<c>d\re\u{fffd}");
+    }
+
+    #[test]
+    fn times_read_in_every_xsd_form() {
+        let want = "2016-11-07T19:19:19Z".parse::<DateTime<Utc>>().unwrap();
+        for text in [
+            "2016-11-07T19:19:19Z",
+            "2016-11-07T19:19:19.000Z",
+            "2016-11-07T11:19:19-08:00",
+            "2016-11-07T19:19:19",
+        ] {
+            assert_eq!(parse_time(text), Some(want), "{text}");
+        }
+        assert_eq!(format_time(&want), "2016-11-07T19:19:19Z");
+        assert_eq!(parse_time("2016-13-07T19:19:19Z"), None);
+    }
+}
