@@ -155,7 +155,9 @@ fn find_password_open(text: &str) -> Option<usize> {
         let name = &text[tag_start + 1..at];
         let after = text[at + "Password".len()..].chars().next();
         let is_open = !name.starts_with('/')
-            && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == ':')
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == ':')
             && (name.is_empty() || name.ends_with(':'))
             && matches!(after, Some('>' | ' ' | '/' | '\t' | '\n' | '\r'));
         if is_open {

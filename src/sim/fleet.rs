@@ -11,8 +11,8 @@ use cp_actors::{
     SessionQuery, ShedAck, ShedLimit, ShedRequest, ShedScope, StationsQuery, StatusQuery,
 };
 use cp_registry::{
-    Alarm, ApiMethod, ChargingSession, GroupId, LoadReport, PortLoad, PortNumber, PortState,
-    PortStatus, StationId, StationLoad, StationStatus,
+    Alarm, ChargingSession, GroupId, LoadReport, PortLoad, PortNumber, PortState, PortStatus,
+    StationId, StationLoad, StationStatus,
 };
 use serde::Serialize;
 
@@ -29,8 +29,6 @@ pub const MAX_SESSIONS_PAGE: usize = 100;
 /// Page size of getStationStatus, getAlarms and getStationRights when the request names none
 /// (no maximum is documented; this keeps one answer bounded).
 pub const DEFAULT_PAGE: usize = 500;
-
-const SUCCESS_TEXT: &str = "API input request executed successfully.";
 
 /// A port's state as the admin endpoint shows it to tests.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,9 +92,7 @@ impl Fleet {
 
     /// The account these credentials belong to.
     pub fn authenticate(&self, username: &str, password: &str) -> Option<AccountRef> {
-        self.layout
-            .authenticate(username, password)
-            .map(AccountRef)
+        self.layout.authenticate(username, password).map(AccountRef)
     }
 
     /// The username of an account.
@@ -139,10 +135,12 @@ impl Fleet {
         let method = request.method();
         let a = account.0;
         if !self.layout.accounts[a].plan.allows(method) {
-            return refusal(
+            return Response::empty(
                 method,
-                codes::PLAN_RIGHTS,
-                format!("{method} is not permitted by this account's API plan"),
+                Outcome::new(
+                    codes::PLAN_RIGHTS,
+                    format!("{method} is not permitted by this account's API plan"),
+                ),
             );
         }
         let answer = match request {
@@ -178,7 +176,7 @@ impl Fleet {
             Request::ShedLoad(request) => self.shed(a, request),
             Request::ClearShedState(request) => self.clear_shed(a, request),
         };
-        answer.unwrap_or_else(|(code, text)| refusal(method, code, text))
+        answer.unwrap_or_else(|(code, text)| Response::empty(method, Outcome::new(code, text)))
     }
 
     fn station_status(
@@ -238,8 +236,11 @@ impl Fleet {
             LoadQuery::Group(g) => {
                 let g = self.layout.group_of(a, *g).ok_or_else(|| no_group(*g))?;
                 let group = &self.layout.groups[g];
-                let stations: Vec<StationLoad> =
-                    group.stations.iter().map(|&s| self.station_load(s)).collect();
+                let stations: Vec<StationLoad> = group
+                    .stations
+                    .iter()
+                    .map(|&s| self.station_load(s))
+                    .collect();
                 let total: f64 = stations.iter().filter_map(|s| s.station_load).sum();
                 LoadReport {
                     group_id: Some(group.id),
@@ -619,58 +620,7 @@ impl Page {
 
 /// A success outcome.
 fn success() -> Outcome {
-    Outcome {
-        code: codes::SUCCESS.into(),
-        text: Some(SUCCESS_TEXT.into()),
-    }
-}
-
-/// `method`'s response carrying `code`/`text` and no data.
-pub fn refusal(method: ApiMethod, code: &str, text: String) -> Response {
-    let outcome = Outcome {
-        code: code.into(),
-        text: Some(text),
-    };
-    match method {
-        ApiMethod::GetStationStatus => Response::GetStationStatus {
-            outcome,
-            stations: Vec::new(),
-            more: false,
-        },
-        ApiMethod::GetLoad => Response::GetLoad {
-            outcome,
-            report: LoadReport::default(),
-        },
-        ApiMethod::GetAlarms => Response::GetAlarms {
-            outcome,
-            alarms: Vec::new(),
-            more: false,
-        },
-        ApiMethod::ClearAlarms => Response::ClearAlarms { outcome },
-        ApiMethod::GetStationRights => Response::GetStationRights {
-            outcome,
-            rights: Vec::new(),
-            more: false,
-        },
-        ApiMethod::GetChargingSessionData => Response::GetChargingSessionData {
-            outcome,
-            sessions: Vec::new(),
-            more: false,
-        },
-        ApiMethod::GetStations => Response::GetStations {
-            outcome,
-            stations: Vec::new(),
-            more: false,
-        },
-        ApiMethod::ShedLoad => Response::ShedLoad {
-            outcome,
-            ack: ShedAck::default(),
-        },
-        ApiMethod::ClearShedState => Response::ClearShedState {
-            outcome,
-            ack: ClearShedAck::default(),
-        },
-    }
+    Outcome::success()
 }
 
 fn no_station() -> Refusal {
@@ -700,9 +650,9 @@ fn check_limit(limit: ShedLimit) -> Result<(), Refusal> {
         ShedLimit::AllowedLoad(kw) if !kw.is_finite() || kw < 0.0 => Err(invalid(&format!(
             "allowedLoad must be a number >= 0, got {kw}"
         ))),
-        ShedLimit::PercentShed(pct) if pct > 100 => Err(invalid(&format!(
-            "percentShed must be 0..100, got {pct}"
-        ))),
+        ShedLimit::PercentShed(pct) if pct > 100 => {
+            Err(invalid(&format!("percentShed must be 0..100, got {pct}")))
+        }
         _ => Ok(()),
     }
 }

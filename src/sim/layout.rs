@@ -109,7 +109,10 @@ impl FleetConfig {
             ports_per_station,
             stations_per_group: 10,
             seed: 1,
-            start: Utc.with_ymd_and_hms(2024, 6, 3, 12, 0, 0).single().unwrap_or_default(),
+            start: Utc
+                .with_ymd_and_hms(2024, 6, 3, 12, 0, 0)
+                .single()
+                .unwrap_or_default(),
             history: Duration::hours(24),
         }
     }
@@ -342,7 +345,10 @@ fn station_spec(
     } else {
         "CT4021-GW1"
     };
-    let serial = format!("1{:011}", rng.random_range(10_000_000_000u64..99_999_999_999));
+    let serial = format!(
+        "1{:011}",
+        rng.random_range(10_000_000_000u64..99_999_999_999)
+    );
     let mac_bytes: [u16; 4] = [0x000D, 0x6F00, rng.random(), rng.random()];
     let mac = format!(
         "{:04X}:{:04X}:{:04X}:{:04X}",
@@ -457,7 +463,10 @@ mod tests {
             .collect();
         assert_eq!(
             groups,
-            [(Some("1002"), "network_manager"), (Some("1000"), "org_admin")]
+            [
+                (Some("1002"), "network_manager"),
+                (Some("1000"), "org_admin")
+            ]
         );
     }
 

@@ -59,20 +59,28 @@
 //! [`codes::NO_ALARMS`]: crate::soap::ops::codes::NO_ALARMS
 //! [`codes::RATE_LIMITED`]: crate::soap::ops::codes::RATE_LIMITED
 
+mod admin;
 mod calls;
+mod cli;
 mod clock;
 mod faults;
 mod fleet;
 mod layout;
+mod server;
 mod station;
 
 use std::net::SocketAddr;
 
+pub use admin::AdminError;
 pub use calls::{CallLog, CallRecord};
+pub use cli::{run_sim, SimArgs};
 pub use clock::SimClock;
 pub use faults::{FaultDecision, FaultKind, FaultRule, FaultSpecError, FaultTable};
 pub use fleet::{AccountRef, Fleet, PortSnapshot, MAX_SESSIONS_PAGE, MAX_STATIONS_PAGE};
 pub use layout::{AccountSpec, FleetConfig, Plan};
+pub use server::{
+    router, start, ResetConnection, SimConfig, SimHandle, SimState, MAX_REQUEST_BYTES, SOAP_PATH,
+};
 
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]

@@ -20,7 +20,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::Router;
 use cp_registry::ApiMethod;
 use hyper_util::rt::TokioIo;
@@ -40,7 +40,9 @@ use super::faults::{FaultKind, FaultRule, FaultSpecError, FaultTable};
 use super::fleet::{Fleet, PortSnapshot};
 use super::layout::FleetConfig;
 use super::SimError;
-use crate::soap::envelope::{AUTH_FAULT_CODE, AUTH_FAULT_TEXT, CLIENT_FAULT_CODE, SERVER_FAULT_CODE};
+use crate::soap::envelope::{
+    AUTH_FAULT_CODE, AUTH_FAULT_TEXT, CLIENT_FAULT_CODE, SERVER_FAULT_CODE,
+};
 use crate::soap::{
     read_request, soap_action, write_fault, write_response, Outcome, Request, RequestError,
     Response as SoapResponse,
@@ -63,7 +65,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// The WSDL served on `?wsdl`; its `soap:address` is rewritten to the server's own URL.
 const WSDL: &str = include_str!("wsdl/cp_api_5.0.wsdl");
-const WSDL_ADDRESS: &str = "https://webservices.chargepoint.com/webservices/chargepoint/services/5.0";
+const WSDL_ADDRESS: &str =
+    "https://webservices.chargepoint.com/webservices/chargepoint/services/5.0";
 
 /// Everything that configures one simulator.
 #[derive(Debug, Clone)]
@@ -256,7 +259,11 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         endpoint: format!("http://{addr}{SOAP_PATH}"),
         shutdown: CancellationToken::new(),
     });
-    let task = tokio::spawn(serve(listener, router(state.clone()), state.shutdown.clone()));
+    let task = tokio::spawn(serve(
+        listener,
+        router(state.clone()),
+        state.shutdown.clone(),
+    ));
     tracing::info!(endpoint = %state.endpoint, "ChargePoint simulator listening");
     Ok(SimHandle {
         addr,
@@ -322,25 +329,24 @@ async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToke
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let service = tower::service_fn(move |request| {
-                let router = router.clone();
-                async move {
-                    let response = match router.oneshot(request).await {
-                        Ok(response) => response,
-                        Err(never) => match never {},
-                    };
-                    if response.extensions().get::<ResetConnection>().is_some() {
-                        Err(ResetError)
-                    } else {
-                        Ok(response)
+            let service =
+                tower::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let router = router.clone();
+                    async move {
+                        let response: Response = match router.oneshot(request).await {
+                            Ok(response) => response,
+                            Err(never) => match never {},
+                        };
+                        if response.extensions().get::<ResetConnection>().is_some() {
+                            Err(ResetError)
+                        } else {
+                            Ok(response)
+                        }
                     }
-                }
-            });
+                });
             let builder = hyper::server::conn::http1::Builder::new();
-            let connection = builder.serve_connection(
-                TokioIo::new(stream),
-                TowerToHyperService::new(service),
-            );
+            let connection =
+                builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             tokio::pin!(connection);
             tokio::select! {
                 result = connection.as_mut() => {

@@ -234,9 +234,10 @@ impl StationSim {
     /// allowedLoad is reported as each port's even share of it.
     pub fn load_view(&self, p: usize) -> PortLoadView {
         let port = &self.ports[p];
-        let shed = port.shed.map(|s| (s.limit, 1)).or(self
+        let shed = port
             .shed
-            .map(|s| (s.limit, self.ports.len())));
+            .map(|s| (s.limit, 1))
+            .or(self.shed.map(|s| (s.limit, self.ports.len())));
         let (allowed_load, percent_shed) = match shed {
             Some((ShedLimit::AllowedLoad(kw), share)) => (kw / share as f64, 0),
             Some((ShedLimit::PercentShed(pct), _)) => (0.0, pct),
@@ -284,7 +285,8 @@ impl PortSim {
             }
             Some(_) => {}
             None if self.rng.random_bool(chance(dt, UNREACHABLE_MEAN_SECS)) => {
-                self.unreachable_until = Some(to + Duration::seconds(self.rng.random_range(300..1800)));
+                self.unreachable_until =
+                    Some(to + Duration::seconds(self.rng.random_range(300..1800)));
                 alarm = Some(self.alarm("Unreachable", to));
             }
             None => {}

@@ -12,18 +12,7 @@ fn fleet(stations: usize, ports: u16, accounts: usize) -> (Fleet, AccountRef) {
 }
 
 fn code(response: &Response) -> &str {
-    let outcome = match response {
-        Response::GetStationStatus { outcome, .. }
-        | Response::GetLoad { outcome, .. }
-        | Response::GetAlarms { outcome, .. }
-        | Response::ClearAlarms { outcome }
-        | Response::GetStationRights { outcome, .. }
-        | Response::GetChargingSessionData { outcome, .. }
-        | Response::GetStations { outcome, .. }
-        | Response::ShedLoad { outcome, .. }
-        | Response::ClearShedState { outcome, .. } => outcome,
-    };
-    &outcome.code
+    &response.outcome().code
 }
 
 fn station_load(fleet: &mut Fleet, account: AccountRef, id: &str) -> StationLoad {
@@ -122,8 +111,7 @@ fn get_stations_pages_at_500_with_more_flag() {
         start_record: start,
         num_stations: None,
     };
-    let Response::GetStations { stations, more, .. } = fleet.answer(account, &request(None))
-    else {
+    let Response::GetStations { stations, more, .. } = fleet.answer(account, &request(None)) else {
         panic!("getStations answer expected");
     };
     assert_eq!((stations.len(), more), (500, true));
@@ -158,8 +146,9 @@ fn sessions_page_oldest_first_and_empty_answer_is_136() {
     assert!(more);
     assert!(first.windows(2).all(|w| w[0].start_time <= w[1].start_time));
     assert_eq!(first[0].record_number, Some(1));
-    let Response::GetChargingSessionData { sessions: second, .. } =
-        fleet.answer(account, &request(Some(101)))
+    let Response::GetChargingSessionData {
+        sessions: second, ..
+    } = fleet.answer(account, &request(Some(101)))
     else {
         panic!("sessions answer expected");
     };
