@@ -49,6 +49,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Supervise a fleet. Without FLEET, supervise the embedded simulator (50 stations, 2 accounts).
     Run(RunArgs),
+    /// Serve the ChargePoint simulator on loopback.
+    Sim(crate::sim::SimArgs),
     /// Check a fleet file, device config or registry CSV and report every problem.
     Check {
         /// A fleet file, a directory of device configs, or a registry CSV.

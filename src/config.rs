@@ -27,6 +27,8 @@ pub struct Config {
 pub enum Task {
     /// Supervise a fleet (or the embedded simulator) and serve the device API.
     Run(RunConfig),
+    /// Serve the simulator alone.
+    Sim(crate::sim::SimArgs),
     /// Check a fleet file, device config or registry CSV.
     Check(PathBuf),
     /// Ask a running supervisor something.
@@ -79,10 +81,21 @@ pub struct ClientConfig {
 /// One request to a running supervisor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientRequest {
-    Get { device: String, points: Vec<String> },
-    Set { device: String, points: Vec<(String, Value)> },
-    Scrape { device: String },
-    Revert { device: String, point: Option<String> },
+    Get {
+        device: String,
+        points: Vec<String>,
+    },
+    Set {
+        device: String,
+        points: Vec<(String, Value)>,
+    },
+    Scrape {
+        device: String,
+    },
+    Revert {
+        device: String,
+        point: Option<String>,
+    },
     Devices,
     Health,
 }
@@ -118,6 +131,7 @@ impl TryFrom<Cli> for Config {
     fn try_from(cli: Cli) -> Result<Self, ConfigError> {
         let task = match cli.command {
             Command::Run(args) => Task::Run(RunConfig::try_from(args)?),
+            Command::Sim(args) => Task::Sim(args),
             Command::Check { path } => Task::Check(path),
             Command::Get {
                 api,
@@ -286,15 +300,24 @@ mod tests {
     use super::*;
 
     fn config(args: &[&str]) -> Result<Config, ConfigError> {
-        let cli = Cli::try_parse_from(std::iter::once("chargepoint-supervisor").chain(args.iter().copied()))
-            .expect("clap accepts the command line");
+        let cli = Cli::try_parse_from(
+            std::iter::once("chargepoint-supervisor").chain(args.iter().copied()),
+        )
+        .expect("clap accepts the command line");
         Config::try_from(cli)
     }
 
     #[test]
     fn set_reads_values_as_json_and_falls_back_to_text() {
         let Task::Client { api, request } = config(&[
-            "set", "campus/bldg/unit1", "allowedLoad", "3.5", "shedState", "1", "note", "hello",
+            "set",
+            "campus/bldg/unit1",
+            "allowedLoad",
+            "3.5",
+            "shedState",
+            "1",
+            "note",
+            "hello",
         ])
         .unwrap()
         .task
@@ -318,7 +341,10 @@ mod tests {
     #[test]
     fn set_with_a_point_but_no_value_is_refused() {
         let err = config(&["set", "a/b/c", "allowedLoad", "3", "shedState"]).unwrap_err();
-        assert_eq!(err.to_string(), "set: expected POINT VALUE pairs, got 3 words");
+        assert_eq!(
+            err.to_string(),
+            "set: expected POINT VALUE pairs, got 3 words"
+        );
     }
 
     #[test]
@@ -357,10 +383,16 @@ mod tests {
         };
         assert_eq!(
             run.account_endpoints,
-            vec![("acct1".to_string(), Url::parse("http://127.0.0.1:9000/cp").unwrap())]
+            vec![(
+                "acct1".to_string(),
+                Url::parse("http://127.0.0.1:9000/cp").unwrap()
+            )]
         );
         let err = config(&["run", "--account-endpoint", "http://x"]).unwrap_err();
-        assert_eq!(err.to_string(), "--account-endpoint: 'http://x' is not ACCOUNT=URL");
+        assert_eq!(
+            err.to_string(),
+            "--account-endpoint: 'http://x' is not ACCOUNT=URL"
+        );
         let err = config(&["run", "--account-endpoint", "a=ftp://x"]).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -11,10 +11,12 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use chargepoint_supervisor::check::{self, CheckFailed};
 use chargepoint_supervisor::cli::{Cli, LogFormat};
 use chargepoint_supervisor::config::{Config, ConfigError, Task};
 use chargepoint_supervisor::http::client::{self, ClientError};
 use chargepoint_supervisor::run::{self, RunError};
+use chargepoint_supervisor::sim::{self, SimError};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -27,6 +29,10 @@ enum Failure {
     Run(#[from] RunError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error(transparent)]
+    Check(#[from] CheckFailed),
 }
 
 #[tokio::main]
@@ -42,7 +48,10 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", chargepoint_supervisor::http::error_chain(&error));
+            eprintln!(
+                "error: {}",
+                chargepoint_supervisor::http::error_chain(&error)
+            );
             ExitCode::FAILURE
         }
     }
@@ -51,6 +60,8 @@ async fn main() -> ExitCode {
 async fn execute(config: Config) -> Result<(), Failure> {
     match config.task {
         Task::Run(run_config) => run::run(run_config, run::shutdown_signal()).await?,
+        Task::Sim(args) => sim::run_sim(args, run::shutdown_signal()).await?,
+        Task::Check(path) => check::check(&path, &mut std::io::stdout().lock())?,
         Task::Client { api, request } => {
             client::execute(&api, &request, &mut std::io::stdout().lock()).await?
         }
@@ -62,7 +73,8 @@ async fn execute(config: Config) -> Result<(), Failure> {
 /// says). `RUST_LOG` filters; by default `info`, or `warn` under `run`'s live summary so log
 /// lines do not tear the redrawn line.
 fn init_tracing(config: &Config) {
-    let summary_drawn = matches!(&config.task, Task::Run(r) if r.summary && std::io::stdout().is_terminal());
+    let summary_drawn =
+        matches!(&config.task, Task::Run(r) if r.summary && std::io::stdout().is_terminal());
     let default = if summary_drawn { "warn" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let json = match config.log_format {

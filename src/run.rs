@@ -16,8 +16,19 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
-use cp_actors::Metrics;
+use chrono::{SubsecRound, Utc};
+use cp_actors::{
+    AccountSpec, CallObserver, ChargePointApi, Connect, ErrorKind, Fleet, FleetError, FleetOptions,
+    FleetSpec, Metrics,
+};
+use cp_registry::{
+    Account, AccountId, ApiMethod, DevicePattern, Position, Registry, StationSelection, StationSet,
+    DEFAULT_INTERVAL,
+};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
@@ -25,6 +36,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RunConfig;
 use crate::http::{metrics_router, router, AppState};
+use crate::sim::{FleetConfig, SimConfig, SimHandle};
+use crate::soap::{ClientConfig, SoapClient};
 use crate::summary::{self, SummaryOutput};
 
 /// Why `run` stopped with an error.
@@ -37,6 +50,16 @@ pub enum RunError {
         path: PathBuf,
         problems: cp_registry::Problems,
     },
+    #[error("account {account}: cannot build its SOAP client")]
+    Client {
+        account: String,
+        #[source]
+        source: crate::soap::ClientError,
+    },
+    #[error("cannot start the embedded simulator")]
+    Simulator(#[from] crate::sim::SimError),
+    #[error("cannot start the fleet")]
+    StartFleet(#[from] FleetError),
     #[error("cannot bind the {what} listener to {addr}")]
     Bind {
         what: &'static str,
@@ -159,7 +182,9 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, RunEr
 }
 
 fn local_addr(what: &'static str, listener: &TcpListener) -> Result<SocketAddr, RunError> {
-    listener.local_addr().map_err(|source| RunError::Serve { what, source })
+    listener
+        .local_addr()
+        .map_err(|source| RunError::Serve { what, source })
 }
 
 /// Serves `app` until `stop` is cancelled, letting requests in flight finish.
@@ -190,13 +215,256 @@ fn server_ended(
 
 /// What `run` supervises: a fleet from disk, or the embedded simulator.
 enum Target {
-    Fleet { path: PathBuf },
-    Simulator { sim: crate::sim::SimHandle },
+    Fleet {
+        path: PathBuf,
+    },
+    Simulator {
+        sim: SimHandle,
+        /// The simulated accounts and their (public, test-only) credentials.
+        accounts: Vec<crate::sim::AccountSpec>,
+    },
 }
 
-fn load_fleet(path: &Path) -> Result<cp_registry::Fleet, RunError> {
+impl Target {
+    /// Starts the embedded simulator when no fleet path is given.
+    async fn start(config: &RunConfig) -> Result<Target, RunError> {
+        match &config.fleet {
+            Some(path) => Ok(Target::Fleet { path: path.clone() }),
+            None => {
+                let mut fleet = FleetConfig::generate(
+                    config.sim.stations as usize,
+                    config.sim.ports,
+                    EMBEDDED_ACCOUNTS,
+                );
+                fleet.start = Utc::now().trunc_subsecs(0);
+                let accounts = fleet.accounts.clone();
+                let sim = crate::sim::start(SimConfig {
+                    fleet,
+                    listen: config.sim.listen,
+                    ..SimConfig::default()
+                })
+                .await?;
+                Ok(Target::Simulator { sim, accounts })
+            }
+        }
+    }
+
+    /// The fleet to supervise: loaded from disk, or every station of every simulated account
+    /// with the example registry.
+    fn spec(&self, config: &RunConfig) -> Result<FleetSpec, RunError> {
+        let spec = match self {
+            Target::Fleet { path } => load_fleet(path)?,
+            Target::Simulator { accounts, .. } => simulated_fleet(accounts)?,
+        };
+        Ok(match config.interval {
+            Some(interval) => with_interval(spec, interval),
+            None => spec,
+        })
+    }
+
+    /// Where each account's SOAP client connects.
+    fn endpoints(&self, config: &RunConfig) -> Endpoints {
+        match self {
+            Target::Simulator { sim, .. } => Endpoints {
+                default: sim.endpoint(),
+                overrides: Vec::new(),
+            },
+            Target::Fleet { .. } => Endpoints {
+                default: config.endpoint.to_string(),
+                overrides: config
+                    .account_endpoints
+                    .iter()
+                    .map(|(account, url)| (account.clone(), url.to_string()))
+                    .collect(),
+            },
+        }
+    }
+
+    async fn start_fleet(&self, config: &RunConfig, metrics: Metrics) -> Result<Fleet, RunError> {
+        let spec = self.spec(config)?;
+        let endpoints = self.endpoints(config);
+        endpoints.check(&spec)?;
+        let options = FleetOptions {
+            observer: Arc::new(MetricsObserver(metrics)),
+            ..FleetOptions::default()
+        };
+        let connect: Connect = Arc::new(move |account: &AccountSpec| {
+            let client = endpoints
+                .client(account)
+                .expect("every account's client was built once when the fleet was (re)loaded");
+            Arc::new(client) as Arc<dyn ChargePointApi>
+        });
+        Ok(Fleet::start(spec, connect, options).await?)
+    }
+
+    /// SIGHUP: reload the fleet file and hand it to the fleet. A fleet that does not load
+    /// leaves the running one as it is.
+    async fn reload(&self, config: &RunConfig, fleet: &Fleet) {
+        let Target::Fleet { path } = self else {
+            tracing::info!("SIGHUP: the embedded simulator's fleet has nothing to reload");
+            return;
+        };
+        let checked = self
+            .spec(config)
+            .and_then(|spec| self.endpoints(config).check(&spec).map(|()| spec));
+        match checked {
+            Ok(spec) => match fleet.reload(spec).await {
+                Ok(()) => tracing::info!(path = %path.display(), "fleet reloaded"),
+                Err(error) => {
+                    tracing::error!(path = %path.display(), cause = %error, "fleet reload failed")
+                }
+            },
+            Err(error) => {
+                tracing::error!(error = %crate::http::error_chain(&error), "fleet reload refused")
+            }
+        }
+    }
+
+    /// ` sim=…` for the listening line when the embedded simulator runs.
+    fn describe(&self) -> String {
+        match self {
+            Target::Fleet { .. } => String::new(),
+            Target::Simulator { sim, .. } => format!(" sim={}", sim.endpoint()),
+        }
+    }
+
+    async fn shutdown(self) {
+        if let Target::Simulator { sim, .. } = self {
+            sim.shutdown().await;
+        }
+    }
+}
+
+/// Accounts of the embedded simulator: account1 with the full plan, account2 with a
+/// restricted one, so its plan-rights refusals show.
+const EMBEDDED_ACCOUNTS: usize = 2;
+
+/// The example registry, compiled in so `run` works from any directory.
+const EXAMPLE_REGISTRY: &str = include_str!("../registry/configs/chargepoint.csv");
+
+/// Every station of every simulated account, each a device `sim/<account>/<station number>`
+/// with the example registry. Stations are found with getStations at start.
+fn simulated_fleet(simulated: &[crate::sim::AccountSpec]) -> Result<FleetSpec, RunError> {
+    let source = Position::new("(embedded simulator)", 0);
+    let registry =
+        Registry::parse_reader(EXAMPLE_REGISTRY.as_bytes(), Path::new("chargepoint.csv")).map_err(
+            |problems| RunError::Fleet {
+                path: PathBuf::from("chargepoint.csv (embedded)"),
+                problems,
+            },
+        )?;
+    let registry = Arc::new(registry);
+    let accounts: Vec<Account> = simulated
+        .iter()
+        .map(|account| Account {
+            id: AccountId(account.username.clone()),
+            username: account.username.clone(),
+            password: account.password.clone(),
+            rate_limit_per_minute: None,
+            source: source.clone(),
+        })
+        .collect();
+    let station_sets = accounts
+        .iter()
+        .map(|account| StationSet {
+            account: account.id.clone(),
+            registry: Arc::clone(&registry),
+            stations: StationSelection::All,
+            device_path: DevicePattern::Template(format!(
+                "sim/{}/{{station_number}}",
+                account.username
+            )),
+            interval: DEFAULT_INTERVAL,
+            heart_beat_point: None,
+            timezone: None,
+            cache_expiration: None,
+            source: source.clone(),
+        })
+        .collect();
+    Ok(FleetSpec {
+        accounts,
+        station_sets,
+    })
+}
+
+/// `--interval`: every point that changes is scraped, and may be as old as, `interval`.
+/// getStations' nameplate points keep their own cadence.
+fn with_interval(mut spec: FleetSpec, interval: Duration) -> FleetSpec {
+    for set in &mut spec.station_sets {
+        let mut registry = (*set.registry).clone();
+        for point in &mut registry.points {
+            if !point.attribute.is_static() {
+                point.scrape_interval = Some(interval);
+                point.data_currency = Some(interval);
+            }
+        }
+        set.registry = Arc::new(registry);
+        set.interval = interval;
+    }
+    spec
+}
+
+fn load_fleet(path: &Path) -> Result<FleetSpec, RunError> {
     cp_registry::Fleet::load(path).map_err(|problems| RunError::Fleet {
         path: path.to_path_buf(),
         problems,
     })
+}
+
+/// Where each account's SOAP client connects: one URL for all, or a per-account override
+/// (matched by account name or username).
+#[derive(Debug, Clone)]
+struct Endpoints {
+    default: String,
+    overrides: Vec<(String, String)>,
+}
+
+impl Endpoints {
+    fn client(&self, account: &AccountSpec) -> Result<SoapClient, RunError> {
+        let endpoint = self
+            .overrides
+            .iter()
+            .find(|(name, _)| *name == account.id.0 || *name == account.username)
+            .map_or(&self.default, |(_, url)| url);
+        SoapClient::new(ClientConfig::new(
+            endpoint.clone(),
+            account.username.clone(),
+            account.password.clone(),
+        ))
+        .map_err(|source| RunError::Client {
+            account: account.id.0.clone(),
+            source,
+        })
+    }
+
+    /// Builds every account's client once, so a bad endpoint is an error at (re)load time and
+    /// never inside an actor.
+    fn check(&self, spec: &FleetSpec) -> Result<(), RunError> {
+        spec.accounts
+            .iter()
+            .try_for_each(|account| self.client(account).map(drop))
+    }
+}
+
+/// Counts every gateway call in the metric families.
+struct MetricsObserver(Metrics);
+
+impl CallObserver for MetricsObserver {
+    fn call_finished(
+        &self,
+        account: &AccountId,
+        op: ApiMethod,
+        elapsed: Duration,
+        outcome: Result<(), ErrorKind>,
+    ) {
+        self.0.record_call(&account.0, op, elapsed, outcome);
+    }
+
+    fn queue_depth(&self, account: &AccountId, depth: usize) {
+        self.0.set_queue_depth(&account.0, depth);
+    }
+
+    fn overloaded(&self, account: &AccountId) {
+        self.0.record_overload_rejection(&account.0);
+    }
 }

@@ -29,7 +29,13 @@ impl fmt::Display for SummaryLine<'_> {
         write!(
             f,
             "stations up {}/{} | ports charging {}/{} | {:.1} kW | sheds {} | errors {}",
-            h.stations_up, h.stations_total, h.ports_charging, ports, h.total_kw, h.sheds_active, h.errors
+            h.stations_up,
+            h.stations_total,
+            h.ports_charging,
+            ports,
+            h.total_kw,
+            h.sheds_active,
+            h.errors
         )
     }
 }

@@ -88,7 +88,8 @@ impl ApiClient {
                 [point] => self.call(Method::GET, &device_path(device, &["points", point])),
                 _ => {
                     let mut url = self.url(&device_path(device, &["points"]));
-                    url.query_pairs_mut().append_pair("names", &points.join(","));
+                    url.query_pairs_mut()
+                        .append_pair("names", &points.join(","));
                     self.http.get(url)
                 }
             },

@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cp_actors::{DeviceError, FleetError};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Why a device API request failed.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +81,11 @@ impl ApiError {
                 DeviceError::BadValue { .. } => "bad_value",
                 DeviceError::NoShedIntent { .. } => "no_shed_intent",
                 DeviceError::NoData { .. } => "no_data",
+                // A plan refusal is the one upstream failure a user can act on (another
+                // registry), so it keeps its own kind.
+                DeviceError::PointUnavailable { kind, .. } if kind == "plan_rights" => {
+                    "plan_rights"
+                }
                 DeviceError::PointUnavailable { .. } => "point_unavailable",
                 DeviceError::Gateway { .. } => "gateway",
                 DeviceError::Overloaded { .. } => "overloaded",
@@ -94,18 +99,28 @@ impl ApiError {
             },
         }
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    /// `{"kind", "message"}` as a client may see it: the whole message for a client error, a
+    /// generic one for a server error.
+    pub(crate) fn public(&self) -> Value {
         let status = self.status();
         let message = if status.is_server_error() {
             generic_message(status).to_string()
         } else {
             self.to_string()
         };
-        let body = json!({"error": {"kind": self.kind(), "message": message}});
-        let mut response = (status, Json(body)).into_response();
+        json!({"kind": self.kind(), "message": message})
+    }
+
+    pub(crate) fn is_server_error(&self) -> bool {
+        self.status().is_server_error()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, Json(json!({"error": self.public()}))).into_response();
         if status.is_server_error() {
             response
                 .extensions_mut()
@@ -126,7 +141,7 @@ fn generic_message(status: StatusCode) -> &'static str {
 }
 
 /// `error: source: source…`, the way `main` prints errors.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

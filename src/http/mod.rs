@@ -40,11 +40,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
-use cp_actors::Fleet;
+use cp_actors::{DeviceError, Fleet};
 use cp_registry::Secret;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::{error_chain, ApiError};
@@ -124,7 +124,8 @@ async fn device_get(
                 detail: e.body_text(),
             })?;
             let names = point_names(query.names)?;
-            Ok(Json(state.fleet.get_multiple_points(&device, &names).await?).into_response())
+            let results = state.fleet.get_multiple_points(&device, &names).await?;
+            Ok(per_point(&device, results).into_response())
         }
         _ => Err(method_not_allowed(&Method::GET, &uri)),
     }
@@ -153,7 +154,8 @@ async fn device_put(
                     detail: "'points' names no point".into(),
                 });
             }
-            Ok(Json(state.fleet.set_multiple_points(&device, points.0).await?).into_response())
+            let results = state.fleet.set_multiple_points(&device, points.0).await?;
+            Ok(per_point(&device, results).into_response())
         }
         _ => Err(method_not_allowed(&Method::PUT, &uri)),
     }
@@ -176,7 +178,12 @@ async fn device_post(
         }
         DeviceRoute::Revert { device } => {
             auth::authorize(&state, &headers)?;
-            Ok(Json(state.fleet.revert_device(&device).await?).into_response())
+            let outcomes = state.fleet.revert_device(&device).await?;
+            let results = outcomes
+                .into_iter()
+                .map(|(point, o)| (point, Ok(o)))
+                .collect();
+            Ok(per_point(&device, results).into_response())
         }
         _ => Err(method_not_allowed(&Method::POST, &uri)),
     }
@@ -201,6 +208,33 @@ fn method_not_allowed(method: &Method, uri: &Uri) -> ApiError {
         method: method.to_string(),
         path: uri.path().to_string(),
     }
+}
+
+/// A multi-point answer: `{"device", "points": {name: result}, "errors": {name: error}}`.
+/// Each point stands alone: one refused point does not fail the others.
+fn per_point<T: Serialize>(
+    device: &str,
+    results: Vec<(String, Result<T, DeviceError>)>,
+) -> Json<Value> {
+    let mut points = Map::new();
+    let mut errors = Map::new();
+    for (point, result) in results {
+        match result {
+            Ok(value) => {
+                // `T` is one of the fleet's plain records: it always serialises.
+                let value = serde_json::to_value(value).unwrap_or(Value::Null);
+                points.insert(point, value);
+            }
+            Err(error) => {
+                let error = ApiError::Device(error);
+                if error.is_server_error() {
+                    tracing::warn!(%device, %point, error = %error_chain(&error), "point failed");
+                }
+                errors.insert(point, error.public());
+            }
+        }
+    }
+    Json(json!({"device": device, "points": points, "errors": errors}))
 }
 
 fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {

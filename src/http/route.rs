@@ -37,9 +37,8 @@ impl DeviceRoute {
         if segments.iter().any(|s| s.is_empty()) {
             return None;
         }
-        let device = |keep: usize| -> Option<String> {
-            (keep > 0).then(|| segments[..keep].join("/"))
-        };
+        let device =
+            |keep: usize| -> Option<String> { (keep > 0).then(|| segments[..keep].join("/")) };
         let n = segments.len();
         match segments.as_slice() {
             [.., "points", point, "revert"] => Some(DeviceRoute::RevertPoint {
@@ -62,7 +61,6 @@ impl DeviceRoute {
             _ => None,
         }
     }
-
 }
 
 #[cfg(test)]
