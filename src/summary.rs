@@ -33,7 +33,8 @@ impl fmt::Display for SummaryLine<'_> {
             h.stations_total,
             h.ports_charging,
             ports,
-            h.total_kw,
+            // An empty sum is -0.0; adding 0.0 prints it as 0.0.
+            h.total_kw + 0.0,
             h.sheds_active,
             h.errors
         )

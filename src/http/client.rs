@@ -39,6 +39,8 @@ pub enum ClientError {
         kind: String,
         message: String,
     },
+    #[error("{failed} point(s) failed; see above")]
+    PointsFailed { failed: usize },
     #[error("cannot write the answer")]
     Output(#[source] std::io::Error),
     #[error("the supervisor's answer (HTTP {status}) is not the API's JSON")]
@@ -224,7 +226,30 @@ pub async fn execute(
     } else {
         readable(&answer)
     };
-    out.write_all(text.as_bytes()).map_err(ClientError::Output)
+    out.write_all(text.as_bytes())
+        .map_err(ClientError::Output)?;
+    match failed_points(&answer) {
+        0 => Ok(()),
+        failed => Err(ClientError::PointsFailed { failed }),
+    }
+}
+
+/// Points of a multi-point answer that failed: each entry of `errors`, and each write whose
+/// outcome is `failed`.
+fn failed_points(answer: &Value) -> usize {
+    let errors = answer
+        .get("errors")
+        .and_then(Value::as_object)
+        .map_or(0, |e| e.len());
+    let outcomes = answer
+        .get("points")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|points| points.values())
+        .chain(std::iter::once(answer))
+        .filter(|v| v.get("outcome").and_then(Value::as_str) == Some("failed"))
+        .count();
+    errors + outcomes
 }
 
 /// Any JSON answer as indented `key: value` lines; strings without quotes, null as `-`.
@@ -302,6 +327,21 @@ mod tests {
              points:\n  Status: INUSE\n  alarmType: -\n  allowedLoad: 3.5\n  shedState: 1\n\
              tags:\n  - a\n  -\n    k: true\n"
         );
+    }
+
+    #[test]
+    fn failed_points_count_errors_and_failed_writes() {
+        let answer = json!({
+            "device": "d",
+            "points": {"a": {"outcome": "confirmed"}, "b": {"outcome": "failed", "reason": "x"}},
+            "errors": {"c": {"kind": "bad_value", "message": "m"}},
+        });
+        assert_eq!(failed_points(&answer), 2);
+        assert_eq!(
+            failed_points(&json!({"outcome": "failed", "reason": "x"})),
+            1
+        );
+        assert_eq!(failed_points(&json!({"outcome": "pending"})), 0);
     }
 
     #[test]

@@ -104,12 +104,13 @@ impl ApiError {
     /// generic one for a server error.
     pub(crate) fn public(&self) -> Value {
         let status = self.status();
+        let kind = self.kind();
         let message = if status.is_server_error() {
-            generic_message(status).to_string()
+            generic_message(kind).to_string()
         } else {
             self.to_string()
         };
-        json!({"kind": self.kind(), "message": message})
+        json!({"kind": kind, "message": message})
     }
 
     pub(crate) fn is_server_error(&self) -> bool {
@@ -130,12 +131,18 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// What a client sees for a 5xx: enough to know where to look, nothing internal.
-fn generic_message(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::BAD_GATEWAY => "the ChargePoint service call failed; see the supervisor's log",
-        StatusCode::SERVICE_UNAVAILABLE => "the supervisor is busy or stopping; try again",
-        StatusCode::GATEWAY_TIMEOUT => "the ChargePoint service did not answer in time",
+/// What a client sees for a 5xx, by kind: what to do next, nothing internal.
+fn generic_message(kind: &str) -> &'static str {
+    match kind {
+        "no_data" => "no data yet for this point; try again after the next scrape",
+        "overloaded" => "the account's request queue is full; try again later",
+        "unavailable" => "the station is not answering; try again",
+        "plan_rights" => {
+            "the account's plan does not permit the ChargePoint method behind this point"
+        }
+        "point_unavailable" | "gateway" => {
+            "the ChargePoint call behind this point failed; see the supervisor's log"
+        }
         _ => "internal error; see the supervisor's log",
     }
 }
