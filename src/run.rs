@@ -344,7 +344,7 @@ const EXAMPLE_REGISTRY: &str = include_str!("../registry/configs/chargepoint.csv
 
 /// Every station of every simulated account, each a device `sim/<account>/<station number>`
 /// with the example registry. Stations are found with getStations at start.
-fn simulated_fleet(simulated: &[crate::sim::AccountSpec]) -> Result<FleetSpec, RunError> {
+pub fn simulated_fleet(simulated: &[crate::sim::AccountSpec]) -> Result<FleetSpec, RunError> {
     let source = Position::new("(embedded simulator)", 0);
     let registry =
         Registry::parse_reader(EXAMPLE_REGISTRY.as_bytes(), Path::new("chargepoint.csv")).map_err(
@@ -389,7 +389,7 @@ fn simulated_fleet(simulated: &[crate::sim::AccountSpec]) -> Result<FleetSpec, R
 
 /// `--interval`: every point that changes is scraped, and may be as old as, `interval`.
 /// getStations' nameplate points keep their own cadence.
-fn with_interval(mut spec: FleetSpec, interval: Duration) -> FleetSpec {
+pub fn with_interval(mut spec: FleetSpec, interval: Duration) -> FleetSpec {
     for set in &mut spec.station_sets {
         let mut registry = (*set.registry).clone();
         for point in &mut registry.points {

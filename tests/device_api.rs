@@ -1,0 +1,391 @@
+//! The device HTTP API over a real fleet supervising the simulator: requests go through
+//! `router(state).oneshot(..)` (no socket); the fleet talks SOAP to the simulator on loopback.
+
+mod supervisor_util;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use chargepoint_supervisor::http::{router, AppState};
+use cp_registry::Secret;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use supervisor_util::{eventually, quick_options, supervise, wait_for_point, Supervised};
+use tower::ServiceExt;
+
+const TOKEN: &str = "test-token";
+const DEVICE: &str = "sim/account1/10001";
+
+async fn supervised_api() -> (Supervised, Router) {
+    let supervised = supervise(2, 1, quick_options()).await;
+    let app = router(AppState {
+        fleet: supervised.fleet.clone(),
+        token: Some(Secret::new(TOKEN)),
+    });
+    wait_for_point(&supervised.fleet, DEVICE, "port1.portLoad").await;
+    (supervised, app)
+}
+
+/// Sends one request and returns the status and the JSON body.
+async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = match body {
+        Some(body) => request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string())),
+        None => request.body(Body::empty()),
+    }
+    .expect("a valid request");
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router answers");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("a readable body");
+    let body = serde_json::from_slice(&bytes).expect("a JSON body");
+    (status, body)
+}
+
+fn point_uri(point: &str) -> String {
+    format!("/api/devices/{DEVICE}/points/{point}")
+}
+
+#[tokio::test]
+async fn device_list_names_every_simulated_station() {
+    let (supervised, app) = supervised_api().await;
+    let paths = eventually("both stations listed", || async {
+        let (status, body) = call(&app, Method::GET, "/api/devices", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut paths: Vec<String> = body
+            .as_array()?
+            .iter()
+            .filter_map(|d| d["path"].as_str().map(str::to_string))
+            .collect();
+        paths.sort();
+        (paths.len() == 2).then_some(paths)
+    })
+    .await;
+    assert_eq!(paths, ["sim/account1/10001", "sim/account1/10002"]);
+    supervised.stop().await;
+}
+
+#[tokio::test]
+async fn get_point_reads_what_the_simulator_reports() {
+    let (supervised, app) = supervised_api().await;
+    let (status, body) = call(&app, Method::GET, &point_uri("port1.portLoad"), None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["point"], "port1.portLoad");
+    assert_eq!(body["meta"]["units"], "kW");
+    let reported = body["value"].as_f64().expect("portLoad is a number");
+    let simulated = supervised.port("1:10001", 1).load.load_kw;
+    assert!(
+        (reported - simulated).abs() < 1e-3,
+        "API {reported} kW, simulator {simulated} kW"
+    );
+
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        &format!("/api/devices/{DEVICE}/points?names=port1.portLoad,port2.shedState,nope"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["points"]["port2.shedState"]["value"], 0);
+    assert!(body["points"]["port1.portLoad"]["value"].is_number());
+    assert_eq!(
+        body["errors"]["nope"],
+        json!({"kind": "unknown_point", "message": "device sim/account1/10001: unknown point 'nope'"})
+    );
+    supervised.stop().await;
+}
+
+#[tokio::test]
+async fn allowed_load_then_shed_state_is_confirmed_and_caps_the_port() {
+    let (supervised, app) = supervised_api().await;
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        &point_uri("port1.allowedLoad"),
+        Some(json!({"value": 1.5})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"outcome": "confirmed"}))
+    );
+    assert!(
+        !supervised.port("1:10001", 1).load.shed_state,
+        "storing an intent does not shed"
+    );
+
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        &point_uri("port1.shedState"),
+        Some(json!({"value": 1})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"outcome": "confirmed"}))
+    );
+    // Simulated time is frozen: step it so the port's draw follows the new cap.
+    supervised.sim.state().advance(std::time::Duration::from_secs(1));
+    let port = supervised.port("1:10001", 1);
+    assert!(port.load.shed_state);
+    assert_eq!(port.load.allowed_load, 1.5);
+    assert!(port.load.load_kw <= 1.5, "{} kW under a 1.5 kW cap", port.load.load_kw);
+
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/devices/{DEVICE}/revert"),
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !supervised.port("1:10001", 1).load.shed_state,
+        "revert clears the shed"
+    );
+    supervised.stop().await;
+}
+
+#[tokio::test]
+async fn multi_point_write_applies_in_the_order_given() {
+    let (supervised, app) = supervised_api().await;
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        &format!("/api/devices/{DEVICE}/points"),
+        Some(json!({"points": {"port2.percentShed": 40, "port2.shedState": 1}})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["errors"], json!({}));
+    assert_eq!(
+        body["points"]["port2.shedState"],
+        json!({"outcome": "confirmed"})
+    );
+    let port = supervised.port("1:10001", 2);
+    assert!(port.load.shed_state);
+    assert_eq!(port.load.percent_shed, 40);
+    supervised.stop().await;
+}
+
+#[tokio::test]
+async fn bad_value_is_400_naming_the_point() {
+    let (supervised, app) = supervised_api().await;
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        &point_uri("port1.percentShed"),
+        Some(json!({"value": 150})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"error": {"kind": "bad_value", "message": "device sim/account1/10001: point port1.percentShed: expected an integer 0..=100, found 150"}})
+    );
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        &point_uri("port1.portLoad"),
+        Some(json!({"value": 1})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"error": {"kind": "not_writable", "message": "device sim/account1/10001: point port1.portLoad is read-only"}})
+    );
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        &point_uri("port1.shedState"),
+        Some(json!({"velue": 1})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["kind"], "bad_request");
+    supervised.stop().await;
+}
+
+#[tokio::test]
+async fn shed_without_a_stored_limit_is_409() {
+    let (supervised, app) = supervised_api().await;
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        &point_uri("port2.shedState"),
+        Some(json!({"value": 1})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        body,
+        json!({"error": {"kind": "no_shed_intent", "message": "device sim/account1/10001: point port2.shedState: no allowedLoad or percentShed written for port 2; write one first"}})
+    );
+    assert!(!supervised.port("1:10001", 2).load.shed_state);
+    supervised.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_device_and_unknown_route_are_404() {
+    let (supervised, app) = supervised_api().await;
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        "/api/devices/sim/account1/99999/points/port1.portLoad",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        json!({"error": {"kind": "unknown_device", "message": "unknown device 'sim/account1/99999'"}})
+    );
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        "/api/devices/sim/account1/10001",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        json!({"error": {"kind": "not_found", "message": "no endpoint GET /api/devices/sim/account1/10001"}})
+    );
+    supervised.stop().await;
+}
+
+#[tokio::test]
+async fn writes_need_the_token_and_reads_do_not() {
+    let (supervised, app) = supervised_api().await;
+    let uri = point_uri("port1.allowedLoad");
+    let (status, body) = call(&app, Method::PUT, &uri, Some(json!({"value": 2.0})), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        json!({"error": {"kind": "missing_token", "message": "writes need an 'Authorization: Bearer <token>' header"}})
+    );
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        &uri,
+        Some(json!({"value": 2.0})),
+        Some("guess"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        json!({"error": {"kind": "wrong_token", "message": "the bearer token is not valid"}})
+    );
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/devices/{DEVICE}/revert"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&app, Method::GET, &uri, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/devices/{DEVICE}/scrape"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["topic"], "devices/sim/account1/10001/all");
+    supervised.stop().await;
+}
+
+#[tokio::test]
+async fn event_stream_yields_a_publish() {
+    let (supervised, app) = supervised_api().await;
+    let request = Request::builder()
+        .uri("/api/events")
+        .body(Body::empty())
+        .expect("a valid request");
+    let response = app.oneshot(request).await.expect("the router answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut stream = response.into_body().into_data_stream();
+    let mut text = String::new();
+    let read_publish = async {
+        loop {
+            let chunk = stream
+                .next()
+                .await
+                .expect("the stream stays open")
+                .expect("the stream stays readable");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            let data = text
+                .split("\n\n")
+                .filter(|e| e.starts_with("event: publish"))
+                .find_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")));
+            if let Some(data) = data {
+                return serde_json::from_str::<Value>(data).expect("publish data is JSON");
+            }
+        }
+    };
+    let publish = tokio::time::timeout(supervisor_util::PATIENCE, read_publish)
+        .await
+        .expect("a publish event within the test's patience");
+    let topic = publish["topic"].as_str().expect("a topic");
+    assert!(
+        topic.starts_with("devices/sim/account1/") && topic.ends_with("/all"),
+        "{topic}"
+    );
+    assert!(publish["message"].is_array() || publish["message"].is_object());
+    supervised.stop().await;
+}
+
+#[tokio::test]
+async fn health_reports_every_station() {
+    let (supervised, app) = supervised_api().await;
+    let (status, body) = call(&app, Method::GET, "/healthz", None, None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let total = eventually("both stations in health", || async {
+        let (_, body) = call(&app, Method::GET, "/api/health", None, None).await;
+        (body["stations_total"] == 2).then_some(body["stations_total"].clone())
+    })
+    .await;
+    assert_eq!(total, 2);
+    supervised.stop().await;
+}
