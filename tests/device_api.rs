@@ -146,11 +146,18 @@ async fn allowed_load_then_shed_state_is_confirmed_and_caps_the_port() {
         (StatusCode::OK, json!({"outcome": "confirmed"}))
     );
     // Simulated time is frozen: step it so the port's draw follows the new cap.
-    supervised.sim.state().advance(std::time::Duration::from_secs(1));
+    supervised
+        .sim
+        .state()
+        .advance(std::time::Duration::from_secs(1));
     let port = supervised.port("1:10001", 1);
     assert!(port.load.shed_state);
     assert_eq!(port.load.allowed_load, 1.5);
-    assert!(port.load.load_kw <= 1.5, "{} kW under a 1.5 kW cap", port.load.load_kw);
+    assert!(
+        port.load.load_kw <= 1.5,
+        "{} kW under a 1.5 kW cap",
+        port.load.load_kw
+    );
 
     let (status, _) = call(
         &app,

@@ -65,8 +65,21 @@ pub fn quick_options() -> FleetOptions {
 
 /// Starts a simulator with `stations` stations of 2 ports over `accounts` accounts (simulated
 /// time frozen, so loads hold still while a test looks), and a fleet supervising every station
-/// with the example registry at [`TEST_INTERVAL`].
+/// with the example registry, every changing point at [`TEST_INTERVAL`].
 pub async fn supervise(stations: usize, accounts: usize, options: FleetOptions) -> Supervised {
+    supervise_spec(stations, accounts, options, |spec| {
+        with_interval(spec, TEST_INTERVAL)
+    })
+    .await
+}
+
+/// [`supervise`] with the fleet spec shaped by `shape` instead of [`with_interval`].
+pub async fn supervise_spec(
+    stations: usize,
+    accounts: usize,
+    options: FleetOptions,
+    shape: impl FnOnce(FleetSpec) -> FleetSpec,
+) -> Supervised {
     let mut fleet = FleetConfig::generate(stations, 2, accounts);
     fleet.start = Utc::now().trunc_subsecs(0);
     let simulated = fleet.accounts.clone();
@@ -77,10 +90,7 @@ pub async fn supervise(stations: usize, accounts: usize, options: FleetOptions) 
     })
     .await
     .expect("the simulator starts on loopback");
-    let spec = with_interval(
-        simulated_fleet(&simulated).expect("the example registry is valid"),
-        TEST_INTERVAL,
-    );
+    let spec = shape(simulated_fleet(&simulated).expect("the example registry is valid"));
     let fleet = Fleet::start(spec.clone(), connect(sim.endpoint()), options)
         .await
         .expect("the fleet starts");

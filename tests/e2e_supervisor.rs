@@ -1,0 +1,394 @@
+//! End to end over loopback: the real SOAP client, gateway and actors against the simulator,
+//! checked by the simulator's own state and call log; and the built binary (`run`, then `set`,
+//! `get`, `revert` in other processes) the way a user drives it.
+
+mod supervisor_util;
+
+use std::io::{BufRead, BufReader};
+use std::num::NonZeroU32;
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+
+use cp_actors::{DeviceError, FleetOptions, FleetSpec, GatewayOptions, WriteOutcome};
+use cp_registry::ApiMethod;
+use serde_json::{json, Value};
+use supervisor_util::{
+    eventually, quick_options, supervise, supervise_spec, wait_for_point, PATIENCE,
+};
+
+const DEVICE: &str = "sim/account1/10001";
+
+/// The spec's write semantics, one case after another, each confirmed by the simulator.
+#[tokio::test]
+async fn write_semantics_follow_the_spec() {
+    let supervised = supervise(2, 1, quick_options()).await;
+    let fleet = &supervised.fleet;
+    wait_for_point(fleet, DEVICE, "port1.portLoad").await;
+
+    // Writing allowedLoad only stores the intent.
+    let outcome = fleet
+        .set_point(DEVICE, "port1.allowedLoad", json!(2.0))
+        .await;
+    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    assert!(!supervised.port("1:10001", 1).load.shed_state);
+
+    // shedState=1 sheds with the stored allowedLoad.
+    let outcome = fleet.set_point(DEVICE, "port1.shedState", json!(1)).await;
+    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    let port = supervised.port("1:10001", 1);
+    assert!(port.load.shed_state);
+    assert_eq!((port.load.allowed_load, port.load.percent_shed), (2.0, 0));
+
+    // While shed, a new percentShed replaces the allowedLoad intent and applies at once.
+    let outcome = fleet
+        .set_point(DEVICE, "port1.percentShed", json!(25))
+        .await;
+    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    let port = supervised.port("1:10001", 1);
+    assert!(port.load.shed_state);
+    assert_eq!((port.load.allowed_load, port.load.percent_shed), (0.0, 25));
+
+    // shedState=0 clears the shed.
+    let outcome = fleet.set_point(DEVICE, "port1.shedState", json!(0)).await;
+    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    assert!(!supervised.port("1:10001", 1).load.shed_state);
+
+    // shedState=1 on a port with no intent is refused and sends nothing.
+    let sheds_before = supervised.sim.state().calls().count("shedLoad");
+    let refused = fleet.set_point(DEVICE, "port2.shedState", json!(1)).await;
+    assert!(
+        matches!(refused, Err(DeviceError::NoShedIntent { port: 2, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        supervised.sim.state().calls().count("shedLoad"),
+        sheds_before
+    );
+    assert!(!supervised.port("1:10001", 2).load.shed_state);
+
+    // Out-of-range values never reach ChargePoint.
+    let refused = fleet
+        .set_point(DEVICE, "port2.percentShed", json!(101))
+        .await;
+    assert!(
+        matches!(refused, Err(DeviceError::BadValue { .. })),
+        "{refused:?}"
+    );
+    let refused = fleet
+        .set_point(DEVICE, "port2.allowedLoad", json!(-1.0))
+        .await;
+    assert!(
+        matches!(refused, Err(DeviceError::BadValue { .. })),
+        "{refused:?}"
+    );
+
+    // clearAlarms=1 sends clearAlarms for the station.
+    let outcome = fleet.set_point(DEVICE, "clearAlarms", json!(1)).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    let clears = supervised.sim.state().calls().count("clearAlarms");
+    assert_eq!(clears, 1);
+    supervised.stop().await;
+}
+
+/// 100 stations on one account: getLoad and getStationStatus are batched across stations,
+/// and the account's request rate is never exceeded.
+#[tokio::test]
+async fn a_hundred_stations_are_read_in_batches_within_the_rate_limit() {
+    const STATIONS: u64 = 100;
+    const PER_MINUTE: u32 = 1_200;
+    const BURST: u32 = 20;
+    let options = FleetOptions {
+        gateway: GatewayOptions {
+            requests_per_minute: NonZeroU32::new(PER_MINUTE).expect("non-zero"),
+            burst: NonZeroU32::new(BURST).expect("non-zero"),
+            ..quick_options().gateway
+        },
+        ..quick_options()
+    };
+    // Only load and status are read every second; sessions, alarms and rights are per-station
+    // calls at the registry's own cadence, as in production.
+    let fast_reads_only = |mut spec: FleetSpec| {
+        for set in &mut spec.station_sets {
+            let mut registry = (*set.registry).clone();
+            for point in &mut registry.points {
+                if matches!(
+                    point.method(),
+                    ApiMethod::GetLoad | ApiMethod::GetStationStatus
+                ) {
+                    point.scrape_interval = Some(supervisor_util::TEST_INTERVAL);
+                    point.data_currency = Some(supervisor_util::TEST_INTERVAL);
+                }
+            }
+            set.registry = Arc::new(registry);
+        }
+        spec
+    };
+    let supervised = supervise_spec(STATIONS as usize, 1, options, fast_reads_only).await;
+    let fleet = &supervised.fleet;
+    eventually("every station scraped", || async {
+        let health = fleet.health().await.ok()?;
+        (health.stations_total == STATIONS as usize && health.stations_up == STATIONS as usize)
+            .then_some(())
+    })
+    .await;
+
+    let state = supervised.sim.state();
+    state.reset_calls();
+    let window = Duration::from_secs(4);
+    let started = Instant::now();
+    tokio::time::sleep(window).await;
+    let calls = state.calls();
+    let elapsed = started.elapsed().as_secs_f64();
+
+    // One call per station per method per interval would be STATIONS per second each.
+    let intervals = elapsed / supervisor_util::TEST_INTERVAL.as_secs_f64();
+    let unbatched = STATIONS as f64 * intervals;
+    for method in ["getLoad", "getStationStatus"] {
+        let count = calls.count(method) as f64;
+        assert!(count > 0.0, "{method} was called during the window");
+        assert!(
+            count < unbatched / 5.0,
+            "{method}: {count} calls in {elapsed:.1} s for {STATIONS} stations is not batched"
+        );
+    }
+    let allowed = f64::from(PER_MINUTE) / 60.0 * elapsed + f64::from(BURST);
+    assert!(
+        (calls.total as f64) <= allowed,
+        "{} calls in {elapsed:.1} s exceed the account's {PER_MINUTE}/min (burst {BURST})",
+        calls.total
+    );
+    supervised.stop().await;
+}
+
+/// account2's plan refuses getLoad: its load points go missing with a plan-rights error,
+/// its other points (status, from getStationStatus) keep coming.
+#[tokio::test]
+async fn plan_refusal_hides_only_the_refused_methods_points() {
+    let supervised = supervise(2, 2, quick_options()).await;
+    let fleet = &supervised.fleet;
+    let device = "sim/account2/20001";
+    wait_for_point(fleet, device, "port1.Status").await;
+    let refused = eventually("getLoad refused for account2", || async {
+        match fleet.get_point(device, "port1.portLoad").await {
+            Err(error @ DeviceError::PointUnavailable { .. }) => Some(error),
+            _ => None,
+        }
+    })
+    .await;
+    let DeviceError::PointUnavailable { method, kind, .. } = refused else {
+        unreachable!("matched above");
+    };
+    assert_eq!((method.name(), kind.as_str()), ("getLoad", "plan_rights"));
+
+    let publish = fleet
+        .scrape_all(device)
+        .await
+        .expect("a scrape of account2's station");
+    let values = &serde_json::to_value(&publish.message).expect("a publish serialises")[0];
+    assert!(values.get("port1.Status").is_some(), "{values}");
+    assert!(values.get("port1.portLoad").is_none(), "{values}");
+
+    // account1's full plan still reads load.
+    wait_for_point(fleet, DEVICE, "port1.portLoad").await;
+    supervised.stop().await;
+}
+
+/// The binary: `run` on ephemeral ports, then `set`, `get` and `revert` against it. Shedding a
+/// charging port makes the simulator's load drop; reverting brings it back.
+#[test]
+fn cli_shed_drops_the_simulated_load_and_revert_restores_it() {
+    let token = "e2e-token";
+    let mut supervisor = Supervisor::start(&[
+        "run",
+        "--api-listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--sim-stations",
+        "10",
+        "--interval",
+        "1",
+        "--token",
+        token,
+    ]);
+    let (station, port, before) = supervisor.charging_port();
+    let device = format!("sim/account1/{}", station.trim_start_matches("1:"));
+    let load_point = format!("port{port}.portLoad");
+    wait_until("the port's load is readable", || {
+        cli(&supervisor.api, token, &["get", &device, &load_point])
+            .status
+            .success()
+    });
+
+    let cap = (before / 2.0).max(0.5);
+    let allowed = format!("port{port}.allowedLoad");
+    let shed = format!("port{port}.shedState");
+    let set = cli(
+        &supervisor.api,
+        token,
+        &["set", &device, &allowed, &cap.to_string(), &shed, "1"],
+    );
+    assert!(
+        set.status.success(),
+        "set failed: {}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let answer = String::from_utf8_lossy(&set.stdout);
+    assert!(answer.contains("outcome: confirmed"), "{answer}");
+    let capped = supervisor.sim_port(&station, port);
+    assert_eq!(capped["shed_state"], true);
+    let capped_load = capped["load_kw"].as_f64().expect("a load");
+    assert!(
+        capped_load <= cap + 1e-6 && capped_load < before,
+        "{capped_load} kW, was {before} kW, cap {cap} kW"
+    );
+
+    // Without the token, a write is refused and says why.
+    let refused = cli(&supervisor.api, "", &["revert", &device]);
+    assert!(!refused.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "error: writes need an 'Authorization: Bearer <token>' header (HTTP 401, missing_token)"
+    );
+
+    let revert = cli(&supervisor.api, token, &["revert", &device]);
+    assert!(
+        revert.status.success(),
+        "revert failed: {}",
+        String::from_utf8_lossy(&revert.stderr)
+    );
+    let restored = supervisor.sim_port(&station, port);
+    assert_eq!(restored["shed_state"], false);
+    assert!(restored["load_kw"].as_f64().expect("a load") > capped_load);
+
+    supervisor.stop();
+}
+
+/// Runs the CLI against `api`; an empty token means none.
+fn cli(api: &str, token: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chargepoint-supervisor"));
+    command
+        .args(args)
+        .args(["--api", api])
+        .env_remove("CP_SUPERVISOR_TOKEN");
+    if !token.is_empty() {
+        command.args(["--token", token]);
+    }
+    command.output().expect("the CLI runs")
+}
+
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A `run` process and the addresses it printed.
+struct Supervisor {
+    child: Child,
+    /// Kept open so the child's later writes to stdout never meet a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+    api: String,
+    sim: String,
+}
+
+impl Supervisor {
+    fn start(args: &[&str]) -> Supervisor {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chargepoint-supervisor"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the supervisor starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stdout = BufReader::new(stdout);
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .expect("the supervisor prints where it listens");
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+                .to_string()
+        };
+        let api = field("api");
+        let sim = field("sim");
+        let sim = sim[..sim.find("/webservices").expect("a SOAP endpoint URL")].to_string();
+        Supervisor {
+            child,
+            _stdout: stdout,
+            api,
+            sim,
+        }
+    }
+
+    /// The simulator's view of a port, from its admin endpoint.
+    fn sim_port(&self, station: &str, port: u16) -> Value {
+        let url = format!("{}/admin/stations/{station}/ports/{port}", self.sim);
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let bytes = runtime.block_on(async {
+            reqwest::Client::new()
+                .get(url)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .expect("the admin endpoint answers")
+                .bytes()
+                .await
+                .expect("a readable answer")
+        });
+        serde_json::from_slice(&bytes).expect("a JSON port")
+    }
+
+    /// A port of account1 drawing more than 1 kW: (station, port, kW).
+    fn charging_port(&self) -> (String, u16, f64) {
+        for n in 1..=5 {
+            let station = format!("1:{}", 10000 + n);
+            for port in 1..=2 {
+                let snapshot = self.sim_port(&station, port);
+                let load = snapshot["load_kw"].as_f64().unwrap_or(0.0);
+                if load > 1.0 {
+                    return (station, port, load);
+                }
+            }
+        }
+        panic!("no charging port among account1's first stations");
+    }
+
+    /// SIGTERM, then the process must exit cleanly.
+    fn stop(&mut self) {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited on") {
+                assert!(status.success(), "the supervisor exited with {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the supervisor did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    /// A failed test must not leave its supervisor running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
