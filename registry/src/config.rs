@@ -32,6 +32,7 @@ use serde_json::Value;
 use crate::error::{Problems, RegistryError};
 use crate::jsonc::JsonDoc;
 use crate::records::StationId;
+use crate::registry::duration_from_seconds;
 use crate::secret::Secret;
 
 /// VOLTTRON's default device `interval`, seconds.
@@ -390,11 +391,9 @@ impl<'d> Fields<'d> {
             Value::String(s) => s.trim().parse::<f64>().ok(),
             _ => None,
         };
-        match secs {
-            Some(s) if s.is_finite() && s > 0.0 && s <= 366.0 * 86400.0 => Some(Some(
-                Duration::from_millis((s * 1000.0).round().max(1.0) as u64),
-            )),
-            _ => {
+        match secs.and_then(duration_from_seconds) {
+            Some(d) => Some(Some(d)),
+            None => {
                 self.bad(object, key, "a positive number of seconds", v);
                 None
             }

@@ -590,6 +590,16 @@ fn starting_value(
     }
 }
 
+/// The longest interval, cadence or currency accepted anywhere: a year is far beyond any
+/// sensible value and keeps `Duration` arithmetic safe.
+const MAX_SECONDS: f64 = 366.0 * 86400.0;
+
+/// A positive number of seconds (millisecond precision, at most [`MAX_SECONDS`]) as a duration.
+pub(crate) fn duration_from_seconds(s: f64) -> Option<Duration> {
+    (s.is_finite() && (0.001..=MAX_SECONDS).contains(&s))
+        .then(|| Duration::from_millis((s * 1000.0).round() as u64))
+}
+
 /// Reads a Scrape Interval / Data Currency cell: empty, or positive seconds (millisecond
 /// precision).
 fn seconds(
@@ -602,12 +612,9 @@ fn seconds(
     if t.is_empty() {
         return Ok(None);
     }
-    match t.parse::<f64>() {
-        // Upper bound: a year, far beyond any sensible cadence, keeps Duration arithmetic safe.
-        Ok(s) if s.is_finite() && s >= 0.001 && s <= 366.0 * 86400.0 => {
-            Ok(Some(Duration::from_millis((s * 1000.0).round() as u64)))
-        }
-        _ => Err(RegistryError::BadSeconds {
+    match t.parse::<f64>().ok().and_then(duration_from_seconds) {
+        Some(d) => Ok(Some(d)),
+        None => Err(RegistryError::BadSeconds {
             pos: pos.clone(),
             point: point.to_string(),
             column,
