@@ -71,18 +71,8 @@ mod tests {
     use std::path::PathBuf;
 
     /// The spec's sample device config, verbatim (trailing comma included).
-    const SPEC_CONFIG: &str = r#"{
-    "driver_config": {
-        "username"   : "1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151",
-        "password"   : "**Put your chargepoint API passqword here**",
-        "stationID"  : "1:34003",
-    },
-    "driver_type": "chargepoint",
-    "registry_config":"config://chargepoint.csv",
-    "interval": 60,
-    "heart_beat_point": "heartbeat"
-}
-"#;
+    const SPEC_CONFIG: &str =
+        include_str!("../registry/configs/volttron/devices/campus/building/chargepoint1");
 
     const HEADER: &str = "Volttron Point Name,Attribute Name,Register Name,Port #,Type,Units,Starting Value,Writable,Notes\n";
 

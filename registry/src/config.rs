@@ -138,14 +138,8 @@ impl DeviceConfig {
     ///
     /// # Errors
     /// Every problem found, each with its line.
-    pub fn parse_reader(mut reader: impl Read, path: &Path) -> Result<DeviceConfig, Problems> {
-        let mut bytes = Vec::new();
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(|source| RegistryError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+    pub fn parse_reader(reader: impl Read, path: &Path) -> Result<DeviceConfig, Problems> {
+        let bytes = read_all(reader, path)?;
         DeviceConfig::parse_str(&String::from_utf8_lossy(&bytes), path)
     }
 
@@ -296,12 +290,26 @@ pub(crate) fn resolve_registry(reference: &str, config_path: &Path) -> PathBuf {
     }
 }
 
+/// Reads a whole file as text (invalid UTF-8 becomes U+FFFD, for the JSON parser to reject).
 pub(crate) fn read_text(path: &Path) -> Result<String, RegistryError> {
-    let bytes = std::fs::read(path).map_err(|source| RegistryError::Io {
+    let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    let bytes = read_all(file, path)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Reads everything from `reader`; `path` names it in the error.
+pub(crate) fn read_all(mut reader: impl Read, path: &Path) -> Result<Vec<u8>, RegistryError> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|source| RegistryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(bytes)
 }
 
 /// Typed access to a [`JsonDoc`]'s keys that records every problem with its line.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::catalog::{Attribute, Level, RegisterKind, ValueType};
+use crate::config::read_all;
 use crate::error::{Position, Problems, RegistryError};
 use crate::method::ApiMethod;
 use crate::point::{parse_bool, PointValue};
@@ -155,16 +156,10 @@ impl Registry {
     ///
     /// # Errors
     /// Every problem found, each with its line, in line order.
-    pub fn parse_reader(mut reader: impl Read, path: &Path) -> Result<Registry, Problems> {
+    pub fn parse_reader(reader: impl Read, path: &Path) -> Result<Registry, Problems> {
         // Registries are small; holding the bytes lets line numbers come from byte offsets,
         // which stay true across the blank lines the csv reader skips.
-        let mut bytes = Vec::new();
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(|source| RegistryError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let bytes = read_all(reader, path)?;
         let lines = LineIndex::new(&bytes);
         let line_of = |r: &csv::StringRecord| lines.line_of(r.position());
         let mut csv = csv::ReaderBuilder::new()
