@@ -180,6 +180,35 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
     }
 
     #[test]
+    fn summary_names_runtime_station_sets_and_accounts_over_their_limit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join("cp.csv"), format!("{HEADER}{SPEC_ROWS}")).expect("write csv");
+        let fleet = r#"{
+          "accounts": [{"name": "a", "username": "u", "password": "p", "rate_limit_per_minute": 2}],
+          "station_sets": [
+            {"account": "a", "registry_config": "cp.csv", "stations": ["1:1"], "device_path": "x/y"},
+            {"account": "a", "registry_config": "cp.csv", "stations": "all", "device_path": "every/{station_number}"},
+          ],
+        }"#;
+        let path = dir.path().join("fleet.json");
+        fs::write(&path, fleet).expect("write fleet");
+        let (r, out) = run(&path);
+        assert!(r.is_ok(), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[1..3],
+            [
+                "1 station, 1 device, 1 port, 4 points, 1 account",
+                "plus every station account a can see (found with getStations at start)",
+            ]
+        );
+        assert_eq!(
+            lines.last(),
+            Some(&"account a: 1 station, 3.0 calls/min (over its limit of 2/min: scrapes will be slowed to fit)")
+        );
+    }
+
+    #[test]
     fn a_single_csv_is_summarised_as_one_station() {
         let dir = tempfile::tempdir().expect("temp dir");
         let csv = dir.path().join("points.csv");

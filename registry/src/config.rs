@@ -38,6 +38,10 @@ use crate::secret::Secret;
 /// VOLTTRON's default device `interval`, seconds.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
+/// What a device path looks like, for messages.
+pub(crate) const DEVICE_PATH_FORM: &str =
+    "campus/building/unit: non-empty segments without spaces, '#', '+' or a segment 'all'";
+
 /// The prefix of a config-store reference in `registry_config`.
 const CONFIG_STORE_PREFIX: &str = "config://";
 
@@ -226,7 +230,7 @@ fn device_path(f: &mut Fields<'_>, path: &Path) -> Option<DevicePath> {
         f.problems.push(RegistryError::BadValue {
             pos: f.doc.pos(pointer),
             key: "device path".to_string(),
-            expected: "campus/building/unit with non-empty segments".to_string(),
+            expected: DEVICE_PATH_FORM.to_string(),
             found: format!("'{text}'"),
         });
     }

@@ -45,6 +45,7 @@ use serde_json::Value;
 
 use crate::config::{
     read_text, resolve_registry, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL,
+    DEVICE_PATH_FORM,
 };
 use crate::error::{Position, Problems, RegistryError};
 use crate::jsonc::JsonDoc;
@@ -656,7 +657,7 @@ fn parse_pattern(
     let problem = if rest.contains('{') || rest.contains('}') {
         Some("a path whose placeholders are {station}, {org}, {station_number}")
     } else if DevicePath::parse(&rest).is_none() {
-        Some("campus/building/unit with non-empty segments")
+        Some(DEVICE_PATH_FORM)
     } else if !single && !pattern.distinguishes_stations() {
         Some("a path with {station} or {station_number}, so each station gets its own device")
     } else {

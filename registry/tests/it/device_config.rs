@@ -163,3 +163,18 @@ fn device_paths_reject_empty_segments_and_wildcards() {
     assert!(DevicePath::parse("a/#/c").is_none());
     assert!(DevicePath::parse("").is_none());
 }
+
+#[test]
+fn bad_campus_building_unit_is_reported_on_its_line() {
+    let text = SPEC_SAMPLE.replace(
+        "\"interval\": 60,",
+        "\"interval\": 60,\n    \"campus\": \"north campus\", \"building\": \"b\", \"unit\": \"all\",",
+    );
+    assert_eq!(
+        parse(&text, "cp1.config").unwrap_err(),
+        [
+            "cp1.config:10: bad 'device path' (expected campus/building/unit: non-empty segments \
+          without spaces, '#', '+' or a segment 'all', found 'north campus/b/all')"
+        ]
+    );
+}
