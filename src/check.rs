@@ -114,9 +114,10 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
                 "{}: OK\n\
                  1 station, 1 device, 1 port, 4 points, 1 account\n\
                  API calls per hour (per station, before batching):\n\
-                 \x20 getStationStatus               60.0/h  from 1 station\n\
-                 \x20 getLoad                        60.0/h  from 1 station\n\
-                 \x20 getAlarms                      60.0/h  from 1 station\n\
+                 \x20 getStationStatus              60.00/h  from 1 station\n\
+                 \x20 getLoad                       60.00/h  from 1 station\n\
+                 \x20 getAlarms                     60.00/h  from 1 station\n\
+                 on set_point only: shedLoad, clearShedState\n\
                  account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: 1 station, 3.0 calls/min\n",
                 root.display()
             )
@@ -246,7 +247,7 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
         );
         assert!(
             lines.contains(
-                &"  getStations                     8.3/h  from 200 stations (static: at start, then every 24h)"
+                &"  getStations                    8.33/h  from 200 stations (static: at start, then every 24h)"
             ),
             "{out}"
         );

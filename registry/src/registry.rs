@@ -304,6 +304,15 @@ impl Registry {
         self.points.iter().map(PointDef::method).collect()
     }
 
+    /// The methods set_point may call on this registry's writable points, in [`ApiMethod`] order.
+    pub fn write_methods(&self) -> BTreeSet<ApiMethod> {
+        self.points
+            .iter()
+            .filter(|p| p.writable)
+            .flat_map(|p| p.attribute.write_methods().iter().copied())
+            .collect()
+    }
+
     /// The port numbers some point names.
     pub fn ports(&self) -> BTreeSet<PortNumber> {
         self.points.iter().filter_map(|p| p.port).collect()
