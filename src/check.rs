@@ -35,8 +35,8 @@ pub fn check(path: &Path, out: &mut dyn Write) -> Result<(), CheckFailed> {
             Ok(())
         }
         Err(problems) => {
-            for p in problems.iter() {
-                writeln!(out, "{p}")?;
+            for line in problems.lines() {
+                writeln!(out, "{line}")?;
             }
             Err(CheckFailed::Invalid {
                 problems: problems.len(),
