@@ -219,11 +219,12 @@ impl Registry {
                 Ok(r) => r,
                 Err(e) => {
                     problems.push(csv_error(path, &e, &lines));
-                    // A quoting error leaves the reader at an unknown place: stop here.
-                    if e.is_io_error() || matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
-                        continue;
+                    // The reader is lenient about quoting, so what remains is a record with
+                    // invalid UTF-8: report it and go on with the next record.
+                    if e.is_io_error() {
+                        break;
                     }
-                    break;
+                    continue;
                 }
             };
             if record.iter().all(|f| f.trim().is_empty()) {
