@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::error::{Problems, RegistryError};
+use crate::error::{Position, Problems, RegistryError};
 use crate::jsonc::JsonDoc;
 use crate::records::StationId;
 use crate::registry::duration_from_seconds;
@@ -133,6 +133,12 @@ impl DeviceConfig {
     /// # Errors
     /// Every problem of the file, each with its line.
     pub fn parse(path: &Path) -> Result<DeviceConfig, Problems> {
+        DeviceConfig::load(path).map(|(config, _)| config)
+    }
+
+    /// Reads a device config file, also returning where its `registry_config` is written
+    /// (for a later "registry not found" message).
+    pub(crate) fn load(path: &Path) -> Result<(DeviceConfig, Position), Problems> {
         let text = read_text(path)?;
         DeviceConfig::parse_str(&text, path)
     }
@@ -144,10 +150,10 @@ impl DeviceConfig {
     /// Every problem found, each with its line.
     pub fn parse_reader(reader: impl Read, path: &Path) -> Result<DeviceConfig, Problems> {
         let bytes = read_all(reader, path)?;
-        DeviceConfig::parse_str(&String::from_utf8_lossy(&bytes), path)
+        DeviceConfig::parse_str(&String::from_utf8_lossy(&bytes), path).map(|(config, _)| config)
     }
 
-    fn parse_str(text: &str, path: &Path) -> Result<DeviceConfig, Problems> {
+    fn parse_str(text: &str, path: &Path) -> Result<(DeviceConfig, Position), Problems> {
         let doc = JsonDoc::parse(text, path)?;
         let mut f = Fields::new(&doc);
         if !doc.value.is_object() {
@@ -198,7 +204,7 @@ impl DeviceConfig {
                 if f.problems.is_empty() =>
             {
                 let registry_path = resolve_registry(&registry_config, path);
-                Ok(DeviceConfig {
+                let config = DeviceConfig {
                     source: path.to_path_buf(),
                     path: device_path,
                     driver,
@@ -207,7 +213,8 @@ impl DeviceConfig {
                     interval,
                     heart_beat_point,
                     timezone,
-                })
+                };
+                Ok((config, doc.pos("/registry_config")))
             }
             _ => Err(f.finish()),
         }

@@ -239,7 +239,7 @@ pub enum RegistryError {
     },
 
     /// A station set names an account the fleet file does not define.
-    #[error("{pos}: unknown account '{found}' (expected one of {expected})")]
+    #[error("{pos}: unknown account '{found}' (expected {expected})")]
     UnknownAccount {
         pos: Position,
         found: String,

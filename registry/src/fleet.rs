@@ -288,21 +288,14 @@ impl Loader {
     }
 
     fn device_config(&mut self, path: &Path) {
-        let config = match DeviceConfig::parse(path) {
-            Ok(c) => c,
+        let (config, registry_pos) = match DeviceConfig::load(path) {
+            Ok(loaded) => loaded,
             Err(p) => {
                 self.problems.extend(p);
                 return;
             }
         };
         let pos = Position::new(path, 0);
-        let registry_pos = match read_text(path)
-            .ok()
-            .and_then(|t| JsonDoc::parse(&t, path).ok())
-        {
-            Some(doc) => doc.pos("/registry_config"),
-            None => pos.clone(),
-        };
         let registry = self.registry(&config.registry_config, &config.registry_path, registry_pos);
         let account = self.account_for_username(
             &config.driver.username,
@@ -536,11 +529,18 @@ fn parse_station_set(
             f.problems.push(RegistryError::UnknownAccount {
                 pos: f.doc.pos(&format!("{object}/account")),
                 found: id.0,
-                expected: known
-                    .iter()
-                    .map(|a| a.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                expected: if known.is_empty() {
+                    "an account of this file's \"accounts\" list, which is empty".to_string()
+                } else {
+                    format!(
+                        "one of {}",
+                        known
+                            .iter()
+                            .map(|a| a.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
             });
             None
         }

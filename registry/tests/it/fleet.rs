@@ -210,3 +210,22 @@ fn fleet_file_errors_are_all_reported_with_lines() {
         ]
     );
 }
+
+#[test]
+fn station_set_without_any_account_says_the_list_is_empty() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(root, "cp.csv", CSV);
+    write(
+        root,
+        "fleet.json",
+        "{\"station_sets\": [\n  {\"account\": \"a\", \"registry_config\": \"cp.csv\", \"stations\": \"all\", \"device_path\": \"x/{station}\"}\n]}",
+    );
+    assert_eq!(
+        problems(&root.join("fleet.json")),
+        [format!(
+            "{}:2: unknown account 'a' (expected an account of this file's \"accounts\" list, which is empty)",
+            root.join("fleet.json").display()
+        )]
+    );
+}
