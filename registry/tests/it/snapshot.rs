@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use cp_registry::{
     Alarm, AllMessage, Attribute, ChargingSession, PointValue, PortInfo, PortLoad, PortNumber,
     PortState, PortStatus, Pricing, Registry, RightsProfile, StationId, StationInfo, StationLoad,
-    StationRights, StationSnapshot, StationStatus,
+    StationRights, StationSnapshot, StationStatus, ValueType,
 };
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -433,17 +433,25 @@ fn full_snapshot() -> StationSnapshot {
 }
 
 #[test]
-fn every_attribute_has_a_value_when_the_api_sent_everything() {
+fn every_attribute_has_a_value_of_its_type_when_the_api_sent_everything() {
     let s = full_snapshot();
     for a in Attribute::ALL {
         let v = s.value(a, P1);
         match a {
             // API 5.0 never returns a driver name.
             Attribute::DriverName => assert_eq!(v, Some(PointValue::Null)),
-            _ => assert!(
-                matches!(&v, Some(v) if *v != PointValue::Null),
-                "{a:?} read {v:?}"
-            ),
+            _ => {
+                let kind = v.as_ref().map(|v| match v {
+                    PointValue::Null => None,
+                    PointValue::Bool(_) => Some(ValueType::Bool),
+                    PointValue::Int(_) => Some(ValueType::Integer),
+                    PointValue::Float(_) => Some(ValueType::Float),
+                    PointValue::Str(_) => Some(ValueType::String),
+                    PointValue::DateTime(_) => Some(ValueType::DateTime),
+                    PointValue::Dict(_) => Some(ValueType::Dictionary),
+                });
+                assert_eq!(kind, Some(Some(a.value_type())), "{a:?} read {v:?}");
+            }
         }
     }
 }
