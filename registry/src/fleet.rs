@@ -7,7 +7,8 @@
 //!     fleet.json                  optional compact fleet file (below)
 //!     chargepoint.csv             registries, referenced as config://chargepoint.csv
 //!     devices/campus/bldg/cp1     device configs below devices/ (any name, any extension)
-//!     cp2.config, cp3.json        or flat device configs next to the CSVs
+//!     cp2.config, cp3.json        or flat device configs next to the CSVs (any other
+//!     cp4                         name counts when the file has a driver_config)
 //!     config                      VOLTTRON's platform-driver config: ignored
 //!   ```
 //! - a **fleet file** (`fleet.json`, comments and trailing commas allowed):
@@ -267,8 +268,7 @@ impl Loader {
             for entry in entries.flatten() {
                 let p = entry.path();
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let device_like = name.ends_with(".config") || name.ends_with(".json");
-                if p.is_file() && device_like && name != FLEET_FILE && !name.starts_with('.') {
+                if p.is_file() && name != FLEET_FILE && is_device_config_name(&name, &p) {
                     configs.push(p);
                 }
             }
@@ -435,6 +435,20 @@ impl Loader {
             }
         }
     }
+}
+
+/// Whether a file next to the CSVs is a device config: `*.config` and `*.json` always (so their
+/// errors are reported); other names only when they mention `driver_config`, as VOLTTRON's
+/// extensionless config-store exports do. Hidden files, CSVs and VOLTTRON's platform-driver
+/// `config` are not.
+fn is_device_config_name(name: &str, path: &Path) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if name.starts_with('.') || name == "config" || lower.ends_with(".csv") {
+        return false;
+    }
+    lower.ends_with(".config")
+        || lower.ends_with(".json")
+        || read_text(path).is_ok_and(|t| t.contains("\"driver_config\""))
 }
 
 /// Files below `dir`, recursively, skipping hidden ones and CSVs.
