@@ -35,8 +35,8 @@ pub fn check(path: &Path, out: &mut dyn Write) -> Result<(), CheckFailed> {
             Ok(())
         }
         Err(problems) => {
-            for p in problems.iter() {
-                writeln!(out, "{p}")?;
+            for line in problems.lines() {
+                writeln!(out, "{line}")?;
             }
             Err(CheckFailed::Invalid {
                 problems: problems.len(),
@@ -71,18 +71,8 @@ mod tests {
     use std::path::PathBuf;
 
     /// The spec's sample device config, verbatim (trailing comma included).
-    const SPEC_CONFIG: &str = r#"{
-    "driver_config": {
-        "username"   : "1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151",
-        "password"   : "**Put your chargepoint API passqword here**",
-        "stationID"  : "1:34003",
-    },
-    "driver_type": "chargepoint",
-    "registry_config":"config://chargepoint.csv",
-    "interval": 60,
-    "heart_beat_point": "heartbeat"
-}
-"#;
+    const SPEC_CONFIG: &str =
+        include_str!("../registry/configs/volttron/devices/campus/building/chargepoint1");
 
     const HEADER: &str = "Volttron Point Name,Attribute Name,Register Name,Port #,Type,Units,Starting Value,Writable,Notes\n";
 
@@ -124,9 +114,10 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
                 "{}: OK\n\
                  1 station, 1 device, 1 port, 4 points, 1 account\n\
                  API calls per hour (per station, before batching):\n\
-                 \x20 getStationStatus               60.0/h  from 1 station\n\
-                 \x20 getLoad                        60.0/h  from 1 station\n\
-                 \x20 getAlarms                      60.0/h  from 1 station\n\
+                 \x20 getStationStatus              60.00/h  from 1 station\n\
+                 \x20 getLoad                       60.00/h  from 1 station\n\
+                 \x20 getAlarms                     60.00/h  from 1 station\n\
+                 on set_point only: shedLoad, clearShedState\n\
                  account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: 1 station, 3.0 calls/min\n",
                 root.display()
             )
@@ -190,6 +181,35 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
     }
 
     #[test]
+    fn summary_names_runtime_station_sets_and_accounts_over_their_limit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join("cp.csv"), format!("{HEADER}{SPEC_ROWS}")).expect("write csv");
+        let fleet = r#"{
+          "accounts": [{"name": "a", "username": "u", "password": "p", "rate_limit_per_minute": 2}],
+          "station_sets": [
+            {"account": "a", "registry_config": "cp.csv", "stations": ["1:1"], "device_path": "x/y"},
+            {"account": "a", "registry_config": "cp.csv", "stations": "all", "device_path": "every/{station_number}"},
+          ],
+        }"#;
+        let path = dir.path().join("fleet.json");
+        fs::write(&path, fleet).expect("write fleet");
+        let (r, out) = run(&path);
+        assert!(r.is_ok(), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[1..3],
+            [
+                "1 station, 1 device, 1 port, 4 points, 1 account",
+                "plus every station account a can see (found with getStations at start)",
+            ]
+        );
+        assert_eq!(
+            lines.last(),
+            Some(&"account a: 1 station, 3.0 calls/min (over its limit of 2/min: scrapes will be slowed to fit)")
+        );
+    }
+
+    #[test]
     fn a_single_csv_is_summarised_as_one_station() {
         let dir = tempfile::tempdir().expect("temp dir");
         let csv = dir.path().join("points.csv");
@@ -227,7 +247,7 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
         );
         assert!(
             lines.contains(
-                &"  getStations                     8.3/h  from 200 stations (static: at start, then every 24h)"
+                &"  getStations                    8.33/h  from 200 stations (static: at start, then every 24h)"
             ),
             "{out}"
         );

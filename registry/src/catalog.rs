@@ -361,18 +361,16 @@ impl Attribute {
     /// names are camel-case); a case-insensitive match is accepted when it is unambiguous.
     pub fn parse(register: RegisterKind, name: &str) -> Option<Attribute> {
         let name = name.trim();
-        let mut candidates = register.attributes();
-        let all: Vec<Attribute> = candidates.by_ref().collect();
-        if let Some(a) = all.iter().copied().find(|a| a.name() == name) {
+        let served: Vec<Attribute> = register.attributes().collect();
+        if let Some(&a) = served.iter().find(|a| a.name() == name) {
             return Some(a);
         }
-        // `portNUmber` appears in the spec's own getStations list.
-        let folded: Vec<Attribute> = all
+        // Case-folded match, e.g. `portNUmber` as the spec's own getStations list spells it.
+        let mut folded = served
             .into_iter()
-            .filter(|a| a.name().eq_ignore_ascii_case(name))
-            .collect();
-        match folded.as_slice() {
-            [one] => Some(*one),
+            .filter(|a| a.name().eq_ignore_ascii_case(name));
+        match (folded.next(), folded.next()) {
+            (Some(one), None) => Some(one),
             _ => None,
         }
     }

@@ -37,7 +37,7 @@ impl fmt::Display for Position {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The file could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -221,7 +221,7 @@ pub enum RegistryError {
     },
 
     /// `password_file` cannot be read.
-    #[error("{pos}: account {account}: cannot read password file {}: {source}", file.display())]
+    #[error("{pos}: account {account}: cannot read password file {}", file.display())]
     PasswordFile {
         pos: Position,
         account: String,
@@ -239,7 +239,7 @@ pub enum RegistryError {
     },
 
     /// A station set names an account the fleet file does not define.
-    #[error("{pos}: unknown account '{found}' (expected one of {expected})")]
+    #[error("{pos}: unknown account '{found}' (expected {expected})")]
     UnknownAccount {
         pos: Position,
         found: String,
@@ -324,6 +324,21 @@ impl Problems {
     pub fn iter(&self) -> impl Iterator<Item = &RegistryError> {
         self.0.iter()
     }
+
+    /// One line per problem, each followed by its causes (`…: cannot read: No such file…`):
+    /// what `check` prints and what `Display` shows.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.iter().map(|e| {
+            let mut line = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                line.push_str(": ");
+                line.push_str(&c.to_string());
+                cause = c.source();
+            }
+            line
+        })
+    }
 }
 
 impl From<RegistryError> for Problems {
@@ -335,11 +350,11 @@ impl From<RegistryError> for Problems {
 impl fmt::Display for Problems {
     /// One problem per line, as the user should see them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
+        for (i, line) in self.lines().enumerate() {
             if i > 0 {
                 f.write_str("\n")?;
             }
-            write!(f, "{e}")?;
+            f.write_str(&line)?;
         }
         Ok(())
     }

@@ -23,7 +23,8 @@ pub(crate) struct JsonDoc {
 impl JsonDoc {
     /// Parses `text` (the contents of `path`).
     pub(crate) fn parse(text: &str, path: &Path) -> Result<JsonDoc, RegistryError> {
-        let clean = strip(text);
+        // Editors on Windows start files with a byte-order mark; JSON does not allow one.
+        let clean = strip(text.strip_prefix('\u{feff}').unwrap_or(text));
         let value: Value = serde_json::from_str(&clean).map_err(|e| RegistryError::Json {
             pos: Position::new(path, e.line() as u64),
             column: e.column() as u64,
@@ -283,6 +284,13 @@ mod tests {
             proptest::prop_assert_eq!(d.value, serde_json::json!({"k": s.clone(), "a": [1, s]}));
             proptest::prop_assert_eq!(strip(&text).lines().count(), text.lines().count());
         }
+    }
+
+    #[test]
+    fn byte_order_mark_and_crlf_line_ends_are_accepted() {
+        let d = doc("\u{feff}{\r\n  \"a\": 1,\r\n  \"b\": 2,\r\n}\r\n").unwrap();
+        assert_eq!(d.value, serde_json::json!({"a": 1, "b": 2}));
+        assert_eq!(d.pos("/b").line, 3);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::catalog::{Attribute, Level, RegisterKind, ValueType};
+use crate::config::read_all;
 use crate::error::{Position, Problems, RegistryError};
 use crate::method::ApiMethod;
 use crate::point::{parse_bool, PointValue};
@@ -155,16 +156,10 @@ impl Registry {
     ///
     /// # Errors
     /// Every problem found, each with its line, in line order.
-    pub fn parse_reader(mut reader: impl Read, path: &Path) -> Result<Registry, Problems> {
+    pub fn parse_reader(reader: impl Read, path: &Path) -> Result<Registry, Problems> {
         // Registries are small; holding the bytes lets line numbers come from byte offsets,
         // which stay true across the blank lines the csv reader skips.
-        let mut bytes = Vec::new();
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(|source| RegistryError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let bytes = read_all(reader, path)?;
         let lines = LineIndex::new(&bytes);
         let line_of = |r: &csv::StringRecord| lines.line_of(r.position());
         let mut csv = csv::ReaderBuilder::new()
@@ -224,11 +219,12 @@ impl Registry {
                 Ok(r) => r,
                 Err(e) => {
                     problems.push(csv_error(path, &e, &lines));
-                    // A quoting error leaves the reader at an unknown place: stop here.
-                    if e.is_io_error() || matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
-                        continue;
+                    // The reader is lenient about quoting, so what remains is a record with
+                    // invalid UTF-8: report it and go on with the next record.
+                    if e.is_io_error() {
+                        break;
                     }
-                    break;
+                    continue;
                 }
             };
             if record.iter().all(|f| f.trim().is_empty()) {
@@ -307,6 +303,15 @@ impl Registry {
     /// The API methods some point needs read, in [`ApiMethod`] order.
     pub fn read_methods(&self) -> BTreeSet<ApiMethod> {
         self.points.iter().map(PointDef::method).collect()
+    }
+
+    /// The methods set_point may call on this registry's writable points, in [`ApiMethod`] order.
+    pub fn write_methods(&self) -> BTreeSet<ApiMethod> {
+        self.points
+            .iter()
+            .filter(|p| p.writable)
+            .flat_map(|p| p.attribute.write_methods().iter().copied())
+            .collect()
     }
 
     /// The port numbers some point names.
@@ -590,6 +595,16 @@ fn starting_value(
     }
 }
 
+/// The longest interval, cadence or currency accepted anywhere: a year is far beyond any
+/// sensible value and keeps `Duration` arithmetic safe.
+const MAX_SECONDS: f64 = 366.0 * 86400.0;
+
+/// A positive number of seconds (millisecond precision, at most [`MAX_SECONDS`]) as a duration.
+pub(crate) fn duration_from_seconds(s: f64) -> Option<Duration> {
+    (s.is_finite() && (0.001..=MAX_SECONDS).contains(&s))
+        .then(|| Duration::from_millis((s * 1000.0).round() as u64))
+}
+
 /// Reads a Scrape Interval / Data Currency cell: empty, or positive seconds (millisecond
 /// precision).
 fn seconds(
@@ -602,12 +617,9 @@ fn seconds(
     if t.is_empty() {
         return Ok(None);
     }
-    match t.parse::<f64>() {
-        // Upper bound: a year, far beyond any sensible cadence, keeps Duration arithmetic safe.
-        Ok(s) if s.is_finite() && s >= 0.001 && s <= 366.0 * 86400.0 => {
-            Ok(Some(Duration::from_millis((s * 1000.0).round() as u64)))
-        }
-        _ => Err(RegistryError::BadSeconds {
+    match t.parse::<f64>().ok().and_then(duration_from_seconds) {
+        Some(d) => Ok(Some(d)),
+        None => Err(RegistryError::BadSeconds {
             pos: pos.clone(),
             point: point.to_string(),
             column,

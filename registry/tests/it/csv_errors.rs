@@ -285,10 +285,12 @@ fn blank_lines_are_skipped_and_line_numbers_stay_true() {
 fn invalid_utf8_is_reported_with_its_line() {
     let mut bytes = HEADER.as_bytes().to_vec();
     bytes.extend_from_slice(b"port\xffLoad,portLoad,LoadRegister,1,float,kW,,FALSE,\n");
+    bytes.extend_from_slice(b"Status,Status,StationStatusRegister,1,string,,,FALSE,\xfe\n");
     let p = Registry::parse_reader(&bytes[..], Path::new("cp.csv")).expect_err("invalid");
     assert_eq!(
         p.to_string(),
-        "cp.csv:2: malformed CSV: invalid UTF-8 in field 1"
+        "cp.csv:2: malformed CSV: invalid UTF-8 in field 1\n\
+         cp.csv:3: malformed CSV: invalid UTF-8 in field 9"
     );
 }
 

@@ -4,19 +4,8 @@ use std::time::Duration;
 use cp_registry::{DeviceConfig, DevicePath, StationId};
 
 /// The spec's sample driver configuration, verbatim (its trailing comma included).
-const SPEC_SAMPLE: &str = r#"
-    {
-        "driver_config": {
-            "username"   : "1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151",
-            "password"   : "**Put your chargepoint API passqword here**",
-            "stationID"  : "1:34003",
-        },
-        "driver_type": "chargepoint",
-        "registry_config":"config://chargepoint.csv",
-        "interval": 60,
-        "heart_beat_point": "heartbeat"
-    }
-"#;
+const SPEC_SAMPLE: &str =
+    include_str!("../../configs/volttron/devices/campus/building/chargepoint1");
 
 fn parse(text: &str, path: &str) -> Result<DeviceConfig, Vec<String>> {
     DeviceConfig::parse_reader(text.as_bytes(), Path::new(path))
@@ -90,7 +79,7 @@ fn another_driver_type_is_an_error_on_its_line() {
     let text = SPEC_SAMPLE.replace("\"chargepoint\"", "\"bacnet\"");
     assert_eq!(
         parse(&text, "cp1.config").unwrap_err(),
-        ["cp1.config:8: driver_type must be \"chargepoint\" (found \"bacnet\")"]
+        ["cp1.config:7: driver_type must be \"chargepoint\" (found \"bacnet\")"]
     );
 }
 
@@ -114,7 +103,7 @@ fn json_syntax_errors_name_line_and_column_of_the_original_file() {
     let text = SPEC_SAMPLE.replace("\"interval\": 60,", "\"interval\": 60");
     assert_eq!(
         parse(&text, "cp1.config").unwrap_err(),
-        ["cp1.config:11:9: invalid JSON: expected `,` or `}`"]
+        ["cp1.config:10:5: invalid JSON: expected `,` or `}`"]
     );
 }
 
@@ -126,7 +115,7 @@ fn password_from_an_unset_environment_variable_names_the_variable() {
     );
     assert_eq!(
         parse(&text, "cp1.config").unwrap_err(),
-        ["cp1.config:5: account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: environment variable CP_TEST_SURELY_UNSET_VARIABLE is not set"]
+        ["cp1.config:4: account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: environment variable CP_TEST_SURELY_UNSET_VARIABLE is not set"]
     );
 }
 
@@ -148,7 +137,7 @@ fn password_from_a_file_is_read_relative_to_the_config_without_its_newline() {
     assert_eq!(
         e.to_string(),
         format!(
-            "{}:5: account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: cannot read password file {}: No such file or directory (os error 2)",
+            "{}:4: account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: cannot read password file {}: No such file or directory (os error 2)",
             path.display(),
             dir.path().join("secret.txt").display()
         )
@@ -160,7 +149,7 @@ fn two_password_sources_are_rejected_without_showing_either() {
     let text = SPEC_SAMPLE.replace("\"stationID\"", "\"password_env\": \"X\", \"stationID\"");
     assert_eq!(
         parse(&text, "cp1.config").unwrap_err(),
-        ["cp1.config:3: account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: give exactly one of password, password_env, password_file (found password, password_env)"]
+        ["cp1.config:2: account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: give exactly one of password, password_env, password_file (found password, password_env)"]
     );
 }
 
@@ -173,4 +162,19 @@ fn device_paths_reject_empty_segments_and_wildcards() {
     assert!(DevicePath::parse("a//c").is_none());
     assert!(DevicePath::parse("a/#/c").is_none());
     assert!(DevicePath::parse("").is_none());
+}
+
+#[test]
+fn bad_campus_building_unit_is_reported_on_its_line() {
+    let text = SPEC_SAMPLE.replace(
+        "\"interval\": 60,",
+        "\"interval\": 60,\n    \"campus\": \"north campus\", \"building\": \"b\", \"unit\": \"all\",",
+    );
+    assert_eq!(
+        parse(&text, "cp1.config").unwrap_err(),
+        [
+            "cp1.config:10: bad 'device path' (expected campus/building/unit: non-empty segments \
+          without spaces, '#', '+' or a segment 'all', found 'north campus/b/all')"
+        ]
+    );
 }

@@ -45,17 +45,19 @@ fn config_store_directory_loads_nested_and_flat_device_configs() {
     );
     write(root, "cp3.config", &config("bob", "pw2", "2:1"));
     write(root, "config", "{\"driver_scrape_interval\": 0.05}");
+    write(root, "README.md", "# notes");
+    write(root, "cp0", &config("bob", "pw2", "2:0"));
     let fleet = Fleet::load(root).expect("valid");
     let devices = fleet.devices();
     let paths: Vec<&str> = devices.iter().map(|d| d.path.as_str()).collect();
-    assert_eq!(paths, ["cp3", "campus/bldg/cp1", "campus/bldg/cp2"]);
+    assert_eq!(paths, ["cp0", "cp3", "campus/bldg/cp1", "campus/bldg/cp2"]);
     // One account per username, shared by its stations; the registry is loaded once.
     let accounts: Vec<&str> = fleet.accounts.iter().map(|a| a.id.0.as_str()).collect();
     assert_eq!(accounts, ["bob", "alice"]);
-    assert_eq!(devices[1].account, AccountId("alice".into()));
+    assert_eq!(devices[2].account, AccountId("alice".into()));
     assert!(std::sync::Arc::ptr_eq(
-        &devices[1].registry,
-        &devices[2].registry
+        &devices[2].registry,
+        &devices[3].registry
     ));
     assert_eq!(devices[0].interval, Duration::from_secs(30));
 }
@@ -208,5 +210,24 @@ fn fleet_file_errors_are_all_reported_with_lines() {
             format!("{f}:11: bad 'station_sets[3].device_path' (expected a path whose placeholders are {{station}}, {{org}}, {{station_number}}, found 'a/{{stationid}}')"),
             format!("{f}:12: registry_config 'nope.csv' not found (looked for {})", root.join("nope.csv").display()),
         ]
+    );
+}
+
+#[test]
+fn station_set_without_any_account_says_the_list_is_empty() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(root, "cp.csv", CSV);
+    write(
+        root,
+        "fleet.json",
+        "{\"station_sets\": [\n  {\"account\": \"a\", \"registry_config\": \"cp.csv\", \"stations\": \"all\", \"device_path\": \"x/{station}\"}\n]}",
+    );
+    assert_eq!(
+        problems(&root.join("fleet.json")),
+        [format!(
+            "{}:2: unknown account 'a' (expected an account of this file's \"accounts\" list, which is empty)",
+            root.join("fleet.json").display()
+        )]
     );
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use cp_registry::{
     Alarm, AllMessage, Attribute, ChargingSession, PointValue, PortInfo, PortLoad, PortNumber,
     PortState, PortStatus, Pricing, Registry, RightsProfile, StationId, StationInfo, StationLoad,
-    StationRights, StationSnapshot, StationStatus,
+    StationRights, StationSnapshot, StationStatus, ValueType,
 };
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -368,4 +368,90 @@ fn scrape_all_message_has_volttron_shape_in_declared_types() {
              "port2.shedState": {"type": "boolean", "units": "", "tz": "UTC"}}
         ])
     );
+}
+
+/// A snapshot in which every field the API can send is present.
+fn full_snapshot() -> StationSnapshot {
+    let s = |v: &str| Some(v.to_string());
+    let mut snapshot = spec_snapshot();
+    snapshot.info = Some(StationInfo {
+        station_id: Some(id()),
+        manufacturer: s("ChargePoint"),
+        model: s("CT4000"),
+        mac_addr: s("000D:6F00:0154:F1FC"),
+        serial_num: s("115110013369"),
+        activation_date: Some(t("2016-01-01T00:00:00Z")),
+        address: s("165 13th St"),
+        city: s("Oakland"),
+        state: s("California"),
+        country: s("United States"),
+        postal_code: s("94612"),
+        ports: vec![PortInfo {
+            port: P1,
+            station_name: s("ALCOPARK 8 -004"),
+            lat: s("37.8"),
+            long: s("-122.27"),
+            description: s("Level 2"),
+            reservable: Some(0),
+            status: s("AVAILABLE"),
+            level: s("L2"),
+            mode: s("1"),
+            connector: s("J1772"),
+            voltage: s("240"),
+            current: s("30"),
+            power: s("6.6"),
+        }],
+        pricing: vec![Pricing {
+            kind: s("Session"),
+            start_time: s("08:00:00"),
+            end_time: s("18:00:00"),
+            min_price: Some(1.0),
+            max_price: Some(10.0),
+            initial_unit_price_duration: Some(2),
+            unit_price_per_hour: Some(1.5),
+            unit_price_per_hour_thereafter: Some(2.0),
+            unit_price_per_session: Some(0.5),
+            unit_price_per_kwh: Some(0.25),
+            session_time: s("4"),
+        }],
+        num_ports: Some(2),
+        main_phone: s("1-888-758-4389"),
+        currency_code: s("USD"),
+        org_id: "1:ORG07225".into(),
+        organization_name: "Alameda County".into(),
+        group_id: s("39491"),
+        group_name: s("AlcoPark 8"),
+    });
+    snapshot.sessions = Some(vec![session(
+        1,
+        7,
+        "2016-10-25T15:53:35Z",
+        Some("2016-10-25T20:14:46Z"),
+        1.5,
+    )]);
+    snapshot
+}
+
+#[test]
+fn every_attribute_has_a_value_of_its_type_when_the_api_sent_everything() {
+    let s = full_snapshot();
+    for a in Attribute::ALL {
+        let v = s.value(a, P1);
+        match a {
+            // API 5.0 never returns a driver name.
+            Attribute::DriverName => assert_eq!(v, Some(PointValue::Null)),
+            _ => {
+                let kind = v.as_ref().map(|v| match v {
+                    PointValue::Null => None,
+                    PointValue::Bool(_) => Some(ValueType::Bool),
+                    PointValue::Int(_) => Some(ValueType::Integer),
+                    PointValue::Float(_) => Some(ValueType::Float),
+                    PointValue::Str(_) => Some(ValueType::String),
+                    PointValue::DateTime(_) => Some(ValueType::DateTime),
+                    PointValue::Dict(_) => Some(ValueType::Dictionary),
+                });
+                assert_eq!(kind, Some(Some(a.value_type())), "{a:?} read {v:?}");
+            }
+        }
+    }
 }
