@@ -438,7 +438,7 @@ impl Fleet {
             return Err((codes::NO_SESSIONS, "No charging sessions found.".into()));
         }
         // Oldest first, as the service pages them.
-        matching.sort_by(|x, y| (x.start_time, x.session_id).cmp(&(y.start_time, y.session_id)));
+        matching.sort_by_key(|s| (s.start_time, s.session_id));
         let (slice, more) = page.cut(&matching);
         let sessions = slice
             .iter()
