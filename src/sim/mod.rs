@@ -95,6 +95,9 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+    /// Building the fleet's history panicked (a bug in the model).
+    #[error("building the simulated fleet failed")]
+    FleetBuild,
     /// A fault rule could not be put in force.
     #[error(transparent)]
     Fault(FaultSpecError),

@@ -250,7 +250,11 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     for rule in config.faults {
         faults.add(rule).map_err(SimError::Fault)?;
     }
-    let fleet = Fleet::new(&config.fleet);
+    // Simulating the history before `start` is CPU work proportional to the fleet: off the runtime.
+    let fleet_config = config.fleet.clone();
+    let fleet = tokio::task::spawn_blocking(move || Fleet::new(&fleet_config))
+        .await
+        .map_err(|_| SimError::FleetBuild)?;
     let state = Arc::new(SimState {
         fleet: Mutex::new(fleet),
         clock: SimClock::new(config.fleet.start, config.time_scale),
@@ -452,15 +456,15 @@ fn answer(
             );
         }
     }
-    let fleet_guard = locked(&state.fleet);
-    let account = token
-        .as_ref()
-        .and_then(|t| fleet_guard.authenticate(&t.username, t.password.expose()));
-    drop(fleet_guard);
-    let Some(account) = account else {
+    let response = state.with_fleet(|fleet| {
+        let account = token
+            .as_ref()
+            .and_then(|t| fleet.authenticate(&t.username, t.password.expose()))?;
+        Some(fleet.answer(account, &request))
+    });
+    let Some(response) = response else {
         return fault(AUTH_FAULT_CODE, AUTH_FAULT_TEXT);
     };
-    let response = state.with_fleet(|fleet| fleet.answer(account, &request));
     xml(StatusCode::OK, write_response(&response))
 }
 
