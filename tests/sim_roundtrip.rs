@@ -165,6 +165,20 @@ async fn six_hundred_stations_take_two_get_stations_pages() {
 }
 
 #[tokio::test]
+async fn station_status_for_the_whole_account_pages_with_more_flag() {
+    let sim = start_sim(FleetConfig::generate(120, 2, 1)).await;
+    let api = client(&sim, 1, T);
+    let status = api
+        .get_station_status(&StatusQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(status.len(), 120);
+    assert_eq!(status[119].station_id, sid("1:10120"));
+    let calls = admin_get(&sim, "calls").await;
+    assert_eq!(calls["by_method"]["getStationStatus"], 3);
+}
+
+#[tokio::test]
 async fn more_than_100_sessions_are_paged_with_more_flag() {
     let sim = start_sim(FleetConfig::generate(10, 2, 1)).await;
     advance(&sim, 3 * 24 * 3600).await;

@@ -33,7 +33,7 @@
 //! | `100` | success, "API input request executed successfully." |
 //! | `101` ([`codes::PLAN_RIGHTS`]) | a restricted-plan account calls getLoad, shedLoad or clearShedState |
 //! | `102` ([`codes::NO_STATION`]) | no station matches: an unknown stationID or sgID, or one of another account (every method that names one) |
-//! | `120` ([`codes::INVALID_INPUT`]) | unacceptable content: percentShed over 100, allowedLoad negative, a port the station lacks, a shed with no limit, a group shed naming ports, an sgID that is not a number, or a request the codec cannot read as its operation |
+//! | `120` ([`codes::INVALID_INPUT`]) | unacceptable content: percentShed over 100, allowedLoad negative, a port the station lacks, a shed with no limit, a group shed naming ports, an sgID that is not a number, or a request the codec cannot read as its operation (answered before authentication: the codec does not hand over the header of such a request) |
 //! | `136` ([`codes::NO_SESSIONS`]) | getChargingSessionData finds no session |
 //! | `153` ([`codes::NO_ALARMS`]) | getAlarms finds no alarm; clearAlarms finds nothing to clear |
 //!
