@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod samples;
+pub mod server;
 
 use std::io::Write as _;
 use std::process::Command;
