@@ -43,9 +43,14 @@ pub struct SimArgs {
     /// Hours of fleet history simulated before start.
     #[arg(long, default_value_t = 24)]
     pub history_hours: u32,
-    /// Fault rule METHOD=KIND[:ARG][:next=N][:p=P], repeatable,
-    /// e.g. --fault getLoad=http503:next=3 --fault '*=latency:250ms'.
-    #[arg(long = "fault", value_name = "RULE", value_parser = parse_fault)]
+    /// Fault rules in force from the start (syntax on [`FaultRule`]).
+    #[arg(
+        long = "fault",
+        value_name = "RULE",
+        value_parser = parse_fault,
+        help = "Fault rule METHOD=KIND[:ARG][:next=N][:p=P], repeatable, \
+                e.g. --fault getLoad=http503:next=3 --fault '*=latency:250ms'"
+    )]
     pub faults: Vec<FaultRule>,
 }
 

@@ -52,6 +52,22 @@
 //! lasts until clearShedState; otherwise the shed lapses after that many minutes. getLoad
 //! reports `shedState` 1 with the allowedLoad / percentShed in force on the port.
 //!
+//! # Admin endpoint
+//! JSON, under `/admin` on the same listener as the SOAP endpoint ([`SimHandle::admin_url`]),
+//! without credentials (the simulator is a loopback test fixture). Fault rules use the syntax
+//! documented on [`FaultRule`].
+//!
+//! | route | what it does |
+//! |---|---|
+//! | `GET /admin` | endpoint, simulated time, accounts and plans, station count |
+//! | `GET /admin/calls` | call counts per method and per account, the last requests received |
+//! | `DELETE /admin/calls` | forgets the call log |
+//! | `GET /admin/faults` | the fault rules in force |
+//! | `POST /admin/faults` `{"spec": "getLoad=http503:next=3"}` | adds a rule |
+//! | `DELETE /admin/faults` | drops every rule |
+//! | `POST /admin/advance?seconds=N` | moves simulated time forward N seconds |
+//! | `GET /admin/stations/{stationID}/ports/{port}` | a port's status, load, shed and allowed load |
+//!
 //! [`codes::PLAN_RIGHTS`]: crate::soap::ops::codes::PLAN_RIGHTS
 //! [`codes::NO_STATION`]: crate::soap::ops::codes::NO_STATION
 //! [`codes::INVALID_INPUT`]: crate::soap::ops::codes::INVALID_INPUT
