@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use cp_registry::ApiMethod;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -57,7 +57,8 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Most connections served at once; the accept loop waits for a slot beyond this.
 pub const MAX_CONNECTIONS: usize = 256;
 
-/// How long a client may take to send its request body, and how long an admin call may take.
+/// How long a client may take to send its request head and body, and how long an admin call
+/// may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long open connections get to finish on shutdown before they are dropped.
@@ -348,7 +349,11 @@ async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToke
                         }
                     }
                 });
-            let builder = hyper::server::conn::http1::Builder::new();
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            // An idle or trickling client gives up its slot instead of holding it forever.
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(REQUEST_TIMEOUT);
             let connection =
                 builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             tokio::pin!(connection);
