@@ -429,17 +429,19 @@ async fn soap_call(State(state): State<Arc<SimState>>, headers: HeaderMap, body:
         }
     }
     match decision.action {
-        None => answer(&state, &headers, parsed),
+        None => xml(answer(&state, &headers, parsed)),
         Some(action) => injected(&state, &headers, parsed, method, action).await,
     }
 }
 
+/// A status and an XML body.
+type Reply = (StatusCode, Vec<u8>);
+
+/// What `read_request` made of a body.
+type Parsed = Result<(Request, Option<crate::soap::UsernameToken>), RequestError>;
+
 /// The normal answer to a request.
-fn answer(
-    state: &SimState,
-    headers: &HeaderMap,
-    parsed: Result<(Request, Option<crate::soap::UsernameToken>), RequestError>,
-) -> Response {
+fn answer(state: &SimState, headers: &HeaderMap, parsed: Parsed) -> Reply {
     let (request, token) = match parsed {
         Ok(ok) => ok,
         Err(error) => {
@@ -447,7 +449,7 @@ fn answer(
                 RequestError::Invalid { .. } => StatusCode::OK,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            return xml(status, error.to_reply());
+            return (status, error.to_reply());
         }
     };
     let method = request.method();
@@ -455,7 +457,7 @@ fn answer(
         let sent = action.to_str().unwrap_or("").trim().trim_matches('"');
         let expected = soap_action(method);
         if !sent.is_empty() && sent != expected.trim_matches('"') {
-            return fault(
+            return fault_reply(
                 CLIENT_FAULT_CODE,
                 &format!("SOAPAction '{sent}' does not match the operation <{method}>"),
             );
@@ -467,23 +469,23 @@ fn answer(
             .and_then(|t| fleet.authenticate(&t.username, t.password.expose()))?;
         Some(fleet.answer(account, &request))
     });
-    let Some(response) = response else {
-        return fault(AUTH_FAULT_CODE, AUTH_FAULT_TEXT);
-    };
-    xml(StatusCode::OK, write_response(&response))
+    match response {
+        Some(response) => (StatusCode::OK, write_response(&response)),
+        None => fault_reply(AUTH_FAULT_CODE, AUTH_FAULT_TEXT),
+    }
 }
 
 /// The answer a fault rule dictates.
 async fn injected(
     state: &SimState,
     headers: &HeaderMap,
-    parsed: Result<(Request, Option<crate::soap::UsernameToken>), RequestError>,
+    parsed: Parsed,
     method: Option<ApiMethod>,
     action: FaultKind,
 ) -> Response {
     match action {
         // Handled before: latency rules only delay.
-        FaultKind::Latency { .. } => answer(state, headers, parsed),
+        FaultKind::Latency { .. } => xml(answer(state, headers, parsed)),
         FaultKind::Hang => {
             state.shutdown.cancelled().await;
             reset()
@@ -508,28 +510,25 @@ async fn injected(
         )
             .into_response(),
         FaultKind::Truncated => {
-            let full = answer(state, headers, parsed);
-            let status = full.status();
-            let bytes = axum::body::to_bytes(full.into_body(), usize::MAX)
-                .await
-                .unwrap_or_default();
-            xml(status, bytes[..bytes.len() / 2].to_vec())
+            let (status, mut body) = answer(state, headers, parsed);
+            body.truncate(body.len() / 2);
+            xml((status, body))
         }
-        FaultKind::Malformed => xml(
+        FaultKind::Malformed => xml((
             StatusCode::OK,
             format!(
                 "<?xml version=\"1.0\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><{0}Response><responseCode>100</responseText>&sim;<</soap:Body>",
                 method.map_or("unknown", ApiMethod::name)
             )
             .into_bytes(),
-        ),
+        )),
         FaultKind::SoapFault { code, text } => fault(&code, &text),
         FaultKind::AuthFault => fault(AUTH_FAULT_CODE, AUTH_FAULT_TEXT),
         FaultKind::ResponseCode { code, text } => match method {
-            Some(method) => xml(
+            Some(method) => xml((
                 StatusCode::OK,
                 write_response(&SoapResponse::empty(method, Outcome::new(&code, text))),
-            ),
+            )),
             None => fault(SERVER_FAULT_CODE, &text),
         },
     }
@@ -552,7 +551,7 @@ fn fault_label(kind: &FaultKind) -> String {
     .to_string()
 }
 
-fn xml(status: StatusCode, body: Vec<u8>) -> Response {
+fn xml((status, body): Reply) -> Response {
     let mut response = (status, Bytes::from(body)).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -562,8 +561,12 @@ fn xml(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// A SOAP Fault, HTTP 500 as SOAP 1.1 prescribes.
+fn fault_reply(code: &str, text: &str) -> Reply {
+    (StatusCode::INTERNAL_SERVER_ERROR, write_fault(code, text))
+}
+
 fn fault(code: &str, text: &str) -> Response {
-    xml(StatusCode::INTERNAL_SERVER_ERROR, write_fault(code, text))
+    xml(fault_reply(code, text))
 }
 
 fn reset() -> Response {
