@@ -73,7 +73,8 @@ pub struct FleetConfig {
     pub stations_per_group: usize,
     /// Seed of every random choice: same seed and same steps give the same fleet history.
     pub seed: u64,
-    /// Simulated time at which the server starts answering.
+    /// Simulated time at which the server starts answering. [`FleetConfig::generate`] fixes it
+    /// (2024-06-03T12:00Z) so runs repeat; live use sets it to now (`run_sim` does).
     pub start: DateTime<Utc>,
     /// Simulated history run before `start`, so sessions and alarms exist from the first call.
     pub history: Duration,
