@@ -2,16 +2,7 @@
 //! `/admin` on the same listener as the SOAP endpoint (it needs no credentials: the simulator
 //! is a loopback test fixture).
 //!
-//! | route | what it does |
-//! |---|---|
-//! | `GET /admin` | endpoint, simulated time, accounts and plans, station count |
-//! | `GET /admin/calls` | call counts per method and per account, the last requests received |
-//! | `DELETE /admin/calls` | forgets the call log |
-//! | `GET /admin/faults` | the fault rules in force |
-//! | `POST /admin/faults` `{"spec": "getLoad=http503:next=3"}` | adds a rule (syntax in [`super::faults`]) |
-//! | `DELETE /admin/faults` | drops every rule |
-//! | `POST /admin/advance?seconds=N` | moves simulated time forward N seconds |
-//! | `GET /admin/stations/{stationID}/ports/{port}` | a port's status, load, shed and allowed load |
+//! Routes are listed in the `sim` module doc.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -36,7 +36,7 @@ pub struct CallRecord {
     pub group_id: Option<i32>,
     /// The fault injected into the answer, if any (its kind, e.g. `http_status`).
     pub fault: Option<String>,
-    /// The request body, capped at [`BODY_CAP`] bytes, passwords blanked.
+    /// The request body, capped at `BODY_CAP` (8 KiB), passwords blanked.
     pub body: String,
 }
 

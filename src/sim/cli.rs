@@ -43,9 +43,14 @@ pub struct SimArgs {
     /// Hours of fleet history simulated before start.
     #[arg(long, default_value_t = 24)]
     pub history_hours: u32,
-    /// Fault rule METHOD=KIND[:ARG][:next=N][:p=P], repeatable,
-    /// e.g. --fault getLoad=http503:next=3 --fault '*=latency:250ms'.
-    #[arg(long = "fault", value_name = "RULE", value_parser = parse_fault)]
+    /// Fault rules in force from the start (syntax on [`FaultRule`]).
+    #[arg(
+        long = "fault",
+        value_name = "RULE",
+        value_parser = parse_fault,
+        help = "Fault rule METHOD=KIND[:ARG][:next=N][:p=P], repeatable, \
+                e.g. --fault getLoad=http503:next=3 --fault '*=latency:250ms'"
+    )]
     pub faults: Vec<FaultRule>,
 }
 
@@ -140,5 +145,27 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn run_sim_serves_until_shutdown_then_returns() {
+        let cli = Cli::try_parse_from(["sim", "--stations", "2", "--history-hours", "1"]).unwrap();
+        let shutdown = tokio::time::sleep(std::time::Duration::from_millis(100));
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            run_sim(cli.sim, shutdown),
+        )
+        .await
+        .expect("run_sim returns after shutdown")
+        .expect("run_sim succeeds");
+    }
+
+    #[tokio::test]
+    async fn an_address_in_use_is_a_bind_error() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let cli = Cli::try_parse_from(["sim", "--listen", &addr]).unwrap();
+        let err = run_sim(cli.sim, std::future::ready(())).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("cannot listen on {addr}"));
     }
 }

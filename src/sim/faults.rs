@@ -1,26 +1,6 @@
 //! Fault injection: rules that make the simulator misbehave on purpose, per method or for all.
 //!
-//! A rule is written `METHOD=KIND[:ARG][:next=N][:p=P]`, the same on the command line
-//! (`--fault getLoad=http503:next=3 --fault '*=latency:250ms'`) and on the admin endpoint
-//! (`POST /admin/faults` with `{"spec": "…"}`). `METHOD` is a WSDL operation name or `*`.
-//!
-//! | KIND | what the client gets |
-//! |---|---|
-//! | `latency:250ms` | the normal answer, that much later (latency rules add up and never stop other rules) |
-//! | `hang` | nothing, until the client gives up or the server shuts down |
-//! | `http500`, `http503`, any `http4xx`/`http5xx` | that status with an empty body; `:body` adds a plain-text body |
-//! | `http429[:5s]` | HTTP 429 with `Retry-After` (seconds, default 1) |
-//! | `reset` | the connection is closed without any response |
-//! | `truncated` | the normal answer cut in half |
-//! | `malformed` | a body that is not well-formed XML |
-//! | `fault[:CODE[,TEXT]]` | a SOAP Fault (HTTP 500), default `soap:Server`, "Simulated server fault" |
-//! | `code:NNN[,TEXT]` | the operation's response with that `responseCode` |
-//! | `plan-rights`, `rate-limited` | shorthands for `code:101` and `code:140` |
-//! | `auth` | the `wsse:InvalidSecurity` fault bad credentials get |
-//!
-//! `next=N` applies the rule to the next N calls it matches, then drops it; without it the rule
-//! stays. `p=P` (0..1) makes the rule fire with that probability, drawn from a generator seeded
-//! from the simulator's seed, so a run is repeatable.
+//! The syntax of a rule is on [`FaultRule`].
 
 use std::time::Duration;
 
@@ -60,6 +40,28 @@ pub enum FaultKind {
 }
 
 /// One rule: which calls, what fault, how often.
+///
+/// A rule is written `METHOD=KIND[:ARG][:next=N][:p=P]`, the same on the command line
+/// (`--fault getLoad=http503:next=3 --fault '*=latency:250ms'`) and on the admin endpoint
+/// (`POST /admin/faults` with `{"spec": "…"}`). `METHOD` is a WSDL operation name or `*`.
+///
+/// | KIND | what the client gets |
+/// |---|---|
+/// | `latency:250ms` | the normal answer, that much later (latency rules add up and never stop other rules) |
+/// | `hang` | nothing, until the client gives up or the server shuts down |
+/// | `http500`, `http503`, any `http4xx`/`http5xx` | that status with an empty body; `:body` adds a plain-text body |
+/// | `http429[:5s]` | HTTP 429 with `Retry-After` (seconds, default 1) |
+/// | `reset` | the connection is closed without any response |
+/// | `truncated` | the normal answer cut in half |
+/// | `malformed` | a body that is not well-formed XML |
+/// | `fault[:CODE[,TEXT]]` | a SOAP Fault (HTTP 500), default `soap:Server`, "Simulated server fault" |
+/// | `code:NNN[,TEXT]` | the operation's response with that `responseCode` |
+/// | `plan-rights`, `rate-limited` | shorthands for `code:101` and `code:140` |
+/// | `auth` | the `wsse:InvalidSecurity` fault bad credentials get |
+///
+/// `next=N` applies the rule to the next N calls it matches, then drops it; without it the rule
+/// stays. `p=P` (0..1) makes the rule fire with that probability, drawn from a generator seeded
+/// from the simulator's seed, so a run is repeatable.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FaultRule {
     /// `None`: every method (`*`), also requests whose method could not be read.
@@ -112,7 +114,7 @@ impl FaultTable {
     /// Adds a rule after the others.
     ///
     /// # Errors
-    /// When [`MAX_RULES`] are already in force.
+    /// When `MAX_RULES` (64) rules are already in force.
     pub fn add(&mut self, rule: FaultRule) -> Result<(), FaultSpecError> {
         if self.rules.len() >= MAX_RULES {
             return Err(FaultSpecError {

@@ -313,6 +313,24 @@ impl Fleet {
         Ok(picked)
     }
 
+    /// One page of the stations a station filter and a textual sgID filter pick (getStations
+    /// and getStationRights take the sgID as text); none is 102.
+    fn station_page(
+        &self,
+        a: usize,
+        station: Option<&StationId>,
+        group: Option<&str>,
+        page: Page,
+    ) -> Result<(Vec<usize>, bool), Refusal> {
+        let group = group.map(parse_group).transpose()?;
+        let matching = self.scope(a, station, group)?;
+        if matching.is_empty() {
+            return Err(no_station());
+        }
+        let (slice, more) = page.cut(&matching);
+        Ok((slice.to_vec(), more))
+    }
+
     fn alarms(&self, a: usize, query: &AlarmQuery, page: Page) -> Result<Response, Refusal> {
         let stations = self.scope(a, query.station_id.as_ref(), query.group_id)?;
         let matching: Vec<(usize, usize)> = stations
@@ -386,15 +404,12 @@ impl Fleet {
     }
 
     fn rights(&self, a: usize, query: &RightsQuery, page: Page) -> Result<Response, Refusal> {
-        let group = match query.group_id.as_deref() {
-            Some(text) => Some(parse_group(text)?),
-            None => None,
-        };
-        let matching = self.scope(a, query.station_id.as_ref(), group)?;
-        if matching.is_empty() {
-            return Err(no_station());
-        }
-        let (slice, more) = page.cut(&matching);
+        let (slice, more) = self.station_page(
+            a,
+            query.station_id.as_ref(),
+            query.group_id.as_deref(),
+            page,
+        )?;
         Ok(Response::GetStationRights {
             outcome: success(),
             rights: slice.iter().map(|&s| self.layout.rights(s)).collect(),
@@ -438,7 +453,7 @@ impl Fleet {
             return Err((codes::NO_SESSIONS, "No charging sessions found.".into()));
         }
         // Oldest first, as the service pages them.
-        matching.sort_by(|x, y| (x.start_time, x.session_id).cmp(&(y.start_time, y.session_id)));
+        matching.sort_by_key(|s| (s.start_time, s.session_id));
         let (slice, more) = page.cut(&matching);
         let sessions = slice
             .iter()
@@ -461,15 +476,12 @@ impl Fleet {
         query: &StationsQuery,
         page: Page,
     ) -> Result<Response, Refusal> {
-        let group = match query.group_id.as_deref() {
-            Some(text) => Some(parse_group(text)?),
-            None => None,
-        };
-        let matching = self.scope(a, query.station_id.as_ref(), group)?;
-        if matching.is_empty() {
-            return Err(no_station());
-        }
-        let (slice, more) = page.cut(&matching);
+        let (slice, more) = self.station_page(
+            a,
+            query.station_id.as_ref(),
+            query.group_id.as_deref(),
+            page,
+        )?;
         Ok(Response::GetStations {
             outcome: success(),
             stations: slice

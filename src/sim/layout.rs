@@ -73,7 +73,8 @@ pub struct FleetConfig {
     pub stations_per_group: usize,
     /// Seed of every random choice: same seed and same steps give the same fleet history.
     pub seed: u64,
-    /// Simulated time at which the server starts answering.
+    /// Simulated time at which the server starts answering. [`FleetConfig::generate`] fixes it
+    /// (2024-06-03T12:00Z) so runs repeat; live use sets it to now (`run_sim` does).
     pub start: DateTime<Utc>,
     /// Simulated history run before `start`, so sessions and alarms exist from the first call.
     pub history: Duration,
@@ -86,6 +87,9 @@ pub const MAX_PORTS_PER_STATION: u16 = 8;
 /// Most stations one account may own: station numbers stay within the account's 10000 block
 /// and session ids stay unique.
 pub const MAX_STATIONS_PER_ACCOUNT: usize = 9_999;
+
+/// Most station groups one account may have: its sgIDs stay within its 1000 block.
+pub const MAX_GROUPS_PER_ACCOUNT: usize = 999;
 
 impl FleetConfig {
     /// `stations` split as evenly as possible across `accounts` accounts (earlier accounts take
@@ -142,6 +146,18 @@ impl FleetConfig {
             return Err(format!(
                 "account {} has {} stations; at most {MAX_STATIONS_PER_ACCOUNT} per account",
                 a.username, a.stations
+            ));
+        }
+        if let Some(a) = self
+            .accounts
+            .iter()
+            .find(|a| a.stations.div_ceil(self.stations_per_group) > MAX_GROUPS_PER_ACCOUNT)
+        {
+            return Err(format!(
+                "account {} would have {} station groups; at most {MAX_GROUPS_PER_ACCOUNT} \
+                 (raise stations per group)",
+                a.username,
+                a.stations.div_ceil(self.stations_per_group)
             ));
         }
         if self.history < Duration::zero() {
@@ -483,6 +499,22 @@ mod tests {
                 ApiMethod::ClearShedState,
                 ApiMethod::GetLoad
             ]
+        );
+    }
+
+    #[test]
+    fn configs_the_numbering_cannot_hold_are_refused_with_the_reason() {
+        let mut config = FleetConfig::generate(2000, 2, 1);
+        config.stations_per_group = 1;
+        assert_eq!(
+            config.validate().unwrap_err(),
+            "account account1 would have 2000 station groups; at most 999 (raise stations per group)"
+        );
+        config.stations_per_group = 10;
+        config.ports_per_station = 0;
+        assert_eq!(
+            config.validate().unwrap_err(),
+            "ports per station must be 1..=8, got 0"
         );
     }
 }

@@ -33,7 +33,7 @@
 //! | `100` | success, "API input request executed successfully." |
 //! | `101` ([`codes::PLAN_RIGHTS`]) | a restricted-plan account calls getLoad, shedLoad or clearShedState |
 //! | `102` ([`codes::NO_STATION`]) | no station matches: an unknown stationID or sgID, or one of another account (every method that names one) |
-//! | `120` ([`codes::INVALID_INPUT`]) | unacceptable content: percentShed over 100, allowedLoad negative, a port the station lacks, a shed with no limit, a group shed naming ports, an sgID that is not a number, or a request the codec cannot read as its operation |
+//! | `120` ([`codes::INVALID_INPUT`]) | unacceptable content: percentShed over 100, allowedLoad negative, a port the station lacks, a shed with no limit, a group shed naming ports, an sgID that is not a number, or a request the codec cannot read as its operation (answered before authentication: the codec does not hand over the header of such a request) |
 //! | `136` ([`codes::NO_SESSIONS`]) | getChargingSessionData finds no session |
 //! | `153` ([`codes::NO_ALARMS`]) | getAlarms finds no alarm; clearAlarms finds nothing to clear |
 //!
@@ -51,6 +51,22 @@
 //! station-level shed on every station of the group. `timeInterval` 0 (or empty or missing)
 //! lasts until clearShedState; otherwise the shed lapses after that many minutes. getLoad
 //! reports `shedState` 1 with the allowedLoad / percentShed in force on the port.
+//!
+//! # Admin endpoint
+//! JSON, under `/admin` on the same listener as the SOAP endpoint ([`SimHandle::admin_url`]),
+//! without credentials (the simulator is a loopback test fixture). Fault rules use the syntax
+//! documented on [`FaultRule`].
+//!
+//! | route | what it does |
+//! |---|---|
+//! | `GET /admin` | endpoint, simulated time, accounts and plans, station count |
+//! | `GET /admin/calls` | call counts per method and per account, the last requests received |
+//! | `DELETE /admin/calls` | forgets the call log |
+//! | `GET /admin/faults` | the fault rules in force |
+//! | `POST /admin/faults` `{"spec": "getLoad=http503:next=3"}` | adds a rule |
+//! | `DELETE /admin/faults` | drops every rule |
+//! | `POST /admin/advance?seconds=N` | moves simulated time forward N seconds |
+//! | `GET /admin/stations/{stationID}/ports/{port}` | a port's status, load, shed and allowed load |
 //!
 //! [`codes::PLAN_RIGHTS`]: crate::soap::ops::codes::PLAN_RIGHTS
 //! [`codes::NO_STATION`]: crate::soap::ops::codes::NO_STATION
@@ -95,6 +111,9 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+    /// Building the fleet's history panicked (a bug in the model).
+    #[error("building the simulated fleet failed")]
+    FleetBuild,
     /// A fault rule could not be put in force.
     #[error(transparent)]
     Fault(FaultSpecError),

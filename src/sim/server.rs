@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use cp_registry::ApiMethod;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -57,7 +57,8 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Most connections served at once; the accept loop waits for a slot beyond this.
 pub const MAX_CONNECTIONS: usize = 256;
 
-/// How long a client may take to send its request body, and how long an admin call may take.
+/// How long a client may take to send its request head and body, and how long an admin call
+/// may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long open connections get to finish on shutdown before they are dropped.
@@ -250,7 +251,11 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     for rule in config.faults {
         faults.add(rule).map_err(SimError::Fault)?;
     }
-    let fleet = Fleet::new(&config.fleet);
+    // Simulating the history before `start` is CPU work proportional to the fleet: off the runtime.
+    let fleet_config = config.fleet.clone();
+    let fleet = tokio::task::spawn_blocking(move || Fleet::new(&fleet_config))
+        .await
+        .map_err(|_| SimError::FleetBuild)?;
     let state = Arc::new(SimState {
         fleet: Mutex::new(fleet),
         clock: SimClock::new(config.fleet.start, config.time_scale),
@@ -344,7 +349,11 @@ async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToke
                         }
                     }
                 });
-            let builder = hyper::server::conn::http1::Builder::new();
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            // An idle or trickling client gives up its slot instead of holding it forever.
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(REQUEST_TIMEOUT);
             let connection =
                 builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             tokio::pin!(connection);
@@ -420,17 +429,19 @@ async fn soap_call(State(state): State<Arc<SimState>>, headers: HeaderMap, body:
         }
     }
     match decision.action {
-        None => answer(&state, &headers, parsed),
+        None => xml(answer(&state, &headers, parsed)),
         Some(action) => injected(&state, &headers, parsed, method, action).await,
     }
 }
 
+/// A status and an XML body.
+type Reply = (StatusCode, Vec<u8>);
+
+/// What `read_request` made of a body.
+type Parsed = Result<(Request, Option<crate::soap::UsernameToken>), RequestError>;
+
 /// The normal answer to a request.
-fn answer(
-    state: &SimState,
-    headers: &HeaderMap,
-    parsed: Result<(Request, Option<crate::soap::UsernameToken>), RequestError>,
-) -> Response {
+fn answer(state: &SimState, headers: &HeaderMap, parsed: Parsed) -> Reply {
     let (request, token) = match parsed {
         Ok(ok) => ok,
         Err(error) => {
@@ -438,7 +449,7 @@ fn answer(
                 RequestError::Invalid { .. } => StatusCode::OK,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            return xml(status, error.to_reply());
+            return (status, error.to_reply());
         }
     };
     let method = request.method();
@@ -446,35 +457,35 @@ fn answer(
         let sent = action.to_str().unwrap_or("").trim().trim_matches('"');
         let expected = soap_action(method);
         if !sent.is_empty() && sent != expected.trim_matches('"') {
-            return fault(
+            return fault_reply(
                 CLIENT_FAULT_CODE,
                 &format!("SOAPAction '{sent}' does not match the operation <{method}>"),
             );
         }
     }
-    let fleet_guard = locked(&state.fleet);
-    let account = token
-        .as_ref()
-        .and_then(|t| fleet_guard.authenticate(&t.username, t.password.expose()));
-    drop(fleet_guard);
-    let Some(account) = account else {
-        return fault(AUTH_FAULT_CODE, AUTH_FAULT_TEXT);
-    };
-    let response = state.with_fleet(|fleet| fleet.answer(account, &request));
-    xml(StatusCode::OK, write_response(&response))
+    let response = state.with_fleet(|fleet| {
+        let account = token
+            .as_ref()
+            .and_then(|t| fleet.authenticate(&t.username, t.password.expose()))?;
+        Some(fleet.answer(account, &request))
+    });
+    match response {
+        Some(response) => (StatusCode::OK, write_response(&response)),
+        None => fault_reply(AUTH_FAULT_CODE, AUTH_FAULT_TEXT),
+    }
 }
 
 /// The answer a fault rule dictates.
 async fn injected(
     state: &SimState,
     headers: &HeaderMap,
-    parsed: Result<(Request, Option<crate::soap::UsernameToken>), RequestError>,
+    parsed: Parsed,
     method: Option<ApiMethod>,
     action: FaultKind,
 ) -> Response {
     match action {
         // Handled before: latency rules only delay.
-        FaultKind::Latency { .. } => answer(state, headers, parsed),
+        FaultKind::Latency { .. } => xml(answer(state, headers, parsed)),
         FaultKind::Hang => {
             state.shutdown.cancelled().await;
             reset()
@@ -499,28 +510,25 @@ async fn injected(
         )
             .into_response(),
         FaultKind::Truncated => {
-            let full = answer(state, headers, parsed);
-            let status = full.status();
-            let bytes = axum::body::to_bytes(full.into_body(), usize::MAX)
-                .await
-                .unwrap_or_default();
-            xml(status, bytes[..bytes.len() / 2].to_vec())
+            let (status, mut body) = answer(state, headers, parsed);
+            body.truncate(body.len() / 2);
+            xml((status, body))
         }
-        FaultKind::Malformed => xml(
+        FaultKind::Malformed => xml((
             StatusCode::OK,
             format!(
                 "<?xml version=\"1.0\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><{0}Response><responseCode>100</responseText>&sim;<</soap:Body>",
                 method.map_or("unknown", ApiMethod::name)
             )
             .into_bytes(),
-        ),
+        )),
         FaultKind::SoapFault { code, text } => fault(&code, &text),
         FaultKind::AuthFault => fault(AUTH_FAULT_CODE, AUTH_FAULT_TEXT),
         FaultKind::ResponseCode { code, text } => match method {
-            Some(method) => xml(
+            Some(method) => xml((
                 StatusCode::OK,
                 write_response(&SoapResponse::empty(method, Outcome::new(&code, text))),
-            ),
+            )),
             None => fault(SERVER_FAULT_CODE, &text),
         },
     }
@@ -543,7 +551,7 @@ fn fault_label(kind: &FaultKind) -> String {
     .to_string()
 }
 
-fn xml(status: StatusCode, body: Vec<u8>) -> Response {
+fn xml((status, body): Reply) -> Response {
     let mut response = (status, Bytes::from(body)).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -553,8 +561,12 @@ fn xml(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// A SOAP Fault, HTTP 500 as SOAP 1.1 prescribes.
+fn fault_reply(code: &str, text: &str) -> Reply {
+    (StatusCode::INTERNAL_SERVER_ERROR, write_fault(code, text))
+}
+
 fn fault(code: &str, text: &str) -> Response {
-    xml(StatusCode::INTERNAL_SERVER_ERROR, write_fault(code, text))
+    xml(fault_reply(code, text))
 }
 
 fn reset() -> Response {

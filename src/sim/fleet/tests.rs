@@ -242,3 +242,44 @@ fn same_seed_and_steps_give_the_same_history() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn station_status_and_alarms_honour_page_size_and_start_record() {
+    let (mut fleet, account) = fleet(7, 1, 1);
+    let status = |start, num| Request::GetStationStatus {
+        query: StatusQuery::default(),
+        start_record: Some(start),
+        num_stations: Some(num),
+    };
+    let Response::GetStationStatus { stations, more, .. } = fleet.answer(account, &status(1, 3))
+    else {
+        panic!("status answer expected");
+    };
+    assert_eq!((stations.len(), more), (3, true));
+    assert_eq!(stations[0].station_id, StationId::new("1:10001"));
+    let Response::GetStationStatus { stations, more, .. } = fleet.answer(account, &status(7, 3))
+    else {
+        panic!("status answer expected");
+    };
+    assert_eq!((stations.len(), more), (1, false));
+    assert_eq!(stations[0].station_id, StationId::new("1:10007"));
+
+    fleet.advance_to(fleet.now() + Duration::days(5));
+    let alarms = |start, num| Request::GetAlarms {
+        query: AlarmQuery::default(),
+        start_record: Some(start),
+        num_transactions: Some(num),
+    };
+    let Response::GetAlarms { alarms: all, .. } = fleet.answer(account, &alarms(1, 500)) else {
+        panic!("alarms answer expected");
+    };
+    assert!(all.len() > 2, "five days raise several alarms");
+    let Response::GetAlarms {
+        alarms: page, more, ..
+    } = fleet.answer(account, &alarms(2, 2))
+    else {
+        panic!("alarms answer expected");
+    };
+    assert!(more || all.len() == 3);
+    assert_eq!(page, all[1..3].to_vec());
+}
