@@ -757,20 +757,20 @@ mod tests {
         }
     }
 
+    /// One call attempt of account `acme` that took `millis`.
+    fn acme_call(m: &Metrics, method: ApiMethod, millis: u64, outcome: Result<(), ErrorKind>) {
+        m.record_call("acme", method, Duration::from_millis(millis), outcome);
+    }
+
     /// Records at least one series in every family, as a running supervisor would; the
     /// returned guard keeps one call in flight.
     fn populate_every_family(m: &Metrics) -> InFlightCall {
         let s1 = station("1:34003");
-        m.record_call(
-            "acme",
-            ApiMethod::GetLoad,
-            Duration::from_millis(40),
-            Ok(()),
-        );
-        m.record_call(
-            "acme",
+        acme_call(m, ApiMethod::GetLoad, 40, Ok(()));
+        acme_call(
+            m,
             ApiMethod::GetChargingSessionData,
-            Duration::from_millis(30),
+            30,
             Err(ErrorKind::PlanRights),
         );
         m.record_retry("acme", ApiMethod::GetLoad);
@@ -804,24 +804,9 @@ mod tests {
     #[test]
     fn call_outcomes_are_counted_by_kind_and_plan_rights_separately() {
         let m = Metrics::new().unwrap();
-        m.record_call(
-            "acme",
-            ApiMethod::GetLoad,
-            Duration::from_millis(40),
-            Ok(()),
-        );
-        m.record_call(
-            "acme",
-            ApiMethod::GetLoad,
-            Duration::from_secs(3),
-            Err(ErrorKind::Timeout),
-        );
-        m.record_call(
-            "acme",
-            ApiMethod::GetAlarms,
-            Duration::from_millis(20),
-            Err(ErrorKind::PlanRights),
-        );
+        acme_call(&m, ApiMethod::GetLoad, 40, Ok(()));
+        acme_call(&m, ApiMethod::GetLoad, 3000, Err(ErrorKind::Timeout));
+        acme_call(&m, ApiMethod::GetAlarms, 20, Err(ErrorKind::PlanRights));
         let text = m.render();
         for line in [
             r#"cp_soap_requests_total{account="acme",method="getLoad",outcome="ok"} 1"#,
