@@ -316,6 +316,26 @@ impl Metrics {
 
     // --- API calls (the gateway) ---
 
+    /// Starts the account's event counters at zero for every method. Call once per account at
+    /// start: Prometheus sees no increase in a series that is born at 1, so without this the
+    /// first plan-rights refusal or retry would never show in `increase()` or an alert.
+    pub fn add_account(&self, account: &str) {
+        let f = &self.families;
+        for method in ApiMethod::ALL {
+            let labels = [account, method.name()];
+            f.requests
+                .with_label_values(&[account, method.name(), "ok"])
+                .inc_by(0);
+            f.retries.with_label_values(&labels).inc_by(0);
+            f.plan_rights_errors.with_label_values(&labels).inc_by(0);
+        }
+        f.overload_rejections
+            .with_label_values(&[account])
+            .inc_by(0);
+        f.in_flight.with_label_values(&[account]).set(0.0);
+        f.queued_requests.with_label_values(&[account]).set(0.0);
+    }
+
     /// One attempt at one ChargePoint call finished: counts it by outcome, times it, and counts
     /// its error kind; a plan-rights refusal is also counted in `cp_plan_rights_errors_total`.
     pub fn record_call(
@@ -399,6 +419,27 @@ impl Metrics {
     }
 
     // --- Fleet health (station actors, fleet supervisor) ---
+
+    /// Starts a new station's counters at zero (restarts, and every outcome of each writable
+    /// attribute, e.g. `["shedState", "allowedLoad", "percentShed", "clearAlarms"]`), so its
+    /// first restart or failed write shows in `increase()` and fires `CpWriteFailures`.
+    pub fn add_station(&self, station: &StationId, writable_attributes: &[&str]) {
+        let f = &self.families;
+        let id = station.as_str();
+        f.restarts.with_label_values(&[id]).inc_by(0);
+        for attribute in writable_attributes {
+            for outcome in [
+                WriteOutcome::Confirmed,
+                WriteOutcome::Pending,
+                WriteOutcome::Failed,
+            ] {
+                f.writes
+                    .with_label_values(&[id, attribute, outcome.as_str()])
+                    .inc_by(0);
+            }
+        }
+        f.sheds_active.with_label_values(&[id]).set(0.0);
+    }
 
     /// Whether the station's API calls currently succeed.
     pub fn set_station_up(&self, station: &StationId, up: bool) {
@@ -716,20 +757,20 @@ mod tests {
         }
     }
 
+    /// One call attempt of account `acme` that took `millis`.
+    fn acme_call(m: &Metrics, method: ApiMethod, millis: u64, outcome: Result<(), ErrorKind>) {
+        m.record_call("acme", method, Duration::from_millis(millis), outcome);
+    }
+
     /// Records at least one series in every family, as a running supervisor would; the
     /// returned guard keeps one call in flight.
     fn populate_every_family(m: &Metrics) -> InFlightCall {
         let s1 = station("1:34003");
-        m.record_call(
-            "acme",
-            ApiMethod::GetLoad,
-            Duration::from_millis(40),
-            Ok(()),
-        );
-        m.record_call(
-            "acme",
+        acme_call(m, ApiMethod::GetLoad, 40, Ok(()));
+        acme_call(
+            m,
             ApiMethod::GetChargingSessionData,
-            Duration::from_millis(30),
+            30,
             Err(ErrorKind::PlanRights),
         );
         m.record_retry("acme", ApiMethod::GetLoad);
@@ -763,24 +804,9 @@ mod tests {
     #[test]
     fn call_outcomes_are_counted_by_kind_and_plan_rights_separately() {
         let m = Metrics::new().unwrap();
-        m.record_call(
-            "acme",
-            ApiMethod::GetLoad,
-            Duration::from_millis(40),
-            Ok(()),
-        );
-        m.record_call(
-            "acme",
-            ApiMethod::GetLoad,
-            Duration::from_secs(3),
-            Err(ErrorKind::Timeout),
-        );
-        m.record_call(
-            "acme",
-            ApiMethod::GetAlarms,
-            Duration::from_millis(20),
-            Err(ErrorKind::PlanRights),
-        );
+        acme_call(&m, ApiMethod::GetLoad, 40, Ok(()));
+        acme_call(&m, ApiMethod::GetLoad, 3000, Err(ErrorKind::Timeout));
+        acme_call(&m, ApiMethod::GetAlarms, 20, Err(ErrorKind::PlanRights));
         let text = m.render();
         for line in [
             r#"cp_soap_requests_total{account="acme",method="getLoad",outcome="ok"} 1"#,
@@ -911,6 +937,29 @@ mod tests {
         assert!(text.contains(r#"cp_port_load_watts{port="1",station="1:50001"} 1000"#));
         assert!(text
             .contains(r#"cp_soap_requests_total{account="acme",method="getLoad",outcome="ok"} 1"#));
+    }
+
+    #[test]
+    fn added_accounts_and_stations_start_their_counters_at_zero() {
+        let m = Metrics::new().unwrap();
+        m.add_account("acme");
+        m.add_station(&station("1:34003"), &["shedState", "allowedLoad"]);
+        let text = m.render();
+        for line in [
+            r#"cp_plan_rights_errors_total{account="acme",method="getChargingSessionData"} 0"#,
+            r#"cp_soap_retries_total{account="acme",method="shedLoad"} 0"#,
+            r#"cp_soap_requests_total{account="acme",method="getLoad",outcome="ok"} 0"#,
+            r#"cp_gateway_overload_rejections_total{account="acme"} 0"#,
+            r#"cp_station_restarts_total{station="1:34003"} 0"#,
+            r#"cp_writes_total{attribute="allowedLoad",outcome="failed",station="1:34003"} 0"#,
+            r#"cp_writes_total{attribute="shedState",outcome="confirmed",station="1:34003"} 0"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line} in:\n{text}"
+            );
+        }
+        assert_eq!(text.matches("cp_writes_total{").count(), 6);
     }
 
     #[test]
