@@ -20,7 +20,6 @@ use crate::error::SoapError;
 pub(crate) enum Fail {
     Http(u16),
     PlanRights,
-    Timeout,
 }
 
 impl Fail {
@@ -31,10 +30,6 @@ impl Fail {
                 op,
                 code: "101".into(),
                 text: "not permitted".into(),
-            },
-            Fail::Timeout => SoapError::Timeout {
-                op,
-                after: Duration::from_secs(30),
             },
         }
     }
@@ -143,14 +138,12 @@ impl FakeApi {
         self.lock().always.insert(method, fail);
     }
 
-    pub fn heal(&self, method: ApiMethod) {
-        let mut inner = self.lock();
-        inner.always.remove(&method);
-        inner.scripted.remove(&method);
-    }
-
     pub fn break_station(&self, station: &StationId) {
         self.lock().broken_stations.insert(station.clone());
+    }
+
+    pub fn heal_station(&self, station: &StationId) {
+        self.lock().broken_stations.remove(station);
     }
 
     pub fn ignore_writes(&self, ignore: bool) {
@@ -170,10 +163,6 @@ impl FakeApi {
             .into_iter()
             .filter(|c| c.method == method)
             .collect()
-    }
-
-    pub fn clear_calls(&self) {
-        self.lock().calls.clear();
     }
 
     /// Records the call, waits the latency, then fails if a failure is scripted.
