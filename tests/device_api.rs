@@ -62,6 +62,22 @@ fn point_uri(point: &str) -> String {
     format!("/api/devices/{DEVICE}/points/{point}")
 }
 
+/// `PUT …/points/{point}` with `{"value": value}`.
+async fn write(
+    app: &Router,
+    point: &str,
+    value: Value,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let body = json!({ "value": value });
+    call(app, Method::PUT, &point_uri(point), Some(body), token).await
+}
+
+/// The answer to a refused request: its status and `{"error": {kind, message}}`.
+fn refusal(status: StatusCode, kind: &str, message: &str) -> (StatusCode, Value) {
+    (status, json!({"error": {"kind": kind, "message": message}}))
+}
+
 #[tokio::test]
 async fn device_list_names_every_simulated_station() {
     let (supervised, app) = supervised_api().await;
@@ -116,14 +132,7 @@ async fn get_point_reads_what_the_simulator_reports() {
 #[tokio::test]
 async fn allowed_load_then_shed_state_is_confirmed_and_caps_the_port() {
     let (supervised, app) = supervised_api().await;
-    let (status, body) = call(
-        &app,
-        Method::PUT,
-        &point_uri("port1.allowedLoad"),
-        Some(json!({"value": 1.5})),
-        Some(TOKEN),
-    )
-    .await;
+    let (status, body) = write(&app, "port1.allowedLoad", json!(1.5), Some(TOKEN)).await;
     assert_eq!(
         (status, body),
         (StatusCode::OK, json!({"outcome": "confirmed"}))
@@ -133,14 +142,7 @@ async fn allowed_load_then_shed_state_is_confirmed_and_caps_the_port() {
         "storing an intent does not shed"
     );
 
-    let (status, body) = call(
-        &app,
-        Method::PUT,
-        &point_uri("port1.shedState"),
-        Some(json!({"value": 1})),
-        Some(TOKEN),
-    )
-    .await;
+    let (status, body) = write(&app, "port1.shedState", json!(1), Some(TOKEN)).await;
     assert_eq!(
         (status, body),
         (StatusCode::OK, json!({"outcome": "confirmed"}))
@@ -201,31 +203,17 @@ async fn multi_point_write_applies_in_the_order_given() {
 #[tokio::test]
 async fn bad_value_is_400_naming_the_point() {
     let (supervised, app) = supervised_api().await;
-    let (status, body) = call(
-        &app,
-        Method::PUT,
-        &point_uri("port1.percentShed"),
-        Some(json!({"value": 150})),
-        Some(TOKEN),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
-        body,
-        json!({"error": {"kind": "bad_value", "message": "device sim/account1/10001: point port1.percentShed: expected an integer 0..=100, found 150"}})
+        write(&app, "port1.percentShed", json!(150), Some(TOKEN)).await,
+        refusal(StatusCode::BAD_REQUEST, "bad_value", "device sim/account1/10001: point port1.percentShed: expected an integer 0..=100, found 150")
     );
-    let (status, body) = call(
-        &app,
-        Method::PUT,
-        &point_uri("port1.portLoad"),
-        Some(json!({"value": 1})),
-        Some(TOKEN),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
-        body,
-        json!({"error": {"kind": "not_writable", "message": "device sim/account1/10001: point port1.portLoad is read-only"}})
+        write(&app, "port1.portLoad", json!(1), Some(TOKEN)).await,
+        refusal(
+            StatusCode::BAD_REQUEST,
+            "not_writable",
+            "device sim/account1/10001: point port1.portLoad is read-only"
+        )
     );
     let (status, body) = call(
         &app,
@@ -243,18 +231,9 @@ async fn bad_value_is_400_naming_the_point() {
 #[tokio::test]
 async fn shed_without_a_stored_limit_is_409() {
     let (supervised, app) = supervised_api().await;
-    let (status, body) = call(
-        &app,
-        Method::PUT,
-        &point_uri("port2.shedState"),
-        Some(json!({"value": 1})),
-        Some(TOKEN),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(
-        body,
-        json!({"error": {"kind": "no_shed_intent", "message": "device sim/account1/10001: point port2.shedState: no allowedLoad or percentShed written for port 2; write one first"}})
+        write(&app, "port2.shedState", json!(1), Some(TOKEN)).await,
+        refusal(StatusCode::CONFLICT, "no_shed_intent", "device sim/account1/10001: point port2.shedState: no allowedLoad or percentShed written for port 2; write one first")
     );
     assert!(!supervised.port("1:10001", 2).load.shed_state);
     supervised.stop().await;
@@ -263,31 +242,35 @@ async fn shed_without_a_stored_limit_is_409() {
 #[tokio::test]
 async fn unknown_device_and_unknown_route_are_404() {
     let (supervised, app) = supervised_api().await;
-    let (status, body) = call(
-        &app,
-        Method::GET,
-        "/api/devices/sim/account1/99999/points/port1.portLoad",
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
-        body,
-        json!({"error": {"kind": "unknown_device", "message": "unknown device 'sim/account1/99999'"}})
+        call(
+            &app,
+            Method::GET,
+            "/api/devices/sim/account1/99999/points/port1.portLoad",
+            None,
+            None,
+        )
+        .await,
+        refusal(
+            StatusCode::NOT_FOUND,
+            "unknown_device",
+            "unknown device 'sim/account1/99999'"
+        )
     );
-    let (status, body) = call(
-        &app,
-        Method::GET,
-        "/api/devices/sim/account1/10001",
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
-        body,
-        json!({"error": {"kind": "not_found", "message": "no endpoint GET /api/devices/sim/account1/10001"}})
+        call(
+            &app,
+            Method::GET,
+            "/api/devices/sim/account1/10001",
+            None,
+            None,
+        )
+        .await,
+        refusal(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no endpoint GET /api/devices/sim/account1/10001"
+        )
     );
     supervised.stop().await;
 }
@@ -296,24 +279,21 @@ async fn unknown_device_and_unknown_route_are_404() {
 async fn writes_need_the_token_and_reads_do_not() {
     let (supervised, app) = supervised_api().await;
     let uri = point_uri("port1.allowedLoad");
-    let (status, body) = call(&app, Method::PUT, &uri, Some(json!({"value": 2.0})), None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        body,
-        json!({"error": {"kind": "missing_token", "message": "writes need an 'Authorization: Bearer <token>' header"}})
+        write(&app, "port1.allowedLoad", json!(2.0), None).await,
+        refusal(
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+            "writes need an 'Authorization: Bearer <token>' header"
+        )
     );
-    let (status, body) = call(
-        &app,
-        Method::PUT,
-        &uri,
-        Some(json!({"value": 2.0})),
-        Some("guess"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        body,
-        json!({"error": {"kind": "wrong_token", "message": "the bearer token is not valid"}})
+        write(&app, "port1.allowedLoad", json!(2.0), Some("guess")).await,
+        refusal(
+            StatusCode::UNAUTHORIZED,
+            "wrong_token",
+            "the bearer token is not valid"
+        )
     );
     let (status, _) = call(
         &app,
