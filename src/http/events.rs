@@ -46,3 +46,54 @@ where
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+    use futures::StreamExt;
+
+    use super::*;
+
+    /// Reads SSE frames until `count` events have arrived.
+    async fn events(response: axum::response::Response, count: usize) -> Vec<String> {
+        let mut stream = response.into_body().into_data_stream();
+        let mut text = String::new();
+        loop {
+            let frames: Vec<String> = text
+                .split("\n\n")
+                .filter(|f| f.starts_with("event:"))
+                .map(str::to_string)
+                .collect();
+            if frames.len() >= count {
+                return frames;
+            }
+            let next = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next());
+            let chunk = next
+                .await
+                .unwrap_or_else(|_| panic!("no more events after {text:?}"))
+                .expect("more events")
+                .expect("readable");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lagging_client_is_told_how_many_it_missed_and_continues() {
+        let (sender, receiver) = broadcast::channel(2);
+        for n in 1..=5 {
+            sender
+                .send(serde_json::json!({ "n": n }))
+                .expect("a receiver exists");
+        }
+        // The channel holds the last two; the client missed three.
+        let response = publish_stream(receiver).into_response();
+        assert_eq!(
+            events(response, 3).await,
+            [
+                "event: lagged\ndata: 3",
+                "event: publish\ndata: {\"n\":4}",
+                "event: publish\ndata: {\"n\":5}",
+            ]
+        );
+    }
+}
