@@ -236,7 +236,7 @@ fn cli_shed_drops_the_simulated_load_and_revert_restores_it() {
         String::from_utf8_lossy(&set.stderr)
     );
     let answer = String::from_utf8_lossy(&set.stdout);
-    assert!(answer.contains("outcome: confirmed"), "{answer}");
+    assert!(answer.contains(&format!("{shed}: confirmed")), "{answer}");
     let capped = supervisor.sim_port(&station, port);
     assert_eq!(capped["shed_state"], true);
     let capped_load = capped["load_kw"].as_f64().expect("a load");

@@ -253,10 +253,39 @@ fn failed_points(answer: &Value) -> usize {
 }
 
 /// Any JSON answer as indented `key: value` lines; strings without quotes, null as `-`.
+///
+/// Two shapes read as one line: a point reading (`3.3 kW (at …)`) and a write outcome
+/// (`confirmed`, `failed: …`).
 pub fn readable(value: &Value) -> String {
     let mut out = String::new();
-    write_readable(&mut out, value, 0);
+    match (value.get("point").and_then(Value::as_str), compact(value)) {
+        (Some(point), Some(line)) => {
+            let _ = writeln!(out, "{point}: {line}");
+        }
+        _ => write_readable(&mut out, value, 0),
+    }
     out
+}
+
+/// A reading or a write outcome as one line; `None` for any other shape.
+fn compact(value: &Value) -> Option<String> {
+    if let Some(outcome) = value.get("outcome").and_then(Value::as_str) {
+        return Some(match value.get("reason").and_then(Value::as_str) {
+            Some(reason) => format!("{outcome}: {reason}"),
+            None => outcome.to_string(),
+        });
+    }
+    let reading = value.get("value")?;
+    let units = value.pointer("/meta/units").and_then(Value::as_str)?;
+    let at = value
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .unwrap_or("-");
+    let value = scalar(reading);
+    Some(match units {
+        "" => format!("{value} (at {at})"),
+        units => format!("{value} {units} (at {at})"),
+    })
 }
 
 fn write_readable(out: &mut String, value: &Value, indent: usize) {
@@ -264,7 +293,9 @@ fn write_readable(out: &mut String, value: &Value, indent: usize) {
     match value {
         Value::Object(map) => {
             for (key, value) in map {
-                if is_scalar(value) {
+                if let Some(line) = compact(value) {
+                    let _ = writeln!(out, "{pad}{key}: {line}");
+                } else if is_scalar(value) {
                     let _ = writeln!(out, "{pad}{key}: {}", scalar(value));
                 } else {
                     let _ = writeln!(out, "{pad}{key}:");
@@ -342,6 +373,32 @@ mod tests {
             1
         );
         assert_eq!(failed_points(&json!({"outcome": "pending"})), 0);
+    }
+
+    #[test]
+    fn readings_and_outcomes_read_as_one_line() {
+        let reading = json!({
+            "point": "port1.portLoad", "value": 3.3, "timestamp": "2026-11-25T13:39:47Z",
+            "meta": {"type": "float", "units": "kW", "tz": ""},
+        });
+        assert_eq!(
+            readable(&reading),
+            "port1.portLoad: 3.3 kW (at 2026-11-25T13:39:47Z)\n"
+        );
+        let answer = json!({
+            "device": "sim/account1/10001",
+            "points": {
+                "port1.allowedLoad": {"outcome": "confirmed"},
+                "port1.shedState": {"outcome": "failed", "reason": "shedLoad: HTTP status 503"},
+            },
+            "errors": {},
+        });
+        assert_eq!(
+            readable(&answer),
+            "device: sim/account1/10001\n\
+             errors: {}\n\
+             points:\n  port1.allowedLoad: confirmed\n  port1.shedState: failed: shedLoad: HTTP status 503\n"
+        );
     }
 
     #[test]
