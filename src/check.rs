@@ -243,7 +243,7 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines[1],
-            "200 stations, 200 devices, 400 ports, 16400 points, 2 accounts"
+            "200 stations, 200 devices, 400 ports, 16600 points, 2 accounts"
         );
         assert!(
             lines.contains(

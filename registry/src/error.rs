@@ -96,12 +96,12 @@ pub enum RegistryError {
     },
 
     /// The Type column names a type the attribute cannot have.
-    #[error("{pos}: point {point}: attribute {attribute} has type {expected}, not '{found}'")]
+    #[error("{pos}: point {point}: attribute {attribute} cannot be of type '{found}' (expected {expected})")]
     TypeMismatch {
         pos: Position,
         point: String,
         attribute: &'static str,
-        expected: &'static str,
+        expected: String,
         found: String,
     },
 
@@ -146,7 +146,7 @@ pub enum RegistryError {
 
     /// The Port # is not a port number.
     #[error(
-        "{pos}: point {point}: bad Port # (expected a number from 1 to {max}, found '{found}')"
+        "{pos}: point {point}: bad Port # (expected a port from 1 to {max} or empty, found '{found}')"
     )]
     BadPort {
         pos: Position,

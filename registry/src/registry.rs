@@ -467,7 +467,9 @@ fn parse_row(
         Some(None)
     } else {
         match port_text.parse::<u16>() {
-            Ok(n) if (1..=MAX_PORT_NUMBER).contains(&n) => Some(Some(PortNumber(n))),
+            // VOLTTRON treats 0 like an empty Port #.
+            Ok(0) => Some(None),
+            Ok(n) if n <= MAX_PORT_NUMBER => Some(Some(PortNumber(n))),
             _ => {
                 problems.push(RegistryError::BadPort {
                     pos: pos.clone(),
@@ -495,7 +497,12 @@ fn parse_row(
                     pos: pos.clone(),
                     point: point(),
                     attribute: a,
-                    expected: attribute.value_type().name(),
+                    expected: attribute
+                        .accepted_types()
+                        .iter()
+                        .map(|t| t.name())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
                     found: type_text.to_string(),
                 });
             }

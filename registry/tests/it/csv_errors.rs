@@ -71,9 +71,49 @@ fn writable_accepts_every_flag_spelling() {
 #[test]
 fn type_that_does_not_match_the_attribute_is_rejected() {
     assert_eq!(
-        problems("portLoad,portLoad,LoadRegister,1,string,kW,,FALSE,\n"),
-        ["cp.csv:2: point portLoad: attribute portLoad has type float, not 'string'"]
+        problems(
+            "portLoad,portLoad,LoadRegister,1,datetime,kW,,FALSE,\n\
+             rights,stationRightsProfile,StationRightsRegister,,string,,,FALSE,\n\
+             Status,Status,StationStatusRegister,1,float,,,FALSE,\n"
+        ),
+        [
+            "cp.csv:2: point portLoad: attribute portLoad cannot be of type 'datetime' (expected float or string)",
+            "cp.csv:3: point rights: attribute stationRightsProfile cannot be of type 'string' (expected dictionary)",
+            "cp.csv:4: point Status: attribute Status cannot be of type 'float' (expected string)",
+        ]
     );
+}
+
+#[test]
+fn volttron_type_spellings_of_its_own_example_are_accepted() {
+    let r = parse(
+        "portNumber,portNumber,StationRegister,1,string,Integer,,FALSE,\n\
+         Reservable,Reservable,StationRegister,1,bool,T/F,,FALSE,\n\
+         Mode,Mode,StationRegister,1,int,\"1,2,3\",,FALSE,\n\
+         Type,Type,StationRegister,,int,Integer or None,,FALSE,\n\
+         startTime,startTime,StationRegister,,datetime,Datetime,,FALSE,\n\
+         sessionTime,sessionTime,StationRegister,,datetime,,,FALSE,\n\
+         unitPriceForFirst,unitPriceForFirst,StationRegister,,float,Dollar Amount,,FALSE,\n\
+         numPorts,numPorts,StationRegister,0,int,Integer,,FALSE,Number of Ports\n",
+    )
+    .expect("VOLTTRON's forms are valid");
+    let types: Vec<ValueType> = r.points.iter().map(|p| p.value_type).collect();
+    assert_eq!(
+        types,
+        [
+            ValueType::String,
+            ValueType::Bool,
+            ValueType::Integer,
+            ValueType::Integer,
+            ValueType::DateTime,
+            ValueType::DateTime,
+            ValueType::Float,
+            ValueType::Integer,
+        ]
+    );
+    assert_eq!(r.points[6].attribute, Attribute::UnitPriceForFirst);
+    // Port # 0 means no port, as in VOLTTRON.
+    assert_eq!(r.points[7].port, None);
 }
 
 #[test]
@@ -125,14 +165,14 @@ fn missing_port_number_on_a_port_level_attribute_is_rejected() {
 fn bad_port_numbers_are_rejected() {
     assert_eq!(
         problems(
-            "a,portLoad,LoadRegister,0,float,,,FALSE,\n\
+            "a,portLoad,LoadRegister,-1,float,,,FALSE,\n\
              b,portLoad,LoadRegister,one,float,,,FALSE,\n\
              c,portLoad,LoadRegister,65,float,,,FALSE,\n"
         ),
         [
-            "cp.csv:2: point a: bad Port # (expected a number from 1 to 64, found '0')",
-            "cp.csv:3: point b: bad Port # (expected a number from 1 to 64, found 'one')",
-            "cp.csv:4: point c: bad Port # (expected a number from 1 to 64, found '65')",
+            "cp.csv:2: point a: bad Port # (expected a port from 1 to 64 or empty, found '-1')",
+            "cp.csv:3: point b: bad Port # (expected a port from 1 to 64 or empty, found 'one')",
+            "cp.csv:4: point c: bad Port # (expected a port from 1 to 64 or empty, found '65')",
         ]
     );
 }
@@ -243,14 +283,14 @@ fn every_problem_of_a_file_is_reported_in_line_order() {
         problems(
             "Status,Status,StationStatusRegister,1,string,,,FALSE,\n\
              bad,Status,NoRegister,1,string,,,FALSE,\n\
-             portLoad,portLoad,LoadRegister,,string,kW,,TRUE,\n\
+             portLoad,portLoad,LoadRegister,0,datetime,kW,,TRUE,\n\
              Status,Status,StationStatusRegister,2,string,,,FALSE,\n"
         ),
         [
             "cp.csv:3: point bad: unknown register 'NoRegister' (expected one of \
              StationStatusRegister, LoadRegister, AlarmRegister, StationRightsRegister, \
              ChargingSessionRegister, StationRegister)",
-            "cp.csv:4: point portLoad: attribute portLoad has type float, not 'string'",
+            "cp.csv:4: point portLoad: attribute portLoad cannot be of type 'datetime' (expected float or string)",
             "cp.csv:4: point portLoad: attribute portLoad is read-only (expected Writable FALSE, found TRUE)",
             "cp.csv:4: point portLoad: attribute portLoad is per port (expected a Port # such as 1, found nothing)",
             "cp.csv:5: point Status: duplicate point name (first defined on line 2)",
