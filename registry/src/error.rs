@@ -155,14 +155,6 @@ pub enum RegistryError {
         found: String,
     },
 
-    /// A second row with the same Volttron Point Name.
-    #[error("{pos}: point {point}: duplicate point name (first defined on line {first_line})")]
-    DuplicatePoint {
-        pos: Position,
-        point: String,
-        first_line: u64,
-    },
-
     /// The Starting Value does not fit the point.
     #[error("{pos}: point {point}: bad Starting Value (expected {expected}, found {found})")]
     BadStartingValue {
@@ -290,7 +282,6 @@ impl RegistryError {
             | E::PortOnStationLevel { pos, .. }
             | E::MissingPort { pos, .. }
             | E::BadPort { pos, .. }
-            | E::DuplicatePoint { pos, .. }
             | E::BadStartingValue { pos, .. }
             | E::BadSeconds { pos, .. }
             | E::Json { pos, .. }
@@ -306,6 +297,22 @@ impl RegistryError {
             | E::ConflictingPassword { pos, .. } => &pos.path,
         }
     }
+}
+
+/// Something odd that does not stop a file from loading, because VOLTTRON loads it too.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryWarning {
+    /// A second row with the same Volttron Point Name. VOLTTRON's own example registry has
+    /// such rows (`startTime`, `endTime`); VOLTTRON keeps the later one, and so do we.
+    #[error(
+        "{pos}: point {point}: duplicate point name (first defined on line {first_line}); \
+         this later row is the one used, as in VOLTTRON"
+    )]
+    DuplicatePoint {
+        pos: Position,
+        point: String,
+        first_line: u64,
+    },
 }
 
 /// Every problem found while loading, in file and line order. Never empty.

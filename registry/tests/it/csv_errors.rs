@@ -189,14 +189,29 @@ fn alarm_points_validate_with_or_without_a_port() {
 }
 
 #[test]
-fn duplicate_point_name_names_the_first_line() {
+fn duplicate_point_name_warns_naming_the_first_line_and_the_later_row_wins() {
+    let r = parse(
+        "portLoad,portLoad,LoadRegister,1,float,kW,,FALSE,\n\
+         Status,Status,StationStatusRegister,1,string,,,FALSE,\n\
+         portLoad,portLoad,LoadRegister,2,float,kW,,FALSE,\n",
+    )
+    .expect("VOLTTRON loads duplicates, so do we");
+    let warnings: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
-        problems(
-            "portLoad,portLoad,LoadRegister,1,float,kW,,FALSE,\n\
-             Status,Status,StationStatusRegister,1,string,,,FALSE,\n\
-             portLoad,portLoad,LoadRegister,2,float,kW,,FALSE,\n"
-        ),
-        ["cp.csv:4: point portLoad: duplicate point name (first defined on line 2)"]
+        warnings,
+        [
+            "cp.csv:4: point portLoad: duplicate point name (first defined on line 2); \
+          this later row is the one used, as in VOLTTRON"
+        ]
+    );
+    let points: Vec<(&str, Option<PortNumber>)> =
+        r.points.iter().map(|p| (p.name.as_str(), p.port)).collect();
+    assert_eq!(
+        points,
+        [
+            ("Status", Some(PortNumber(1))),
+            ("portLoad", Some(PortNumber(2)))
+        ]
     );
 }
 
@@ -293,7 +308,6 @@ fn every_problem_of_a_file_is_reported_in_line_order() {
             "cp.csv:4: point portLoad: attribute portLoad cannot be of type 'datetime' (expected float or string)",
             "cp.csv:4: point portLoad: attribute portLoad is read-only (expected Writable FALSE, found TRUE)",
             "cp.csv:4: point portLoad: attribute portLoad is per port (expected a Port # such as 1, found nothing)",
-            "cp.csv:5: point Status: duplicate point name (first defined on line 2)",
         ]
     );
 }

@@ -98,6 +98,7 @@ fn registry() -> impl Strategy<Value = Registry> {
         .prop_map(|points| Registry {
             path: "gen.csv".into(),
             points,
+            warnings: Vec::new(),
         })
 }
 
@@ -110,6 +111,7 @@ proptest! {
             .map_err(|p| TestCaseError::fail(format!("{p}\n{}", String::from_utf8_lossy(&bytes))))?;
         let unlined: Vec<PointDef> = back.points.into_iter().map(|p| PointDef { line: 0, ..p }).collect();
         prop_assert_eq!(unlined, r.points);
+        prop_assert!(back.warnings.is_empty());
     }
 
     #[test]
