@@ -11,6 +11,9 @@
 //! `PortInfo`; pricing attributes come from the first `Pricing` entry; the rest are station-level.
 //! Alarm attributes are station-level (the spec's rows have no Port #), but a port number is
 //! accepted on them: the point then shows the newest alarm of that port or of the whole station.
+//! Session attributes are per port (the latest session of that port), but may leave Port #
+//! empty, as VOLTTRON's registry generator does: the point then shows the station's latest
+//! session, whichever port it was on.
 
 use std::fmt;
 
@@ -397,6 +400,16 @@ impl Attribute {
     /// Port-level (needs a `Port #`) or station-level.
     pub fn level(self) -> Level {
         self.spec().level
+    }
+
+    /// Whether a `Port #` may be given or left out: alarms are station-level but may be
+    /// narrowed to a port; sessions are per port, but VOLTTRON's registry generator writes them
+    /// without one, meaning the station's latest session (see the module doc).
+    pub fn port_optional(self) -> bool {
+        matches!(
+            self.register(),
+            RegisterKind::Alarm | RegisterKind::ChargingSession
+        )
     }
 
     /// The attribute's natural value type (what [`crate::StationSnapshot::value`] returns).
