@@ -502,18 +502,7 @@ impl<'d> Fields<'d> {
 }
 
 fn line_key(e: &RegistryError) -> u64 {
-    match e {
-        RegistryError::Json { pos, .. }
-        | RegistryError::MissingKey { pos, .. }
-        | RegistryError::BadValue { pos, .. }
-        | RegistryError::WrongDriverType { pos, .. }
-        | RegistryError::PasswordEnvUnset { pos, .. }
-        | RegistryError::PasswordFile { pos, .. }
-        | RegistryError::PasswordSource { pos, .. }
-        | RegistryError::UnknownAccount { pos, .. }
-        | RegistryError::Duplicate { pos, .. } => pos.line,
-        _ => 0,
-    }
+    e.position().map_or(0, |p| p.line)
 }
 
 /// `/accounts/0` + `password_env` → `accounts[0].password_env`.
