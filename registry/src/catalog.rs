@@ -123,12 +123,13 @@ impl ValueType {
         ValueType::Dictionary,
     ];
 
-    /// Reads the CSV `Type` column, case-insensitively: `string`, `datetime`, `integer`/`int`,
-    /// `float`, `bool`/`boolean`, `dictionary`/`dict`.
+    /// Reads the CSV `Type` column, case-insensitively: `string`, `datetime`/`date`/`time`,
+    /// `integer`/`int`, `float`, `bool`/`boolean`, `dictionary`/`dict`.
     pub fn parse(s: &str) -> Option<ValueType> {
         match s.trim().to_ascii_lowercase().as_str() {
             "string" | "str" => Some(ValueType::String),
-            "datetime" => Some(ValueType::DateTime),
+            // VOLTTRON's driver also knows `date` and `time`, as text like `datetime`.
+            "datetime" | "date" | "time" => Some(ValueType::DateTime),
             "integer" | "int" => Some(ValueType::Integer),
             "float" => Some(ValueType::Float),
             "bool" | "boolean" => Some(ValueType::Bool),
