@@ -307,9 +307,8 @@ impl<'a> XmlIn<'a> {
     /// comments and processing instructions follow the root: a complete document.
     pub(crate) fn finish(&mut self) -> Result<(), XmlError> {
         while self.depth > 0 {
-            match self.child()? {
-                Some(child) => self.skip(&child)?,
-                None => {}
+            if let Some(child) = self.child()? {
+                self.skip(&child)?;
             }
         }
         loop {
