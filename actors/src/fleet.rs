@@ -33,7 +33,7 @@ use crate::device::{error_chain, FleetError, Publish};
 use crate::gateway::{
     Gateway, GatewayArguments, GatewayHandle, GatewayOptions, ReadReply, ReadRequest,
 };
-use crate::observe::{CallObserver, NoObserver};
+use crate::observe::{CallObserver, NoObserver, StationObserver};
 use crate::station::{StationActor, StationArguments, StationMessage};
 
 /// The fleet as configured: accounts and station sets (the registry crate's model).
@@ -78,7 +78,9 @@ pub struct FleetOptions {
     pub confirm_poll: Duration,
     pub station_info_refresh: Duration,
     /// Receives every gateway call (the metrics module).
-    pub observer: Arc<dyn CallObserver>,
+    pub call_observer: Arc<dyn CallObserver>,
+    /// Receives station and fleet events (the metrics module).
+    pub station_observer: Arc<dyn StationObserver>,
 }
 
 impl Default for FleetOptions {
@@ -90,7 +92,8 @@ impl Default for FleetOptions {
             confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
             confirm_poll: DEFAULT_CONFIRM_POLL,
             station_info_refresh: STATION_INFO_REFRESH,
-            observer: Arc::new(NoObserver),
+            call_observer: Arc::new(NoObserver),
+            station_observer: Arc::new(NoObserver),
         }
     }
 }
@@ -196,7 +199,7 @@ impl FleetState {
                 account: account.id.clone(),
                 api: (self.connect)(account),
                 options: self.gateway_options(account),
-                observer: Arc::clone(&self.options.observer),
+                observer: Arc::clone(&self.options.call_observer),
             },
             myself.get_cell(),
         )
@@ -300,6 +303,9 @@ impl FleetState {
             .ok_or_else(|| FleetError::UnknownDevice {
                 device: path.to_string(),
             })?;
+        self.options
+            .station_observer
+            .station_removed(&entry.device.station);
         if let Some(actor) = entry.actor {
             // Its sheds stay until their lease lapses (see the module doc).
             actor.stop(Some("removed from the fleet".into()));
@@ -458,6 +464,11 @@ impl FleetState {
             .is_some_and(|e| e.generation == generation && e.actor.is_none());
         if !current {
             return;
+        }
+        if let Some(entry) = self.stations.get(&path) {
+            self.options
+                .station_observer
+                .station_restarted(&entry.device.station);
         }
         if let Err(e) = self.spawn_station(myself, &path).await {
             tracing::error!(device = %path, cause = %e, "station restart failed");

@@ -543,6 +543,7 @@ impl CallContext {
         backoff::future::retry(policy, || async {
             // The dispatcher took a rate token for the first attempt; each retry takes its own.
             if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+                self.observer.call_retried(&self.account, op.method());
                 self.wait_for_rate().await;
             }
             self.attempt(op).await.map_err(|e| match e {
@@ -577,9 +578,12 @@ impl CallContext {
     }
 
     async fn wait_for_rate(&self) {
+        let started = tokio::time::Instant::now();
         while let Err(not_until) = self.limiter.check() {
             tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
         }
+        self.observer
+            .rate_limit_waited(&self.account, started.elapsed());
     }
 }
 
@@ -816,6 +820,16 @@ impl GatewayState {
         call.in_flight = true;
         self.queued -= call.waiters.len();
         let op = call.op.clone();
+        let stations = match &op {
+            CallOp::Status(ids) => Some(ids.len()),
+            CallOp::Load(LoadQuery::Group(_)) => Some(call.waiters.len()),
+            _ => None,
+        };
+        if let Some(stations) = stations {
+            self.context
+                .observer
+                .batch_sent(self.account(), op.method(), stations);
+        }
         let context = self.context.clone();
         let myself = myself.clone();
         self.tasks.spawn(async move {
@@ -849,6 +863,7 @@ impl GatewayState {
             }
         }
         self.pump(myself);
+        self.report_depth();
     }
 
     fn on_dispatch(&mut self, myself: &ActorRef<GatewayMessage>) {
@@ -857,9 +872,10 @@ impl GatewayState {
     }
 
     fn report_depth(&self) {
-        self.context
-            .observer
-            .queue_depth(self.account(), self.queued);
+        let observer = &self.context.observer;
+        observer.queue_depth(self.account(), self.queued);
+        let in_flight = self.options.max_inflight.max(1) - self.inflight.available_permits();
+        observer.calls_in_flight(self.account(), in_flight);
     }
 }
 

@@ -9,7 +9,7 @@
 //! - `port`: [`PortActor`]: one port's registers: latest load/status, shed intent and belief.
 //! - `handle`: [`Fleet`], the handle the HTTP API and the CLI use.
 //! - `device`: what the handle returns: readings, publishes, outcomes, health, [`DeviceError`].
-//! - `observe`: [`CallObserver`], the hook the metrics module implements.
+//! - `observe`: [`CallObserver`], [`StationObserver`]: the hooks the metrics module implements.
 
 mod api;
 mod device;
@@ -44,6 +44,6 @@ pub use gateway::{
     DEFAULT_RETRY_DEADLINE, MAX_INFLIGHT_PER_ACCOUNT, MAX_QUEUED_PER_ACCOUNT,
 };
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};
-pub use observe::{CallObserver, NoObserver};
+pub use observe::{CallObserver, NoObserver, StationObserver};
 pub use port::{PortActor, PortArguments, PortMessage, PortState};
 pub use station::{StationActor, StationArguments, StationMessage, StationState};

@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cp_registry::{
     AllMessage, ApiMethod, Attribute, Device, GroupId, PointDef, PointMeta, PointValue, PortLoad,
-    PortNumber, PortState as PortStatusWord, StationId, StationSnapshot,
+    PortNumber, PortState as PortStatusWord, Registry, StationId, StationSnapshot,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::broadcast;
@@ -33,6 +33,7 @@ use crate::fleet::FleetOptions;
 use crate::gateway::{
     GatewayError, GatewayHandle, ReadReply, ReadRequest, WriteReply, WriteRequest,
 };
+use crate::observe::StationObserver;
 use crate::port::{shows_limit, PortActor, PortArguments, PortMessage, PortState};
 
 /// How far back getChargingSessionData looks for a port's latest session. ChargePoint pages at
@@ -180,6 +181,7 @@ pub struct StationState {
     polling: HashSet<ApiMethod>,
     /// A scrape waits for its polls to publish.
     scrape_pending: bool,
+    scrape_started: tokio::time::Instant,
     scrape_waiters: Vec<RpcReplyPort<Result<Publish, DeviceError>>>,
     /// When each point was last published (points publish at their own scrape interval).
     last_included: HashMap<String, tokio::time::Instant>,
@@ -232,6 +234,7 @@ impl StationState {
             failures: BTreeMap::new(),
             polling: HashSet::new(),
             scrape_pending: false,
+            scrape_started: tokio::time::Instant::now(),
             scrape_waiters: Vec::new(),
             last_included: HashMap::new(),
             heartbeat: false,
@@ -252,6 +255,10 @@ impl StationState {
 
     fn station(&self) -> &StationId {
         &self.device.station
+    }
+
+    fn observer(&self) -> &dyn StationObserver {
+        &*self.options.station_observer
     }
 
     fn tz(&self) -> &str {
@@ -276,6 +283,15 @@ impl StationState {
     }
 
     fn start(&mut self, myself: &ActorRef<StationMessage>) {
+        let writable: Vec<&str> = self
+            .device
+            .registry
+            .points
+            .iter()
+            .filter(|p| p.writable)
+            .map(|p| p.attribute.name())
+            .collect();
+        self.observer().station_started(self.station(), &writable);
         // getStations first, so the group is known when the first scrape reads load.
         self.poll(myself, ApiMethod::GetStations);
         let generation = self.generation;
@@ -304,8 +320,11 @@ impl StationState {
 
     /// Polls every method whose data is older than its period, then publishes when they are in.
     fn start_scrape(&mut self, myself: &ActorRef<StationMessage>) {
-        self.scrape_pending = true;
         let now = tokio::time::Instant::now();
+        if !self.scrape_pending {
+            self.scrape_started = now;
+        }
+        self.scrape_pending = true;
         let due: Vec<ApiMethod> = self
             .periods
             .iter()
@@ -369,6 +388,11 @@ impl StationState {
                 at: now,
             }),
         };
+        let refused = failure
+            .as_ref()
+            .is_some_and(|f| f.kind == crate::ErrorKind::PlanRights.as_str());
+        self.observer()
+            .method_refused(self.station(), method, refused);
         match failure {
             None => {
                 self.failures.remove(&method);
@@ -398,6 +422,7 @@ impl StationState {
         };
         match reply {
             ReadReply::Status(Some(status)) => {
+                self.observer().status_observed(&status);
                 for port in &status.ports {
                     self.tell_port(port.port, None, Some(port.clone()), now);
                 }
@@ -405,6 +430,7 @@ impl StationState {
             }
             ReadReply::Status(None) => return Err(missing(ApiMethod::GetStationStatus)),
             ReadReply::Load(Some(load)) => {
+                self.observer().load_observed(&load);
                 for port in &load.ports {
                     self.tell_port(port.port, Some(port.clone()), None, now);
                 }
@@ -414,7 +440,12 @@ impl StationState {
             ReadReply::Alarms(alarms) => self.snapshot.alarms = Some(alarms),
             ReadReply::Rights(Some(rights)) => self.snapshot.rights = Some(rights),
             ReadReply::Rights(None) => return Err(missing(ApiMethod::GetStationRights)),
-            ReadReply::Sessions(sessions) => self.snapshot.sessions = Some(sessions),
+            ReadReply::Sessions(sessions) => {
+                sessions
+                    .iter()
+                    .for_each(|s| self.observer().session_observed(s));
+                self.snapshot.sessions = Some(sessions);
+            }
             ReadReply::Stations(Some(info)) => {
                 self.group = info
                     .group_id
@@ -486,6 +517,13 @@ impl StationState {
         if self.failures.is_empty() {
             self.last_ok_scrape = Some(at);
         }
+        let health = self.health();
+        let observer = &*self.options.station_observer;
+        let station = &self.device.station;
+        observer.scrape_finished(station, now.duration_since(self.scrape_started), at);
+        observer.station_up(station, self.is_up());
+        observer.sheds_active(station, health.sheds_active);
+        observer.alarms_active(station, self.snapshot.alarms.as_ref().map_or(0, Vec::len));
         let publish = Publish {
             topic: self.device.path.all_topic(),
             device: self.path(),
@@ -848,6 +886,7 @@ impl StationState {
                     Ok(action) => writer.perform(&name, action).await,
                     Err(e) => Err(e),
                 };
+                writer.report(&name, &result);
                 results.push((name, result));
             }
             job.reply.send(results);
@@ -864,6 +903,8 @@ impl StationState {
 
     fn writer(&self) -> Writer {
         Writer {
+            registry: Arc::clone(&self.device.registry),
+            observer: Arc::clone(&self.options.station_observer),
             device: self.path(),
             station: self.station().clone(),
             group: self.group,
@@ -908,6 +949,8 @@ impl StationState {
 /// Everything a write task needs: a snapshot of the station's handles, so the task never
 /// touches the actor's state.
 struct Writer {
+    registry: Arc<Registry>,
+    observer: Arc<dyn StationObserver>,
     device: String,
     station: StationId,
     group: Option<GroupId>,
@@ -920,6 +963,25 @@ struct Writer {
 }
 
 impl Writer {
+    /// Tells the observer how a write ended; refusals before sending count as failures.
+    fn report(&self, point: &str, result: &Result<WriteOutcome, DeviceError>) {
+        let Some(def) = self.registry.point(point) else {
+            return;
+        };
+        let failed;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                failed = WriteOutcome::Failed {
+                    reason: e.to_string(),
+                };
+                &failed
+            }
+        };
+        self.observer
+            .write_finished(&self.station, def.attribute.name(), outcome);
+    }
+
     async fn perform(&self, point: &str, action: WriteAction) -> Result<WriteOutcome, DeviceError> {
         match action {
             WriteAction::Nothing => Ok(WriteOutcome::Confirmed),

@@ -580,3 +580,88 @@ async fn get_multiple_points_answers_each_point() {
     assert_eq!(readings[0].1.as_ref().unwrap().meta.value_type, "string");
     assert_eq!(readings[1].1.as_ref().unwrap_err().status_hint(), 404);
 }
+
+/// Records the observer events a metrics module would turn into series.
+#[derive(Default)]
+struct Recorder {
+    events: std::sync::Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn push(&self, event: String) {
+        self.events.lock().unwrap().push(event);
+    }
+
+    fn seen(&self, prefix: &str) -> bool {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.starts_with(prefix))
+    }
+}
+
+impl crate::CallObserver for Recorder {
+    fn call_finished(
+        &self,
+        account: &AccountId,
+        op: ApiMethod,
+        _: Duration,
+        outcome: Result<(), crate::ErrorKind>,
+    ) {
+        self.push(format!(
+            "call {account} {op} {}",
+            outcome.map_or_else(|k| k.as_str(), |()| "ok")
+        ));
+    }
+}
+
+impl crate::StationObserver for Recorder {
+    fn station_started(&self, station: &cp_registry::StationId, writable: &[&str]) {
+        self.push(format!("started {station} {}", writable.join(",")));
+    }
+
+    fn scrape_finished(
+        &self,
+        station: &cp_registry::StationId,
+        _: Duration,
+        _: chrono::DateTime<chrono::Utc>,
+    ) {
+        self.push(format!("scraped {station}"));
+    }
+
+    fn write_finished(
+        &self,
+        station: &cp_registry::StationId,
+        attribute: &str,
+        outcome: &WriteOutcome,
+    ) {
+        self.push(format!("write {station} {attribute} {outcome:?}"));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn observers_see_calls_scrapes_and_writes() {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let recorder = Arc::new(Recorder::default());
+    let connect_api = Arc::clone(&api);
+    let fleet = Fleet::start(
+        spec(1),
+        Arc::new(move |_: &Account| Arc::clone(&connect_api) as Arc<dyn ChargePointApi>),
+        FleetOptions {
+            call_observer: recorder.clone(),
+            station_observer: recorder.clone(),
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    fleet.scrape_all(DEVICE).await.unwrap();
+    set(&fleet, "allowedLoad", serde_json::json!(2))
+        .await
+        .unwrap();
+    assert!(recorder.seen("started 1:1000 shedState,allowedLoad,percentShed,clearAlarms"));
+    assert!(recorder.seen("call acct getStationStatus ok"));
+    assert!(recorder.seen("scraped 1:1000"));
+    assert!(recorder.seen("write 1:1000 allowedLoad Confirmed"));
+}
