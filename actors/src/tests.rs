@@ -29,7 +29,11 @@ clearAlarms,clearAlarms,AlarmRegister,,integer,,0,TRUE,
 const DEVICE: &str = "campus/bldg/1000";
 
 fn spec(stations: usize) -> FleetSpec {
-    let registry = Registry::parse_reader(REGISTRY.as_bytes(), Path::new("test.csv"))
+    spec_with(REGISTRY, stations)
+}
+
+fn spec_with(csv: &str, stations: usize) -> FleetSpec {
+    let registry = Registry::parse_reader(csv.as_bytes(), Path::new("test.csv"))
         .expect("test registry parses");
     let account = AccountId("acct".into());
     FleetSpec {
@@ -67,11 +71,15 @@ fn options() -> FleetOptions {
 }
 
 async fn start(api: &Arc<FakeApi>, stations: usize) -> Fleet {
+    start_with(api, spec(stations), options()).await
+}
+
+async fn start_with(api: &Arc<FakeApi>, spec: FleetSpec, options: FleetOptions) -> Fleet {
     let api = Arc::clone(api);
     Fleet::start(
-        spec(stations),
+        spec,
         Arc::new(move |_: &Account| Arc::clone(&api) as Arc<dyn ChargePointApi>),
-        options(),
+        options,
     )
     .await
     .expect("fleet starts")
@@ -644,18 +652,16 @@ impl crate::StationObserver for Recorder {
 async fn observers_see_calls_scrapes_and_writes() {
     let api = Arc::new(FakeApi::new(1, 1, 1));
     let recorder = Arc::new(Recorder::default());
-    let connect_api = Arc::clone(&api);
-    let fleet = Fleet::start(
+    let fleet = start_with(
+        &api,
         spec(1),
-        Arc::new(move |_: &Account| Arc::clone(&connect_api) as Arc<dyn ChargePointApi>),
         FleetOptions {
             call_observer: recorder.clone(),
             station_observer: recorder.clone(),
             ..options()
         },
     )
-    .await
-    .unwrap();
+    .await;
     fleet.scrape_all(DEVICE).await.unwrap();
     set(&fleet, "allowedLoad", serde_json::json!(2))
         .await
@@ -664,4 +670,49 @@ async fn observers_see_calls_scrapes_and_writes() {
     assert!(recorder.seen("call acct getStationStatus ok"));
     assert!(recorder.seen("scraped 1:1000"));
     assert!(recorder.seen("write 1:1000 allowedLoad Confirmed"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn starting_values_are_written_only_when_asked_and_revert_returns_to_them() {
+    let csv = REGISTRY.replace(
+        "allowedLoad,allowedLoad,LoadRegister,1,float,kW,,TRUE,",
+        "allowedLoad,allowedLoad,LoadRegister,1,float,kW,5,TRUE,",
+    );
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let quiet = start_with(&api, spec_with(&csv, 1), options()).await;
+    quiet.scrape_all(DEVICE).await.unwrap();
+    // Not asked: no intent stored, so a shed has nothing to use.
+    assert_eq!(
+        set(&quiet, "shedState", serde_json::json!(1))
+            .await
+            .unwrap_err()
+            .status_hint(),
+        409
+    );
+    quiet.shutdown().await;
+
+    let asked = start_with(
+        &api,
+        spec_with(&csv, 1),
+        FleetOptions {
+            write_starting_values: true,
+            ..options()
+        },
+    )
+    .await;
+    asked.scrape_all(DEVICE).await.unwrap();
+    set(&asked, "shedState", serde_json::json!(1))
+        .await
+        .unwrap();
+    assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(5.0)));
+    set(&asked, "allowedLoad", serde_json::json!(2))
+        .await
+        .unwrap();
+    assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(2.0)));
+    // Reverting a limit on a shed port goes back to the Starting Value at once.
+    assert_eq!(
+        asked.revert_point(DEVICE, "allowedLoad").await.unwrap(),
+        WriteOutcome::Confirmed
+    );
+    assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(5.0)));
 }
