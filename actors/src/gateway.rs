@@ -649,16 +649,25 @@ impl GatewayState {
         &self.context.account
     }
 
-    /// Refuses a request when the queue is full; says whether it was refused.
-    fn refuse_if_full(&self) -> Option<GatewayError> {
-        if self.queued < self.options.max_queued {
+    /// Lets a request in, or answers it at once: nothing when its requester already gave up,
+    /// [`GatewayError::Overloaded`] when the queue is full.
+    fn admit<T>(
+        &self,
+        reply: RpcReplyPort<Result<T, GatewayError>>,
+    ) -> Option<RpcReplyPort<Result<T, GatewayError>>> {
+        if reply.is_closed() {
             return None;
         }
+        if self.queued < self.options.max_queued {
+            return Some(reply);
+        }
         self.context.observer.overloaded(self.account());
-        Some(GatewayError::Overloaded {
+        // The requester may have stopped waiting; then nobody needs the refusal.
+        let _ = reply.send(Err(GatewayError::Overloaded {
             account: self.account().clone(),
             capacity: self.options.max_queued,
-        })
+        }));
+        None
     }
 
     fn on_read(
@@ -667,14 +676,9 @@ impl GatewayState {
         request: ReadRequest,
         reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
     ) {
-        if reply.is_closed() {
+        let Some(reply) = self.admit(reply) else {
             return;
-        }
-        if let Some(refused) = self.refuse_if_full() {
-            // The requester may have stopped waiting; then nobody needs the refusal.
-            let _ = reply.send(Err(refused));
-            return;
-        }
+        };
         self.window.push((request, reply));
         self.queued += 1;
         if !self.window_open {
@@ -694,14 +698,9 @@ impl GatewayState {
         request: WriteRequest,
         reply: RpcReplyPort<Result<WriteReply, GatewayError>>,
     ) {
-        if reply.is_closed() {
+        let Some(reply) = self.admit(reply) else {
             return;
-        }
-        if let Some(refused) = self.refuse_if_full() {
-            // As in `on_read`: a closed port means nobody waits for the refusal.
-            let _ = reply.send(Err(refused));
-            return;
-        }
+        };
         let op = match request {
             WriteRequest::Shed(r) => CallOp::Shed(r),
             WriteRequest::ClearShed(r) => CallOp::ClearShed(r),

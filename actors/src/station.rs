@@ -766,6 +766,16 @@ impl StationState {
         values: Vec<(String, serde_json::Value)>,
         reply: RpcReplyPort<JobResults>,
     ) {
+        self.queue_writes(myself, values, JobReply::Points(reply));
+    }
+
+    /// Checks each write, remembers the values written points had, and queues them as one job.
+    fn queue_writes(
+        &mut self,
+        myself: &ActorRef<StationMessage>,
+        values: Vec<(String, serde_json::Value)>,
+        reply: JobReply,
+    ) {
         let actions = values
             .into_iter()
             .map(|(name, raw)| {
@@ -776,13 +786,7 @@ impl StationState {
                 (name, action)
             })
             .collect();
-        self.queue_job(
-            myself,
-            WriteJob {
-                actions,
-                reply: JobReply::Points(reply),
-            },
-        );
+        self.queue_job(myself, WriteJob { actions, reply });
     }
 
     fn on_revert(
@@ -846,22 +850,9 @@ impl StationState {
         if values.is_empty() {
             return;
         }
-        let actions = values
-            .into_iter()
-            .map(|(name, raw)| {
-                let action = self.plan_write(&name, &raw);
-                (name, action)
-            })
-            .collect();
         // Nobody waits for start-up writes: the reply port's receiver is dropped at once.
         let (port, _) = ractor::concurrency::oneshot();
-        self.queue_job(
-            myself,
-            WriteJob {
-                actions,
-                reply: JobReply::Points(port.into()),
-            },
-        );
+        self.queue_writes(myself, values, JobReply::Points(port.into()));
     }
 
     fn queue_job(&mut self, myself: &ActorRef<StationMessage>, job: WriteJob) {

@@ -92,6 +92,13 @@ async fn started(api: &Arc<FakeApi>, stations: usize) -> Fleet {
     fleet
 }
 
+/// A fleet of one one-port station that has scraped once.
+async fn one_station() -> (Arc<FakeApi>, Fleet) {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let fleet = started(&api, 1).await;
+    (api, fleet)
+}
+
 async fn next_publish(rx: &mut broadcast::Receiver<Publish>) -> Publish {
     tokio::time::timeout(Duration::from_secs(600), rx.recv())
         .await
@@ -114,6 +121,14 @@ async fn set(
     value: serde_json::Value,
 ) -> Result<WriteOutcome, DeviceError> {
     fleet.set_point(DEVICE, point, value).await
+}
+
+/// Writes allowedLoad then shedState=1, as an operator capping a port does.
+async fn shed_at(fleet: &Fleet, kw: f64) {
+    set(fleet, "allowedLoad", serde_json::json!(kw))
+        .await
+        .unwrap();
+    set(fleet, "shedState", serde_json::json!(1)).await.unwrap();
 }
 
 fn shed_of(api: &FakeApi, n: usize) -> Option<ShedLimit> {
@@ -170,8 +185,7 @@ async fn first_scrapes_of_many_stations_are_spread_over_the_interval() {
 
 #[tokio::test(start_paused = true)]
 async fn allowed_load_replaces_percent_shed_as_the_intent_used_by_shed_state() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (api, fleet) = one_station().await;
     assert_eq!(
         set(&fleet, "percentShed", serde_json::json!(40))
             .await
@@ -203,8 +217,7 @@ async fn allowed_load_replaces_percent_shed_as_the_intent_used_by_shed_state() {
 
 #[tokio::test(start_paused = true)]
 async fn shed_state_without_a_written_limit_is_refused() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (api, fleet) = one_station().await;
     let error = set(&fleet, "shedState", serde_json::json!(1))
         .await
         .unwrap_err();
@@ -218,14 +231,8 @@ async fn shed_state_without_a_written_limit_is_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn a_new_limit_on_a_shed_port_is_applied_at_once() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
-    set(&fleet, "allowedLoad", serde_json::json!(3))
-        .await
-        .unwrap();
-    set(&fleet, "shedState", serde_json::json!(1))
-        .await
-        .unwrap();
+    let (api, fleet) = one_station().await;
+    shed_at(&fleet, 3.0).await;
     assert_eq!(
         set(&fleet, "percentShed", serde_json::json!(50))
             .await
@@ -238,14 +245,8 @@ async fn a_new_limit_on_a_shed_port_is_applied_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn shed_state_zero_clears_the_shed() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
-    set(&fleet, "allowedLoad", serde_json::json!(3))
-        .await
-        .unwrap();
-    set(&fleet, "shedState", serde_json::json!(1))
-        .await
-        .unwrap();
+    let (api, fleet) = one_station().await;
+    shed_at(&fleet, 3.0).await;
     assert_eq!(
         set(&fleet, "shedState", serde_json::json!(0))
             .await
@@ -258,8 +259,7 @@ async fn shed_state_zero_clears_the_shed() {
 
 #[tokio::test(start_paused = true)]
 async fn a_shed_the_service_does_not_show_is_pending() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (api, fleet) = one_station().await;
     api.ignore_writes(true);
     set(&fleet, "allowedLoad", serde_json::json!(3))
         .await
@@ -274,8 +274,7 @@ async fn a_shed_the_service_does_not_show_is_pending() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_shed_reports_the_failure() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (api, fleet) = one_station().await;
     api.always_fail(ApiMethod::ShedLoad, Fail::PlanRights);
     set(&fleet, "allowedLoad", serde_json::json!(3))
         .await
@@ -328,8 +327,7 @@ async fn clear_alarms_one_clears_the_station_and_zero_sends_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn bad_values_and_read_only_points_are_refused_with_the_point_named() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (api, fleet) = one_station().await;
     let cases = [
         (
             "percentShed",
@@ -384,14 +382,8 @@ async fn bad_values_and_read_only_points_are_refused_with_the_point_named() {
 
 #[tokio::test(start_paused = true)]
 async fn revert_clears_the_shed_and_restores_limits() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
-    set(&fleet, "allowedLoad", serde_json::json!(3))
-        .await
-        .unwrap();
-    set(&fleet, "shedState", serde_json::json!(1))
-        .await
-        .unwrap();
+    let (api, fleet) = one_station().await;
+    shed_at(&fleet, 3.0).await;
     assert_eq!(
         fleet.revert_point(DEVICE, "shedState").await.unwrap(),
         WriteOutcome::Confirmed
@@ -418,14 +410,8 @@ async fn revert_clears_the_shed_and_restores_limits() {
 
 #[tokio::test(start_paused = true)]
 async fn a_shed_is_reasserted_before_its_lease_lapses() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
-    set(&fleet, "allowedLoad", serde_json::json!(3))
-        .await
-        .unwrap();
-    set(&fleet, "shedState", serde_json::json!(1))
-        .await
-        .unwrap();
+    let (api, fleet) = one_station().await;
+    shed_at(&fleet, 3.0).await;
     let shed_at = tokio::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(11 * 60)).await;
     let calls = api.calls_of(ApiMethod::ShedLoad);
@@ -575,8 +561,7 @@ async fn stations_are_added_and_removed_at_runtime() {
 
 #[tokio::test(start_paused = true)]
 async fn get_multiple_points_answers_each_point() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (api, fleet) = one_station().await;
     let readings = fleet
         .get_multiple_points(DEVICE, &["Status".to_string(), "bogus".to_string()])
         .await
