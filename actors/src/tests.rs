@@ -561,7 +561,7 @@ async fn stations_are_added_and_removed_at_runtime() {
 
 #[tokio::test(start_paused = true)]
 async fn get_multiple_points_answers_each_point() {
-    let (api, fleet) = one_station().await;
+    let (_api, fleet) = one_station().await;
     let readings = fleet
         .get_multiple_points(DEVICE, &["Status".to_string(), "bogus".to_string()])
         .await
