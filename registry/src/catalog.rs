@@ -231,6 +231,9 @@ pub enum Attribute {
     UnitPricePerSession,
     UnitPricePerKwh,
     UnitPricePerHourThereafter,
+    /// VOLTTRON's name (from API 4.1) for the price of the first `initialUnitPriceDuration`
+    /// hours, which API 5.0 calls `unitPricePerHour`: both read the same field.
+    UnitPriceForFirst,
     SessionTime,
     Description,
     MainPhone,
@@ -281,7 +284,7 @@ const RO: bool = false;
 const RW: bool = true;
 
 #[rustfmt::skip]
-const CATALOG: [Spec; 57] = [
+const CATALOG: [Spec; 58] = [
     row(A::Status, R::StationStatus, "Status", P, T::String, RO, ""),
     row(A::TimeStamp, R::StationStatus, "TimeStamp", P, T::DateTime, RO, ""),
     row(A::ShedState, R::Load, "shedState", P, T::Integer, RW, "0 or 1"),
@@ -331,6 +334,7 @@ const CATALOG: [Spec; 57] = [
     row(A::UnitPricePerSession, R::Station, "unitPricePerSession", S, T::Float, RO, ""),
     row(A::UnitPricePerKwh, R::Station, "unitPricePerKWh", S, T::Float, RO, ""),
     row(A::UnitPricePerHourThereafter, R::Station, "unitPricePerHourThereafter", S, T::Float, RO, ""),
+    row(A::UnitPriceForFirst, R::Station, "unitPriceForFirst", S, T::Float, RO, ""),
     row(A::SessionTime, R::Station, "sessionTime", S, T::String, RO, ""),
     row(A::Description, R::Station, "Description", P, T::String, RO, ""),
     row(A::MainPhone, R::Station, "mainPhone", S, T::String, RO, ""),
@@ -343,10 +347,10 @@ const CATALOG: [Spec; 57] = [
 
 impl Attribute {
     /// Every attribute, in catalog order.
-    pub const ALL: [Attribute; 57] = {
-        let mut all = [Attribute::Status; 57];
+    pub const ALL: [Attribute; 58] = {
+        let mut all = [Attribute::Status; 58];
         let mut i = 0;
-        while i < 57 {
+        while i < 58 {
             all[i] = CATALOG[i].attribute;
             i += 1;
         }
@@ -361,18 +365,16 @@ impl Attribute {
     /// names are camel-case); a case-insensitive match is accepted when it is unambiguous.
     pub fn parse(register: RegisterKind, name: &str) -> Option<Attribute> {
         let name = name.trim();
-        let mut candidates = register.attributes();
-        let all: Vec<Attribute> = candidates.by_ref().collect();
-        if let Some(a) = all.iter().copied().find(|a| a.name() == name) {
+        let served: Vec<Attribute> = register.attributes().collect();
+        if let Some(&a) = served.iter().find(|a| a.name() == name) {
             return Some(a);
         }
-        // `portNUmber` appears in the spec's own getStations list.
-        let folded: Vec<Attribute> = all
+        // Case-folded match, e.g. `portNUmber` as the spec's own getStations list spells it.
+        let mut folded = served
             .into_iter()
-            .filter(|a| a.name().eq_ignore_ascii_case(name))
-            .collect();
-        match folded.as_slice() {
-            [one] => Some(*one),
+            .filter(|a| a.name().eq_ignore_ascii_case(name));
+        match (folded.next(), folded.next()) {
+            (Some(one), None) => Some(one),
             _ => None,
         }
     }
@@ -402,12 +404,34 @@ impl Attribute {
         self.spec().value_type
     }
 
-    /// Whether a CSV may declare this attribute with `Type` = `declared`: its own type, or
-    /// `boolean` for the 0/1 command attributes shedState and clearAlarms.
+    /// Whether a CSV may declare this attribute with `Type` = `declared`. Besides its own type,
+    /// VOLTTRON's registries use: `string` for anything but the rights dictionary (the value is
+    /// published as text), `boolean`/`float` for integer attributes (`Reservable` is `bool` in
+    /// VOLTTRON's example), `int` for `Mode` and the pricing `Type`, and `datetime` for the
+    /// pricing times. [`crate::PointDef::read`] converts the value into the declared type.
     pub fn accepts_type(self, declared: ValueType) -> bool {
-        declared == self.value_type()
-            || (declared == ValueType::Bool
-                && matches!(self, Attribute::ShedState | Attribute::ClearAlarms))
+        self.accepted_types().contains(&declared)
+    }
+
+    /// Every type [`Attribute::accepts_type`] accepts, the attribute's own first.
+    pub fn accepted_types(self) -> Vec<ValueType> {
+        let own = self.value_type();
+        let mut types = vec![own];
+        match own {
+            ValueType::Integer => types.extend([ValueType::Bool, ValueType::Float]),
+            ValueType::String => match self {
+                Attribute::Mode | Attribute::PricingType => types.push(ValueType::Integer),
+                Attribute::PricingStartTime
+                | Attribute::PricingEndTime
+                | Attribute::SessionTime => types.push(ValueType::DateTime),
+                _ => {}
+            },
+            _ => {}
+        }
+        if own != ValueType::String && own != ValueType::Dictionary {
+            types.push(ValueType::String);
+        }
+        types
     }
 
     /// Whether set_point is allowed on this attribute.
@@ -485,13 +509,13 @@ mod tests {
     }
 
     #[test]
-    fn station_register_serves_the_spec_list_of_attributes() {
+    fn station_register_serves_the_spec_list_of_attributes_and_volttrons_unit_price_for_first() {
         let spec_list = "stationID, stationManufacturer, stationModel, portNumber, stationName, \
             stationMacAddr, stationSerialNum, Address, City, State, Country, postalCode, Lat, Long, \
             Reservable, Level, Mode, Connector, Voltage, Current, Power, numPorts, Type, startTime, \
             endTime, minPrice, maxPrice, unitPricePerHour, unitPricePerSession, unitPricePerKWh, \
             unitPricePerHourThereafter, sessionTime, Description, mainPhone, orgID, \
-            organizationName, sgID, sgName, currencyCode";
+            organizationName, sgID, sgName, currencyCode, unitPriceForFirst";
         let names: Vec<&str> = spec_list.split(',').map(str::trim).collect();
         let served: Vec<&str> = RegisterKind::Station
             .attributes()

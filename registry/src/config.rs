@@ -29,13 +29,18 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::error::{Problems, RegistryError};
+use crate::error::{Position, Problems, RegistryError};
 use crate::jsonc::JsonDoc;
 use crate::records::StationId;
+use crate::registry::duration_from_seconds;
 use crate::secret::Secret;
 
 /// VOLTTRON's default device `interval`, seconds.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What a device path looks like, for messages.
+pub(crate) const DEVICE_PATH_FORM: &str =
+    "campus/building/unit: non-empty segments without spaces, '#', '+' or a segment 'all'";
 
 /// The prefix of a config-store reference in `registry_config`.
 const CONFIG_STORE_PREFIX: &str = "config://";
@@ -128,6 +133,12 @@ impl DeviceConfig {
     /// # Errors
     /// Every problem of the file, each with its line.
     pub fn parse(path: &Path) -> Result<DeviceConfig, Problems> {
+        DeviceConfig::load(path).map(|(config, _)| config)
+    }
+
+    /// Reads a device config file, also returning where its `registry_config` is written
+    /// (for a later "registry not found" message).
+    pub(crate) fn load(path: &Path) -> Result<(DeviceConfig, Position), Problems> {
         let text = read_text(path)?;
         DeviceConfig::parse_str(&text, path)
     }
@@ -137,18 +148,12 @@ impl DeviceConfig {
     ///
     /// # Errors
     /// Every problem found, each with its line.
-    pub fn parse_reader(mut reader: impl Read, path: &Path) -> Result<DeviceConfig, Problems> {
-        let mut bytes = Vec::new();
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(|source| RegistryError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        DeviceConfig::parse_str(&String::from_utf8_lossy(&bytes), path)
+    pub fn parse_reader(reader: impl Read, path: &Path) -> Result<DeviceConfig, Problems> {
+        let bytes = read_all(reader, path)?;
+        DeviceConfig::parse_str(&String::from_utf8_lossy(&bytes), path).map(|(config, _)| config)
     }
 
-    fn parse_str(text: &str, path: &Path) -> Result<DeviceConfig, Problems> {
+    fn parse_str(text: &str, path: &Path) -> Result<(DeviceConfig, Position), Problems> {
         let doc = JsonDoc::parse(text, path)?;
         let mut f = Fields::new(&doc);
         if !doc.value.is_object() {
@@ -168,7 +173,10 @@ impl DeviceConfig {
         }
         let driver = if f.object("", "driver_config") {
             let username = f.string("/driver_config", "username", true);
-            let password = f.password("/driver_config", "driver_config", base);
+            let account = username
+                .clone()
+                .unwrap_or_else(|| "driver_config".to_string());
+            let password = f.password("/driver_config", &account, base);
             let station_id = f.string("/driver_config", "stationID", true);
             let cache_expiration = f.seconds("/driver_config", "cacheExpiration");
             match (username, password, station_id) {
@@ -196,7 +204,7 @@ impl DeviceConfig {
                 if f.problems.is_empty() =>
             {
                 let registry_path = resolve_registry(&registry_config, path);
-                Ok(DeviceConfig {
+                let config = DeviceConfig {
                     source: path.to_path_buf(),
                     path: device_path,
                     driver,
@@ -205,7 +213,8 @@ impl DeviceConfig {
                     interval,
                     heart_beat_point,
                     timezone,
-                })
+                };
+                Ok((config, doc.pos("/registry_config")))
             }
             _ => Err(f.finish()),
         }
@@ -228,7 +237,7 @@ fn device_path(f: &mut Fields<'_>, path: &Path) -> Option<DevicePath> {
         f.problems.push(RegistryError::BadValue {
             pos: f.doc.pos(pointer),
             key: "device path".to_string(),
-            expected: "campus/building/unit with non-empty segments".to_string(),
+            expected: DEVICE_PATH_FORM.to_string(),
             found: format!("'{text}'"),
         });
     }
@@ -292,12 +301,26 @@ pub(crate) fn resolve_registry(reference: &str, config_path: &Path) -> PathBuf {
     }
 }
 
+/// Reads a whole file as text (invalid UTF-8 becomes U+FFFD, for the JSON parser to reject).
 pub(crate) fn read_text(path: &Path) -> Result<String, RegistryError> {
-    let bytes = std::fs::read(path).map_err(|source| RegistryError::Io {
+    let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    let bytes = read_all(file, path)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Reads everything from `reader`; `path` names it in the error.
+pub(crate) fn read_all(mut reader: impl Read, path: &Path) -> Result<Vec<u8>, RegistryError> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|source| RegistryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(bytes)
 }
 
 /// Typed access to a [`JsonDoc`]'s keys that records every problem with its line.
@@ -387,11 +410,9 @@ impl<'d> Fields<'d> {
             Value::String(s) => s.trim().parse::<f64>().ok(),
             _ => None,
         };
-        match secs {
-            Some(s) if s.is_finite() && s > 0.0 && s <= 366.0 * 86400.0 => Some(Some(
-                Duration::from_millis((s * 1000.0).round().max(1.0) as u64),
-            )),
-            _ => {
+        match secs.and_then(duration_from_seconds) {
+            Some(d) => Some(Some(d)),
+            None => {
                 self.bad(object, key, "a positive number of seconds", v);
                 None
             }

@@ -37,7 +37,7 @@ impl fmt::Display for Position {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The file could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -96,12 +96,12 @@ pub enum RegistryError {
     },
 
     /// The Type column names a type the attribute cannot have.
-    #[error("{pos}: point {point}: attribute {attribute} has type {expected}, not '{found}'")]
+    #[error("{pos}: point {point}: attribute {attribute} cannot be of type '{found}' (expected {expected})")]
     TypeMismatch {
         pos: Position,
         point: String,
         attribute: &'static str,
-        expected: &'static str,
+        expected: String,
         found: String,
     },
 
@@ -146,21 +146,13 @@ pub enum RegistryError {
 
     /// The Port # is not a port number.
     #[error(
-        "{pos}: point {point}: bad Port # (expected a number from 1 to {max}, found '{found}')"
+        "{pos}: point {point}: bad Port # (expected a port from 1 to {max} or empty, found '{found}')"
     )]
     BadPort {
         pos: Position,
         point: String,
         max: u16,
         found: String,
-    },
-
-    /// A second row with the same Volttron Point Name.
-    #[error("{pos}: point {point}: duplicate point name (first defined on line {first_line})")]
-    DuplicatePoint {
-        pos: Position,
-        point: String,
-        first_line: u64,
     },
 
     /// The Starting Value does not fit the point.
@@ -221,7 +213,7 @@ pub enum RegistryError {
     },
 
     /// `password_file` cannot be read.
-    #[error("{pos}: account {account}: cannot read password file {}: {source}", file.display())]
+    #[error("{pos}: account {account}: cannot read password file {}", file.display())]
     PasswordFile {
         pos: Position,
         account: String,
@@ -239,7 +231,7 @@ pub enum RegistryError {
     },
 
     /// A station set names an account the fleet file does not define.
-    #[error("{pos}: unknown account '{found}' (expected one of {expected})")]
+    #[error("{pos}: unknown account '{found}' (expected {expected})")]
     UnknownAccount {
         pos: Position,
         found: String,
@@ -290,7 +282,6 @@ impl RegistryError {
             | E::PortOnStationLevel { pos, .. }
             | E::MissingPort { pos, .. }
             | E::BadPort { pos, .. }
-            | E::DuplicatePoint { pos, .. }
             | E::BadStartingValue { pos, .. }
             | E::BadSeconds { pos, .. }
             | E::Json { pos, .. }
@@ -306,6 +297,22 @@ impl RegistryError {
             | E::ConflictingPassword { pos, .. } => &pos.path,
         }
     }
+}
+
+/// Something odd that does not stop a file from loading, because VOLTTRON loads it too.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryWarning {
+    /// A second row with the same Volttron Point Name. VOLTTRON's own example registry has
+    /// such rows (`startTime`, `endTime`); VOLTTRON keeps the later one, and so do we.
+    #[error(
+        "{pos}: point {point}: duplicate point name (first defined on line {first_line}); \
+         this later row is the one used, as in VOLTTRON"
+    )]
+    DuplicatePoint {
+        pos: Position,
+        point: String,
+        first_line: u64,
+    },
 }
 
 /// Every problem found while loading, in file and line order. Never empty.
@@ -324,6 +331,21 @@ impl Problems {
     pub fn iter(&self) -> impl Iterator<Item = &RegistryError> {
         self.0.iter()
     }
+
+    /// One line per problem, each followed by its causes (`…: cannot read: No such file…`):
+    /// what `check` prints and what `Display` shows.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.iter().map(|e| {
+            let mut line = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                line.push_str(": ");
+                line.push_str(&c.to_string());
+                cause = c.source();
+            }
+            line
+        })
+    }
 }
 
 impl From<RegistryError> for Problems {
@@ -335,11 +357,11 @@ impl From<RegistryError> for Problems {
 impl fmt::Display for Problems {
     /// One problem per line, as the user should see them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
+        for (i, line) in self.lines().enumerate() {
             if i > 0 {
                 f.write_str("\n")?;
             }
-            write!(f, "{e}")?;
+            f.write_str(&line)?;
         }
         Ok(())
     }

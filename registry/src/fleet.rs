@@ -7,7 +7,8 @@
 //!     fleet.json                  optional compact fleet file (below)
 //!     chargepoint.csv             registries, referenced as config://chargepoint.csv
 //!     devices/campus/bldg/cp1     device configs below devices/ (any name, any extension)
-//!     cp2.config, cp3.json        or flat device configs next to the CSVs
+//!     cp2.config, cp3.json        or flat device configs next to the CSVs (any other
+//!     cp4                         name counts when the file has a driver_config)
 //!     config                      VOLTTRON's platform-driver config: ignored
 //!   ```
 //! - a **fleet file** (`fleet.json`, comments and trailing commas allowed):
@@ -45,8 +46,9 @@ use serde_json::Value;
 
 use crate::config::{
     read_text, resolve_registry, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL,
+    DEVICE_PATH_FORM,
 };
-use crate::error::{Position, Problems, RegistryError};
+use crate::error::{Position, Problems, RegistryError, RegistryWarning};
 use crate::jsonc::JsonDoc;
 use crate::records::StationId;
 use crate::registry::Registry;
@@ -211,6 +213,19 @@ impl Fleet {
         self.accounts.iter().find(|a| &a.id == id)
     }
 
+    /// The warnings of every registry the fleet uses, each registry once.
+    pub fn warnings(&self) -> Vec<&RegistryWarning> {
+        let mut seen: Vec<&Path> = Vec::new();
+        let mut warnings = Vec::new();
+        for set in &self.station_sets {
+            if !seen.contains(&set.registry.path.as_path()) {
+                seen.push(&set.registry.path);
+                warnings.extend(set.registry.warnings.iter());
+            }
+        }
+        warnings
+    }
+
     /// Every device of the listed stations, in configuration order.
     pub fn devices(&self) -> Vec<Device> {
         self.station_sets
@@ -266,8 +281,7 @@ impl Loader {
             for entry in entries.flatten() {
                 let p = entry.path();
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let device_like = name.ends_with(".config") || name.ends_with(".json");
-                if p.is_file() && device_like && name != FLEET_FILE && !name.starts_with('.') {
+                if p.is_file() && name != FLEET_FILE && is_device_config_name(&name, &p) {
                     configs.push(p);
                 }
             }
@@ -287,21 +301,14 @@ impl Loader {
     }
 
     fn device_config(&mut self, path: &Path) {
-        let config = match DeviceConfig::parse(path) {
-            Ok(c) => c,
+        let (config, registry_pos) = match DeviceConfig::load(path) {
+            Ok(loaded) => loaded,
             Err(p) => {
                 self.problems.extend(p);
                 return;
             }
         };
         let pos = Position::new(path, 0);
-        let registry_pos = match read_text(path)
-            .ok()
-            .and_then(|t| JsonDoc::parse(&t, path).ok())
-        {
-            Some(doc) => doc.pos("/registry_config"),
-            None => pos.clone(),
-        };
         let registry = self.registry(&config.registry_config, &config.registry_path, registry_pos);
         let account = self.account_for_username(
             &config.driver.username,
@@ -443,6 +450,20 @@ impl Loader {
     }
 }
 
+/// Whether a file next to the CSVs is a device config: `*.config` and `*.json` always (so their
+/// errors are reported); other names only when they mention `driver_config`, as VOLTTRON's
+/// extensionless config-store exports do. Hidden files, CSVs and VOLTTRON's platform-driver
+/// `config` are not.
+fn is_device_config_name(name: &str, path: &Path) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if name.starts_with('.') || name == "config" || lower.ends_with(".csv") {
+        return false;
+    }
+    lower.ends_with(".config")
+        || lower.ends_with(".json")
+        || read_text(path).is_ok_and(|t| t.contains("\"driver_config\""))
+}
+
 /// Files below `dir`, recursively, skipping hidden ones and CSVs.
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -535,11 +556,18 @@ fn parse_station_set(
             f.problems.push(RegistryError::UnknownAccount {
                 pos: f.doc.pos(&format!("{object}/account")),
                 found: id.0,
-                expected: known
-                    .iter()
-                    .map(|a| a.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                expected: if known.is_empty() {
+                    "an account of this file's \"accounts\" list, which is empty".to_string()
+                } else {
+                    format!(
+                        "one of {}",
+                        known
+                            .iter()
+                            .map(|a| a.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
             });
             None
         }
@@ -656,7 +684,7 @@ fn parse_pattern(
     let problem = if rest.contains('{') || rest.contains('}') {
         Some("a path whose placeholders are {station}, {org}, {station_number}")
     } else if DevicePath::parse(&rest).is_none() {
-        Some("campus/building/unit with non-empty segments")
+        Some(DEVICE_PATH_FORM)
     } else if !single && !pattern.distinguishes_stations() {
         Some("a path with {station} or {station_number}, so each station gets its own device")
     } else {

@@ -23,7 +23,8 @@ pub(crate) struct JsonDoc {
 impl JsonDoc {
     /// Parses `text` (the contents of `path`).
     pub(crate) fn parse(text: &str, path: &Path) -> Result<JsonDoc, RegistryError> {
-        let clean = strip(text);
+        // Editors on Windows start files with a byte-order mark; JSON does not allow one.
+        let clean = strip(text.strip_prefix('\u{feff}').unwrap_or(text));
         let value: Value = serde_json::from_str(&clean).map_err(|e| RegistryError::Json {
             pos: Position::new(path, e.line() as u64),
             column: e.column() as u64,
@@ -272,6 +273,24 @@ mod tests {
         assert_eq!(d.pos("/a/1").line, 4);
         assert_eq!(d.pos("/b/c").line, 6);
         assert_eq!(d.pos("/b/missing").line, 6);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_survive_the_pre_pass_whatever_they_hold(s in "\\PC*|[#/*,\\]}\\\\\" ]*") {
+            let quoted = serde_json::to_string(&s).expect("a string serialises");
+            let text = format!("# head\n{{\"k\": {quoted}, // tail\n \"a\": [1, {quoted},],}}\n");
+            let d = doc(&text).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert_eq!(d.value, serde_json::json!({"k": s.clone(), "a": [1, s]}));
+            proptest::prop_assert_eq!(strip(&text).lines().count(), text.lines().count());
+        }
+    }
+
+    #[test]
+    fn byte_order_mark_and_crlf_line_ends_are_accepted() {
+        let d = doc("\u{feff}{\r\n  \"a\": 1,\r\n  \"b\": 2,\r\n}\r\n").unwrap();
+        assert_eq!(d.value, serde_json::json!({"a": 1, "b": 2}));
+        assert_eq!(d.pos("/b").line, 3);
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! Type, Units, Starting Value, Writable, Notes`) plus two optional ones, `Scrape Interval` and
 //! `Data Currency` (seconds). Header names match case-insensitively and ignoring spaces; unknown
 //! columns are ignored. Required: point name, attribute, register, Port #, Type and Writable.
+//!
+//! VOLTTRON's own files load unchanged: its `chargepoint.csv` example declares types the spec
+//! tables do not (see [`Attribute::accepts_type`]), writes Port # 0 for "no port", names
+//! `unitPriceForFirst`, and defines `startTime`/`endTime` twice. VOLTTRON keeps the later of
+//! two rows with one name, and so does this parser, with a [`RegistryWarning`] naming both lines.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
@@ -13,7 +18,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::catalog::{Attribute, Level, RegisterKind, ValueType};
-use crate::error::{Position, Problems, RegistryError};
+use crate::config::read_all;
+use crate::error::{Position, Problems, RegistryError, RegistryWarning};
 use crate::method::ApiMethod;
 use crate::point::{parse_bool, PointValue};
 use crate::records::PortNumber;
@@ -79,7 +85,11 @@ impl PointDef {
 pub struct Registry {
     /// The file it came from, for messages.
     pub path: PathBuf,
+    /// The points, their names unique.
     pub points: Vec<PointDef>,
+    /// What was odd but loaded anyway, in line order.
+    #[serde(skip)]
+    pub warnings: Vec<RegistryWarning>,
 }
 
 /// Canonical column names, in the order `write_csv` writes them.
@@ -155,16 +165,10 @@ impl Registry {
     ///
     /// # Errors
     /// Every problem found, each with its line, in line order.
-    pub fn parse_reader(mut reader: impl Read, path: &Path) -> Result<Registry, Problems> {
+    pub fn parse_reader(reader: impl Read, path: &Path) -> Result<Registry, Problems> {
         // Registries are small; holding the bytes lets line numbers come from byte offsets,
         // which stay true across the blank lines the csv reader skips.
-        let mut bytes = Vec::new();
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(|source| RegistryError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let bytes = read_all(reader, path)?;
         let lines = LineIndex::new(&bytes);
         let line_of = |r: &csv::StringRecord| lines.line_of(r.position());
         let mut csv = csv::ReaderBuilder::new()
@@ -219,16 +223,18 @@ impl Registry {
 
         let mut points: Vec<PointDef> = Vec::new();
         let mut first_line: HashMap<String, u64> = HashMap::new();
+        let mut warnings = Vec::new();
         for record in records {
             let record = match record {
                 Ok(r) => r,
                 Err(e) => {
                     problems.push(csv_error(path, &e, &lines));
-                    // A quoting error leaves the reader at an unknown place: stop here.
-                    if e.is_io_error() || matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
-                        continue;
+                    // The reader is lenient about quoting, so what remains is a record with
+                    // invalid UTF-8: report it and go on with the next record.
+                    if e.is_io_error() {
+                        break;
                     }
-                    break;
+                    continue;
                 }
             };
             if record.iter().all(|f| f.trim().is_empty()) {
@@ -243,15 +249,14 @@ impl Registry {
                 }
             };
             let name = columns.get(&record, POINT_NAME).trim();
-            if !name.is_empty() {
-                if let Some(&first) = first_line.get(name) {
-                    problems.push(RegistryError::DuplicatePoint {
-                        pos: pos(line),
-                        point: name.to_string(),
-                        first_line: first,
-                    });
-                    continue;
-                }
+            if let Some(&first) = first_line.get(name) {
+                warnings.push(RegistryWarning::DuplicatePoint {
+                    pos: pos(line),
+                    point: name.to_string(),
+                    first_line: first,
+                });
+                points.retain(|p| p.name != name);
+            } else if !name.is_empty() {
                 first_line.insert(name.to_string(), line);
             }
             points.extend(parsed);
@@ -260,6 +265,7 @@ impl Registry {
             Ok(Registry {
                 path: path.to_path_buf(),
                 points,
+                warnings,
             })
         } else {
             Err(Problems(problems))
@@ -307,6 +313,15 @@ impl Registry {
     /// The API methods some point needs read, in [`ApiMethod`] order.
     pub fn read_methods(&self) -> BTreeSet<ApiMethod> {
         self.points.iter().map(PointDef::method).collect()
+    }
+
+    /// The methods set_point may call on this registry's writable points, in [`ApiMethod`] order.
+    pub fn write_methods(&self) -> BTreeSet<ApiMethod> {
+        self.points
+            .iter()
+            .filter(|p| p.writable)
+            .flat_map(|p| p.attribute.write_methods().iter().copied())
+            .collect()
     }
 
     /// The port numbers some point names.
@@ -462,7 +477,9 @@ fn parse_row(
         Some(None)
     } else {
         match port_text.parse::<u16>() {
-            Ok(n) if (1..=MAX_PORT_NUMBER).contains(&n) => Some(Some(PortNumber(n))),
+            // VOLTTRON treats 0 like an empty Port #.
+            Ok(0) => Some(None),
+            Ok(n) if n <= MAX_PORT_NUMBER => Some(Some(PortNumber(n))),
             _ => {
                 problems.push(RegistryError::BadPort {
                     pos: pos.clone(),
@@ -490,7 +507,12 @@ fn parse_row(
                     pos: pos.clone(),
                     point: point(),
                     attribute: a,
-                    expected: attribute.value_type().name(),
+                    expected: attribute
+                        .accepted_types()
+                        .iter()
+                        .map(|t| t.name())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
                     found: type_text.to_string(),
                 });
             }
@@ -590,6 +612,16 @@ fn starting_value(
     }
 }
 
+/// The longest interval, cadence or currency accepted anywhere: a year is far beyond any
+/// sensible value and keeps `Duration` arithmetic safe.
+const MAX_SECONDS: f64 = 366.0 * 86400.0;
+
+/// A positive number of seconds (millisecond precision, at most [`MAX_SECONDS`]) as a duration.
+pub(crate) fn duration_from_seconds(s: f64) -> Option<Duration> {
+    (s.is_finite() && (0.001..=MAX_SECONDS).contains(&s))
+        .then(|| Duration::from_millis((s * 1000.0).round() as u64))
+}
+
 /// Reads a Scrape Interval / Data Currency cell: empty, or positive seconds (millisecond
 /// precision).
 fn seconds(
@@ -602,12 +634,9 @@ fn seconds(
     if t.is_empty() {
         return Ok(None);
     }
-    match t.parse::<f64>() {
-        // Upper bound: a year, far beyond any sensible cadence, keeps Duration arithmetic safe.
-        Ok(s) if s.is_finite() && s >= 0.001 && s <= 366.0 * 86400.0 => {
-            Ok(Some(Duration::from_millis((s * 1000.0).round() as u64)))
-        }
-        _ => Err(RegistryError::BadSeconds {
+    match t.parse::<f64>().ok().and_then(duration_from_seconds) {
+        Some(d) => Ok(Some(d)),
+        None => Err(RegistryError::BadSeconds {
             pos: pos.clone(),
             point: point.to_string(),
             column,

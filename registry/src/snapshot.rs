@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Attribute;
+use crate::catalog::{Attribute, Level};
 use crate::point::PointValue;
 use crate::records::{
     Alarm, ChargingSession, PortInfo, PortLoad, PortNumber, PortStatus, Pricing, StationInfo,
@@ -55,22 +55,12 @@ impl Attribute {
         use Attribute as A;
         let v = match self {
             A::Status | A::TimeStamp => {
-                let p = snapshot
-                    .status
-                    .as_ref()?
-                    .ports
-                    .iter()
-                    .find(|p| Some(p.port) == port);
-                port_status(self, p)
+                let ports = &snapshot.status.as_ref()?.ports;
+                port_status(self, ports.iter().find(|p| Some(p.port) == port))
             }
             A::ShedState | A::PortLoad | A::AllowedLoad | A::PercentShed => {
-                let p = snapshot
-                    .load
-                    .as_ref()?
-                    .ports
-                    .iter()
-                    .find(|p| Some(p.port) == port);
-                port_load(self, p)
+                let ports = &snapshot.load.as_ref()?.ports;
+                port_load(self, ports.iter().find(|p| Some(p.port) == port))
             }
             A::StationLoad => float(snapshot.load.as_ref()?.station_load),
             A::AlarmType | A::AlarmTime | A::ClearAlarms => {
@@ -165,12 +155,13 @@ fn latest_session(
 
 fn station_info(attribute: Attribute, info: &StationInfo, port: Option<PortNumber>) -> PointValue {
     use Attribute as A;
-    let port_info = || -> Option<&PortInfo> {
-        info.ports
+    if attribute.level() == Level::Port {
+        return info
+            .ports
             .iter()
             .find(|p| p.port.is_some() && p.port == port)
-    };
-    let pricing = || -> Option<&Pricing> { info.pricing.first() };
+            .map_or(PointValue::Null, |p| port_nameplate(attribute, p));
+    }
     match attribute {
         A::StationId => text(&info.station_id.as_ref().map(|s| s.0.clone())),
         A::StationManufacturer => text(&info.manufacturer),
@@ -182,48 +173,59 @@ fn station_info(attribute: Attribute, info: &StationInfo, port: Option<PortNumbe
         A::State => text(&info.state),
         A::Country => text(&info.country),
         A::PostalCode => text(&info.postal_code),
-        A::NumPorts => info
-            .num_ports
-            .map_or(PointValue::Null, |n| PointValue::Int(n.into())),
+        A::NumPorts => int(info.num_ports),
         A::MainPhone => text(&info.main_phone),
         A::CurrencyCode => text(&info.currency_code),
         A::OrgId => non_empty(&info.org_id),
         A::OrganizationName => non_empty(&info.organization_name),
         A::SgId => text(&info.group_id),
         A::SgName => text(&info.group_name),
-        A::PortNumber => port_info()
-            .and_then(|p| p.port)
-            .map_or(PointValue::Null, |n| PointValue::Int(n.0.into())),
-        A::StationName => port_info().map_or(PointValue::Null, |p| text(&p.station_name)),
-        A::Lat => port_info().map_or(PointValue::Null, |p| number(&p.lat)),
-        A::Long => port_info().map_or(PointValue::Null, |p| number(&p.long)),
-        A::Reservable => port_info()
-            .and_then(|p| p.reservable)
-            .map_or(PointValue::Null, |r| PointValue::Int(r.into())),
-        A::ChargingLevel => port_info().map_or(PointValue::Null, |p| text(&p.level)),
-        A::Mode => port_info().map_or(PointValue::Null, |p| text(&p.mode)),
-        A::Connector => port_info().map_or(PointValue::Null, |p| text(&p.connector)),
-        A::Voltage => port_info().map_or(PointValue::Null, |p| number(&p.voltage)),
-        A::Current => port_info().map_or(PointValue::Null, |p| number(&p.current)),
-        A::Power => port_info().map_or(PointValue::Null, |p| number(&p.power)),
-        A::Description => port_info().map_or(PointValue::Null, |p| text(&p.description)),
-        A::PricingType => pricing().map_or(PointValue::Null, |p| text(&p.kind)),
-        A::PricingStartTime => pricing().map_or(PointValue::Null, |p| text(&p.start_time)),
-        A::PricingEndTime => pricing().map_or(PointValue::Null, |p| text(&p.end_time)),
-        A::MinPrice => pricing().map_or(PointValue::Null, |p| float(p.min_price)),
-        A::MaxPrice => pricing().map_or(PointValue::Null, |p| float(p.max_price)),
-        A::UnitPricePerHour => pricing().map_or(PointValue::Null, |p| float(p.unit_price_per_hour)),
-        A::UnitPricePerSession => {
-            pricing().map_or(PointValue::Null, |p| float(p.unit_price_per_session))
-        }
-        A::UnitPricePerKwh => pricing().map_or(PointValue::Null, |p| float(p.unit_price_per_kwh)),
-        A::UnitPricePerHourThereafter => pricing().map_or(PointValue::Null, |p| {
-            float(p.unit_price_per_hour_thereafter)
-        }),
-        A::SessionTime => pricing().map_or(PointValue::Null, |p| text(&p.session_time)),
-        // Not getStations attributes: `extract` routes them elsewhere.
+        // The rest are pricing attributes, read from the first pricing period.
+        _ => info
+            .pricing
+            .first()
+            .map_or(PointValue::Null, |p| pricing(attribute, p)),
+    }
+}
+
+fn port_nameplate(attribute: Attribute, p: &PortInfo) -> PointValue {
+    use Attribute as A;
+    match attribute {
+        A::PortNumber => int(p.port.map(|n| i32::from(n.0))),
+        A::StationName => text(&p.station_name),
+        A::Lat => number(&p.lat),
+        A::Long => number(&p.long),
+        A::Reservable => int(p.reservable),
+        A::ChargingLevel => text(&p.level),
+        A::Mode => text(&p.mode),
+        A::Connector => text(&p.connector),
+        A::Voltage => number(&p.voltage),
+        A::Current => number(&p.current),
+        A::Power => number(&p.power),
+        A::Description => text(&p.description),
         _ => PointValue::Null,
     }
+}
+
+fn pricing(attribute: Attribute, p: &Pricing) -> PointValue {
+    use Attribute as A;
+    match attribute {
+        A::PricingType => text(&p.kind),
+        A::PricingStartTime => text(&p.start_time),
+        A::PricingEndTime => text(&p.end_time),
+        A::MinPrice => float(p.min_price),
+        A::MaxPrice => float(p.max_price),
+        A::UnitPricePerHour | A::UnitPriceForFirst => float(p.unit_price_per_hour),
+        A::UnitPricePerSession => float(p.unit_price_per_session),
+        A::UnitPricePerKwh => float(p.unit_price_per_kwh),
+        A::UnitPricePerHourThereafter => float(p.unit_price_per_hour_thereafter),
+        A::SessionTime => text(&p.session_time),
+        _ => PointValue::Null,
+    }
+}
+
+fn int(i: Option<i32>) -> PointValue {
+    i.map_or(PointValue::Null, |n| PointValue::Int(n.into()))
 }
 
 fn text(s: &Option<String>) -> PointValue {

@@ -46,6 +46,8 @@ pub struct FleetSummary {
     /// Accounts with a `"stations": "all"` set: their stations are found at start.
     pub runtime_sets: Vec<AccountId>,
     pub methods: Vec<MethodRate>,
+    /// The methods set_point may call (on demand, not counted in the rates).
+    pub write_methods: BTreeSet<ApiMethod>,
     pub per_account: Vec<AccountRate>,
 }
 
@@ -113,6 +115,10 @@ impl FleetSummary {
                 .map(|s| s.account.clone())
                 .collect(),
             methods: tally.methods.into_values().collect(),
+            write_methods: devices
+                .iter()
+                .flat_map(|d| d.registry.write_methods())
+                .collect(),
             per_account: fleet
                 .accounts
                 .iter()
@@ -141,6 +147,7 @@ impl FleetSummary {
             points: registry.points.len(),
             runtime_sets: Vec::new(),
             methods: tally.methods.into_values().collect(),
+            write_methods: registry.write_methods(),
             per_account: Vec::new(),
         }
     }
@@ -186,7 +193,7 @@ impl fmt::Display for FleetSummary {
         for m in &self.methods {
             write!(
                 f,
-                "  {:<24} {:>10.1}/h  from {}",
+                "  {:<24} {:>10.2}/h  from {}",
                 m.method.name(),
                 m.calls_per_hour,
                 plural(m.stations, "station")
@@ -199,6 +206,10 @@ impl fmt::Display for FleetSummary {
                 )?;
             }
             writeln!(f)?;
+        }
+        if !self.write_methods.is_empty() {
+            let names: Vec<&str> = self.write_methods.iter().map(|m| m.name()).collect();
+            writeln!(f, "on set_point only: {}", names.join(", "))?;
         }
         for a in &self.per_account {
             write!(

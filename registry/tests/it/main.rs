@@ -4,11 +4,11 @@
 mod csv_errors;
 /// VOLTTRON device configs: the spec's sample, comments, every config error.
 mod device_config;
-/// Fleet files and fleet directories: accounts, station sets, cross-file errors.
-mod fleet;
 /// The files shipped in `registry/configs/` load clean.
 mod examples;
-/// Point values extracted from API records, and the scrape-all message.
-mod snapshot;
+/// Fleet files and fleet directories: accounts, station sets, cross-file errors.
+mod fleet;
 /// Property tests: CSV write/parse round trip; arbitrary input never panics a parser.
 mod properties;
+/// Point values extracted from API records, and the scrape-all message.
+mod snapshot;
