@@ -78,7 +78,7 @@ pub struct FleetOptions {
     pub confirm_poll: Duration,
     pub station_info_refresh: Duration,
     /// Receives every gateway call (the metrics module).
-    pub call_observer: Arc<dyn CallObserver>,
+    pub observer: Arc<dyn CallObserver>,
     /// Receives station and fleet events (the metrics module).
     pub station_observer: Arc<dyn StationObserver>,
 }
@@ -92,7 +92,7 @@ impl Default for FleetOptions {
             confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
             confirm_poll: DEFAULT_CONFIRM_POLL,
             station_info_refresh: STATION_INFO_REFRESH,
-            call_observer: Arc::new(NoObserver),
+            observer: Arc::new(NoObserver),
             station_observer: Arc::new(NoObserver),
         }
     }
@@ -199,7 +199,7 @@ impl FleetState {
                 account: account.id.clone(),
                 api: (self.connect)(account),
                 options: self.gateway_options(account),
-                observer: Arc::clone(&self.options.call_observer),
+                observer: Arc::clone(&self.options.observer),
             },
             myself.get_cell(),
         )

@@ -641,7 +641,7 @@ async fn observers_see_calls_scrapes_and_writes() {
         &api,
         spec(1),
         FleetOptions {
-            call_observer: recorder.clone(),
+            observer: recorder.clone(),
             station_observer: recorder.clone(),
             ..options()
         },
@@ -700,4 +700,25 @@ async fn starting_values_are_written_only_when_asked_and_revert_returns_to_them(
         WriteOutcome::Confirmed
     );
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(5.0)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_set_of_all_stations_is_discovered_with_get_stations() {
+    let api = Arc::new(FakeApi::new(3, 1, 1));
+    let mut spec = spec(0);
+    spec.station_sets[0].stations = StationSelection::All;
+    let fleet = start_with(&api, spec, options()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let devices: Vec<String> = fleet
+        .devices()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.path)
+        .collect();
+    assert_eq!(
+        devices,
+        vec!["campus/bldg/1000", "campus/bldg/1001", "campus/bldg/1002"]
+    );
+    fleet.scrape_all("campus/bldg/1002").await.unwrap();
 }
