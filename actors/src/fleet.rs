@@ -429,18 +429,32 @@ impl FleetState {
         cell: &ractor::ActorCell,
         cause: &str,
     ) -> bool {
-        let Some((path, entry)) = self.stations.iter_mut().find(|(_, e)| {
-            e.actor
-                .as_ref()
-                .is_some_and(|a| a.get_id() == cell.get_id())
-        }) else {
+        let Some(path) = self
+            .stations
+            .iter()
+            .find(|(_, e)| {
+                e.actor
+                    .as_ref()
+                    .is_some_and(|a| a.get_id() == cell.get_id())
+            })
+            .map(|(path, _)| path.clone())
+        else {
             return false;
+        };
+        self.schedule_restart(myself, &path, cause);
+        true
+    }
+
+    /// Marks the station down and restarts it after the backoff its failure count earns.
+    fn schedule_restart(&mut self, myself: &ActorRef<FleetMessage>, path: &str, cause: &str) {
+        let Some(entry) = self.stations.get_mut(path) else {
+            return;
         };
         entry.actor = None;
         entry.restarts += 1;
         let delay = restart_delay(entry.restarts);
         tracing::error!(device = %path, cause = %cause, restart_in = ?delay, "station actor down");
-        let device = path.clone();
+        let device = path.to_string();
         let generation = entry.generation;
         self.timers.retain(|t| !t.is_finished());
         self.timers.push(
@@ -449,7 +463,6 @@ impl FleetState {
                 generation,
             }),
         );
-        true
     }
 
     async fn on_restart_station(
@@ -471,7 +484,8 @@ impl FleetState {
                 .station_restarted(&entry.device.station);
         }
         if let Err(e) = self.spawn_station(myself, &path).await {
-            tracing::error!(device = %path, cause = %e, "station restart failed");
+            // Keep trying, further apart each time: the cause may be passing.
+            self.schedule_restart(myself, &path, &e.to_string());
         }
     }
 
