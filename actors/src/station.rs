@@ -187,6 +187,8 @@ pub struct StationState {
     last_included: HashMap<String, tokio::time::Instant>,
     heartbeat: bool,
     latest: Option<(Publish, tokio::time::Instant)>,
+    /// When `latest` was published.
+    last_scrape: Option<DateTime<Utc>>,
     last_ok_scrape: Option<DateTime<Utc>>,
     /// Each written point's value before its first write: what revert goes back to when the
     /// registry gives no Starting Value.
@@ -239,6 +241,7 @@ impl StationState {
             last_included: HashMap::new(),
             heartbeat: false,
             latest: None,
+            last_scrape: None,
             last_ok_scrape: None,
             originals: HashMap::new(),
             writes: VecDeque::new(),
@@ -517,13 +520,6 @@ impl StationState {
         if self.failures.is_empty() {
             self.last_ok_scrape = Some(at);
         }
-        let health = self.health();
-        let observer = &*self.options.station_observer;
-        let station = &self.device.station;
-        observer.scrape_finished(station, now.duration_since(self.scrape_started), at);
-        observer.station_up(station, self.is_up());
-        observer.sheds_active(station, health.sheds_active);
-        observer.alarms_active(station, self.snapshot.alarms.as_ref().map_or(0, Vec::len));
         let publish = Publish {
             topic: self.device.path.all_topic(),
             device: self.path(),
@@ -537,6 +533,14 @@ impl StationState {
             let _ = waiter.send(Ok(publish.clone()));
         }
         self.latest = Some((publish, now));
+        self.last_scrape = Some(at);
+        let health = self.health();
+        let observer = &*self.options.station_observer;
+        let station = &self.device.station;
+        observer.scrape_finished(station, now.duration_since(self.scrape_started), at);
+        observer.station_up(station, self.is_up());
+        observer.sheds_active(station, health.sheds_active);
+        observer.alarms_active(station, self.snapshot.alarms.as_ref().map_or(0, Vec::len));
     }
 
     fn on_scrape_all(
@@ -618,11 +622,7 @@ impl StationState {
             account: self.device.account.clone(),
             ports: self.ports.keys().map(|p| p.0).collect(),
             up: self.is_up(),
-            last_scrape: self
-                .latest
-                .as_ref()
-                .and_then(|(p, _)| DateTime::parse_from_rfc3339(&p.headers.timestamp).ok())
-                .map(|t| t.with_timezone(&Utc)),
+            last_scrape: self.last_scrape,
         }
     }
 

@@ -610,6 +610,10 @@ impl crate::CallObserver for Recorder {
 }
 
 impl crate::StationObserver for Recorder {
+    fn station_up(&self, station: &cp_registry::StationId, up: bool) {
+        self.push(format!("up {station} {up}"));
+    }
+
     fn station_started(&self, station: &cp_registry::StationId, writable: &[&str]) {
         self.push(format!("started {station} {}", writable.join(",")));
     }
@@ -654,6 +658,7 @@ async fn observers_see_calls_scrapes_and_writes() {
     assert!(recorder.seen("started 1:1000 shedState,allowedLoad,percentShed,clearAlarms"));
     assert!(recorder.seen("call acct getStationStatus ok"));
     assert!(recorder.seen("scraped 1:1000"));
+    assert!(recorder.seen("up 1:1000 true"));
     assert!(recorder.seen("write 1:1000 allowedLoad Confirmed"));
 }
 
