@@ -738,11 +738,20 @@ impl GatewayState {
                     }
                     call.waiters.push(Waiter::Read { request, reply });
                 }
-                None => {
-                    let op = plan.op_for(&request);
-                    let id = self.new_call(op, vec![Waiter::Read { request, reply }]);
-                    self.read_lane.push_back(id);
-                }
+                None => match self.grow_queued_call(&request) {
+                    Some(id) => {
+                        let call = self
+                            .calls
+                            .get_mut(&id)
+                            .expect("grow_queued_call returns ids of live calls");
+                        call.waiters.push(Waiter::Read { request, reply });
+                    }
+                    None => {
+                        let op = plan.op_for(&request);
+                        let id = self.new_call(op, vec![Waiter::Read { request, reply }]);
+                        self.read_lane.push_back(id);
+                    }
+                },
             }
         }
         self.pump(myself);
@@ -755,6 +764,44 @@ impl GatewayState {
             .iter()
             .find(|(_, call)| call.op.serves(request))
             .map(|(id, _)| *id)
+    }
+
+    /// Widens a call still waiting in the read lane so that it also answers `request`: a queued
+    /// getStationStatus takes one more station, a queued getLoad of a station becomes a getLoad
+    /// of the group when `request` names the same group. While the rate limit holds calls back,
+    /// reads arriving in later windows so merge into the calls already waiting.
+    fn grow_queued_call(&mut self, request: &ReadRequest) -> Option<CallId> {
+        let queued = |call: &&mut Call| !call.in_flight;
+        match request {
+            ReadRequest::Status(station) => {
+                let (id, call) = self
+                    .calls
+                    .iter_mut()
+                    .filter(|(_, c)| queued(c))
+                    .find(|(_, c)| matches!(c.op, CallOp::Status(_)))?;
+                if let CallOp::Status(ids) = &mut call.op {
+                    ids.push(station.clone());
+                }
+                Some(*id)
+            }
+            ReadRequest::Load {
+                group: Some(group), ..
+            } => {
+                let (id, call) = self
+                    .calls
+                    .iter_mut()
+                    .filter(|(_, c)| queued(c))
+                    .filter(|(_, c)| matches!(c.op, CallOp::Load(LoadQuery::Station(_))))
+                    .find(|(_, c)| {
+                        c.waiters.iter().any(|w| {
+                            matches!(w, Waiter::Read { request: ReadRequest::Load { group: g, .. }, .. } if *g == Some(*group))
+                        })
+                    })?;
+                call.op = CallOp::Load(LoadQuery::Group(*group));
+                Some(*id)
+            }
+            _ => None,
+        }
     }
 
     fn new_call(&mut self, op: CallOp, waiters: Vec<Waiter>) -> CallId {
