@@ -40,6 +40,11 @@ use crate::port::{shows_limit, PortActor, PortArguments, PortMessage, PortState}
 /// 100 sessions oldest first, so an unbounded query would return the oldest, not the latest.
 const SESSION_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
 
+/// First scrapes of a fleet fall into this many slots across the interval: spread enough that
+/// the fleet does not call all at once, few enough that each slot's reads still merge into one
+/// call per method (the gateway merges what arrives within one batching window).
+const SCRAPE_SLOTS: u32 = 6;
+
 /// How long a station waits for one of its port actors (local, so short).
 const PORT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -220,8 +225,13 @@ impl StationState {
             .max(Duration::from_secs(1));
         let count = u32::try_from(args.count.max(1)).unwrap_or(u32::MAX);
         let index = u32::try_from(args.index).unwrap_or(0) % count;
+        // Contiguous blocks share a slot: neighbours in the configuration (often one station
+        // group) scrape together, so the gateway can merge their reads.
+        let slots = count.min(SCRAPE_SLOTS);
+        let slot =
+            u32::try_from(u64::from(index) * u64::from(slots) / u64::from(count)).unwrap_or(0);
         StationState {
-            first_delay: tick / count * index,
+            first_delay: tick / slots * slot,
             device: args.device,
             gateway: args.gateway,
             options: args.options,
@@ -328,6 +338,11 @@ impl StationState {
             self.scrape_started = now;
         }
         self.scrape_pending = true;
+        if self.awaiting_station_info() {
+            // The first getStations brings the station group; reading load before it would
+            // cost one getLoad per station instead of one per group. It restarts the scrape.
+            return;
+        }
         let due: Vec<ApiMethod> = self
             .periods
             .iter()
@@ -346,6 +361,13 @@ impl StationState {
         if self.polling.is_empty() {
             self.publish();
         }
+    }
+
+    /// Whether the start-up getStations is still on its way.
+    fn awaiting_station_info(&self) -> bool {
+        self.polling.contains(&ApiMethod::GetStations)
+            && !self.fetched_at.contains_key(&ApiMethod::GetStations)
+            && !self.failures.contains_key(&ApiMethod::GetStations)
     }
 
     fn poll(&mut self, myself: &ActorRef<StationMessage>, method: ApiMethod) {
@@ -379,7 +401,12 @@ impl StationState {
         });
     }
 
-    fn on_poll_completed(&mut self, method: ApiMethod, result: Result<ReadReply, GatewayError>) {
+    fn on_poll_completed(
+        &mut self,
+        myself: &ActorRef<StationMessage>,
+        method: ApiMethod,
+        result: Result<ReadReply, GatewayError>,
+    ) {
         while self.tasks.try_join_next().is_some() {}
         self.polling.remove(&method);
         let now = Utc::now();
@@ -408,7 +435,10 @@ impl StationState {
                 self.requested_at.remove(&method);
             }
         }
-        if self.polling.is_empty() && self.scrape_pending {
+        if method == ApiMethod::GetStations && self.scrape_pending && !self.awaiting_station_info()
+        {
+            self.start_scrape(myself);
+        } else if self.polling.is_empty() && self.scrape_pending {
             self.publish();
         }
     }
@@ -1215,7 +1245,7 @@ impl Actor for StationActor {
         match message {
             StationMessage::Tick { generation } => state.on_tick(&myself, generation),
             StationMessage::PollCompleted { method, result } => {
-                state.on_poll_completed(method, result)
+                state.on_poll_completed(&myself, method, result)
             }
             StationMessage::LeaseTick { generation } => state.on_lease_tick(&myself, generation),
             StationMessage::WriteFinished => state.on_write_finished(&myself),

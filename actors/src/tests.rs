@@ -166,21 +166,33 @@ async fn a_scrape_publishes_the_volttron_all_message_and_toggles_the_heartbeat()
 }
 
 #[tokio::test(start_paused = true)]
-async fn first_scrapes_of_many_stations_are_spread_over_the_interval() {
-    let api = Arc::new(FakeApi::new(4, 1, 1));
-    let fleet = start(&api, 4).await;
+async fn first_scrapes_are_spread_in_slots_whose_reads_merge() {
+    // Twelve stations in groups of two: six slots of two neighbours, ten seconds apart.
+    let api = Arc::new(FakeApi::new(12, 1, 2));
+    let fleet = start(&api, 12).await;
     let mut rx = fleet.subscribe();
     let origin = tokio::time::Instant::now();
     let mut firsts = std::collections::BTreeMap::new();
-    while firsts.len() < 4 {
+    while firsts.len() < 12 {
         let publish = next_publish(&mut rx).await;
         firsts
             .entry(publish.device)
             .or_insert_with(|| origin.elapsed().as_secs());
     }
-    let mut times: Vec<u64> = firsts.into_values().collect();
-    times.sort_unstable();
-    assert_eq!(times, vec![0, 15, 30, 45]);
+    let times: Vec<u64> = firsts.into_values().collect();
+    assert_eq!(times, vec![0, 0, 10, 10, 20, 20, 30, 30, 40, 40, 50, 50]);
+    let first_minute = |method| {
+        api.calls_of(method)
+            .into_iter()
+            .filter(|c| c.at.duration_since(origin) < Duration::from_secs(60))
+            .map(|c| c.detail)
+            .collect::<Vec<_>>()
+    };
+    let status = first_minute(ApiMethod::GetStationStatus);
+    assert_eq!(status.len(), 6, "{status:?}");
+    let loads = first_minute(ApiMethod::GetLoad);
+    assert_eq!(loads.len(), 6, "{loads:?}");
+    assert!(loads.iter().all(|d| d.starts_with("Group(")), "{loads:?}");
 }
 
 #[tokio::test(start_paused = true)]
