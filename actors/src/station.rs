@@ -176,6 +176,8 @@ pub struct StationState {
     /// The publish cadence: the shortest scrape interval of any point.
     tick: Duration,
     first_delay: Duration,
+    /// When the next scrape tick is due.
+    next_tick: tokio::time::Instant,
     /// When each method was last asked for (cleared on failure, so the next tick retries).
     requested_at: HashMap<ApiMethod, tokio::time::Instant>,
     /// When each method last answered.
@@ -241,6 +243,7 @@ impl StationState {
             group: None,
             periods,
             tick,
+            next_tick: tokio::time::Instant::now(),
             requested_at: HashMap::new(),
             fetched_at: HashMap::new(),
             failures: BTreeMap::new(),
@@ -307,12 +310,8 @@ impl StationState {
         self.observer().station_started(self.station(), &writable);
         // getStations first, so the group is known when the first scrape reads load.
         self.poll(myself, ApiMethod::GetStations);
-        let generation = self.generation;
-        self.timers.push(
-            myself.send_after(self.first_delay, move || StationMessage::Tick {
-                generation,
-            }),
-        );
+        self.next_tick = tokio::time::Instant::now() + self.first_delay;
+        self.arm_tick_timer(myself);
         self.arm_lease_timer(myself);
         if self.options.write_starting_values {
             self.queue_starting_values(myself);
@@ -325,10 +324,24 @@ impl StationState {
         if generation != self.generation {
             return;
         }
+        let now = tokio::time::Instant::now();
+        while self.next_tick <= now {
+            self.next_tick += self.tick;
+        }
+        self.arm_tick_timer(myself);
+        self.start_scrape(myself);
+    }
+
+    /// Ticks keep to a fixed schedule (start + n × tick) rather than "a tick after the last
+    /// one", so stations of one slot stay together and their reads keep merging.
+    fn arm_tick_timer(&mut self, myself: &ActorRef<StationMessage>) {
+        let generation = self.generation;
+        let wait = self
+            .next_tick
+            .saturating_duration_since(tokio::time::Instant::now());
         self.timers.retain(|t| !t.is_finished());
         self.timers
-            .push(myself.send_after(self.tick, move || StationMessage::Tick { generation }));
-        self.start_scrape(myself);
+            .push(myself.send_after(wait, move || StationMessage::Tick { generation }));
     }
 
     /// Polls every method whose data is older than its period, then publishes when they are in.
