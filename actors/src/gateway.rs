@@ -1043,14 +1043,8 @@ impl GatewayHandle {
         request: ReadRequest,
         timeout: Duration,
     ) -> Result<ReadReply, GatewayError> {
-        let answer = self
-            .actor
-            .call(
-                |reply| GatewayMessage::Read { request, reply },
-                Some(timeout),
-            )
-            .await;
-        self.unwrap_call(answer)
+        self.ask(|reply| GatewayMessage::Read { request, reply }, timeout)
+            .await
     }
 
     /// Asks for a write.
@@ -1062,24 +1056,16 @@ impl GatewayHandle {
         request: WriteRequest,
         timeout: Duration,
     ) -> Result<WriteReply, GatewayError> {
-        let answer = self
-            .actor
-            .call(
-                |reply| GatewayMessage::Write { request, reply },
-                Some(timeout),
-            )
-            .await;
-        self.unwrap_call(answer)
+        self.ask(|reply| GatewayMessage::Write { request, reply }, timeout)
+            .await
     }
 
-    fn unwrap_call<T>(
+    async fn ask<T: Send + 'static>(
         &self,
-        answer: Result<
-            ractor::rpc::CallResult<Result<T, GatewayError>>,
-            ractor::MessagingErr<GatewayMessage>,
-        >,
+        message: impl FnOnce(RpcReplyPort<Result<T, GatewayError>>) -> GatewayMessage,
+        timeout: Duration,
     ) -> Result<T, GatewayError> {
-        let reason = match answer {
+        let reason = match self.actor.call(message, Some(timeout)).await {
             Ok(ractor::rpc::CallResult::Success(result)) => return result,
             Ok(ractor::rpc::CallResult::Timeout) => "timed out",
             Ok(ractor::rpc::CallResult::SenderError) => "dropped the request",

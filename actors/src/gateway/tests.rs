@@ -39,6 +39,18 @@ fn options() -> GatewayOptions {
     }
 }
 
+/// A gateway that sends one call at a time to six stations (in groups of `group_size`), each
+/// call taking `latency`.
+async fn busy(group_size: usize, latency: Duration) -> (Arc<FakeApi>, GatewayHandle) {
+    let api = Arc::new(FakeApi::new(6, 1, group_size));
+    api.set_latency(latency);
+    let options = GatewayOptions {
+        max_inflight: 1,
+        ..options()
+    };
+    (api.clone(), start(api, options).await)
+}
+
 fn shed(station: usize, kw: f64) -> WriteRequest {
     WriteRequest::Shed(ShedRequest {
         scope: ShedScope::Station(station_id(station)),
@@ -252,16 +264,7 @@ async fn a_failing_call_gives_up_with_the_last_error_after_the_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn writes_go_ahead_of_queued_reads() {
-    let api = Arc::new(FakeApi::new(6, 1, 1));
-    api.set_latency(Duration::from_secs(1));
-    let gateway = start(
-        api.clone(),
-        GatewayOptions {
-            max_inflight: 1,
-            ..options()
-        },
-    )
-    .await;
+    let (api, gateway) = busy(1, Duration::from_secs(1)).await;
     let reads = join_all((0..5).map(|n| {
         gateway.read(
             ReadRequest::Sessions {
@@ -317,16 +320,7 @@ async fn a_full_queue_answers_overloaded_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn reads_held_back_by_a_busy_account_merge_into_the_calls_waiting() {
-    let api = Arc::new(FakeApi::new(6, 1, 6));
-    api.set_latency(Duration::from_secs(2));
-    let gateway = start(
-        api.clone(),
-        GatewayOptions {
-            max_inflight: 1,
-            ..options()
-        },
-    )
-    .await;
+    let (api, gateway) = busy(6, Duration::from_secs(2)).await;
     let status_then_load = |n: usize| {
         let gateway = gateway.clone();
         async move {
