@@ -11,6 +11,9 @@
 //! `PortInfo`; pricing attributes come from the first `Pricing` entry; the rest are station-level.
 //! Alarm attributes are station-level (the spec's rows have no Port #), but a port number is
 //! accepted on them: the point then shows the newest alarm of that port or of the whole station.
+//! Session attributes are per port (the latest session of that port), but may leave Port #
+//! empty, as VOLTTRON's registry generator does: the point then shows the station's latest
+//! session, whichever port it was on.
 
 use std::fmt;
 
@@ -120,12 +123,13 @@ impl ValueType {
         ValueType::Dictionary,
     ];
 
-    /// Reads the CSV `Type` column, case-insensitively: `string`, `datetime`, `integer`/`int`,
-    /// `float`, `bool`/`boolean`, `dictionary`/`dict`.
+    /// Reads the CSV `Type` column, case-insensitively: `string`, `datetime`/`date`/`time`,
+    /// `integer`/`int`, `float`, `bool`/`boolean`, `dictionary`/`dict`.
     pub fn parse(s: &str) -> Option<ValueType> {
         match s.trim().to_ascii_lowercase().as_str() {
             "string" | "str" => Some(ValueType::String),
-            "datetime" => Some(ValueType::DateTime),
+            // VOLTTRON's driver also knows `date` and `time`, as text like `datetime`.
+            "datetime" | "date" | "time" => Some(ValueType::DateTime),
             "integer" | "int" => Some(ValueType::Integer),
             "float" => Some(ValueType::Float),
             "bool" | "boolean" => Some(ValueType::Bool),
@@ -397,6 +401,16 @@ impl Attribute {
     /// Port-level (needs a `Port #`) or station-level.
     pub fn level(self) -> Level {
         self.spec().level
+    }
+
+    /// Whether a `Port #` may be given or left out: alarms are station-level but may be
+    /// narrowed to a port; sessions are per port, but VOLTTRON's registry generator writes them
+    /// without one, meaning the station's latest session (see the module doc).
+    pub fn port_optional(self) -> bool {
+        matches!(
+            self.register(),
+            RegisterKind::Alarm | RegisterKind::ChargingSession
+        )
     }
 
     /// The attribute's natural value type (what [`crate::StationSnapshot::value`] returns).

@@ -267,9 +267,19 @@ pub enum RegistryError {
 impl RegistryError {
     /// The file the problem is in.
     pub fn path(&self) -> &std::path::Path {
+        match self {
+            RegistryError::Io { path, .. } | RegistryError::Unrecognised { path, .. } => path,
+            _ => self
+                .position()
+                .map_or(std::path::Path::new(""), |p| &p.path),
+        }
+    }
+
+    /// The file and line of the problem; `None` for problems with a whole file or directory.
+    pub fn position(&self) -> Option<&Position> {
         use RegistryError as E;
         match self {
-            E::Io { path, .. } | E::Unrecognised { path, .. } => path,
+            E::Io { .. } | E::Unrecognised { .. } => None,
             E::Csv { pos, .. }
             | E::MissingColumn { pos, .. }
             | E::EmptyPointName { pos }
@@ -294,7 +304,7 @@ impl RegistryError {
             | E::UnknownAccount { pos, .. }
             | E::Duplicate { pos, .. }
             | E::RegistryNotFound { pos, .. }
-            | E::ConflictingPassword { pos, .. } => &pos.path,
+            | E::ConflictingPassword { pos, .. } => Some(pos),
         }
     }
 }

@@ -525,20 +525,18 @@ fn parse_row(
             });
         }
         match (attribute.level(), port) {
+            _ if attribute.port_optional() => {}
             (Level::Port, Some(None)) => problems.push(RegistryError::MissingPort {
                 pos: pos.clone(),
                 point: point(),
                 attribute: a,
             }),
-            // Alarms may be narrowed to a port: see the catalog's module doc.
-            (Level::Station, Some(Some(_))) if attribute.register() != RegisterKind::Alarm => {
-                problems.push(RegistryError::PortOnStationLevel {
-                    pos: pos.clone(),
-                    point: point(),
-                    attribute: a,
-                    found: port_text.to_string(),
-                })
-            }
+            (Level::Station, Some(Some(_))) => problems.push(RegistryError::PortOnStationLevel {
+                pos: pos.clone(),
+                point: point(),
+                attribute: a,
+                found: port_text.to_string(),
+            }),
             _ => {}
         }
     }

@@ -178,6 +178,17 @@ fn bad_port_numbers_are_rejected() {
 }
 
 #[test]
+fn session_points_validate_with_or_without_a_port() {
+    let r = parse(
+        "sessionID,sessionID,ChargingSessionRegister,,string,,,FALSE,\n\
+         port2.sessionID,sessionID,ChargingSessionRegister,2,string,,,FALSE,\n",
+    )
+    .expect("valid");
+    assert_eq!(r.points[0].port, None);
+    assert_eq!(r.points[1].port, Some(PortNumber(2)));
+}
+
+#[test]
 fn alarm_points_validate_with_or_without_a_port() {
     let r = parse(
         "alarmType,alarmType,AlarmRegister,,string,,,FALSE,\n\
