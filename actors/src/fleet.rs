@@ -61,6 +61,9 @@ pub const STATION_INFO_REFRESH: Duration = Duration::from_secs(6 * 3600);
 /// The longest pause before a failed station actor is restarted.
 pub const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 
+/// A station that ran this long before failing starts its restart backoff afresh.
+const STABLE_RUN: Duration = Duration::from_secs(10 * 60);
+
 /// The first pause before a failed station actor is restarted; doubles per failure.
 const FIRST_RESTART_DELAY: Duration = Duration::from_secs(1);
 
@@ -158,10 +161,25 @@ struct StationEntry {
     /// Position in the fleet: spreads first scrapes.
     index: usize,
     actor: Option<ActorRef<StationMessage>>,
-    /// Failures since the last successful start, for the restart backoff.
+    /// Recent failures, for the restart backoff.
     restarts: u32,
+    /// When the running actor started: a long run resets the backoff.
+    started_at: tokio::time::Instant,
     /// Bumped at each spawn so stale restart timers are ignored.
     generation: u64,
+}
+
+impl StationEntry {
+    fn new(device: DeviceSpec, index: usize) -> Self {
+        StationEntry {
+            device,
+            index,
+            actor: None,
+            restarts: 0,
+            started_at: tokio::time::Instant::now(),
+            generation: 0,
+        }
+    }
 }
 
 /// The supervisor's mutable state.
@@ -249,6 +267,7 @@ impl FleetState {
         match spawned {
             Ok((actor, _)) => {
                 entry.actor = Some(actor);
+                entry.started_at = tokio::time::Instant::now();
                 Ok(())
             }
             Err(e) => {
@@ -282,16 +301,8 @@ impl FleetState {
                     reason: format!("gateway for account {}: {e}", account.id),
                 })?;
         }
-        self.stations.insert(
-            path.clone(),
-            StationEntry {
-                device,
-                index: self.next_index,
-                actor: None,
-                restarts: 0,
-                generation: 0,
-            },
-        );
+        self.stations
+            .insert(path.clone(), StationEntry::new(device, self.next_index));
         self.next_index += 1;
         self.spawn_station(myself, &path).await
     }
@@ -450,6 +461,9 @@ impl FleetState {
         let Some(entry) = self.stations.get_mut(path) else {
             return;
         };
+        if entry.actor.is_some() && entry.started_at.elapsed() >= STABLE_RUN {
+            entry.restarts = 0;
+        }
         entry.actor = None;
         entry.restarts += 1;
         let delay = restart_delay(entry.restarts);
@@ -554,16 +568,9 @@ impl Actor for FleetSupervisor {
         // Index every station before spawning any, so first scrapes spread over the fleet.
         for device in devices {
             let path = device.path.to_string();
-            state.stations.insert(
-                path,
-                StationEntry {
-                    device,
-                    index: state.next_index,
-                    actor: None,
-                    restarts: 0,
-                    generation: 0,
-                },
-            );
+            state
+                .stations
+                .insert(path, StationEntry::new(device, state.next_index));
             state.next_index += 1;
         }
         let paths: Vec<String> = state.stations.keys().cloned().collect();
