@@ -1,0 +1,239 @@
+//! The device vocabulary the HTTP API and the CLI see: readings, publishes, write outcomes,
+//! health, and [`DeviceError`] with its HTTP classification.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use cp_registry::{AccountId, AllMessage, ApiMethod, PointMeta, PointValue, StationId};
+use serde::Serialize;
+
+use crate::gateway::GatewayError;
+
+/// One point's value as get_point returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PointReading {
+    pub point: String,
+    pub value: PointValue,
+    /// When the method that feeds the point last answered.
+    pub timestamp: DateTime<Utc>,
+    pub meta: PointMeta,
+}
+
+/// The headers VOLTTRON puts on a device publish; both RFC 3339 UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishHeaders {
+    #[serde(rename = "Date")]
+    pub date: String,
+    #[serde(rename = "TimeStamp")]
+    pub timestamp: String,
+}
+
+impl PublishHeaders {
+    pub fn at(time: DateTime<Utc>) -> Self {
+        let text = time.to_rfc3339_opts(SecondsFormat::Micros, true);
+        PublishHeaders {
+            date: text.clone(),
+            timestamp: text,
+        }
+    }
+}
+
+/// One scrape's publish on `devices/<campus>/<building>/<unit>/all`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Publish {
+    /// `devices/<path>/all`.
+    pub topic: String,
+    /// The device path, `campus/building/unit`.
+    pub device: String,
+    pub headers: PublishHeaders,
+    /// `[{point: value}, {point: {type, units, tz}}]`.
+    pub message: AllMessage,
+}
+
+/// What became of a write.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum WriteOutcome {
+    /// ChargePoint accepted it and a read-back shows it (or there was nothing to send: a stored
+    /// limit for an unshed port, clearAlarms=0).
+    Confirmed,
+    /// ChargePoint accepted it but the read-back does not show it yet; the station keeps
+    /// re-asserting sheds in the background.
+    Pending,
+    /// The call failed.
+    Failed { reason: String },
+}
+
+/// The last failure of one method for one station.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MethodFailure {
+    /// Bounded kind, e.g. `plan_rights`, `http_status`, `not_reported`.
+    pub kind: String,
+    /// The whole error chain as text.
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One device in the device list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceSummary {
+    pub path: String,
+    pub station: StationId,
+    pub account: AccountId,
+    pub ports: Vec<u16>,
+    pub up: bool,
+    pub last_scrape: Option<DateTime<Utc>>,
+}
+
+/// One station's health.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StationHealth {
+    pub device: DeviceSummary,
+    /// The last scrape in which every method the station needs answered.
+    pub last_ok_scrape: Option<DateTime<Utc>>,
+    /// Methods whose latest call failed, by method name.
+    pub failures: BTreeMap<String, MethodFailure>,
+    /// Ports whose status is INUSE.
+    pub ports_charging: usize,
+    /// Sum of the ports' present draw, kW.
+    pub load_kw: f64,
+    /// Ports with a shed in force (getLoad's shedState).
+    pub sheds_active: usize,
+}
+
+/// The whole fleet's health.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FleetHealth {
+    pub stations: Vec<StationHealth>,
+    pub stations_total: usize,
+    pub stations_up: usize,
+    pub ports_charging: usize,
+    pub total_kw: f64,
+    pub sheds_active: usize,
+    /// Failing methods summed over stations.
+    pub errors: usize,
+}
+
+impl FleetHealth {
+    pub fn from_stations(stations: Vec<StationHealth>) -> Self {
+        FleetHealth {
+            stations_total: stations.len(),
+            stations_up: stations.iter().filter(|s| s.device.up).count(),
+            ports_charging: stations.iter().map(|s| s.ports_charging).sum(),
+            total_kw: stations.iter().map(|s| s.load_kw).sum(),
+            sheds_active: stations.iter().map(|s| s.sheds_active).sum(),
+            errors: stations.iter().map(|s| s.failures.len()).sum(),
+            stations,
+        }
+    }
+}
+
+/// Why a device request failed. [`DeviceError::status_hint`] classifies it for HTTP.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeviceError {
+    #[error("unknown device '{device}'")]
+    UnknownDevice { device: String },
+    #[error("device {device}: unknown point '{point}'")]
+    UnknownPoint { device: String, point: String },
+    #[error("device {device}: point {point} is read-only")]
+    NotWritable { device: String, point: String },
+    #[error("device {device}: point {point}: expected {expected}, found {found}")]
+    BadValue {
+        device: String,
+        point: String,
+        expected: String,
+        found: String,
+    },
+    #[error("device {device}: point {point}: no allowedLoad or percentShed written for port {port}; write one first")]
+    NoShedIntent {
+        device: String,
+        point: String,
+        port: u16,
+    },
+    /// The point's method has not answered yet.
+    #[error("device {device}: point {point}: no data yet from {method}")]
+    NoData {
+        device: String,
+        point: String,
+        method: ApiMethod,
+    },
+    /// The point's method failed on its latest call.
+    #[error("device {device}: point {point}: {method} failed ({kind}): {text}")]
+    PointUnavailable {
+        device: String,
+        point: String,
+        method: ApiMethod,
+        kind: String,
+        text: String,
+    },
+    /// The gateway could not serve the request.
+    #[error("device {device}: gateway failure ({kind})")]
+    Gateway {
+        device: String,
+        kind: String,
+        #[source]
+        source: GatewayError,
+    },
+    #[error("device {device}: the account's request queue is full; try again later")]
+    Overloaded { device: String },
+    /// The station actor did not answer (restarting, stopped, or too slow).
+    #[error("device {device}: station is not answering ({reason})")]
+    Unavailable { device: String, reason: String },
+}
+
+impl DeviceError {
+    /// The HTTP status this error suggests: 404 unknown, 400 bad request, 409 conflict with the
+    /// port's state, 503 try later, 502 ChargePoint failed.
+    pub fn status_hint(&self) -> u16 {
+        match self {
+            DeviceError::UnknownDevice { .. } | DeviceError::UnknownPoint { .. } => 404,
+            DeviceError::NotWritable { .. } | DeviceError::BadValue { .. } => 400,
+            DeviceError::NoShedIntent { .. } => 409,
+            DeviceError::NoData { .. }
+            | DeviceError::Overloaded { .. }
+            | DeviceError::Unavailable { .. } => 503,
+            DeviceError::PointUnavailable { .. } | DeviceError::Gateway { .. } => 502,
+        }
+    }
+
+    /// Turns a gateway failure into the device's error: a full queue is its own case.
+    pub fn from_gateway(device: &str, error: GatewayError) -> Self {
+        match error {
+            GatewayError::Overloaded { .. } => DeviceError::Overloaded {
+                device: device.to_string(),
+            },
+            other => DeviceError::Gateway {
+                device: device.to_string(),
+                kind: other.kind_str().to_string(),
+                source: other,
+            },
+        }
+    }
+}
+
+/// Why a fleet-wide request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FleetError {
+    #[error("fleet supervisor is not answering ({reason})")]
+    Unavailable { reason: String },
+    #[error("fleet supervisor failed to start: {reason}")]
+    Start { reason: String },
+    #[error("device {device} is already running")]
+    DuplicateDevice { device: String },
+    #[error("unknown device '{device}'")]
+    UnknownDevice { device: String },
+    #[error("device {device}: no account '{account}' in the fleet")]
+    UnknownAccount { device: String, account: AccountId },
+}
+
+/// An error and its sources joined with `: `, for messages that must stand alone.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

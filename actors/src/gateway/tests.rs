@@ -1,0 +1,359 @@
+//! Gateway behaviour against the in-memory fake account, on tokio's paused clock.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cp_registry::{ApiMethod, GroupId, PortNumber};
+use futures::future::join_all;
+use ractor::Actor;
+
+use super::*;
+use crate::api::{PortShed, ShedLimit, ShedRequest, ShedScope};
+use crate::fake_api::{station_id, Fail, FakeApi};
+use crate::observe::NoObserver;
+
+const PATIENCE: Duration = Duration::from_secs(600);
+
+async fn start(api: Arc<FakeApi>, options: GatewayOptions) -> GatewayHandle {
+    let account = AccountId("acct".into());
+    let (actor, _) = Actor::spawn(
+        None,
+        Gateway,
+        GatewayArguments {
+            account: account.clone(),
+            api,
+            options,
+            observer: Arc::new(NoObserver),
+        },
+    )
+    .await
+    .expect("gateway starts");
+    GatewayHandle { account, actor }
+}
+
+fn options() -> GatewayOptions {
+    GatewayOptions {
+        retry_deadline: Duration::from_secs(20),
+        ..GatewayOptions::default()
+    }
+}
+
+/// A gateway that sends one call at a time to six stations (in groups of `group_size`), each
+/// call taking `latency`.
+async fn busy(group_size: usize, latency: Duration) -> (Arc<FakeApi>, GatewayHandle) {
+    let api = Arc::new(FakeApi::new(6, 1, group_size));
+    api.set_latency(latency);
+    let options = GatewayOptions {
+        max_inflight: 1,
+        ..options()
+    };
+    (api.clone(), start(api, options).await)
+}
+
+fn shed(station: usize, kw: f64) -> WriteRequest {
+    WriteRequest::Shed(ShedRequest {
+        scope: ShedScope::Station(station_id(station)),
+        station_limit: None,
+        ports: vec![PortShed {
+            port: PortNumber(1),
+            limit: ShedLimit::AllowedLoad(kw),
+        }],
+        time_interval_minutes: 15,
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_reads_of_100_stations_become_one_call() {
+    let api = Arc::new(FakeApi::new(100, 2, 10));
+    let gateway = start(api.clone(), options()).await;
+    let replies =
+        join_all((0..100).map(|n| gateway.read(ReadRequest::Status(station_id(n)), PATIENCE)))
+            .await;
+    for (n, reply) in replies.into_iter().enumerate() {
+        match reply {
+            Ok(ReadReply::Status(Some(status))) => assert_eq!(status.station_id, station_id(n)),
+            other => panic!("station {n}: unexpected {other:?}"),
+        }
+    }
+    let calls = api.calls_of(ApiMethod::GetStationStatus);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(api.calls().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn load_reads_share_a_group_call_only_when_two_stations_of_the_group_ask() {
+    // Groups of five: stations 0-4 in group 1, 5-9 in group 2, station 10 alone in group 3.
+    let api = Arc::new(FakeApi::new(11, 2, 5));
+    let gateway = start(api.clone(), options()).await;
+    let requests = (0..11).map(|n| ReadRequest::Load {
+        station: station_id(n),
+        group: Some(GroupId(i32::try_from(n / 5).unwrap() + 1)),
+    });
+    let replies = join_all(requests.map(|r| gateway.read(r, PATIENCE))).await;
+    for (n, reply) in replies.into_iter().enumerate() {
+        match reply {
+            Ok(ReadReply::Load(Some(load))) => {
+                assert_eq!(load.station_id, station_id(n));
+                assert_eq!(load.ports.len(), 2);
+            }
+            other => panic!("station {n}: unexpected {other:?}"),
+        }
+    }
+    let mut details: Vec<String> = api
+        .calls_of(ApiMethod::GetLoad)
+        .into_iter()
+        .map(|c| c.detail)
+        .collect();
+    details.sort();
+    assert_eq!(
+        details,
+        vec![
+            "Group(GroupId(1))".to_string(),
+            "Group(GroupId(2))".to_string(),
+            "Station(StationId(\"1:1010\"))".to_string(),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn account_wide_reads_are_made_once_and_filtered_per_station() {
+    let api = Arc::new(FakeApi::new(3, 1, 3));
+    let gateway = start(api.clone(), options()).await;
+    let replies = join_all(
+        (0..3)
+            .flat_map(|n| {
+                [
+                    ReadRequest::Alarms(station_id(n)),
+                    ReadRequest::Rights(station_id(n)),
+                    ReadRequest::Stations(station_id(n)),
+                ]
+            })
+            .map(|r| gateway.read(r, PATIENCE)),
+    )
+    .await;
+    assert!(replies.iter().all(Result::is_ok), "{replies:?}");
+    assert_eq!(api.calls_of(ApiMethod::GetAlarms).len(), 1);
+    assert_eq!(api.calls_of(ApiMethod::GetStationRights).len(), 1);
+    assert_eq!(api.calls_of(ApiMethod::GetStations).len(), 1);
+    match &replies[5] {
+        Ok(ReadReply::Stations(Some(info))) => {
+            assert_eq!(info.station_id.as_ref(), Some(&station_id(1)))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_joins_an_identical_call_already_in_flight() {
+    let api = Arc::new(FakeApi::new(2, 1, 2));
+    api.set_latency(Duration::from_secs(2));
+    let gateway = start(api.clone(), options()).await;
+    let first = gateway.read(ReadRequest::Alarms(station_id(0)), PATIENCE);
+    let later = async {
+        // Well after the first window closed, while its call is still on the wire.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        gateway
+            .read(ReadRequest::Alarms(station_id(1)), PATIENCE)
+            .await
+    };
+    let (first, later) = tokio::join!(first, later);
+    assert!(first.is_ok() && later.is_ok(), "{first:?} {later:?}");
+    assert_eq!(api.calls_of(ApiMethod::GetAlarms).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_never_exceed_the_account_rate() {
+    let api = Arc::new(FakeApi::new(30, 1, 1));
+    let burst = 5;
+    let gateway = start(
+        api.clone(),
+        GatewayOptions {
+            requests_per_minute: NonZeroU32::new(60).unwrap(),
+            burst: NonZeroU32::new(burst).unwrap(),
+            ..options()
+        },
+    )
+    .await;
+    // Session reads are per station, so these are 30 separate calls.
+    let replies = join_all((0..30).map(|n| {
+        gateway.read(
+            ReadRequest::Sessions {
+                station: station_id(n),
+                since: None,
+            },
+            PATIENCE,
+        )
+    }))
+    .await;
+    assert!(replies.iter().all(Result::is_ok));
+    let times: Vec<_> = api.calls().into_iter().map(|c| c.at).collect();
+    assert_eq!(times.len(), 30);
+    // GCRA: any run of calls from i to j fits in `burst` plus one per second elapsed.
+    for i in 0..times.len() {
+        for j in i..times.len() {
+            let elapsed = times[j].duration_since(times[i]).as_secs_f64();
+            let allowed = f64::from(burst) + elapsed;
+            let made = (j - i + 1) as f64;
+            assert!(
+                made <= allowed + 1e-9,
+                "calls {i}..={j}: {made} in {elapsed}s"
+            );
+        }
+    }
+    let span = times[29].duration_since(times[0]);
+    assert!(span >= Duration::from_secs(24), "{span:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_503_is_retried_and_the_retry_answers() {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    api.script(ApiMethod::GetLoad, &[Fail::Http(503), Fail::Http(503)]);
+    let gateway = start(api.clone(), options()).await;
+    let reply = gateway
+        .read(
+            ReadRequest::Load {
+                station: station_id(0),
+                group: None,
+            },
+            PATIENCE,
+        )
+        .await;
+    assert!(matches!(reply, Ok(ReadReply::Load(Some(_)))), "{reply:?}");
+    assert_eq!(api.calls_of(ApiMethod::GetLoad).len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_rights_refusal_is_not_retried() {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    api.always_fail(ApiMethod::GetAlarms, Fail::PlanRights);
+    let gateway = start(api.clone(), options()).await;
+    let error = gateway
+        .read(ReadRequest::Alarms(station_id(0)), PATIENCE)
+        .await
+        .expect_err("refused");
+    assert_eq!(error.to_string(), "account acct: getAlarms failed");
+    assert_eq!(error.kind_str(), "plan_rights");
+    assert_eq!(
+        error.soap().map(ToString::to_string).as_deref(),
+        Some("getAlarms: not permitted by the account's plan (responseCode 101: not permitted)")
+    );
+    assert_eq!(api.calls_of(ApiMethod::GetAlarms).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_call_gives_up_with_the_last_error_after_the_deadline() {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    api.always_fail(ApiMethod::GetStationStatus, Fail::Http(503));
+    let gateway = start(api.clone(), options()).await;
+    let started = tokio::time::Instant::now();
+    let error = gateway
+        .read(ReadRequest::Status(station_id(0)), PATIENCE)
+        .await
+        .expect_err("gives up");
+    assert_eq!(error.kind_str(), "http_status");
+    let calls = api.calls_of(ApiMethod::GetStationStatus);
+    assert!(calls.len() > 2, "{}", calls.len());
+    // backoff never sleeps past the deadline: it gives up when the next pause would cross it.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited <= Duration::from_secs(20),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn writes_go_ahead_of_queued_reads() {
+    let (api, gateway) = busy(1, Duration::from_secs(1)).await;
+    let reads = join_all((0..5).map(|n| {
+        gateway.read(
+            ReadRequest::Sessions {
+                station: station_id(n),
+                since: None,
+            },
+            PATIENCE,
+        )
+    }));
+    let write = async {
+        // The reads are queued behind the first one by now.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        gateway.write(shed(5, 3.0), PATIENCE).await
+    };
+    let (reads, write) = tokio::join!(reads, write);
+    assert!(reads.iter().all(Result::is_ok));
+    assert!(matches!(write, Ok(WriteReply::Shed(_))), "{write:?}");
+    let order: Vec<ApiMethod> = api.calls().into_iter().map(|c| c.method).collect();
+    assert_eq!(order[0], ApiMethod::GetChargingSessionData);
+    assert_eq!(order[1], ApiMethod::ShedLoad, "{order:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_answers_overloaded_at_once() {
+    let api = Arc::new(FakeApi::new(5, 1, 1));
+    let gateway = start(
+        api.clone(),
+        GatewayOptions {
+            max_queued: 3,
+            ..options()
+        },
+    )
+    .await;
+    let waiting =
+        join_all((0..3).map(|n| gateway.read(ReadRequest::Status(station_id(n)), PATIENCE)));
+    let refused = async {
+        tokio::task::yield_now().await;
+        let before = tokio::time::Instant::now();
+        let result = gateway
+            .read(ReadRequest::Status(station_id(4)), PATIENCE)
+            .await;
+        (result, before.elapsed())
+    };
+    let (waiting, (refused, took)) = tokio::join!(waiting, refused);
+    assert!(waiting.iter().all(Result::is_ok));
+    let error = refused.expect_err("queue full");
+    assert_eq!(
+        error.to_string(),
+        "account acct: gateway queue is full (3 requests waiting); try again later"
+    );
+    assert_eq!(took, Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reads_held_back_by_a_busy_account_merge_into_the_calls_waiting() {
+    let (api, gateway) = busy(6, Duration::from_secs(2)).await;
+    let status_then_load = |n: usize| {
+        let gateway = gateway.clone();
+        async move {
+            // One request per batching window, while the first call keeps the account busy.
+            tokio::time::sleep(Duration::from_millis(300) * u32::try_from(n).unwrap()).await;
+            let status = gateway.read(ReadRequest::Status(station_id(n)), PATIENCE);
+            let load = gateway.read(
+                ReadRequest::Load {
+                    station: station_id(n),
+                    group: Some(GroupId(1)),
+                },
+                PATIENCE,
+            );
+            let (status, load) = tokio::join!(status, load);
+            matches!(status, Ok(ReadReply::Status(Some(s))) if s.station_id == station_id(n))
+                && matches!(load, Ok(ReadReply::Load(Some(l))) if l.station_id == station_id(n))
+        }
+    };
+    let answered = join_all((0..6).map(status_then_load)).await;
+    assert!(answered.iter().all(|ok| *ok), "{answered:?}");
+    // The first status goes at once; station 0's load waits behind it and becomes the group's
+    // load when station 1 asks; the later status reads merge into one waiting call.
+    let details: Vec<String> = api.calls().into_iter().map(|c| c.detail).collect();
+    let status_of = |ns: std::ops::Range<usize>| {
+        let list: Vec<String> = ns.map(|n| format!("{:?}", station_id(n))).collect();
+        format!("StatusQuery {{ station_ids: [{}] }}", list.join(", "))
+    };
+    assert_eq!(
+        details,
+        vec![
+            status_of(0..1),
+            "Group(GroupId(1))".to_string(),
+            status_of(1..6)
+        ]
+    );
+}

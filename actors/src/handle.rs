@@ -1,0 +1,418 @@
+//! [`Fleet`]: the handle the HTTP API and the CLI drive the supervisor with.
+//!
+//! Every method is a message to the supervisor or to one station actor, with a deadline: a
+//! quick one for lookups and readings, a long one for scrapes and writes, which may wait for
+//! ChargePoint (batching, rate limit, retries, read-back).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cp_registry::{Device, PortNumber};
+use futures::future::join_all;
+use ractor::{Actor, ActorRef, RpcReplyPort};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::device::{
+    DeviceError, DeviceSummary, FleetError, FleetHealth, PointReading, Publish, StationHealth,
+    WriteOutcome,
+};
+use crate::fleet::{
+    Connect, DeviceSpec, FleetArguments, FleetMessage, FleetOptions, FleetSpec, FleetSupervisor,
+};
+use crate::station::StationMessage;
+
+/// Publishes buffered for subscribers. A subscriber that falls this far behind skips ahead
+/// (`RecvError::Lagged`) instead of holding memory for it: a few scrapes of a few hundred
+/// stations.
+pub const PUBLISH_CHANNEL_CAPACITY: usize = 1024;
+
+/// Deadline for lookups, readings and health: local actor work only.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running fleet. Cheap to clone; every clone drives the same supervisor.
+#[derive(Clone)]
+pub struct Fleet {
+    actor: ActorRef<FleetMessage>,
+    publisher: broadcast::Sender<Publish>,
+    /// The supervisor's join handle, taken by [`Fleet::shutdown`]; shared so the handle stays
+    /// `Clone`. The lock is never held across an await.
+    join: Arc<Mutex<Option<JoinHandle<()>>>>,
+    options: Arc<FleetOptions>,
+}
+
+impl Fleet {
+    /// Starts the supervisor: one gateway per account (with `connect`'s client), one station
+    /// actor per device.
+    ///
+    /// # Errors
+    /// [`FleetError::Start`] when an actor fails to start.
+    pub async fn start(
+        spec: FleetSpec,
+        connect: Connect,
+        options: FleetOptions,
+    ) -> Result<Fleet, FleetError> {
+        let (publisher, _) = broadcast::channel(PUBLISH_CHANNEL_CAPACITY);
+        let options = Arc::new(options);
+        let (actor, join) = Actor::spawn(
+            None,
+            FleetSupervisor,
+            FleetArguments {
+                spec,
+                connect,
+                options: Arc::clone(&options),
+                publisher: publisher.clone(),
+            },
+        )
+        .await
+        .map_err(|e| FleetError::Start {
+            reason: e.to_string(),
+        })?;
+        Ok(Fleet {
+            actor,
+            publisher,
+            join: Arc::new(Mutex::new(Some(join))),
+            options,
+        })
+    }
+
+    /// The deadline of a scrape or one write: gateway queueing and retries, then read-back.
+    fn slow_timeout(&self) -> Duration {
+        let g = &self.options.gateway;
+        g.retry_deadline * 2
+            + g.call_timeout
+            + self.options.confirm_timeout
+            + Duration::from_secs(30)
+    }
+
+    fn unavailable(reason: impl std::fmt::Display) -> FleetError {
+        FleetError::Unavailable {
+            reason: reason.to_string(),
+        }
+    }
+
+    async fn ask_fleet<T: Send + 'static>(
+        &self,
+        message: impl FnOnce(RpcReplyPort<T>) -> FleetMessage,
+        timeout: Duration,
+    ) -> Result<T, FleetError> {
+        match self.actor.call(message, Some(timeout)).await {
+            Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
+            Ok(ractor::rpc::CallResult::Timeout) => Err(Self::unavailable("timed out")),
+            Ok(ractor::rpc::CallResult::SenderError) => {
+                Err(Self::unavailable("dropped the request"))
+            }
+            Err(e) => Err(Self::unavailable(e)),
+        }
+    }
+
+    async fn station(&self, device: &str) -> Result<ActorRef<StationMessage>, DeviceError> {
+        let path = device.to_string();
+        let found = self
+            .ask_fleet(
+                |reply| FleetMessage::Lookup {
+                    device: path,
+                    reply,
+                },
+                QUERY_TIMEOUT,
+            )
+            .await
+            .map_err(|e| DeviceError::Unavailable {
+                device: device.to_string(),
+                reason: e.to_string(),
+            })?;
+        match found {
+            Ok(Some(actor)) => Ok(actor),
+            Ok(None) => Err(DeviceError::Unavailable {
+                device: device.to_string(),
+                reason: "restarting".into(),
+            }),
+            Err(_) => Err(DeviceError::UnknownDevice {
+                device: device.to_string(),
+            }),
+        }
+    }
+
+    async fn ask_station<T: Send + 'static>(
+        &self,
+        device: &str,
+        message: impl FnOnce(RpcReplyPort<T>) -> StationMessage,
+        timeout: Duration,
+    ) -> Result<T, DeviceError> {
+        let station = self.station(device).await?;
+        let reason = match station.call(message, Some(timeout)).await {
+            Ok(ractor::rpc::CallResult::Success(v)) => return Ok(v),
+            Ok(ractor::rpc::CallResult::Timeout) => "timed out".to_string(),
+            Ok(ractor::rpc::CallResult::SenderError) => "dropped the request".to_string(),
+            Err(e) => e.to_string(),
+        };
+        Err(DeviceError::Unavailable {
+            device: device.to_string(),
+            reason,
+        })
+    }
+
+    /// Every device's health, asked of all stations at once; a station that is restarting or
+    /// silent is reported down.
+    async fn station_health(&self) -> Result<Vec<StationHealth>, FleetError> {
+        let stations = self
+            .ask_fleet(|reply| FleetMessage::Stations { reply }, QUERY_TIMEOUT)
+            .await?;
+        let asks = stations.into_iter().map(|(device, actor)| async move {
+            if let Some(actor) = actor {
+                let answer = actor
+                    .call(
+                        |reply| StationMessage::Health { reply },
+                        Some(QUERY_TIMEOUT),
+                    )
+                    .await;
+                if let Ok(ractor::rpc::CallResult::Success(health)) = answer {
+                    return health;
+                }
+            }
+            down(&device)
+        });
+        Ok(join_all(asks).await)
+    }
+
+    /// path, station, account, ports, up, last scrape of every device.
+    ///
+    /// # Errors
+    /// [`FleetError::Unavailable`] when the supervisor does not answer.
+    pub async fn devices(&self) -> Result<Vec<DeviceSummary>, FleetError> {
+        Ok(self
+            .station_health()
+            .await?
+            .into_iter()
+            .map(|h| h.device)
+            .collect())
+    }
+
+    /// One point's latest value, its timestamp and meta.
+    ///
+    /// # Errors
+    /// Unknown device or point; no data yet; the point's method failing; station unavailable.
+    pub async fn get_point(&self, device: &str, point: &str) -> Result<PointReading, DeviceError> {
+        let point = point.to_string();
+        self.ask_station(
+            device,
+            |reply| StationMessage::GetPoint { point, reply },
+            QUERY_TIMEOUT,
+        )
+        .await?
+    }
+
+    /// Several points; each has its own result.
+    ///
+    /// # Errors
+    /// Unknown device or station unavailable; per-point errors are in the list.
+    pub async fn get_multiple_points(
+        &self,
+        device: &str,
+        points: &[String],
+    ) -> Result<Vec<(String, Result<PointReading, DeviceError>)>, DeviceError> {
+        let points = points.to_vec();
+        self.ask_station(
+            device,
+            |reply| StationMessage::GetPoints { points, reply },
+            QUERY_TIMEOUT,
+        )
+        .await
+    }
+
+    /// The latest scrape-all message; a fresh scrape first if the latest is older than a tick.
+    ///
+    /// # Errors
+    /// Unknown device or station unavailable.
+    pub async fn scrape_all(&self, device: &str) -> Result<Publish, DeviceError> {
+        self.ask_station(
+            device,
+            |reply| StationMessage::ScrapeAll { reply },
+            self.slow_timeout(),
+        )
+        .await?
+    }
+
+    /// Writes one point (spec semantics) and says whether a read-back confirmed it.
+    ///
+    /// # Errors
+    /// Unknown device/point, read-only point, bad value, no shed intent, full queue.
+    pub async fn set_point(
+        &self,
+        device: &str,
+        point: &str,
+        value: serde_json::Value,
+    ) -> Result<WriteOutcome, DeviceError> {
+        let mut results = self
+            .set_multiple_points(device, vec![(point.to_string(), value)])
+            .await?;
+        match results.pop() {
+            Some((_, result)) => result,
+            None => Err(DeviceError::Unavailable {
+                device: device.to_string(),
+                reason: "the write was not answered".into(),
+            }),
+        }
+    }
+
+    /// Writes several points in order, as one job; each has its own result.
+    ///
+    /// # Errors
+    /// Unknown device or station unavailable; per-point errors are in the list.
+    pub async fn set_multiple_points(
+        &self,
+        device: &str,
+        values: Vec<(String, serde_json::Value)>,
+    ) -> Result<Vec<(String, Result<WriteOutcome, DeviceError>)>, DeviceError> {
+        let timeout = self.slow_timeout() * u32::try_from(values.len().max(1)).unwrap_or(1);
+        self.ask_station(
+            device,
+            |reply| StationMessage::SetPoints { values, reply },
+            timeout,
+        )
+        .await
+    }
+
+    /// Reverts one point: to its Starting Value, else to its value before the first write; a
+    /// shed point reverts by clearing the shed.
+    ///
+    /// # Errors
+    /// Unknown device/point, read-only point, station unavailable.
+    pub async fn revert_point(
+        &self,
+        device: &str,
+        point: &str,
+    ) -> Result<WriteOutcome, DeviceError> {
+        let name = point.to_string();
+        let mut outcomes = self
+            .ask_station(
+                device,
+                |reply| StationMessage::Revert {
+                    point: Some(name),
+                    reply,
+                },
+                self.slow_timeout(),
+            )
+            .await??;
+        Ok(outcomes
+            .pop()
+            .map_or(WriteOutcome::Confirmed, |(_, outcome)| outcome))
+    }
+
+    /// Reverts every point written since start (or carrying a Starting Value); sheds first.
+    ///
+    /// # Errors
+    /// Unknown device or station unavailable.
+    pub async fn revert_device(
+        &self,
+        device: &str,
+    ) -> Result<Vec<(String, WriteOutcome)>, DeviceError> {
+        self.ask_station(
+            device,
+            |reply| StationMessage::Revert { point: None, reply },
+            self.slow_timeout() * 4,
+        )
+        .await?
+    }
+
+    /// Per station: up, last ok scrape, failing methods; and fleet totals.
+    ///
+    /// # Errors
+    /// [`FleetError::Unavailable`] when the supervisor does not answer.
+    pub async fn health(&self) -> Result<FleetHealth, FleetError> {
+        Ok(FleetHealth::from_stations(self.station_health().await?))
+    }
+
+    /// Every publish from now on. A subscriber that lags skips publishes (`Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<Publish> {
+        self.publisher.subscribe()
+    }
+
+    /// Starts a station device at runtime.
+    ///
+    /// # Errors
+    /// The device runs already; its account is unknown; the supervisor does not answer.
+    pub async fn add_station(&self, device: DeviceSpec) -> Result<(), FleetError> {
+        self.ask_fleet(
+            |reply| FleetMessage::AddStation { device, reply },
+            QUERY_TIMEOUT,
+        )
+        .await?
+    }
+
+    /// Stops a station device; its sheds lapse with their lease.
+    ///
+    /// # Errors
+    /// Unknown device; the supervisor does not answer.
+    pub async fn remove_station(&self, device: &str) -> Result<(), FleetError> {
+        let device = device.to_string();
+        self.ask_fleet(
+            |reply| FleetMessage::RemoveStation { device, reply },
+            QUERY_TIMEOUT,
+        )
+        .await?
+    }
+
+    /// Applies a new configuration: new devices start, gone ones stop, changed ones restart.
+    ///
+    /// # Errors
+    /// The first device that failed to start; the supervisor does not answer.
+    pub async fn reload(&self, spec: FleetSpec) -> Result<(), FleetError> {
+        self.ask_fleet(
+            |reply| FleetMessage::Reload { spec, reply },
+            QUERY_TIMEOUT * 6,
+        )
+        .await?
+    }
+
+    /// Stops the supervisor and everything under it, and waits for it. Sheds in force stay
+    /// until their lease lapses (see `fleet.rs`).
+    pub async fn shutdown(self) {
+        self.actor.stop(None);
+        let join = self
+            .join
+            .lock()
+            .map(|mut j| j.take())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().take());
+        if let Some(join) = join {
+            // A panic in the supervisor's shutdown leaves nothing more to stop.
+            let _ = join.await;
+        }
+    }
+
+    /// Test hook: make one station's handler panic.
+    #[cfg(test)]
+    pub(crate) async fn inject_panic(&self, device: &str) -> Result<(), DeviceError> {
+        let station = self.station(device).await?;
+        station
+            .cast(StationMessage::InjectPanic)
+            .map_err(|e| DeviceError::Unavailable {
+                device: device.to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// The health of a device whose actor is not running.
+fn down(device: &Device) -> StationHealth {
+    StationHealth {
+        device: DeviceSummary {
+            path: device.path.to_string(),
+            station: device.station.clone(),
+            account: device.account.clone(),
+            ports: device
+                .registry
+                .ports()
+                .into_iter()
+                .map(|p: PortNumber| p.0)
+                .collect(),
+            up: false,
+            last_scrape: None,
+        },
+        last_ok_scrape: None,
+        failures: Default::default(),
+        ports_charging: 0,
+        load_kw: 0.0,
+        sheds_active: 0,
+    }
+}

@@ -1,0 +1,222 @@
+//! The port actor: one port's register state.
+//!
+//! It holds what the spec's write semantics need to remember per port: the latest getLoad and
+//! getStationStatus entries, the last-written limit (the *intent*: allowedLoad or percentShed,
+//! never both), and the shed the supervisor believes is in force. The station actor feeds it
+//! observations and asks it, from its write tasks, what a write means; the port never calls
+//! ChargePoint.
+
+use chrono::{DateTime, Utc};
+use cp_registry::{PortLoad, PortNumber, PortStatus, StationId};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::api::ShedLimit;
+
+/// The port actor; all state lives in [`PortState`].
+pub struct PortActor;
+
+/// What [`PortActor`] needs to start.
+pub struct PortArguments {
+    pub station: StationId,
+    pub port: PortNumber,
+}
+
+/// One port's registers as the supervisor knows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortState {
+    pub station: StationId,
+    pub port: PortNumber,
+    /// This port's entry of the latest getLoad, and when it arrived.
+    pub load: Option<(PortLoad, DateTime<Utc>)>,
+    /// This port's entry of the latest getStationStatus, and when it arrived.
+    pub status: Option<(PortStatus, DateTime<Utc>)>,
+    /// The last-written allowedLoad or percentShed: what the next shed uses.
+    pub intent: Option<ShedLimit>,
+    /// The shed the supervisor believes is in force (and keeps re-asserting).
+    pub believed_shed: Option<ShedLimit>,
+    /// Whether a getLoad has been seen since start (the first one may adopt a shed).
+    seen_load: bool,
+}
+
+/// The port's mailbox.
+pub enum PortMessage {
+    /// The latest getLoad / getStationStatus entries for the port. Sent after each poll; a
+    /// `None` leaves that register as it was.
+    Observed {
+        load: Option<PortLoad>,
+        status: Option<PortStatus>,
+        at: DateTime<Utc>,
+    },
+    /// allowedLoad or percentShed was written: store it as the intent (replacing the other
+    /// kind). Replies the limit to apply at once when the port is believed shed.
+    SetLimit {
+        limit: ShedLimit,
+        reply: RpcReplyPort<Option<ShedLimit>>,
+    },
+    /// Forget the intent (a revert to "never written").
+    ClearIntent,
+    /// ChargePoint accepted a shed of the port with `limit`.
+    ShedApplied { limit: ShedLimit },
+    /// ChargePoint accepted a clearShedState of the port.
+    ShedCleared,
+    /// The port's registers.
+    Get { reply: RpcReplyPort<PortState> },
+}
+
+impl PortState {
+    pub fn new(station: StationId, port: PortNumber) -> Self {
+        PortState {
+            station,
+            port,
+            load: None,
+            status: None,
+            intent: None,
+            believed_shed: None,
+            seen_load: false,
+        }
+    }
+
+    /// Stores observations. The first getLoad after start adopts a shed in force as believed
+    /// (and as intent if none was written): a restarted supervisor keeps the port capped and
+    /// re-asserts the lease instead of letting it lapse unnoticed.
+    pub fn on_observed(
+        &mut self,
+        load: Option<PortLoad>,
+        status: Option<PortStatus>,
+        at: DateTime<Utc>,
+    ) {
+        if let Some(load) = load {
+            if !self.seen_load {
+                self.seen_load = true;
+                if load.shed_state && self.believed_shed.is_none() {
+                    let limit = limit_in_force(&load);
+                    self.believed_shed = Some(limit);
+                    self.intent.get_or_insert(limit);
+                }
+            }
+            self.load = Some((load, at));
+        }
+        if let Some(status) = status {
+            self.status = Some((status, at));
+        }
+    }
+
+    /// See [`PortMessage::SetLimit`].
+    pub fn on_set_limit(&mut self, limit: ShedLimit) -> Option<ShedLimit> {
+        self.intent = Some(limit);
+        self.believed_shed.map(|_| limit)
+    }
+
+    pub fn on_shed_applied(&mut self, limit: ShedLimit) {
+        self.believed_shed = Some(limit);
+    }
+
+    pub fn on_shed_cleared(&mut self) {
+        self.believed_shed = None;
+    }
+}
+
+/// The limit a shed port reports: allowedLoad when set, else percentShed.
+pub fn limit_in_force(load: &PortLoad) -> ShedLimit {
+    if load.allowed_load > 0.0 {
+        ShedLimit::AllowedLoad(load.allowed_load)
+    } else {
+        ShedLimit::PercentShed(load.percent_shed)
+    }
+}
+
+/// Whether a getLoad entry shows `limit` in force. allowedLoad is compared to the watt, since
+/// ChargePoint reports kW with three decimals.
+pub fn shows_limit(load: &PortLoad, limit: ShedLimit) -> bool {
+    load.shed_state
+        && match limit {
+            ShedLimit::AllowedLoad(kw) => (load.allowed_load - kw).abs() < 0.0005,
+            ShedLimit::PercentShed(pct) => load.percent_shed == pct,
+        }
+}
+
+impl Actor for PortActor {
+    type Msg = PortMessage;
+    type State = PortState;
+    type Arguments = PortArguments;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: PortArguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(PortState::new(args.station, args.port))
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // A failed reply send means the asker timed out; it has nothing left to learn.
+        match message {
+            PortMessage::Observed { load, status, at } => state.on_observed(load, status, at),
+            PortMessage::SetLimit { limit, reply } => {
+                let _ = reply.send(state.on_set_limit(limit));
+            }
+            PortMessage::ClearIntent => state.intent = None,
+            PortMessage::ShedApplied { limit } => state.on_shed_applied(limit),
+            PortMessage::ShedCleared => state.on_shed_cleared(),
+            PortMessage::Get { reply } => {
+                let _ = reply.send(state.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(shed: bool, allowed: f64, pct: u8) -> PortLoad {
+        PortLoad {
+            port: PortNumber(1),
+            user_id: None,
+            credential_id: None,
+            shed_state: shed,
+            port_load: 0.0,
+            allowed_load: allowed,
+            percent_shed: pct,
+        }
+    }
+
+    #[test]
+    fn a_limit_written_to_an_unshed_port_is_only_stored() {
+        let mut port = PortState::new(StationId::new("1:1"), PortNumber(1));
+        assert_eq!(port.on_set_limit(ShedLimit::AllowedLoad(3.0)), None);
+        assert_eq!(port.intent, Some(ShedLimit::AllowedLoad(3.0)));
+        // percentShed replaces allowedLoad: the intent holds one kind only.
+        assert_eq!(port.on_set_limit(ShedLimit::PercentShed(40)), None);
+        assert_eq!(port.intent, Some(ShedLimit::PercentShed(40)));
+    }
+
+    #[test]
+    fn a_limit_written_to_a_shed_port_applies_at_once() {
+        let mut port = PortState::new(StationId::new("1:1"), PortNumber(1));
+        port.on_shed_applied(ShedLimit::PercentShed(50));
+        assert_eq!(
+            port.on_set_limit(ShedLimit::AllowedLoad(2.5)),
+            Some(ShedLimit::AllowedLoad(2.5))
+        );
+    }
+
+    #[test]
+    fn the_first_load_adopts_a_shed_in_force_and_later_ones_do_not() {
+        let mut port = PortState::new(StationId::new("1:1"), PortNumber(1));
+        port.on_observed(Some(load(true, 4.0, 0)), None, Utc::now());
+        assert_eq!(port.believed_shed, Some(ShedLimit::AllowedLoad(4.0)));
+        assert_eq!(port.intent, Some(ShedLimit::AllowedLoad(4.0)));
+
+        let mut fresh = PortState::new(StationId::new("1:1"), PortNumber(1));
+        fresh.on_observed(Some(load(false, 0.0, 0)), None, Utc::now());
+        fresh.on_observed(Some(load(true, 0.0, 30)), None, Utc::now());
+        assert_eq!(fresh.believed_shed, None);
+    }
+}
