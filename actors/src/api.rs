@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    Alarm, ChargingSession, GroupId, LoadReport, PortNumber, StationId, StationInfo,
-    StationRights, StationStatus,
+    Alarm, ChargingSession, GroupId, LoadReport, PortNumber, StationId, StationInfo, StationRights,
+    StationStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -139,8 +139,10 @@ pub struct ClearShedAck {
 #[async_trait]
 pub trait ChargePointApi: Send + Sync + 'static {
     /// getStationStatus, following `moreFlag` until every page is read.
-    async fn get_station_status(&self, query: &StatusQuery)
-        -> Result<Vec<StationStatus>, SoapError>;
+    async fn get_station_status(
+        &self,
+        query: &StatusQuery,
+    ) -> Result<Vec<StationStatus>, SoapError>;
 
     /// getLoad for a group or a station.
     async fn get_load(&self, query: &LoadQuery) -> Result<LoadReport, SoapError>;
@@ -152,8 +154,10 @@ pub trait ChargePointApi: Send + Sync + 'static {
     async fn clear_alarms(&self, query: &ClearAlarmsQuery) -> Result<(), SoapError>;
 
     /// getStationRights, every page, grouped by station.
-    async fn get_station_rights(&self, query: &RightsQuery)
-        -> Result<Vec<StationRights>, SoapError>;
+    async fn get_station_rights(
+        &self,
+        query: &RightsQuery,
+    ) -> Result<Vec<StationRights>, SoapError>;
 
     /// getChargingSessionData, every page (`MoreFlag`). Code 136 (no sessions) is an empty list.
     async fn get_charging_sessions(

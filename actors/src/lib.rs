@@ -6,6 +6,8 @@
 
 mod api;
 mod error;
+mod metrics;
 
 pub use api::*;
 pub use error::{BoxError, ErrorKind, SoapError};
+pub use metrics::{InFlightCall, Metrics, WriteOutcome};

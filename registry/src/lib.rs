@@ -4,11 +4,43 @@
 //! - `method`: the nine API 5.0 methods ([`ApiMethod`]).
 //! - `records`: typed records of what the API returns (`StationStatus`, `LoadReport`, `Alarm`, ...).
 //! - `secret`: [`Secret`], a password that redacts itself everywhere.
+//! - `catalog`: every attribute a registry may name ([`Attribute`]): register, method, level, type.
+//! - `point`: point values ([`PointValue`]) and VOLTTRON meta ([`PointMeta`]).
+//! - `registry`: the registry CSV ([`Registry`], [`PointDef`]): parsing, validation, writing.
+//! - `snapshot`: a station's latest records ([`StationSnapshot`]) and value extraction.
+//! - `publish`: VOLTTRON's scrape-all message ([`AllMessage`]).
+//! - `jsonc`: JSON with VOLTTRON's comments and trailing commas, with key lines for messages.
+//! - `config`: VOLTTRON device configs ([`DeviceConfig`], [`DevicePath`]).
+//! - `fleet`: fleet directories and fleet files ([`Fleet`], [`Account`], [`StationSet`]).
+//! - `summary`: what a fleet will do, in numbers ([`FleetSummary`]).
+//! - `error`: every configuration problem ([`RegistryError`]), collected into [`Problems`].
 
+mod catalog;
+mod config;
+mod error;
+mod fleet;
+mod jsonc;
 mod method;
+mod point;
+mod publish;
 mod records;
+mod registry;
 mod secret;
+mod snapshot;
+mod summary;
 
+pub use catalog::{Attribute, Level, RegisterKind, ValueType};
+pub use config::{DeviceConfig, DevicePath, DriverConfig, DEFAULT_INTERVAL};
+pub use error::{Position, Problems, RegistryError, RegistryWarning};
+pub use fleet::{
+    is_fleet_file, Account, AccountId, Device, DevicePattern, Fleet, StationSelection, StationSet,
+    FLEET_FILE,
+};
 pub use method::ApiMethod;
+pub use point::{CoerceError, PointMeta, PointValue};
+pub use publish::AllMessage;
 pub use records::*;
+pub use registry::{PointDef, Registry, MAX_PORT_NUMBER, STATIC_MIN_CURRENCY};
 pub use secret::Secret;
+pub use snapshot::StationSnapshot;
+pub use summary::{AccountRate, FleetSummary, MethodRate};

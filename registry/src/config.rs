@@ -1,0 +1,539 @@
+//! VOLTTRON device configs: one JSON file per station device, exactly as VOLTTRON's platform
+//! driver reads them (comments and trailing commas allowed, see `jsonc`).
+//!
+//! ```json
+//! {
+//!     "driver_config": {"username": "...", "password": "...", "stationID": "1:34003",
+//!                       "cacheExpiration": 30},
+//!     "driver_type": "chargepoint",
+//!     "registry_config": "config://chargepoint.csv",
+//!     "interval": 60,
+//!     "heart_beat_point": "heartbeat",
+//!     "timezone": "US/Pacific",
+//! }
+//! ```
+//!
+//! Instead of `password`, `driver_config` may give `password_env` (an environment variable) or
+//! `password_file` (relative to the config file). The device path is the config-store name,
+//! the file's path below a `devices/` directory (`devices/campus/bldg/cp1` → `campus/bldg/cp1`),
+//! as VOLTTRON names devices; a config outside `devices/` uses its legacy `campus`, `building`,
+//! `unit` keys when present, else its file stem.
+//! `config://name.csv` names the file `name.csv` in the config-store root: the directory holding
+//! `devices/`, or the config's own directory. Any other `registry_config` is a path relative to
+//! the config file.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use crate::error::{Position, Problems, RegistryError};
+use crate::jsonc::JsonDoc;
+use crate::records::StationId;
+use crate::registry::duration_from_seconds;
+use crate::secret::Secret;
+
+/// VOLTTRON's default device `interval`, seconds.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What a device path looks like, for messages.
+pub(crate) const DEVICE_PATH_FORM: &str =
+    "campus/building/unit: non-empty segments without spaces, '#', '+' or a segment 'all'";
+
+/// The prefix of a config-store reference in `registry_config`.
+const CONFIG_STORE_PREFIX: &str = "config://";
+
+/// A device's path in VOLTTRON's topic space, without the `devices/` prefix:
+/// `campus/building/unit`. Publishes go to `devices/<path>/all`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DevicePath(String);
+
+impl DevicePath {
+    /// Reads `campus/building/unit` (a leading `devices/` and surrounding slashes are dropped).
+    /// `None` when a segment is empty or holds a topic wildcard (`#`, `+`) or whitespace.
+    pub fn parse(s: &str) -> Option<DevicePath> {
+        let s = s.trim().trim_matches('/');
+        let s = s.strip_prefix("devices/").unwrap_or(s);
+        let ok = !s.is_empty()
+            && s.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "all"
+                    && !seg
+                        .chars()
+                        .any(|c| c.is_whitespace() || c == '#' || c == '+')
+            });
+        ok.then(|| DevicePath(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path's segments (`campus`, `building`, `unit`, ...).
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/')
+    }
+
+    /// The topic of the scrape-all publish: `devices/<path>/all`.
+    pub fn all_topic(&self) -> String {
+        format!("devices/{}/all", self.0)
+    }
+
+    /// The topic of one point's publish: `devices/<path>/<point>`.
+    pub fn point_topic(&self, point: &str) -> String {
+        format!("devices/{}/{point}", self.0)
+    }
+}
+
+impl fmt::Display for DevicePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for DevicePath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// The `driver_config` block: what the ChargePoint API needs for this device.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriverConfig {
+    pub username: String,
+    pub password: Secret,
+    pub station_id: StationId,
+    /// `cacheExpiration`, seconds: how long fetched data may be reused; `None` = each point's
+    /// data currency decides.
+    pub cache_expiration: Option<Duration>,
+}
+
+/// A loaded VOLTTRON device config.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceConfig {
+    /// The file it came from.
+    pub source: PathBuf,
+    pub path: DevicePath,
+    pub driver: DriverConfig,
+    /// `registry_config` as written (`config://chargepoint.csv`).
+    pub registry_config: String,
+    /// The registry CSV it resolves to.
+    pub registry_path: PathBuf,
+    /// `interval`: the default scrape interval of the device's points.
+    pub interval: Duration,
+    pub heart_beat_point: Option<String>,
+    pub timezone: Option<String>,
+}
+
+impl DeviceConfig {
+    /// Reads a device config file.
+    ///
+    /// # Errors
+    /// Every problem of the file, each with its line.
+    pub fn parse(path: &Path) -> Result<DeviceConfig, Problems> {
+        DeviceConfig::load(path).map(|(config, _)| config)
+    }
+
+    /// Reads a device config file, also returning where its `registry_config` is written
+    /// (for a later "registry not found" message).
+    pub(crate) fn load(path: &Path) -> Result<(DeviceConfig, Position), Problems> {
+        let text = read_text(path)?;
+        DeviceConfig::parse_str(&text, path)
+    }
+
+    /// Reads a device config from `reader`; `path` names it in messages and gives the
+    /// config-store name and root (see the module doc).
+    ///
+    /// # Errors
+    /// Every problem found, each with its line.
+    pub fn parse_reader(reader: impl Read, path: &Path) -> Result<DeviceConfig, Problems> {
+        let bytes = read_all(reader, path)?;
+        DeviceConfig::parse_str(&String::from_utf8_lossy(&bytes), path).map(|(config, _)| config)
+    }
+
+    fn parse_str(text: &str, path: &Path) -> Result<(DeviceConfig, Position), Problems> {
+        let doc = JsonDoc::parse(text, path)?;
+        let mut f = Fields::new(&doc);
+        if !doc.value.is_object() {
+            f.bad("", "", "a JSON object", &doc.value);
+            return Err(f.finish());
+        }
+        let base = path.parent().unwrap_or(Path::new(""));
+
+        let driver_type = f.string("", "driver_type", true);
+        if let Some(t) = &driver_type {
+            if t != "chargepoint" {
+                f.problems.push(RegistryError::WrongDriverType {
+                    pos: doc.pos("/driver_type"),
+                    found: t.clone(),
+                });
+            }
+        }
+        let driver = if f.object("", "driver_config") {
+            let username = f.string("/driver_config", "username", true);
+            let account = username
+                .clone()
+                .unwrap_or_else(|| "driver_config".to_string());
+            let password = f.password("/driver_config", &account, base);
+            let station_id = f.string("/driver_config", "stationID", true);
+            let cache_expiration = f.seconds("/driver_config", "cacheExpiration");
+            match (username, password, station_id) {
+                (Some(username), Some(password), Some(id)) => Some(DriverConfig {
+                    username,
+                    password,
+                    station_id: StationId::new(id),
+                    cache_expiration: cache_expiration.flatten(),
+                }),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let registry_config = f.string("", "registry_config", true);
+        let interval = f
+            .seconds("", "interval")
+            .map(|i| i.unwrap_or(DEFAULT_INTERVAL));
+        let heart_beat_point = f.string("", "heart_beat_point", false);
+        let timezone = f.string("", "timezone", false);
+        let device_path = device_path(&mut f, path);
+
+        match (driver, registry_config, interval, device_path) {
+            (Some(driver), Some(registry_config), Some(interval), Some(device_path))
+                if f.problems.is_empty() =>
+            {
+                let registry_path = resolve_registry(&registry_config, path);
+                let config = DeviceConfig {
+                    source: path.to_path_buf(),
+                    path: device_path,
+                    driver,
+                    registry_config,
+                    registry_path,
+                    interval,
+                    heart_beat_point,
+                    timezone,
+                };
+                Ok((config, doc.pos("/registry_config")))
+            }
+            _ => Err(f.finish()),
+        }
+    }
+}
+
+/// The device path: the config-store name when the file sits below a `devices/` directory
+/// (VOLTTRON names devices by it and ignores the legacy keys), else `campus/building/unit`
+/// when given, else the file's stem.
+fn device_path(f: &mut Fields<'_>, path: &Path) -> Option<DevicePath> {
+    let keys: Vec<String> = ["campus", "building", "unit"]
+        .iter()
+        .filter_map(|k| f.string("", k, false))
+        .collect();
+    let (text, pointer) = match name_below_devices(path) {
+        Some(name) => (name, ""),
+        None if !keys.is_empty() => (keys.join("/"), "/campus"),
+        None => (
+            path.file_name()
+                .map(|n| strip_config_extension(&n.to_string_lossy()))
+                .unwrap_or_default(),
+            "",
+        ),
+    };
+    let p = DevicePath::parse(&text);
+    if p.is_none() {
+        f.problems.push(RegistryError::BadValue {
+            pos: f.doc.pos(pointer),
+            key: "device path".to_string(),
+            expected: DEVICE_PATH_FORM.to_string(),
+            found: format!("'{text}'"),
+        });
+    }
+    p
+}
+
+/// The config-store name of a file below a `devices/` directory:
+/// `…/devices/campus/bldg/cp1.config` → `campus/bldg/cp1`.
+fn name_below_devices(path: &Path) -> Option<String> {
+    let parts: Vec<String> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    let i = parts.iter().rposition(|p| p == "devices")?;
+    let mut below = parts.get(i + 1..).filter(|b| !b.is_empty())?.to_vec();
+    if let Some(last) = below.last_mut() {
+        *last = strip_config_extension(last);
+    }
+    Some(below.join("/"))
+}
+
+fn strip_config_extension(name: &str) -> String {
+    for ext in [".config", ".json"] {
+        if let Some(stem) = name.strip_suffix(ext) {
+            return stem.to_string();
+        }
+    }
+    name.to_string()
+}
+
+/// The config-store root of a device config: the directory holding its `devices/` ancestor,
+/// else its own directory.
+pub(crate) fn store_root(path: &Path) -> PathBuf {
+    let mut root = path.parent();
+    while let Some(dir) = root {
+        if dir.file_name().is_some_and(|n| n == "devices") {
+            return dir.parent().unwrap_or(Path::new("")).to_path_buf();
+        }
+        root = dir.parent();
+    }
+    path.parent().unwrap_or(Path::new("")).to_path_buf()
+}
+
+/// Resolves a `registry_config` of the config at `config_path`.
+pub(crate) fn resolve_registry(reference: &str, config_path: &Path) -> PathBuf {
+    match reference.strip_prefix(CONFIG_STORE_PREFIX) {
+        Some(name) => store_root(config_path).join(name),
+        None => config_path
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(reference),
+    }
+}
+
+/// Reads a whole file as text (invalid UTF-8 becomes U+FFFD, for the JSON parser to reject).
+pub(crate) fn read_text(path: &Path) -> Result<String, RegistryError> {
+    let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bytes = read_all(file, path)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Reads everything from `reader`; `path` names it in the error.
+pub(crate) fn read_all(mut reader: impl Read, path: &Path) -> Result<Vec<u8>, RegistryError> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|source| RegistryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(bytes)
+}
+
+/// Typed access to a [`JsonDoc`]'s keys that records every problem with its line.
+pub(crate) struct Fields<'d> {
+    pub(crate) doc: &'d JsonDoc,
+    pub(crate) problems: Vec<RegistryError>,
+}
+
+impl<'d> Fields<'d> {
+    pub(crate) fn new(doc: &'d JsonDoc) -> Self {
+        Fields {
+            doc,
+            problems: Vec::new(),
+        }
+    }
+
+    /// The problems, in line order.
+    pub(crate) fn finish(mut self) -> Problems {
+        self.problems.sort_by_key(line_key);
+        Problems(self.problems)
+    }
+
+    pub(crate) fn get(&self, object: &str, key: &str) -> Option<&'d Value> {
+        self.doc
+            .value
+            .pointer(object)
+            .and_then(|o| o.get(key))
+            .filter(|v| !v.is_null())
+    }
+
+    pub(crate) fn bad(&mut self, object: &str, key: &str, expected: &str, found: &Value) {
+        self.problems.push(RegistryError::BadValue {
+            pos: self.doc.pos(&format!("{object}/{key}")),
+            key: display_key(object, key),
+            expected: expected.to_string(),
+            found: describe(found),
+        });
+    }
+
+    pub(crate) fn missing(&mut self, object: &str, key: &str, expected: &'static str) {
+        self.problems.push(RegistryError::MissingKey {
+            pos: self.doc.pos(object),
+            key: display_key(object, key),
+            expected,
+        });
+    }
+
+    /// A string value; a missing `required` key is a problem.
+    pub(crate) fn string(&mut self, object: &str, key: &str, required: bool) -> Option<String> {
+        match self.get(object, key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Some(Value::String(_)) | None if required => {
+                self.missing(object, key, "a non-empty string");
+                None
+            }
+            Some(Value::String(_)) | None => None,
+            Some(v) => {
+                self.bad(object, key, "a string", v);
+                None
+            }
+        }
+    }
+
+    /// An object value that must be present. Returns whether it is.
+    pub(crate) fn object(&mut self, object: &str, key: &str) -> bool {
+        match self.get(object, key) {
+            Some(Value::Object(_)) => true,
+            None => {
+                self.missing(object, key, "an object");
+                false
+            }
+            Some(v) => {
+                self.bad(object, key, "an object", v);
+                false
+            }
+        }
+    }
+
+    /// An optional positive number of seconds (a number or numeric string).
+    /// `None` = bad value (a problem was recorded), `Some(None)` = absent.
+    pub(crate) fn seconds(&mut self, object: &str, key: &str) -> Option<Option<Duration>> {
+        let Some(v) = self.get(object, key) else {
+            return Some(None);
+        };
+        let secs = match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        match secs.and_then(duration_from_seconds) {
+            Some(d) => Some(Some(d)),
+            None => {
+                self.bad(object, key, "a positive number of seconds", v);
+                None
+            }
+        }
+    }
+
+    /// An optional positive integer.
+    pub(crate) fn positive_int(&mut self, object: &str, key: &str) -> Option<Option<u32>> {
+        let Some(v) = self.get(object, key) else {
+            return Some(None);
+        };
+        match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if n > 0 => Some(Some(n)),
+            _ => {
+                self.bad(object, key, "a positive integer", v);
+                None
+            }
+        }
+    }
+
+    /// The password of the object at `object`: exactly one of `password` (literal),
+    /// `password_env` (an environment variable) or `password_file` (relative to `base`).
+    pub(crate) fn password(&mut self, object: &str, account: &str, base: &Path) -> Option<Secret> {
+        let given: Vec<&str> = ["password", "password_env", "password_file"]
+            .into_iter()
+            .filter(|k| self.get(object, k).is_some())
+            .collect();
+        let pos = self.doc.pos(object);
+        if given.len() != 1 {
+            self.problems.push(RegistryError::PasswordSource {
+                pos,
+                account: account.to_string(),
+                found: if given.is_empty() {
+                    "none".to_string()
+                } else {
+                    given.join(", ")
+                },
+            });
+            return None;
+        }
+        match given[0] {
+            "password" => match self.get(object, "password") {
+                // The value itself is never echoed: a wrong kind is reported by kind only.
+                Some(Value::String(s)) => Some(Secret::new(s.clone())),
+                _ => {
+                    self.problems.push(RegistryError::BadValue {
+                        pos: self.doc.pos(&format!("{object}/password")),
+                        key: display_key(object, "password"),
+                        expected: "a string".to_string(),
+                        found: "another kind of value".to_string(),
+                    });
+                    None
+                }
+            },
+            "password_env" => {
+                let var = self.string(object, "password_env", true)?;
+                match std::env::var(&var) {
+                    Ok(v) => Some(Secret::new(v)),
+                    Err(_) => {
+                        self.problems.push(RegistryError::PasswordEnvUnset {
+                            pos: self.doc.pos(&format!("{object}/password_env")),
+                            account: account.to_string(),
+                            var,
+                        });
+                        None
+                    }
+                }
+            }
+            _ => {
+                let file = base.join(self.string(object, "password_file", true)?);
+                match std::fs::read_to_string(&file) {
+                    // A trailing newline is an artefact of `echo secret > file`, not the password.
+                    Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
+                    Err(source) => {
+                        self.problems.push(RegistryError::PasswordFile {
+                            pos: self.doc.pos(&format!("{object}/password_file")),
+                            account: account.to_string(),
+                            file,
+                            source,
+                        });
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn line_key(e: &RegistryError) -> u64 {
+    e.position().map_or(0, |p| p.line)
+}
+
+/// `/accounts/0` + `password_env` → `accounts[0].password_env`.
+pub(crate) fn display_key(object: &str, key: &str) -> String {
+    let mut out = String::new();
+    for seg in object.split('/').filter(|s| !s.is_empty()).chain([key]) {
+        if seg.is_empty() {
+            continue;
+        }
+        if seg.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+/// A short description of a JSON value for "found …".
+pub(crate) fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("'{s}'"),
+        Value::Array(_) => "a list".to_string(),
+        Value::Object(_) => "an object".to_string(),
+    }
+}

@@ -1,0 +1,388 @@
+//! Everything that can be wrong with a device config, registry CSV or fleet file.
+//!
+//! Each variant is one problem at one place; its `Display` is the grep-format line the user
+//! sees: `path:line: point NAME: what (expected …, found …)`. Loaders collect every problem of
+//! a file into [`Problems`] instead of stopping at the first.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a problem is: a file and a 1-based line (0 when the problem concerns the whole file).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Position {
+    pub path: PathBuf,
+    pub line: u64,
+}
+
+impl Position {
+    pub fn new(path: impl Into<PathBuf>, line: u64) -> Self {
+        Position {
+            path: path.into(),
+            line,
+        }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.path.display())
+        } else {
+            write!(f, "{}:{}", self.path.display(), self.line)
+        }
+    }
+}
+
+/// One problem in a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The file could not be read.
+    #[error("{}: cannot read", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A path given to `check`/`load` is neither a device config, a CSV, a fleet file nor a
+    /// directory holding them.
+    #[error("{}: {what}", path.display())]
+    Unrecognised { path: PathBuf, what: String },
+
+    /// The CSV itself is malformed (bad quoting, invalid UTF-8).
+    #[error("{pos}: malformed CSV: {message}")]
+    Csv { pos: Position, message: String },
+
+    /// A required column is missing from the CSV header.
+    #[error("{pos}: missing column '{column}' (found columns: {found})")]
+    MissingColumn {
+        pos: Position,
+        column: &'static str,
+        found: String,
+    },
+
+    /// A row has no Volttron Point Name.
+    #[error("{pos}: empty Volttron Point Name")]
+    EmptyPointName { pos: Position },
+
+    /// The Register Name is not one of the spec's register types.
+    #[error("{pos}: point {point}: unknown register '{found}' (expected one of {expected})")]
+    UnknownRegister {
+        pos: Position,
+        point: String,
+        found: String,
+        expected: String,
+    },
+
+    /// The register exists but does not serve this attribute.
+    #[error(
+        "{pos}: point {point}: {register} has no attribute '{found}' (expected one of {expected})"
+    )]
+    UnknownAttribute {
+        pos: Position,
+        point: String,
+        register: &'static str,
+        found: String,
+        expected: String,
+    },
+
+    /// The Type column names no known type.
+    #[error("{pos}: point {point}: unknown type '{found}' (expected one of {expected})")]
+    UnknownType {
+        pos: Position,
+        point: String,
+        found: String,
+        expected: String,
+    },
+
+    /// The Type column names a type the attribute cannot have.
+    #[error("{pos}: point {point}: attribute {attribute} cannot be of type '{found}' (expected {expected})")]
+    TypeMismatch {
+        pos: Position,
+        point: String,
+        attribute: &'static str,
+        expected: String,
+        found: String,
+    },
+
+    /// The Writable column is not a flag word.
+    #[error("{pos}: point {point}: bad Writable value (expected TRUE or FALSE, found '{found}')")]
+    BadWritable {
+        pos: Position,
+        point: String,
+        found: String,
+    },
+
+    /// Writable = TRUE on an attribute the API cannot write.
+    #[error(
+        "{pos}: point {point}: attribute {attribute} is read-only (expected Writable FALSE, found TRUE)"
+    )]
+    NotWritable {
+        pos: Position,
+        point: String,
+        attribute: &'static str,
+    },
+
+    /// A port number on an attribute of the whole station.
+    #[error(
+        "{pos}: point {point}: attribute {attribute} is station-level (expected empty Port #, found '{found}')"
+    )]
+    PortOnStationLevel {
+        pos: Position,
+        point: String,
+        attribute: &'static str,
+        found: String,
+    },
+
+    /// No port number on an attribute of one port.
+    #[error(
+        "{pos}: point {point}: attribute {attribute} is per port (expected a Port # such as 1, found nothing)"
+    )]
+    MissingPort {
+        pos: Position,
+        point: String,
+        attribute: &'static str,
+    },
+
+    /// The Port # is not a port number.
+    #[error(
+        "{pos}: point {point}: bad Port # (expected a port from 1 to {max} or empty, found '{found}')"
+    )]
+    BadPort {
+        pos: Position,
+        point: String,
+        max: u16,
+        found: String,
+    },
+
+    /// The Starting Value does not fit the point.
+    #[error("{pos}: point {point}: bad Starting Value (expected {expected}, found {found})")]
+    BadStartingValue {
+        pos: Position,
+        point: String,
+        expected: String,
+        found: String,
+    },
+
+    /// Scrape Interval or Data Currency is not a positive number of seconds.
+    #[error(
+        "{pos}: point {point}: bad {column} (expected a positive number of seconds, found '{found}')"
+    )]
+    BadSeconds {
+        pos: Position,
+        point: String,
+        column: &'static str,
+        found: String,
+    },
+
+    /// A JSON file does not parse (after comments and trailing commas are removed).
+    #[error("{pos}:{column}: invalid JSON: {message}")]
+    Json {
+        pos: Position,
+        column: u64,
+        message: String,
+    },
+
+    /// A required key is missing from a JSON config.
+    #[error("{pos}: missing '{key}' (expected {expected})")]
+    MissingKey {
+        pos: Position,
+        key: String,
+        expected: &'static str,
+    },
+
+    /// A key of a JSON config has the wrong kind of value.
+    #[error("{pos}: bad '{key}' (expected {expected}, found {found})")]
+    BadValue {
+        pos: Position,
+        key: String,
+        expected: String,
+        found: String,
+    },
+
+    /// The device config is for another driver.
+    #[error("{pos}: driver_type must be \"chargepoint\" (found \"{found}\")")]
+    WrongDriverType { pos: Position, found: String },
+
+    /// `password_env` names an unset environment variable.
+    #[error("{pos}: account {account}: environment variable {var} is not set")]
+    PasswordEnvUnset {
+        pos: Position,
+        account: String,
+        var: String,
+    },
+
+    /// `password_file` cannot be read.
+    #[error("{pos}: account {account}: cannot read password file {}", file.display())]
+    PasswordFile {
+        pos: Position,
+        account: String,
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An account gives none or several of password / password_env / password_file.
+    #[error("{pos}: account {account}: give exactly one of password, password_env, password_file (found {found})")]
+    PasswordSource {
+        pos: Position,
+        account: String,
+        found: String,
+    },
+
+    /// A station set names an account the fleet file does not define.
+    #[error("{pos}: unknown account '{found}' (expected {expected})")]
+    UnknownAccount {
+        pos: Position,
+        found: String,
+        expected: String,
+    },
+
+    /// Two accounts share a name, or two devices share a device path or station.
+    #[error("{pos}: duplicate {what} '{name}' (first defined at {first})")]
+    Duplicate {
+        pos: Position,
+        what: &'static str,
+        name: String,
+        first: Position,
+    },
+
+    /// A device config's registry_config points to a file that is not there.
+    #[error("{pos}: registry_config '{reference}' not found (looked for {})", looked.display())]
+    RegistryNotFound {
+        pos: Position,
+        reference: String,
+        looked: PathBuf,
+    },
+
+    /// The same username is configured with two different passwords.
+    #[error("{pos}: username {username} is configured with a different password at {first}")]
+    ConflictingPassword {
+        pos: Position,
+        username: String,
+        first: Position,
+    },
+}
+
+impl RegistryError {
+    /// The file the problem is in.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            RegistryError::Io { path, .. } | RegistryError::Unrecognised { path, .. } => path,
+            _ => self
+                .position()
+                .map_or(std::path::Path::new(""), |p| &p.path),
+        }
+    }
+
+    /// The file and line of the problem; `None` for problems with a whole file or directory.
+    pub fn position(&self) -> Option<&Position> {
+        use RegistryError as E;
+        match self {
+            E::Io { .. } | E::Unrecognised { .. } => None,
+            E::Csv { pos, .. }
+            | E::MissingColumn { pos, .. }
+            | E::EmptyPointName { pos }
+            | E::UnknownRegister { pos, .. }
+            | E::UnknownAttribute { pos, .. }
+            | E::UnknownType { pos, .. }
+            | E::TypeMismatch { pos, .. }
+            | E::BadWritable { pos, .. }
+            | E::NotWritable { pos, .. }
+            | E::PortOnStationLevel { pos, .. }
+            | E::MissingPort { pos, .. }
+            | E::BadPort { pos, .. }
+            | E::BadStartingValue { pos, .. }
+            | E::BadSeconds { pos, .. }
+            | E::Json { pos, .. }
+            | E::MissingKey { pos, .. }
+            | E::BadValue { pos, .. }
+            | E::WrongDriverType { pos, .. }
+            | E::PasswordEnvUnset { pos, .. }
+            | E::PasswordFile { pos, .. }
+            | E::PasswordSource { pos, .. }
+            | E::UnknownAccount { pos, .. }
+            | E::Duplicate { pos, .. }
+            | E::RegistryNotFound { pos, .. }
+            | E::ConflictingPassword { pos, .. } => Some(pos),
+        }
+    }
+}
+
+/// Something odd that does not stop a file from loading, because VOLTTRON loads it too.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryWarning {
+    /// A second row with the same Volttron Point Name. VOLTTRON's own example registry has
+    /// such rows (`startTime`, `endTime`); VOLTTRON keeps the later one, and so do we.
+    #[error(
+        "{pos}: point {point}: duplicate point name (first defined on line {first_line}); \
+         this later row is the one used, as in VOLTTRON"
+    )]
+    DuplicatePoint {
+        pos: Position,
+        point: String,
+        first_line: u64,
+    },
+}
+
+/// Every problem found while loading, in file and line order. Never empty.
+#[derive(Debug)]
+pub struct Problems(pub Vec<RegistryError>);
+
+impl Problems {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &RegistryError> {
+        self.0.iter()
+    }
+
+    /// One line per problem, each followed by its causes (`…: cannot read: No such file…`):
+    /// what `check` prints and what `Display` shows.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.iter().map(|e| {
+            let mut line = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                line.push_str(": ");
+                line.push_str(&c.to_string());
+                cause = c.source();
+            }
+            line
+        })
+    }
+}
+
+impl From<RegistryError> for Problems {
+    fn from(e: RegistryError) -> Self {
+        Problems(vec![e])
+    }
+}
+
+impl fmt::Display for Problems {
+    /// One problem per line, as the user should see them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, line) in self.lines().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            f.write_str(&line)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+impl IntoIterator for Problems {
+    type Item = RegistryError;
+    type IntoIter = std::vec::IntoIter<RegistryError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}

@@ -1,0 +1,233 @@
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use cp_registry::{AccountId, DevicePattern, Fleet, StationId, StationSelection};
+
+const CSV: &str = "Volttron Point Name,Attribute Name,Register Name,Port #,Type,Units,Starting Value,Writable,Notes\n\
+                   portLoad,portLoad,LoadRegister,1,float,kW,,FALSE,\n";
+
+fn config(user: &str, password: &str, station: &str) -> String {
+    format!(
+        "{{\"driver_config\": {{\"username\": \"{user}\", \"password\": \"{password}\", \"stationID\": \"{station}\"}},\n\
+         \"driver_type\": \"chargepoint\", \"registry_config\": \"config://cp.csv\", \"interval\": 30}}\n"
+    )
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().expect("has parent")).expect("mkdir");
+    fs::write(p, text).expect("write");
+}
+
+fn problems(path: &Path) -> Vec<String> {
+    Fleet::load(path)
+        .expect_err("invalid")
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn config_store_directory_loads_nested_and_flat_device_configs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(root, "cp.csv", CSV);
+    write(
+        root,
+        "devices/campus/bldg/cp1",
+        &config("alice", "pw", "1:1"),
+    );
+    write(
+        root,
+        "devices/campus/bldg/cp2",
+        &config("alice", "pw", "1:2"),
+    );
+    write(root, "cp3.config", &config("bob", "pw2", "2:1"));
+    write(root, "config", "{\"driver_scrape_interval\": 0.05}");
+    write(root, "README.md", "# notes");
+    write(root, "cp0", &config("bob", "pw2", "2:0"));
+    let fleet = Fleet::load(root).expect("valid");
+    let devices = fleet.devices();
+    let paths: Vec<&str> = devices.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["cp0", "cp3", "campus/bldg/cp1", "campus/bldg/cp2"]);
+    // One account per username, shared by its stations; the registry is loaded once.
+    let accounts: Vec<&str> = fleet.accounts.iter().map(|a| a.id.0.as_str()).collect();
+    assert_eq!(accounts, ["bob", "alice"]);
+    assert_eq!(devices[2].account, AccountId("alice".into()));
+    assert!(std::sync::Arc::ptr_eq(
+        &devices[2].registry,
+        &devices[3].registry
+    ));
+    assert_eq!(devices[0].interval, Duration::from_secs(30));
+}
+
+#[test]
+fn same_username_with_two_passwords_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(root, "cp.csv", CSV);
+    write(root, "a.config", &config("alice", "pw", "1:1"));
+    write(root, "b.config", &config("alice", "other", "1:2"));
+    assert_eq!(
+        problems(root),
+        [format!(
+            "{}: username alice is configured with a different password at {}",
+            root.join("b.config").display(),
+            root.join("a.config").display()
+        )]
+    );
+}
+
+#[test]
+fn missing_registry_and_duplicate_device_paths_are_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(root, "devices/a/b/cp1", &config("alice", "pw", "1:1"));
+    assert_eq!(
+        problems(root),
+        [format!(
+            "{}:2: registry_config 'config://cp.csv' not found (looked for {})",
+            root.join("devices/a/b/cp1").display(),
+            root.join("cp.csv").display()
+        )]
+    );
+    write(root, "cp.csv", CSV);
+    let with_path = config("alice", "pw", "1:2").replace(
+        "\"interval\"",
+        "\"campus\": \"a\", \"building\": \"b\", \"unit\": \"cp1\", \"interval\"",
+    );
+    write(root, "x.config", &with_path);
+    assert_eq!(
+        problems(root),
+        [format!(
+            "{}: duplicate device path 'a/b/cp1' (first defined at {})",
+            root.join("x.config").display(),
+            root.join("devices/a/b/cp1").display()
+        )]
+    );
+}
+
+#[test]
+fn empty_directory_is_explained() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert_eq!(
+        problems(dir.path()),
+        [format!(
+            "{}: no device configs (devices/…, *.config, *.json) and no fleet.json found",
+            dir.path().display()
+        )]
+    );
+}
+
+const FLEET: &str = r#"{
+  // two accounts
+  "accounts": [
+    {"name": "org1", "username": "account1", "password": "sim-password-1", "rate_limit_per_minute": 120},
+    {"name": "org2", "username": "account2", "password_env": "CP_FLEET_TEST_PASSWORD"},
+  ],
+  "station_sets": [
+    {"account": "org1", "registry_config": "cp.csv", "stations": ["1:10001", "1:10002"],
+     "device_path": "org1/{org}/{station_number}", "interval": 20, "cacheExpiration": 10},
+    {"account": "org2", "registry_config": "config://cp.csv",
+     "stations": {"prefix": "2:", "first": 20001, "count": 3}, "device_path": "org2/{station}"},
+    {"account": "org2", "registry_config": "cp.csv", "stations": "all", "device_path": "all2/cp{station_number}"},
+  ],
+}"#;
+
+#[test]
+fn fleet_file_gives_accounts_and_station_sets() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(root, "cp.csv", CSV);
+    write(root, "fleet.json", FLEET);
+    // The variable name is unique to this test, so parallel tests cannot race on it.
+    std::env::set_var("CP_FLEET_TEST_PASSWORD", "from-env");
+    let fleet = Fleet::load(&root.join("fleet.json")).expect("valid");
+    assert_eq!(fleet.accounts.len(), 2);
+    assert_eq!(fleet.accounts[0].rate_limit_per_minute, Some(120));
+    assert_eq!(fleet.accounts[1].password.expose(), "from-env");
+    let devices = fleet.devices();
+    let paths: Vec<String> = devices.iter().map(|d| d.path.to_string()).collect();
+    assert_eq!(
+        paths,
+        [
+            "org1/1/10001",
+            "org1/1/10002",
+            "org2/2:20001",
+            "org2/2:20002",
+            "org2/2:20003"
+        ]
+    );
+    assert_eq!(devices[0].interval, Duration::from_secs(20));
+    assert_eq!(devices[0].cache_expiration, Some(Duration::from_secs(10)));
+    assert_eq!(devices[2].interval, Duration::from_secs(60));
+    let all = &fleet.station_sets[2];
+    assert_eq!(all.stations, StationSelection::All);
+    assert_eq!(
+        all.device_path,
+        DevicePattern::Template("all2/cp{station_number}".into())
+    );
+    let found = all.device(&StationId::new("2:29999")).expect("valid path");
+    assert_eq!(found.path.as_str(), "all2/cp29999");
+    assert_eq!(found.account, AccountId("org2".into()));
+    // The directory form finds the same fleet.
+    assert_eq!(Fleet::load(root).expect("valid"), fleet);
+    assert!(!format!("{fleet:?}").contains("sim-password-1"));
+}
+
+#[test]
+fn fleet_file_errors_are_all_reported_with_lines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(root, "cp.csv", CSV);
+    let text = r#"{
+  "accounts": [
+    {"name": "org1", "username": "account1"},
+    {"name": "org1", "username": "x", "password": "p"},
+    {"name": "org3", "username": "y", "password": "p", "password_file": "f"}
+  ],
+  "station_sets": [
+    {"account": "orgX", "registry_config": "cp.csv", "stations": ["1:1"], "device_path": "a/b"},
+    {"account": "org1", "registry_config": "cp.csv", "stations": ["1:1", "1:2", "1:1"], "device_path": "a/{station}"},
+    {"account": "org1", "registry_config": "cp.csv", "stations": ["1:1", "1:2"], "device_path": "a/b"},
+    {"account": "org1", "registry_config": "cp.csv", "stations": 7, "device_path": "a/{stationid}"},
+    {"account": "org1", "registry_config": "nope.csv", "stations": "all", "device_path": "n/{station}"}
+  ]
+}"#;
+    write(root, "fleet.json", text);
+    let f = root.join("fleet.json");
+    let f = f.display();
+    assert_eq!(
+        problems(&root.join("fleet.json")),
+        [
+            format!("{f}:3: account org1: give exactly one of password, password_env, password_file (found none)"),
+            format!("{f}:5: account org3: give exactly one of password, password_env, password_file (found password, password_file)"),
+            format!("{f}:8: unknown account 'orgX' (expected one of org1)"),
+            format!("{f}:9: duplicate station '1:1' (first defined at {f}:9)"),
+            format!("{f}:10: bad 'station_sets[2].device_path' (expected a path with {{station}} or {{station_number}}, so each station gets its own device, found 'a/b')"),
+            format!("{f}:11: bad 'station_sets[3].stations' (expected a list of station IDs, {{\"prefix\", \"first\", \"count\"}} or \"all\", found 7)"),
+            format!("{f}:11: bad 'station_sets[3].device_path' (expected a path whose placeholders are {{station}}, {{org}}, {{station_number}}, found 'a/{{stationid}}')"),
+            format!("{f}:12: registry_config 'nope.csv' not found (looked for {})", root.join("nope.csv").display()),
+        ]
+    );
+}
+
+#[test]
+fn station_set_without_any_account_says_the_list_is_empty() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(root, "cp.csv", CSV);
+    write(
+        root,
+        "fleet.json",
+        "{\"station_sets\": [\n  {\"account\": \"a\", \"registry_config\": \"cp.csv\", \"stations\": \"all\", \"device_path\": \"x/{station}\"}\n]}",
+    );
+    assert_eq!(
+        problems(&root.join("fleet.json")),
+        [format!(
+            "{}:2: unknown account 'a' (expected an account of this file's \"accounts\" list, which is empty)",
+            root.join("fleet.json").display()
+        )]
+    );
+}
