@@ -419,6 +419,20 @@ fn oversized_response_is_malformed() {
 }
 
 #[test]
+fn non_utf8_is_malformed_and_a_byte_order_mark_is_fine() {
+    let mut latin1 = envelope_around(
+        "<ns1:getLoadResponse><responseCode>100</responseCode><groupName>Caf\u{e9}</groupName></ns1:getLoadResponse>",
+    );
+    let e_acute = latin1.windows(2).position(|w| w == [0xc3, 0xa9]).unwrap();
+    latin1.splice(e_acute..e_acute + 2, [0xe9]);
+    assert!(malformed(ApiMethod::GetLoad, &latin1).starts_with("not well-formed XML at byte"));
+
+    let mut with_bom = b"\xef\xbb\xbf".to_vec();
+    with_bom.extend(code_response(ApiMethod::GetLoad, "100", "ok"));
+    assert!(read_response(ApiMethod::GetLoad, &with_bom).is_ok());
+}
+
+#[test]
 fn wrong_shape_responses_are_malformed() {
     assert_eq!(
         malformed(
