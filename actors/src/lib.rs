@@ -46,8 +46,7 @@ pub use gateway::{
     DEFAULT_RETRY_DEADLINE, MAX_INFLIGHT_PER_ACCOUNT, MAX_QUEUED_PER_ACCOUNT,
 };
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};
-// The metrics' write-outcome label shares its name with the device's `WriteOutcome`.
-pub use metrics::{InFlightCall, Metrics, WriteOutcome as WriteOutcomeLabel};
+pub use metrics::Metrics;
 pub use observe::{CallObserver, NoObserver, StationObserver};
 pub use port::{PortActor, PortArguments, PortMessage, PortState};
 pub use station::{StationActor, StationArguments, StationMessage, StationState};

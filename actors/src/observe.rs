@@ -64,6 +64,9 @@ pub trait StationObserver: Send + Sync + 'static {
     /// A scrape published after `elapsed` (from the tick to the publish).
     fn scrape_finished(&self, _station: &StationId, _elapsed: Duration, _at: DateTime<Utc>) {}
 
+    /// After each scrape, for each method the station reads: how old its data is.
+    fn data_age(&self, _station: &StationId, _op: ApiMethod, _age: Duration) {}
+
     /// A method's latest call was (or stopped being) refused by the account's plan.
     fn method_refused(&self, _station: &StationId, _op: ApiMethod, _refused: bool) {}
 

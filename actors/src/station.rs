@@ -584,6 +584,10 @@ impl StationState {
         observer.station_up(station, self.is_up());
         observer.sheds_active(station, health.sheds_active);
         observer.alarms_active(station, self.snapshot.alarms.as_ref().map_or(0, Vec::len));
+        for (method, fetched) in &self.fetched_at {
+            let age = (at - *fetched).to_std().unwrap_or_default();
+            observer.data_age(station, *method, age);
+        }
     }
 
     fn on_scrape_all(
