@@ -1,1 +1,182 @@
-fn main() {}
+//! Codec throughput: reading a 1,000-station getStationStatus answer (2 ports each), writing it,
+//! and writing requests. Run with `cargo bench --bench soap_codec`; the target is >= 200 MB/s
+//! for the read on one core.
+//!
+//! `quick_xml_events_only` is the parser alone on the same bytes: the ceiling for the read.
+//!
+//! Each benchmark is measured twice: in wall time (criterion's default) and in time on CPU
+//! (`cpu/…`, from `/proc/thread-self/schedstat`). The second is the "one core" figure: on a
+//! machine shared with compilers, wall time mostly measures waiting for a core.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use chargepoint_supervisor::soap::{
+    read_response, write_request, write_response, Outcome, Request, Response, UsernameToken,
+};
+use chrono::{TimeZone, Utc};
+use cp_actors::{PortShed, ShedLimit, ShedRequest, ShedScope, StatusQuery};
+use cp_registry::{ApiMethod, PortNumber, PortState, PortStatus, Secret, StationId, StationStatus};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+/// Nanoseconds this thread has spent on a CPU, as the scheduler accounts them.
+struct CpuTime;
+
+static WALL: WallTime = WallTime;
+
+fn on_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .expect("/proc/thread-self/schedstat (Linux with schedstats) is needed for cpu/ benchmarks")
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        on_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        on_cpu_ns().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+    /// Values are nanoseconds, like wall time, so its formatter fits.
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WALL.formatter()
+    }
+}
+
+fn fleet_status(stations: usize) -> Response {
+    let timestamp = Utc.with_ymd_and_hms(2016, 11, 7, 19, 19, 19).unwrap();
+    let stations = (0..stations)
+        .map(|n| StationStatus {
+            station_id: StationId(format!("1:{}", 30000 + n)),
+            ports: vec![
+                PortStatus {
+                    port: PortNumber(1),
+                    status: PortState::Available,
+                    timestamp,
+                    connector: Some("J1772".into()),
+                    power: Some("6.6".into()),
+                },
+                PortStatus {
+                    port: PortNumber(2),
+                    status: PortState::InUse,
+                    timestamp,
+                    connector: None,
+                    power: None,
+                },
+            ],
+        })
+        .collect();
+    Response::GetStationStatus {
+        outcome: Outcome::success(),
+        stations,
+        more: false,
+    }
+}
+
+fn requests() -> Vec<(&'static str, Request)> {
+    let status = Request::GetStationStatus {
+        query: StatusQuery {
+            station_ids: (0..50)
+                .map(|n| StationId(format!("1:{}", 30000 + n)))
+                .collect(),
+        },
+        start_record: Some(1),
+        num_stations: Some(50),
+    };
+    let shed = Request::ShedLoad(ShedRequest {
+        scope: ShedScope::Station(StationId::new("1:30000")),
+        station_limit: None,
+        ports: vec![PortShed {
+            port: PortNumber(1),
+            limit: ShedLimit::AllowedLoad(3.0),
+        }],
+        time_interval_minutes: 0,
+    });
+    vec![("getStationStatus_50_ids", status), ("shedLoad", shed)]
+}
+
+fn codec<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
+    let response = fleet_status(1000);
+    let bytes = write_response(&response);
+
+    let mut group = c.benchmark_group(format!("{prefix}getStationStatus_1000_stations"));
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("read_response", |b| {
+        b.iter(|| read_response(ApiMethod::GetStationStatus, black_box(&bytes)).unwrap())
+    });
+    // The floor under read_response: quick-xml producing the same events with nothing done
+    // with them. The gap between the two is the codec's own cost.
+    group.bench_function("quick_xml_events_only", |b| {
+        b.iter(|| {
+            let mut reader = quick_xml::Reader::from_reader(black_box(&bytes[..]));
+            let mut events = 0usize;
+            while !matches!(
+                reader.read_event(),
+                Ok(quick_xml::events::Event::Eof) | Err(_)
+            ) {
+                events += 1;
+            }
+            events
+        })
+    });
+    group.bench_function("write_response", |b| {
+        b.iter(|| write_response(black_box(&response)))
+    });
+    group.finish();
+
+    let token = UsernameToken {
+        username: "bench-user".into(),
+        password: Secret::new("bench-password"),
+    };
+    let mut group = c.benchmark_group(format!("{prefix}write_request"));
+    for (name, request) in requests() {
+        group.throughput(Throughput::Bytes(
+            write_request(&request, &token).len() as u64
+        ));
+        group.bench_function(name, |b| {
+            b.iter(|| write_request(black_box(&request), black_box(&token)))
+        });
+    }
+    group.finish();
+}
+
+fn wall(c: &mut Criterion) {
+    codec(c, "");
+}
+
+fn cpu(c: &mut Criterion<CpuTime>) {
+    codec(c, "cpu/");
+}
+
+fn config<M: Measurement>(measurement: M) -> Criterion<M> {
+    Criterion::default()
+        .with_measurement(measurement)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = wall_time;
+    config = config(WallTime);
+    targets = wall
+}
+criterion_group! {
+    name = cpu_time;
+    config = config(CpuTime);
+    targets = cpu
+}
+criterion_main!(wall_time, cpu_time);

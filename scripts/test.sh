@@ -12,4 +12,5 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
+./scripts/prometheus-test-env.sh
 cargo test --workspace --all-targets

@@ -10,7 +10,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use cp_registry::{Fleet, FleetSummary, Problems, Registry, RegistryError, DEFAULT_INTERVAL};
+use cp_registry::{
+    Fleet, FleetSummary, Problems, Registry, RegistryError, RegistryWarning, DEFAULT_INTERVAL,
+};
 
 /// Why `check` did not pass.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +31,15 @@ pub enum CheckFailed {
 /// [`CheckFailed::Invalid`] with the number of problems printed, or [`CheckFailed::Output`].
 pub fn check(path: &Path, out: &mut dyn Write) -> Result<(), CheckFailed> {
     match summarise(path) {
-        Ok(summary) => {
-            writeln!(out, "{}: OK", path.display())?;
+        Ok((summary, warnings)) => {
+            for w in &warnings {
+                writeln!(out, "{w}")?;
+            }
+            match warnings.len() {
+                0 => writeln!(out, "{}: OK", path.display())?,
+                1 => writeln!(out, "{}: OK with 1 warning", path.display())?,
+                n => writeln!(out, "{}: OK with {n} warnings", path.display())?,
+            }
             write!(out, "{summary}")?;
             Ok(())
         }
@@ -45,7 +54,8 @@ pub fn check(path: &Path, out: &mut dyn Write) -> Result<(), CheckFailed> {
     }
 }
 
-fn summarise(path: &Path) -> Result<FleetSummary, Problems> {
+/// The summary of a valid configuration and its warnings.
+fn summarise(path: &Path) -> Result<(FleetSummary, Vec<RegistryWarning>), Problems> {
     if !path.exists() {
         return Err(RegistryError::Io {
             path: path.to_path_buf(),
@@ -58,9 +68,14 @@ fn summarise(path: &Path) -> Result<FleetSummary, Problems> {
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if path.is_file() && is_csv {
         let registry = Registry::parse(path)?;
-        Ok(FleetSummary::of_registry(&registry, DEFAULT_INTERVAL))
+        Ok((
+            FleetSummary::of_registry(&registry, DEFAULT_INTERVAL),
+            registry.warnings,
+        ))
     } else {
-        Fleet::load(path).map(|fleet| FleetSummary::of(&fleet))
+        let fleet = Fleet::load(path)?;
+        let warnings = fleet.warnings().into_iter().cloned().collect();
+        Ok((FleetSummary::of(&fleet), warnings))
     }
 }
 
@@ -143,7 +158,10 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
 
     #[test]
     fn every_problem_of_every_file_is_reported() {
-        let rows = format!("{SPEC_ROWS}portLoad,portLoad,LoadRegister,1,float,kw,,TRUE,\n");
+        let rows = format!(
+            "{SPEC_ROWS}portLoad2,portLoad,LoadRegister,1,float,kw,,TRUE,\n\
+             x,Status,StationStatusRegister,,string,,,FALSE,\n"
+        );
         let (_guard, root) = volttron_dir(&rows);
         let config = root.join("devices/campus/building/chargepoint1");
         fs::write(
@@ -173,8 +191,8 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
         assert_eq!(
             out,
             format!(
-                "{csv}:6: point portLoad: attribute portLoad is read-only (expected Writable FALSE, found TRUE)\n\
-                 {csv}:6: point portLoad: duplicate point name (first defined on line 4)\n",
+                "{csv}:6: point portLoad2: attribute portLoad is read-only (expected Writable FALSE, found TRUE)\n\
+                 {csv}:7: point x: attribute Status is per port (expected a Port # such as 1, found nothing)\n",
                 csv = csv.display()
             )
         );
@@ -206,6 +224,27 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
         assert_eq!(
             lines.last(),
             Some(&"account a: 1 station, 3.0 calls/min (over its limit of 2/min: scrapes will be slowed to fit)")
+        );
+    }
+
+    #[test]
+    fn duplicate_point_names_warn_and_the_later_row_is_used_as_in_volttron() {
+        let rows = format!("{SPEC_ROWS}portLoad,portLoad,LoadRegister,2,float,kW,,FALSE,\n");
+        let (_guard, root) = volttron_dir(&rows);
+        let (r, out) = run(&root);
+        assert!(r.is_ok(), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[..3],
+            [
+                format!(
+                    "{}:6: point portLoad: duplicate point name (first defined on line 4); \
+                     this later row is the one used, as in VOLTTRON",
+                    root.join("chargepoint.csv").display()
+                ),
+                format!("{}: OK with 1 warning", root.display()),
+                "1 station, 1 device, 2 ports, 4 points, 1 account".to_string(),
+            ]
         );
     }
 
@@ -243,7 +282,7 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines[1],
-            "200 stations, 200 devices, 400 ports, 16400 points, 2 accounts"
+            "200 stations, 200 devices, 400 ports, 16600 points, 2 accounts"
         );
         assert!(
             lines.contains(

@@ -22,11 +22,10 @@ use std::time::Duration;
 use axum::Router;
 use chrono::{SubsecRound, Utc};
 use cp_actors::{
-    AccountSpec, CallObserver, ChargePointApi, Connect, ErrorKind, Fleet, FleetError, FleetOptions,
-    FleetSpec, Metrics,
+    AccountSpec, ChargePointApi, Connect, Fleet, FleetError, FleetOptions, FleetSpec, Metrics,
 };
 use cp_registry::{
-    Account, AccountId, ApiMethod, DevicePattern, Position, Registry, StationSelection, StationSet,
+    Account, AccountId, DevicePattern, Position, Registry, StationSelection, StationSet,
     DEFAULT_INTERVAL,
 };
 use tokio::net::TcpListener;
@@ -285,7 +284,7 @@ impl Target {
         let endpoints = self.endpoints(config);
         endpoints.check(&spec)?;
         let options = FleetOptions {
-            observer: Arc::new(MetricsObserver(metrics)),
+            observer: Arc::new(metrics),
             ..FleetOptions::default()
         };
         let connect: Connect = Arc::new(move |account: &AccountSpec| {
@@ -443,28 +442,5 @@ impl Endpoints {
         spec.accounts
             .iter()
             .try_for_each(|account| self.client(account).map(drop))
-    }
-}
-
-/// Counts every gateway call in the metric families.
-struct MetricsObserver(Metrics);
-
-impl CallObserver for MetricsObserver {
-    fn call_finished(
-        &self,
-        account: &AccountId,
-        op: ApiMethod,
-        elapsed: Duration,
-        outcome: Result<(), ErrorKind>,
-    ) {
-        self.0.record_call(&account.0, op, elapsed, outcome);
-    }
-
-    fn queue_depth(&self, account: &AccountId, depth: usize) {
-        self.0.set_queue_depth(&account.0, depth);
-    }
-
-    fn overloaded(&self, account: &AccountId) {
-        self.0.record_overload_rejection(&account.0);
     }
 }

@@ -125,7 +125,7 @@ const WRITABLE_ATTRIBUTES: [&str; 4] = ["shedState", "allowedLoad", "percentShed
 /// Records what a running supervisor would, one round per tick, until aborted.
 async fn simulate_traffic(metrics: Metrics) {
     // One long session-data call stays in flight the whole time.
-    let _long_call = metrics.call_in_flight("globex");
+    metrics.set_calls_in_flight("globex", 1);
     let mut ticker = tokio::time::interval(TRAFFIC_TICK);
     for tick in 0u64.. {
         ticker.tick().await;
@@ -209,9 +209,15 @@ fn record_round(m: &Metrics, tick: u64) {
     m.set_active_alarms(&shed, 0);
     m.set_active_alarms(&refused, 0);
     if tick % 5 == 0 {
-        m.record_write(&shed, "shedState", WriteOutcome::Confirmed);
-        m.record_write(&refused, "percentShed", WriteOutcome::Pending);
-        m.record_write(&failing, "allowedLoad", WriteOutcome::Failed);
+        m.record_write(&shed, "shedState", &WriteOutcome::Confirmed);
+        m.record_write(&refused, "percentShed", &WriteOutcome::Pending);
+        m.record_write(
+            &failing,
+            "allowedLoad",
+            &WriteOutcome::Failed {
+                reason: "shedLoad refused".into(),
+            },
+        );
     }
 }
 

@@ -165,6 +165,17 @@ impl FakeApi {
             .collect()
     }
 
+    /// Changes the addressed station, unless writes are being ignored.
+    fn apply_write(&self, scope: &ShedScope, change: impl FnOnce(&mut FakeStation)) {
+        let mut inner = self.lock();
+        if inner.ignore_writes {
+            return;
+        }
+        if let Some(station) = scope_station(scope).and_then(|s| inner.stations.get_mut(s)) {
+            change(station);
+        }
+    }
+
     /// Records the call, waits the latency, then fails if a failure is scripted.
     async fn enter(
         &self,
@@ -392,18 +403,13 @@ impl ChargePointApi for FakeApi {
             scope_station(&request.scope),
         )
         .await?;
-        let mut inner = self.lock();
-        if !inner.ignore_writes {
-            if let Some(station) =
-                scope_station(&request.scope).and_then(|s| inner.stations.get_mut(s))
-            {
-                for shed in &request.ports {
-                    if let Some(port) = station.ports.get_mut(&shed.port) {
-                        port.shed = Some(shed.limit);
-                    }
+        self.apply_write(&request.scope, |station| {
+            for shed in &request.ports {
+                if let Some(port) = station.ports.get_mut(&shed.port) {
+                    port.shed = Some(shed.limit);
                 }
             }
-        }
+        });
         Ok(ShedAck {
             success: true,
             station_id: scope_station(&request.scope).cloned(),
@@ -422,18 +428,13 @@ impl ChargePointApi for FakeApi {
             scope_station(&request.scope),
         )
         .await?;
-        let mut inner = self.lock();
-        if !inner.ignore_writes {
-            if let Some(station) =
-                scope_station(&request.scope).and_then(|s| inner.stations.get_mut(s))
-            {
-                for (n, port) in station.ports.iter_mut() {
-                    if request.ports.is_empty() || request.ports.contains(n) {
-                        port.shed = None;
-                    }
+        self.apply_write(&request.scope, |station| {
+            for (n, port) in station.ports.iter_mut() {
+                if request.ports.is_empty() || request.ports.contains(n) {
+                    port.shed = None;
                 }
             }
-        }
+        });
         Ok(ClearShedAck {
             success: true,
             station_id: scope_station(&request.scope).cloned(),

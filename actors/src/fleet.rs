@@ -33,7 +33,7 @@ use crate::device::{error_chain, FleetError, Publish};
 use crate::gateway::{
     Gateway, GatewayArguments, GatewayHandle, GatewayOptions, ReadReply, ReadRequest,
 };
-use crate::observe::{CallObserver, NoObserver};
+use crate::observe::{CallObserver, NoObserver, StationObserver};
 use crate::station::{StationActor, StationArguments, StationMessage};
 
 /// The fleet as configured: accounts and station sets (the registry crate's model).
@@ -61,6 +61,9 @@ pub const STATION_INFO_REFRESH: Duration = Duration::from_secs(6 * 3600);
 /// The longest pause before a failed station actor is restarted.
 pub const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 
+/// A station that ran this long before failing starts its restart backoff afresh.
+const STABLE_RUN: Duration = Duration::from_secs(10 * 60);
+
 /// The first pause before a failed station actor is restarted; doubles per failure.
 const FIRST_RESTART_DELAY: Duration = Duration::from_secs(1);
 
@@ -79,6 +82,8 @@ pub struct FleetOptions {
     pub station_info_refresh: Duration,
     /// Receives every gateway call (the metrics module).
     pub observer: Arc<dyn CallObserver>,
+    /// Receives station and fleet events (the metrics module).
+    pub station_observer: Arc<dyn StationObserver>,
 }
 
 impl Default for FleetOptions {
@@ -91,6 +96,7 @@ impl Default for FleetOptions {
             confirm_poll: DEFAULT_CONFIRM_POLL,
             station_info_refresh: STATION_INFO_REFRESH,
             observer: Arc::new(NoObserver),
+            station_observer: Arc::new(NoObserver),
         }
     }
 }
@@ -155,10 +161,25 @@ struct StationEntry {
     /// Position in the fleet: spreads first scrapes.
     index: usize,
     actor: Option<ActorRef<StationMessage>>,
-    /// Failures since the last successful start, for the restart backoff.
+    /// Recent failures, for the restart backoff.
     restarts: u32,
+    /// When the running actor started: a long run resets the backoff.
+    started_at: tokio::time::Instant,
     /// Bumped at each spawn so stale restart timers are ignored.
     generation: u64,
+}
+
+impl StationEntry {
+    fn new(device: DeviceSpec, index: usize) -> Self {
+        StationEntry {
+            device,
+            index,
+            actor: None,
+            restarts: 0,
+            started_at: tokio::time::Instant::now(),
+            generation: 0,
+        }
+    }
 }
 
 /// The supervisor's mutable state.
@@ -246,6 +267,7 @@ impl FleetState {
         match spawned {
             Ok((actor, _)) => {
                 entry.actor = Some(actor);
+                entry.started_at = tokio::time::Instant::now();
                 Ok(())
             }
             Err(e) => {
@@ -279,16 +301,8 @@ impl FleetState {
                     reason: format!("gateway for account {}: {e}", account.id),
                 })?;
         }
-        self.stations.insert(
-            path.clone(),
-            StationEntry {
-                device,
-                index: self.next_index,
-                actor: None,
-                restarts: 0,
-                generation: 0,
-            },
-        );
+        self.stations
+            .insert(path.clone(), StationEntry::new(device, self.next_index));
         self.next_index += 1;
         self.spawn_station(myself, &path).await
     }
@@ -300,6 +314,9 @@ impl FleetState {
             .ok_or_else(|| FleetError::UnknownDevice {
                 device: path.to_string(),
             })?;
+        self.options
+            .station_observer
+            .station_removed(&entry.device.station);
         if let Some(actor) = entry.actor {
             // Its sheds stay until their lease lapses (see the module doc).
             actor.stop(Some("removed from the fleet".into()));
@@ -423,18 +440,35 @@ impl FleetState {
         cell: &ractor::ActorCell,
         cause: &str,
     ) -> bool {
-        let Some((path, entry)) = self.stations.iter_mut().find(|(_, e)| {
-            e.actor
-                .as_ref()
-                .is_some_and(|a| a.get_id() == cell.get_id())
-        }) else {
+        let Some(path) = self
+            .stations
+            .iter()
+            .find(|(_, e)| {
+                e.actor
+                    .as_ref()
+                    .is_some_and(|a| a.get_id() == cell.get_id())
+            })
+            .map(|(path, _)| path.clone())
+        else {
             return false;
         };
+        self.schedule_restart(myself, &path, cause);
+        true
+    }
+
+    /// Marks the station down and restarts it after the backoff its failure count earns.
+    fn schedule_restart(&mut self, myself: &ActorRef<FleetMessage>, path: &str, cause: &str) {
+        let Some(entry) = self.stations.get_mut(path) else {
+            return;
+        };
+        if entry.actor.is_some() && entry.started_at.elapsed() >= STABLE_RUN {
+            entry.restarts = 0;
+        }
         entry.actor = None;
         entry.restarts += 1;
         let delay = restart_delay(entry.restarts);
         tracing::error!(device = %path, cause = %cause, restart_in = ?delay, "station actor down");
-        let device = path.clone();
+        let device = path.to_string();
         let generation = entry.generation;
         self.timers.retain(|t| !t.is_finished());
         self.timers.push(
@@ -443,7 +477,6 @@ impl FleetState {
                 generation,
             }),
         );
-        true
     }
 
     async fn on_restart_station(
@@ -459,8 +492,14 @@ impl FleetState {
         if !current {
             return;
         }
+        if let Some(entry) = self.stations.get(&path) {
+            self.options
+                .station_observer
+                .station_restarted(&entry.device.station);
+        }
         if let Err(e) = self.spawn_station(myself, &path).await {
-            tracing::error!(device = %path, cause = %e, "station restart failed");
+            // Keep trying, further apart each time: the cause may be passing.
+            self.schedule_restart(myself, &path, &e.to_string());
         }
     }
 
@@ -529,16 +568,9 @@ impl Actor for FleetSupervisor {
         // Index every station before spawning any, so first scrapes spread over the fleet.
         for device in devices {
             let path = device.path.to_string();
-            state.stations.insert(
-                path,
-                StationEntry {
-                    device,
-                    index: state.next_index,
-                    actor: None,
-                    restarts: 0,
-                    generation: 0,
-                },
-            );
+            state
+                .stations
+                .insert(path, StationEntry::new(device, state.next_index));
             state.next_index += 1;
         }
         let paths: Vec<String> = state.stations.keys().cloned().collect();

@@ -543,6 +543,7 @@ impl CallContext {
         backoff::future::retry(policy, || async {
             // The dispatcher took a rate token for the first attempt; each retry takes its own.
             if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+                self.observer.call_retried(&self.account, op.method());
                 self.wait_for_rate().await;
             }
             self.attempt(op).await.map_err(|e| match e {
@@ -577,9 +578,12 @@ impl CallContext {
     }
 
     async fn wait_for_rate(&self) {
+        let started = tokio::time::Instant::now();
         while let Err(not_until) = self.limiter.check() {
             tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
         }
+        self.observer
+            .rate_limit_waited(&self.account, started.elapsed());
     }
 }
 
@@ -645,16 +649,25 @@ impl GatewayState {
         &self.context.account
     }
 
-    /// Refuses a request when the queue is full; says whether it was refused.
-    fn refuse_if_full(&self) -> Option<GatewayError> {
-        if self.queued < self.options.max_queued {
+    /// Lets a request in, or answers it at once: nothing when its requester already gave up,
+    /// [`GatewayError::Overloaded`] when the queue is full.
+    fn admit<T>(
+        &self,
+        reply: RpcReplyPort<Result<T, GatewayError>>,
+    ) -> Option<RpcReplyPort<Result<T, GatewayError>>> {
+        if reply.is_closed() {
             return None;
         }
+        if self.queued < self.options.max_queued {
+            return Some(reply);
+        }
         self.context.observer.overloaded(self.account());
-        Some(GatewayError::Overloaded {
+        // The requester may have stopped waiting; then nobody needs the refusal.
+        let _ = reply.send(Err(GatewayError::Overloaded {
             account: self.account().clone(),
             capacity: self.options.max_queued,
-        })
+        }));
+        None
     }
 
     fn on_read(
@@ -663,14 +676,9 @@ impl GatewayState {
         request: ReadRequest,
         reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
     ) {
-        if reply.is_closed() {
+        let Some(reply) = self.admit(reply) else {
             return;
-        }
-        if let Some(refused) = self.refuse_if_full() {
-            // The requester may have stopped waiting; then nobody needs the refusal.
-            let _ = reply.send(Err(refused));
-            return;
-        }
+        };
         self.window.push((request, reply));
         self.queued += 1;
         if !self.window_open {
@@ -690,14 +698,9 @@ impl GatewayState {
         request: WriteRequest,
         reply: RpcReplyPort<Result<WriteReply, GatewayError>>,
     ) {
-        if reply.is_closed() {
+        let Some(reply) = self.admit(reply) else {
             return;
-        }
-        if let Some(refused) = self.refuse_if_full() {
-            // As in `on_read`: a closed port means nobody waits for the refusal.
-            let _ = reply.send(Err(refused));
-            return;
-        }
+        };
         let op = match request {
             WriteRequest::Shed(r) => CallOp::Shed(r),
             WriteRequest::ClearShed(r) => CallOp::ClearShed(r),
@@ -735,11 +738,20 @@ impl GatewayState {
                     }
                     call.waiters.push(Waiter::Read { request, reply });
                 }
-                None => {
-                    let op = plan.op_for(&request);
-                    let id = self.new_call(op, vec![Waiter::Read { request, reply }]);
-                    self.read_lane.push_back(id);
-                }
+                None => match self.grow_queued_call(&request) {
+                    Some(id) => {
+                        let call = self
+                            .calls
+                            .get_mut(&id)
+                            .expect("grow_queued_call returns ids of live calls");
+                        call.waiters.push(Waiter::Read { request, reply });
+                    }
+                    None => {
+                        let op = plan.op_for(&request);
+                        let id = self.new_call(op, vec![Waiter::Read { request, reply }]);
+                        self.read_lane.push_back(id);
+                    }
+                },
             }
         }
         self.pump(myself);
@@ -752,6 +764,44 @@ impl GatewayState {
             .iter()
             .find(|(_, call)| call.op.serves(request))
             .map(|(id, _)| *id)
+    }
+
+    /// Widens a call still waiting in the read lane so that it also answers `request`: a queued
+    /// getStationStatus takes one more station, a queued getLoad of a station becomes a getLoad
+    /// of the group when `request` names the same group. While the rate limit holds calls back,
+    /// reads arriving in later windows so merge into the calls already waiting.
+    fn grow_queued_call(&mut self, request: &ReadRequest) -> Option<CallId> {
+        let queued = |call: &&mut Call| !call.in_flight;
+        match request {
+            ReadRequest::Status(station) => {
+                let (id, call) = self
+                    .calls
+                    .iter_mut()
+                    .filter(|(_, c)| queued(c))
+                    .find(|(_, c)| matches!(c.op, CallOp::Status(_)))?;
+                if let CallOp::Status(ids) = &mut call.op {
+                    ids.push(station.clone());
+                }
+                Some(*id)
+            }
+            ReadRequest::Load {
+                group: Some(group), ..
+            } => {
+                let (id, call) = self
+                    .calls
+                    .iter_mut()
+                    .filter(|(_, c)| queued(c))
+                    .filter(|(_, c)| matches!(c.op, CallOp::Load(LoadQuery::Station(_))))
+                    .find(|(_, c)| {
+                        c.waiters.iter().any(|w| {
+                            matches!(w, Waiter::Read { request: ReadRequest::Load { group: g, .. }, .. } if *g == Some(*group))
+                        })
+                    })?;
+                call.op = CallOp::Load(LoadQuery::Group(*group));
+                Some(*id)
+            }
+            _ => None,
+        }
     }
 
     fn new_call(&mut self, op: CallOp, waiters: Vec<Waiter>) -> CallId {
@@ -816,6 +866,16 @@ impl GatewayState {
         call.in_flight = true;
         self.queued -= call.waiters.len();
         let op = call.op.clone();
+        let stations = match &op {
+            CallOp::Status(ids) => Some(ids.len()),
+            CallOp::Load(LoadQuery::Group(_)) => Some(call.waiters.len()),
+            _ => None,
+        };
+        if let Some(stations) = stations {
+            self.context
+                .observer
+                .batch_sent(self.account(), op.method(), stations);
+        }
         let context = self.context.clone();
         let myself = myself.clone();
         self.tasks.spawn(async move {
@@ -849,6 +909,7 @@ impl GatewayState {
             }
         }
         self.pump(myself);
+        self.report_depth();
     }
 
     fn on_dispatch(&mut self, myself: &ActorRef<GatewayMessage>) {
@@ -857,9 +918,10 @@ impl GatewayState {
     }
 
     fn report_depth(&self) {
-        self.context
-            .observer
-            .queue_depth(self.account(), self.queued);
+        let observer = &self.context.observer;
+        observer.queue_depth(self.account(), self.queued);
+        let in_flight = self.options.max_inflight.max(1) - self.inflight.available_permits();
+        observer.calls_in_flight(self.account(), in_flight);
     }
 }
 
@@ -981,14 +1043,8 @@ impl GatewayHandle {
         request: ReadRequest,
         timeout: Duration,
     ) -> Result<ReadReply, GatewayError> {
-        let answer = self
-            .actor
-            .call(
-                |reply| GatewayMessage::Read { request, reply },
-                Some(timeout),
-            )
-            .await;
-        self.unwrap_call(answer)
+        self.ask(|reply| GatewayMessage::Read { request, reply }, timeout)
+            .await
     }
 
     /// Asks for a write.
@@ -1000,24 +1056,16 @@ impl GatewayHandle {
         request: WriteRequest,
         timeout: Duration,
     ) -> Result<WriteReply, GatewayError> {
-        let answer = self
-            .actor
-            .call(
-                |reply| GatewayMessage::Write { request, reply },
-                Some(timeout),
-            )
-            .await;
-        self.unwrap_call(answer)
+        self.ask(|reply| GatewayMessage::Write { request, reply }, timeout)
+            .await
     }
 
-    fn unwrap_call<T>(
+    async fn ask<T: Send + 'static>(
         &self,
-        answer: Result<
-            ractor::rpc::CallResult<Result<T, GatewayError>>,
-            ractor::MessagingErr<GatewayMessage>,
-        >,
+        message: impl FnOnce(RpcReplyPort<Result<T, GatewayError>>) -> GatewayMessage,
+        timeout: Duration,
     ) -> Result<T, GatewayError> {
-        let reason = match answer {
+        let reason = match self.actor.call(message, Some(timeout)).await {
             Ok(ractor::rpc::CallResult::Success(result)) => return result,
             Ok(ractor::rpc::CallResult::Timeout) => "timed out",
             Ok(ractor::rpc::CallResult::SenderError) => "dropped the request",

@@ -9,7 +9,7 @@
 //! - `port`: [`PortActor`]: one port's registers: latest load/status, shed intent and belief.
 //! - `handle`: [`Fleet`], the handle the HTTP API and the CLI use.
 //! - `device`: what the handle returns: readings, publishes, outcomes, health, [`DeviceError`].
-//! - `observe`: [`CallObserver`], the hook the metrics module implements.
+//! - `observe`: [`CallObserver`], [`StationObserver`]: the hooks the metrics module implements.
 //! - `metrics`: [`Metrics`], every Prometheus family of the supervisor.
 
 mod api;
@@ -46,8 +46,7 @@ pub use gateway::{
     DEFAULT_RETRY_DEADLINE, MAX_INFLIGHT_PER_ACCOUNT, MAX_QUEUED_PER_ACCOUNT,
 };
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};
-// The metrics' write-outcome label shares its name with the device's `WriteOutcome`.
-pub use metrics::{InFlightCall, Metrics, WriteOutcome as WriteOutcomeLabel};
-pub use observe::{CallObserver, NoObserver};
+pub use metrics::Metrics;
+pub use observe::{CallObserver, NoObserver, StationObserver};
 pub use port::{PortActor, PortArguments, PortMessage, PortState};
 pub use station::{StationActor, StationArguments, StationMessage, StationState};

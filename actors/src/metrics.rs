@@ -21,14 +21,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    ApiMethod, ChargingSession, PortNumber, PortState, StationId, StationLoad, StationStatus,
+    AccountId, ApiMethod, ChargingSession, PortNumber, PortState, StationId, StationLoad,
+    StationStatus,
 };
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
-    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
+use crate::device::WriteOutcome;
 use crate::error::ErrorKind;
+use crate::observe::{CallObserver, StationObserver};
 
 /// SOAP call and scrape durations: 10 ms (a loopback simulator) to 60 s (the longest call
 /// deadline a gateway allows, retries included).
@@ -55,25 +58,15 @@ const JOULES_PER_KILOWATT_HOUR: f64 = 3_600_000.0;
 /// this version does not know (kept out of the label so an odd reply cannot grow the series).
 const PORT_STATUS_VALUES: [&str; 5] = ["AVAILABLE", "INUSE", "UNREACHABLE", "UNKNOWN", "OTHER"];
 
-/// How a write (set_point) ended, as the caller was told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WriteOutcome {
-    /// The read-back showed the station applied the write.
-    Confirmed,
-    /// ChargePoint accepted the write; the read-back has not shown it yet.
-    Pending,
-    /// ChargePoint refused the write or the call failed.
-    Failed,
-}
+/// The `outcome` label values of `cp_writes_total`, one per [`WriteOutcome`] variant.
+const WRITE_OUTCOMES: [&str; 3] = ["confirmed", "pending", "failed"];
 
-impl WriteOutcome {
-    /// The `outcome` label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteOutcome::Confirmed => "confirmed",
-            WriteOutcome::Pending => "pending",
-            WriteOutcome::Failed => "failed",
-        }
+/// The `outcome` label value of a write's outcome.
+fn write_outcome_label(outcome: &WriteOutcome) -> &'static str {
+    match outcome {
+        WriteOutcome::Confirmed => WRITE_OUTCOMES[0],
+        WriteOutcome::Pending => WRITE_OUTCOMES[1],
+        WriteOutcome::Failed { .. } => WRITE_OUTCOMES[2],
     }
 }
 
@@ -386,11 +379,12 @@ impl Metrics {
             .observe(waited.as_secs_f64());
     }
 
-    /// Counts a call as in flight for the account until the returned guard is dropped.
-    pub fn call_in_flight(&self, account: &str) -> InFlightCall {
-        let gauge = self.families.in_flight.with_label_values(&[account]);
-        gauge.inc();
-        InFlightCall { gauge }
+    /// The number of the account's calls on the wire right now.
+    pub fn set_calls_in_flight(&self, account: &str, count: usize) {
+        self.families
+            .in_flight
+            .with_label_values(&[account])
+            .set(count as f64);
     }
 
     /// One batched call covered `stations` stations (getStationStatus with a list of IDs,
@@ -428,13 +422,9 @@ impl Metrics {
         let id = station.as_str();
         f.restarts.with_label_values(&[id]).inc_by(0);
         for attribute in writable_attributes {
-            for outcome in [
-                WriteOutcome::Confirmed,
-                WriteOutcome::Pending,
-                WriteOutcome::Failed,
-            ] {
+            for outcome in WRITE_OUTCOMES {
                 f.writes
-                    .with_label_values(&[id, attribute, outcome.as_str()])
+                    .with_label_values(&[id, attribute, outcome])
                     .inc_by(0);
             }
         }
@@ -492,10 +482,10 @@ impl Metrics {
     }
 
     /// A write of `attribute` (the registry attribute, e.g. `allowedLoad`) ended with `outcome`.
-    pub fn record_write(&self, station: &StationId, attribute: &str, outcome: WriteOutcome) {
+    pub fn record_write(&self, station: &StationId, attribute: &str, outcome: &WriteOutcome) {
         self.families
             .writes
-            .with_label_values(&[station.as_str(), attribute, outcome.as_str()])
+            .with_label_values(&[station.as_str(), attribute, write_outcome_label(outcome)])
             .inc();
     }
 
@@ -605,19 +595,6 @@ impl Metrics {
     }
 }
 
-/// A call counted in `cp_soap_requests_in_flight` until this guard is dropped.
-#[must_use = "the call counts as in flight only while the guard lives"]
-#[derive(Debug)]
-pub struct InFlightCall {
-    gauge: Gauge,
-}
-
-impl Drop for InFlightCall {
-    fn drop(&mut self) {
-        self.gauge.dec();
-    }
-}
-
 /// A family with a `station` label, whose series go when the station leaves the fleet.
 trait StationLabelled {
     fn forget(&self, station: &str);
@@ -682,6 +659,98 @@ fn bool_value(b: bool) -> f64 {
 
 fn unix_seconds(at: DateTime<Utc>) -> f64 {
     at.timestamp_millis() as f64 / 1_000.0
+}
+
+/// The gateway's hook: every call event lands in its family.
+impl CallObserver for Metrics {
+    fn call_finished(
+        &self,
+        account: &AccountId,
+        op: ApiMethod,
+        elapsed: Duration,
+        outcome: Result<(), ErrorKind>,
+    ) {
+        self.record_call(&account.0, op, elapsed, outcome);
+    }
+
+    fn call_retried(&self, account: &AccountId, op: ApiMethod) {
+        self.record_retry(&account.0, op);
+    }
+
+    fn rate_limit_waited(&self, account: &AccountId, waited: Duration) {
+        self.record_rate_limit_wait(&account.0, waited);
+    }
+
+    fn calls_in_flight(&self, account: &AccountId, count: usize) {
+        self.set_calls_in_flight(&account.0, count);
+    }
+
+    fn batch_sent(&self, account: &AccountId, op: ApiMethod, stations: usize) {
+        self.record_batch(&account.0, op, stations);
+    }
+
+    fn queue_depth(&self, account: &AccountId, depth: usize) {
+        self.set_queue_depth(&account.0, depth);
+    }
+
+    fn overloaded(&self, account: &AccountId) {
+        self.record_overload_rejection(&account.0);
+    }
+}
+
+/// The stations' and supervisor's hook: fleet health and telemetry.
+impl StationObserver for Metrics {
+    fn station_started(&self, station: &StationId, writable: &[&str]) {
+        self.add_station(station, writable);
+    }
+
+    fn station_removed(&self, station: &StationId) {
+        self.forget_station(station);
+    }
+
+    fn station_restarted(&self, station: &StationId) {
+        self.record_station_restart(station);
+    }
+
+    fn station_up(&self, station: &StationId, up: bool) {
+        self.set_station_up(station, up);
+    }
+
+    fn scrape_finished(&self, station: &StationId, elapsed: Duration, at: DateTime<Utc>) {
+        self.record_scrape(station, elapsed, at);
+    }
+
+    fn data_age(&self, station: &StationId, op: ApiMethod, age: Duration) {
+        self.set_data_age(station, op, age);
+    }
+
+    fn method_refused(&self, station: &StationId, op: ApiMethod, refused: bool) {
+        self.set_method_refused(station, op, refused);
+    }
+
+    fn write_finished(&self, station: &StationId, attribute: &str, outcome: &WriteOutcome) {
+        self.record_write(station, attribute, outcome);
+    }
+
+    fn sheds_active(&self, station: &StationId, ports: usize) {
+        self.set_sheds_active(station, ports);
+    }
+
+    fn alarms_active(&self, station: &StationId, alarms: usize) {
+        self.set_active_alarms(station, alarms);
+    }
+
+    fn load_observed(&self, load: &StationLoad) {
+        self.record_station_load(load);
+    }
+
+    fn status_observed(&self, status: &StationStatus) {
+        self.record_station_status(status);
+    }
+
+    fn session_observed(&self, session: &ChargingSession) {
+        self.record_session(session);
+    }
 }
 
 #[cfg(test)]
@@ -762,9 +831,8 @@ mod tests {
         m.record_call("acme", method, Duration::from_millis(millis), outcome);
     }
 
-    /// Records at least one series in every family, as a running supervisor would; the
-    /// returned guard keeps one call in flight.
-    fn populate_every_family(m: &Metrics) -> InFlightCall {
+    /// Records at least one series in every family, as a running supervisor would.
+    fn populate_every_family(m: &Metrics) {
         let s1 = station("1:34003");
         acme_call(m, ApiMethod::GetLoad, 40, Ok(()));
         acme_call(
@@ -775,7 +843,7 @@ mod tests {
         );
         m.record_retry("acme", ApiMethod::GetLoad);
         m.record_rate_limit_wait("acme", Duration::from_millis(5));
-        let in_flight = m.call_in_flight("acme");
+        m.set_calls_in_flight("acme", 1);
         m.record_batch("acme", ApiMethod::GetStationStatus, 12);
         m.set_queue_depth("acme", 3);
         m.record_overload_rejection("acme");
@@ -785,13 +853,12 @@ mod tests {
         m.set_data_age(&s1, ApiMethod::GetLoad, Duration::from_secs(4));
         m.record_station_restart(&s1);
         m.set_method_refused(&s1, ApiMethod::GetChargingSessionData, true);
-        m.record_write(&s1, "allowedLoad", WriteOutcome::Confirmed);
+        m.record_write(&s1, "allowedLoad", &WriteOutcome::Confirmed);
         m.set_sheds_active(&s1, 1);
         m.set_active_alarms(&s1, 2);
         m.record_station_load(&station_load("1:34003", vec![port_load(1, 6.6, 3.3, 0)]));
         m.record_station_status(&station_status("1:34003", &[PortState::InUse]));
         m.record_session(&session("1:34003", 1, 12.5));
-        in_flight
     }
 
     fn family_names(text: &str) -> Vec<&str> {
@@ -885,21 +952,24 @@ mod tests {
     }
 
     #[test]
-    fn in_flight_calls_count_until_their_guard_drops() {
+    fn the_gateway_observer_sets_calls_in_flight_and_counts_writes_by_outcome() {
         let m = Metrics::new().unwrap();
-        let first = m.call_in_flight("acme");
-        let second = m.call_in_flight("acme");
+        let account = AccountId("acme".into());
+        CallObserver::calls_in_flight(&m, &account, 2);
         assert!(m
             .render()
             .contains(r#"cp_soap_requests_in_flight{account="acme"} 2"#));
-        drop(first);
-        assert!(m
-            .render()
-            .contains(r#"cp_soap_requests_in_flight{account="acme"} 1"#));
-        drop(second);
-        assert!(m
-            .render()
-            .contains(r#"cp_soap_requests_in_flight{account="acme"} 0"#));
+        let s1 = station("1:34003");
+        let failed = WriteOutcome::Failed {
+            reason: "getLoad: HTTP status 503".into(),
+        };
+        StationObserver::write_finished(&m, &s1, "shedState", &failed);
+        let text = m.render();
+        assert!(text.contains(
+            r#"cp_writes_total{attribute="shedState",outcome="failed",station="1:34003"} 1"#
+        ));
+        // The failure's text never becomes a label.
+        assert!(!text.contains("503"));
     }
 
     #[test]
@@ -923,7 +993,7 @@ mod tests {
     #[test]
     fn forgetting_a_station_removes_its_series_and_keeps_the_others() {
         let m = Metrics::new().unwrap();
-        let _in_flight = populate_every_family(&m);
+        populate_every_family(&m);
         let other = station("1:50001");
         m.set_station_up(&other, false);
         m.record_station_load(&station_load("1:50001", vec![port_load(1, 1.0, 0.0, 0)]));
@@ -975,7 +1045,7 @@ mod tests {
     #[test]
     fn every_family_appears_once_populated() {
         let m = Metrics::new().unwrap();
-        let _in_flight = populate_every_family(&m);
+        populate_every_family(&m);
         let text = m.render();
         let mut names = family_names(&text);
         names.sort_unstable();
@@ -1016,7 +1086,7 @@ mod tests {
     #[test]
     fn rendered_metrics_pass_promtool_check_metrics() {
         let m = Metrics::new().unwrap();
-        let _in_flight = populate_every_family(&m);
+        populate_every_family(&m);
         let child = Command::new("promtool")
             .args(["check", "metrics"])
             .stdin(Stdio::piped())

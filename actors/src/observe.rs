@@ -1,40 +1,91 @@
-//! Hook points for call metrics: the gateway reports every attempt and its queue depth here.
+//! Hook points for metrics: the gateway reports its calls to a [`CallObserver`], station actors
+//! and the supervisor report fleet events to a [`StationObserver`].
 //!
-//! The metrics module implements [`CallObserver`] with Prometheus families; tests and tools that
-//! need no metrics use [`NoObserver`]. Keeping the hook a trait keeps `gateway.rs` free of any
-//! metrics library.
+//! The metrics module implements both with its Prometheus families; tests and tools that need
+//! no metrics use [`NoObserver`]. Keeping the hooks traits keeps the actors free of any metrics
+//! library. Every method is called from a handler or a call task, so implementations must be
+//! quick and must not block. All methods default to doing nothing, so an implementation names
+//! only what it records.
 
 use std::time::Duration;
 
-use cp_registry::{AccountId, ApiMethod};
+use chrono::{DateTime, Utc};
+use cp_registry::{AccountId, ApiMethod, ChargingSession, StationId, StationLoad, StationStatus};
 
+use crate::device::WriteOutcome;
 use crate::error::ErrorKind;
 
-/// What the gateway tells whoever counts its calls. Called from the gateway's call tasks and
-/// handler, so implementations must be quick and must not block.
+/// What the gateway tells whoever counts its calls.
 pub trait CallObserver: Send + Sync + 'static {
     /// One attempt at one ChargePoint call finished (a retried call reports each attempt).
     fn call_finished(
         &self,
-        account: &AccountId,
-        op: ApiMethod,
-        elapsed: Duration,
-        outcome: Result<(), ErrorKind>,
-    );
+        _account: &AccountId,
+        _op: ApiMethod,
+        _elapsed: Duration,
+        _outcome: Result<(), ErrorKind>,
+    ) {
+    }
+
+    /// A failed attempt is about to be retried.
+    fn call_retried(&self, _account: &AccountId, _op: ApiMethod) {}
+
+    /// A retry waited this long for the account's rate limiter.
+    fn rate_limit_waited(&self, _account: &AccountId, _waited: Duration) {}
+
+    /// Calls on the wire for the account right now.
+    fn calls_in_flight(&self, _account: &AccountId, _count: usize) {}
+
+    /// A merged call went out for this many stations (getStationStatus with a list of IDs,
+    /// getLoad by group).
+    fn batch_sent(&self, _account: &AccountId, _op: ApiMethod, _stations: usize) {}
 
     /// The number of requests waiting in the account's queue (batching window and lanes).
-    fn queue_depth(&self, account: &AccountId, depth: usize);
+    fn queue_depth(&self, _account: &AccountId, _depth: usize) {}
 
     /// A request was refused because the account's queue was full.
-    fn overloaded(&self, account: &AccountId);
+    fn overloaded(&self, _account: &AccountId) {}
+}
+
+/// What station actors and the supervisor tell whoever keeps fleet metrics.
+pub trait StationObserver: Send + Sync + 'static {
+    /// A station actor started; `writable` names the registry attributes it may write.
+    fn station_started(&self, _station: &StationId, _writable: &[&str]) {}
+
+    /// A station left the fleet (removed or reloaded away): forget its series.
+    fn station_removed(&self, _station: &StationId) {}
+
+    /// The supervisor restarted a failed station actor.
+    fn station_restarted(&self, _station: &StationId) {}
+
+    /// After each scrape: whether the station counts as up.
+    fn station_up(&self, _station: &StationId, _up: bool) {}
+
+    /// A scrape published after `elapsed` (from the tick to the publish).
+    fn scrape_finished(&self, _station: &StationId, _elapsed: Duration, _at: DateTime<Utc>) {}
+
+    /// After each scrape, for each method the station reads: how old its data is.
+    fn data_age(&self, _station: &StationId, _op: ApiMethod, _age: Duration) {}
+
+    /// A method's latest call was (or stopped being) refused by the account's plan.
+    fn method_refused(&self, _station: &StationId, _op: ApiMethod, _refused: bool) {}
+
+    /// A write of `attribute` ended with `outcome`.
+    fn write_finished(&self, _station: &StationId, _attribute: &str, _outcome: &WriteOutcome) {}
+
+    /// Ports of the station with a shed in force, and its alarms, after each scrape.
+    fn sheds_active(&self, _station: &StationId, _ports: usize) {}
+    fn alarms_active(&self, _station: &StationId, _alarms: usize) {}
+
+    /// Fresh records, for telemetry gauges.
+    fn load_observed(&self, _load: &StationLoad) {}
+    fn status_observed(&self, _status: &StationStatus) {}
+    fn session_observed(&self, _session: &ChargingSession) {}
 }
 
 /// Observes nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoObserver;
 
-impl CallObserver for NoObserver {
-    fn call_finished(&self, _: &AccountId, _: ApiMethod, _: Duration, _: Result<(), ErrorKind>) {}
-    fn queue_depth(&self, _: &AccountId, _: usize) {}
-    fn overloaded(&self, _: &AccountId) {}
-}
+impl CallObserver for NoObserver {}
+impl StationObserver for NoObserver {}

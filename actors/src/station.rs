@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cp_registry::{
     AllMessage, ApiMethod, Attribute, Device, GroupId, PointDef, PointMeta, PointValue, PortLoad,
-    PortNumber, PortState as PortStatusWord, StationId, StationSnapshot,
+    PortNumber, PortState as PortStatusWord, Registry, StationId, StationSnapshot,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::broadcast;
@@ -33,11 +33,17 @@ use crate::fleet::FleetOptions;
 use crate::gateway::{
     GatewayError, GatewayHandle, ReadReply, ReadRequest, WriteReply, WriteRequest,
 };
+use crate::observe::StationObserver;
 use crate::port::{shows_limit, PortActor, PortArguments, PortMessage, PortState};
 
 /// How far back getChargingSessionData looks for a port's latest session. ChargePoint pages at
 /// 100 sessions oldest first, so an unbounded query would return the oldest, not the latest.
 const SESSION_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
+
+/// First scrapes of a fleet fall into this many slots across the interval: spread enough that
+/// the fleet does not call all at once, few enough that each slot's reads still merge into one
+/// call per method (the gateway merges what arrives within one batching window).
+const SCRAPE_SLOTS: u32 = 6;
 
 /// How long a station waits for one of its port actors (local, so short).
 const PORT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -170,6 +176,8 @@ pub struct StationState {
     /// The publish cadence: the shortest scrape interval of any point.
     tick: Duration,
     first_delay: Duration,
+    /// When the next scrape tick is due.
+    next_tick: tokio::time::Instant,
     /// When each method was last asked for (cleared on failure, so the next tick retries).
     requested_at: HashMap<ApiMethod, tokio::time::Instant>,
     /// When each method last answered.
@@ -180,11 +188,14 @@ pub struct StationState {
     polling: HashSet<ApiMethod>,
     /// A scrape waits for its polls to publish.
     scrape_pending: bool,
+    scrape_started: tokio::time::Instant,
     scrape_waiters: Vec<RpcReplyPort<Result<Publish, DeviceError>>>,
     /// When each point was last published (points publish at their own scrape interval).
     last_included: HashMap<String, tokio::time::Instant>,
     heartbeat: bool,
     latest: Option<(Publish, tokio::time::Instant)>,
+    /// When `latest` was published.
+    last_scrape: Option<DateTime<Utc>>,
     last_ok_scrape: Option<DateTime<Utc>>,
     /// Each written point's value before its first write: what revert goes back to when the
     /// registry gives no Starting Value.
@@ -216,8 +227,13 @@ impl StationState {
             .max(Duration::from_secs(1));
         let count = u32::try_from(args.count.max(1)).unwrap_or(u32::MAX);
         let index = u32::try_from(args.index).unwrap_or(0) % count;
+        // Contiguous blocks share a slot: neighbours in the configuration (often one station
+        // group) scrape together, so the gateway can merge their reads.
+        let slots = count.min(SCRAPE_SLOTS);
+        let slot =
+            u32::try_from(u64::from(index) * u64::from(slots) / u64::from(count)).unwrap_or(0);
         StationState {
-            first_delay: tick / count * index,
+            first_delay: tick / slots * slot,
             device: args.device,
             gateway: args.gateway,
             options: args.options,
@@ -227,15 +243,18 @@ impl StationState {
             group: None,
             periods,
             tick,
+            next_tick: tokio::time::Instant::now(),
             requested_at: HashMap::new(),
             fetched_at: HashMap::new(),
             failures: BTreeMap::new(),
             polling: HashSet::new(),
             scrape_pending: false,
+            scrape_started: tokio::time::Instant::now(),
             scrape_waiters: Vec::new(),
             last_included: HashMap::new(),
             heartbeat: false,
             latest: None,
+            last_scrape: None,
             last_ok_scrape: None,
             originals: HashMap::new(),
             writes: VecDeque::new(),
@@ -252,6 +271,10 @@ impl StationState {
 
     fn station(&self) -> &StationId {
         &self.device.station
+    }
+
+    fn observer(&self) -> &dyn StationObserver {
+        &*self.options.station_observer
     }
 
     fn tz(&self) -> &str {
@@ -276,14 +299,19 @@ impl StationState {
     }
 
     fn start(&mut self, myself: &ActorRef<StationMessage>) {
+        let writable: Vec<&str> = self
+            .device
+            .registry
+            .points
+            .iter()
+            .filter(|p| p.writable)
+            .map(|p| p.attribute.name())
+            .collect();
+        self.observer().station_started(self.station(), &writable);
         // getStations first, so the group is known when the first scrape reads load.
         self.poll(myself, ApiMethod::GetStations);
-        let generation = self.generation;
-        self.timers.push(
-            myself.send_after(self.first_delay, move || StationMessage::Tick {
-                generation,
-            }),
-        );
+        self.next_tick = tokio::time::Instant::now() + self.first_delay;
+        self.arm_tick_timer(myself);
         self.arm_lease_timer(myself);
         if self.options.write_starting_values {
             self.queue_starting_values(myself);
@@ -296,16 +324,38 @@ impl StationState {
         if generation != self.generation {
             return;
         }
+        let now = tokio::time::Instant::now();
+        while self.next_tick <= now {
+            self.next_tick += self.tick;
+        }
+        self.arm_tick_timer(myself);
+        self.start_scrape(myself);
+    }
+
+    /// Ticks keep to a fixed schedule (start + n × tick) rather than "a tick after the last
+    /// one", so stations of one slot stay together and their reads keep merging.
+    fn arm_tick_timer(&mut self, myself: &ActorRef<StationMessage>) {
+        let generation = self.generation;
+        let wait = self
+            .next_tick
+            .saturating_duration_since(tokio::time::Instant::now());
         self.timers.retain(|t| !t.is_finished());
         self.timers
-            .push(myself.send_after(self.tick, move || StationMessage::Tick { generation }));
-        self.start_scrape(myself);
+            .push(myself.send_after(wait, move || StationMessage::Tick { generation }));
     }
 
     /// Polls every method whose data is older than its period, then publishes when they are in.
     fn start_scrape(&mut self, myself: &ActorRef<StationMessage>) {
-        self.scrape_pending = true;
         let now = tokio::time::Instant::now();
+        if !self.scrape_pending {
+            self.scrape_started = now;
+        }
+        self.scrape_pending = true;
+        if self.awaiting_station_info() {
+            // The first getStations brings the station group; reading load before it would
+            // cost one getLoad per station instead of one per group. It restarts the scrape.
+            return;
+        }
         let due: Vec<ApiMethod> = self
             .periods
             .iter()
@@ -324,6 +374,13 @@ impl StationState {
         if self.polling.is_empty() {
             self.publish();
         }
+    }
+
+    /// Whether the start-up getStations is still on its way.
+    fn awaiting_station_info(&self) -> bool {
+        self.polling.contains(&ApiMethod::GetStations)
+            && !self.fetched_at.contains_key(&ApiMethod::GetStations)
+            && !self.failures.contains_key(&ApiMethod::GetStations)
     }
 
     fn poll(&mut self, myself: &ActorRef<StationMessage>, method: ApiMethod) {
@@ -357,7 +414,12 @@ impl StationState {
         });
     }
 
-    fn on_poll_completed(&mut self, method: ApiMethod, result: Result<ReadReply, GatewayError>) {
+    fn on_poll_completed(
+        &mut self,
+        myself: &ActorRef<StationMessage>,
+        method: ApiMethod,
+        result: Result<ReadReply, GatewayError>,
+    ) {
         while self.tasks.try_join_next().is_some() {}
         self.polling.remove(&method);
         let now = Utc::now();
@@ -369,6 +431,11 @@ impl StationState {
                 at: now,
             }),
         };
+        let refused = failure
+            .as_ref()
+            .is_some_and(|f| f.kind == crate::ErrorKind::PlanRights.as_str());
+        self.observer()
+            .method_refused(self.station(), method, refused);
         match failure {
             None => {
                 self.failures.remove(&method);
@@ -381,7 +448,10 @@ impl StationState {
                 self.requested_at.remove(&method);
             }
         }
-        if self.polling.is_empty() && self.scrape_pending {
+        if method == ApiMethod::GetStations && self.scrape_pending && !self.awaiting_station_info()
+        {
+            self.start_scrape(myself);
+        } else if self.polling.is_empty() && self.scrape_pending {
             self.publish();
         }
     }
@@ -398,6 +468,7 @@ impl StationState {
         };
         match reply {
             ReadReply::Status(Some(status)) => {
+                self.observer().status_observed(&status);
                 for port in &status.ports {
                     self.tell_port(port.port, None, Some(port.clone()), now);
                 }
@@ -405,6 +476,7 @@ impl StationState {
             }
             ReadReply::Status(None) => return Err(missing(ApiMethod::GetStationStatus)),
             ReadReply::Load(Some(load)) => {
+                self.observer().load_observed(&load);
                 for port in &load.ports {
                     self.tell_port(port.port, Some(port.clone()), None, now);
                 }
@@ -414,7 +486,12 @@ impl StationState {
             ReadReply::Alarms(alarms) => self.snapshot.alarms = Some(alarms),
             ReadReply::Rights(Some(rights)) => self.snapshot.rights = Some(rights),
             ReadReply::Rights(None) => return Err(missing(ApiMethod::GetStationRights)),
-            ReadReply::Sessions(sessions) => self.snapshot.sessions = Some(sessions),
+            ReadReply::Sessions(sessions) => {
+                sessions
+                    .iter()
+                    .for_each(|s| self.observer().session_observed(s));
+                self.snapshot.sessions = Some(sessions);
+            }
             ReadReply::Stations(Some(info)) => {
                 self.group = info
                     .group_id
@@ -499,6 +576,18 @@ impl StationState {
             let _ = waiter.send(Ok(publish.clone()));
         }
         self.latest = Some((publish, now));
+        self.last_scrape = Some(at);
+        let health = self.health();
+        let observer = &*self.options.station_observer;
+        let station = &self.device.station;
+        observer.scrape_finished(station, now.duration_since(self.scrape_started), at);
+        observer.station_up(station, self.is_up());
+        observer.sheds_active(station, health.sheds_active);
+        observer.alarms_active(station, self.snapshot.alarms.as_ref().map_or(0, Vec::len));
+        for (method, fetched) in &self.fetched_at {
+            let age = (at - *fetched).to_std().unwrap_or_default();
+            observer.data_age(station, *method, age);
+        }
     }
 
     fn on_scrape_all(
@@ -580,11 +669,7 @@ impl StationState {
             account: self.device.account.clone(),
             ports: self.ports.keys().map(|p| p.0).collect(),
             up: self.is_up(),
-            last_scrape: self
-                .latest
-                .as_ref()
-                .and_then(|(p, _)| DateTime::parse_from_rfc3339(&p.headers.timestamp).ok())
-                .map(|t| t.with_timezone(&Utc)),
+            last_scrape: self.last_scrape,
         }
     }
 
@@ -728,6 +813,16 @@ impl StationState {
         values: Vec<(String, serde_json::Value)>,
         reply: RpcReplyPort<JobResults>,
     ) {
+        self.queue_writes(myself, values, JobReply::Points(reply));
+    }
+
+    /// Checks each write, remembers the values written points had, and queues them as one job.
+    fn queue_writes(
+        &mut self,
+        myself: &ActorRef<StationMessage>,
+        values: Vec<(String, serde_json::Value)>,
+        reply: JobReply,
+    ) {
         let actions = values
             .into_iter()
             .map(|(name, raw)| {
@@ -738,13 +833,7 @@ impl StationState {
                 (name, action)
             })
             .collect();
-        self.queue_job(
-            myself,
-            WriteJob {
-                actions,
-                reply: JobReply::Points(reply),
-            },
-        );
+        self.queue_job(myself, WriteJob { actions, reply });
     }
 
     fn on_revert(
@@ -808,22 +897,9 @@ impl StationState {
         if values.is_empty() {
             return;
         }
-        let actions = values
-            .into_iter()
-            .map(|(name, raw)| {
-                let action = self.plan_write(&name, &raw);
-                (name, action)
-            })
-            .collect();
         // Nobody waits for start-up writes: the reply port's receiver is dropped at once.
         let (port, _) = ractor::concurrency::oneshot();
-        self.queue_job(
-            myself,
-            WriteJob {
-                actions,
-                reply: JobReply::Points(port.into()),
-            },
-        );
+        self.queue_writes(myself, values, JobReply::Points(port.into()));
     }
 
     fn queue_job(&mut self, myself: &ActorRef<StationMessage>, job: WriteJob) {
@@ -848,6 +924,7 @@ impl StationState {
                     Ok(action) => writer.perform(&name, action).await,
                     Err(e) => Err(e),
                 };
+                writer.report(&name, &result);
                 results.push((name, result));
             }
             job.reply.send(results);
@@ -864,6 +941,8 @@ impl StationState {
 
     fn writer(&self) -> Writer {
         Writer {
+            registry: Arc::clone(&self.device.registry),
+            observer: Arc::clone(&self.options.station_observer),
             device: self.path(),
             station: self.station().clone(),
             group: self.group,
@@ -908,6 +987,8 @@ impl StationState {
 /// Everything a write task needs: a snapshot of the station's handles, so the task never
 /// touches the actor's state.
 struct Writer {
+    registry: Arc<Registry>,
+    observer: Arc<dyn StationObserver>,
     device: String,
     station: StationId,
     group: Option<GroupId>,
@@ -920,6 +1001,25 @@ struct Writer {
 }
 
 impl Writer {
+    /// Tells the observer how a write ended; refusals before sending count as failures.
+    fn report(&self, point: &str, result: &Result<WriteOutcome, DeviceError>) {
+        let Some(def) = self.registry.point(point) else {
+            return;
+        };
+        let failed;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                failed = WriteOutcome::Failed {
+                    reason: e.to_string(),
+                };
+                &failed
+            }
+        };
+        self.observer
+            .write_finished(&self.station, def.attribute.name(), outcome);
+    }
+
     async fn perform(&self, point: &str, action: WriteAction) -> Result<WriteOutcome, DeviceError> {
         match action {
             WriteAction::Nothing => Ok(WriteOutcome::Confirmed),
@@ -1162,7 +1262,7 @@ impl Actor for StationActor {
         match message {
             StationMessage::Tick { generation } => state.on_tick(&myself, generation),
             StationMessage::PollCompleted { method, result } => {
-                state.on_poll_completed(method, result)
+                state.on_poll_completed(&myself, method, result)
             }
             StationMessage::LeaseTick { generation } => state.on_lease_tick(&myself, generation),
             StationMessage::WriteFinished => state.on_write_finished(&myself),

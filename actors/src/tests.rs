@@ -29,7 +29,11 @@ clearAlarms,clearAlarms,AlarmRegister,,integer,,0,TRUE,
 const DEVICE: &str = "campus/bldg/1000";
 
 fn spec(stations: usize) -> FleetSpec {
-    let registry = Registry::parse_reader(REGISTRY.as_bytes(), Path::new("test.csv"))
+    spec_with(REGISTRY, stations)
+}
+
+fn spec_with(csv: &str, stations: usize) -> FleetSpec {
+    let registry = Registry::parse_reader(csv.as_bytes(), Path::new("test.csv"))
         .expect("test registry parses");
     let account = AccountId("acct".into());
     FleetSpec {
@@ -67,11 +71,15 @@ fn options() -> FleetOptions {
 }
 
 async fn start(api: &Arc<FakeApi>, stations: usize) -> Fleet {
+    start_with(api, spec(stations), options()).await
+}
+
+async fn start_with(api: &Arc<FakeApi>, spec: FleetSpec, options: FleetOptions) -> Fleet {
     let api = Arc::clone(api);
     Fleet::start(
-        spec(stations),
+        spec,
         Arc::new(move |_: &Account| Arc::clone(&api) as Arc<dyn ChargePointApi>),
-        options(),
+        options,
     )
     .await
     .expect("fleet starts")
@@ -82,6 +90,13 @@ async fn started(api: &Arc<FakeApi>, stations: usize) -> Fleet {
     let fleet = start(api, stations).await;
     fleet.scrape_all(DEVICE).await.expect("first scrape");
     fleet
+}
+
+/// A fleet of one one-port station that has scraped once.
+async fn one_station() -> (Arc<FakeApi>, Fleet) {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let fleet = started(&api, 1).await;
+    (api, fleet)
 }
 
 async fn next_publish(rx: &mut broadcast::Receiver<Publish>) -> Publish {
@@ -106,6 +121,14 @@ async fn set(
     value: serde_json::Value,
 ) -> Result<WriteOutcome, DeviceError> {
     fleet.set_point(DEVICE, point, value).await
+}
+
+/// Writes allowedLoad then shedState=1, as an operator capping a port does.
+async fn shed_at(fleet: &Fleet, kw: f64) {
+    set(fleet, "allowedLoad", serde_json::json!(kw))
+        .await
+        .unwrap();
+    set(fleet, "shedState", serde_json::json!(1)).await.unwrap();
 }
 
 fn shed_of(api: &FakeApi, n: usize) -> Option<ShedLimit> {
@@ -143,27 +166,38 @@ async fn a_scrape_publishes_the_volttron_all_message_and_toggles_the_heartbeat()
 }
 
 #[tokio::test(start_paused = true)]
-async fn first_scrapes_of_many_stations_are_spread_over_the_interval() {
-    let api = Arc::new(FakeApi::new(4, 1, 1));
-    let fleet = start(&api, 4).await;
+async fn first_scrapes_are_spread_in_slots_whose_reads_merge() {
+    // Twelve stations in groups of two: six slots of two neighbours, ten seconds apart.
+    let api = Arc::new(FakeApi::new(12, 1, 2));
+    let fleet = start(&api, 12).await;
     let mut rx = fleet.subscribe();
     let origin = tokio::time::Instant::now();
     let mut firsts = std::collections::BTreeMap::new();
-    while firsts.len() < 4 {
+    while firsts.len() < 12 {
         let publish = next_publish(&mut rx).await;
         firsts
             .entry(publish.device)
             .or_insert_with(|| origin.elapsed().as_secs());
     }
-    let mut times: Vec<u64> = firsts.into_values().collect();
-    times.sort_unstable();
-    assert_eq!(times, vec![0, 15, 30, 45]);
+    let times: Vec<u64> = firsts.into_values().collect();
+    assert_eq!(times, vec![0, 0, 10, 10, 20, 20, 30, 30, 40, 40, 50, 50]);
+    let first_minute = |method| {
+        api.calls_of(method)
+            .into_iter()
+            .filter(|c| c.at.duration_since(origin) < Duration::from_secs(60))
+            .map(|c| c.detail)
+            .collect::<Vec<_>>()
+    };
+    let status = first_minute(ApiMethod::GetStationStatus);
+    assert_eq!(status.len(), 6, "{status:?}");
+    let loads = first_minute(ApiMethod::GetLoad);
+    assert_eq!(loads.len(), 6, "{loads:?}");
+    assert!(loads.iter().all(|d| d.starts_with("Group(")), "{loads:?}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn allowed_load_replaces_percent_shed_as_the_intent_used_by_shed_state() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (api, fleet) = one_station().await;
     assert_eq!(
         set(&fleet, "percentShed", serde_json::json!(40))
             .await
@@ -195,8 +229,7 @@ async fn allowed_load_replaces_percent_shed_as_the_intent_used_by_shed_state() {
 
 #[tokio::test(start_paused = true)]
 async fn shed_state_without_a_written_limit_is_refused() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (api, fleet) = one_station().await;
     let error = set(&fleet, "shedState", serde_json::json!(1))
         .await
         .unwrap_err();
@@ -210,14 +243,8 @@ async fn shed_state_without_a_written_limit_is_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn a_new_limit_on_a_shed_port_is_applied_at_once() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
-    set(&fleet, "allowedLoad", serde_json::json!(3))
-        .await
-        .unwrap();
-    set(&fleet, "shedState", serde_json::json!(1))
-        .await
-        .unwrap();
+    let (api, fleet) = one_station().await;
+    shed_at(&fleet, 3.0).await;
     assert_eq!(
         set(&fleet, "percentShed", serde_json::json!(50))
             .await
@@ -230,14 +257,8 @@ async fn a_new_limit_on_a_shed_port_is_applied_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn shed_state_zero_clears_the_shed() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
-    set(&fleet, "allowedLoad", serde_json::json!(3))
-        .await
-        .unwrap();
-    set(&fleet, "shedState", serde_json::json!(1))
-        .await
-        .unwrap();
+    let (api, fleet) = one_station().await;
+    shed_at(&fleet, 3.0).await;
     assert_eq!(
         set(&fleet, "shedState", serde_json::json!(0))
             .await
@@ -250,8 +271,7 @@ async fn shed_state_zero_clears_the_shed() {
 
 #[tokio::test(start_paused = true)]
 async fn a_shed_the_service_does_not_show_is_pending() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (api, fleet) = one_station().await;
     api.ignore_writes(true);
     set(&fleet, "allowedLoad", serde_json::json!(3))
         .await
@@ -266,8 +286,7 @@ async fn a_shed_the_service_does_not_show_is_pending() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_shed_reports_the_failure() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (api, fleet) = one_station().await;
     api.always_fail(ApiMethod::ShedLoad, Fail::PlanRights);
     set(&fleet, "allowedLoad", serde_json::json!(3))
         .await
@@ -320,8 +339,7 @@ async fn clear_alarms_one_clears_the_station_and_zero_sends_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn bad_values_and_read_only_points_are_refused_with_the_point_named() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (api, fleet) = one_station().await;
     let cases = [
         (
             "percentShed",
@@ -376,14 +394,8 @@ async fn bad_values_and_read_only_points_are_refused_with_the_point_named() {
 
 #[tokio::test(start_paused = true)]
 async fn revert_clears_the_shed_and_restores_limits() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
-    set(&fleet, "allowedLoad", serde_json::json!(3))
-        .await
-        .unwrap();
-    set(&fleet, "shedState", serde_json::json!(1))
-        .await
-        .unwrap();
+    let (api, fleet) = one_station().await;
+    shed_at(&fleet, 3.0).await;
     assert_eq!(
         fleet.revert_point(DEVICE, "shedState").await.unwrap(),
         WriteOutcome::Confirmed
@@ -410,14 +422,8 @@ async fn revert_clears_the_shed_and_restores_limits() {
 
 #[tokio::test(start_paused = true)]
 async fn a_shed_is_reasserted_before_its_lease_lapses() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
-    set(&fleet, "allowedLoad", serde_json::json!(3))
-        .await
-        .unwrap();
-    set(&fleet, "shedState", serde_json::json!(1))
-        .await
-        .unwrap();
+    let (api, fleet) = one_station().await;
+    shed_at(&fleet, 3.0).await;
     let shed_at = tokio::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(11 * 60)).await;
     let calls = api.calls_of(ApiMethod::ShedLoad);
@@ -567,8 +573,7 @@ async fn stations_are_added_and_removed_at_runtime() {
 
 #[tokio::test(start_paused = true)]
 async fn get_multiple_points_answers_each_point() {
-    let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let (_api, fleet) = one_station().await;
     let readings = fleet
         .get_multiple_points(DEVICE, &["Status".to_string(), "bogus".to_string()])
         .await
@@ -579,4 +584,158 @@ async fn get_multiple_points_answers_each_point() {
     );
     assert_eq!(readings[0].1.as_ref().unwrap().meta.value_type, "string");
     assert_eq!(readings[1].1.as_ref().unwrap_err().status_hint(), 404);
+}
+
+/// Records the observer events a metrics module would turn into series.
+#[derive(Default)]
+struct Recorder {
+    events: std::sync::Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn push(&self, event: String) {
+        self.events.lock().unwrap().push(event);
+    }
+
+    fn seen(&self, prefix: &str) -> bool {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.starts_with(prefix))
+    }
+}
+
+impl crate::CallObserver for Recorder {
+    fn call_finished(
+        &self,
+        account: &AccountId,
+        op: ApiMethod,
+        _: Duration,
+        outcome: Result<(), crate::ErrorKind>,
+    ) {
+        self.push(format!(
+            "call {account} {op} {}",
+            outcome.map_or_else(|k| k.as_str(), |()| "ok")
+        ));
+    }
+}
+
+impl crate::StationObserver for Recorder {
+    fn station_up(&self, station: &cp_registry::StationId, up: bool) {
+        self.push(format!("up {station} {up}"));
+    }
+
+    fn station_started(&self, station: &cp_registry::StationId, writable: &[&str]) {
+        self.push(format!("started {station} {}", writable.join(",")));
+    }
+
+    fn scrape_finished(
+        &self,
+        station: &cp_registry::StationId,
+        _: Duration,
+        _: chrono::DateTime<chrono::Utc>,
+    ) {
+        self.push(format!("scraped {station}"));
+    }
+
+    fn write_finished(
+        &self,
+        station: &cp_registry::StationId,
+        attribute: &str,
+        outcome: &WriteOutcome,
+    ) {
+        self.push(format!("write {station} {attribute} {outcome:?}"));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn observers_see_calls_scrapes_and_writes() {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let recorder = Arc::new(Recorder::default());
+    let fleet = start_with(
+        &api,
+        spec(1),
+        FleetOptions {
+            observer: recorder.clone(),
+            station_observer: recorder.clone(),
+            ..options()
+        },
+    )
+    .await;
+    fleet.scrape_all(DEVICE).await.unwrap();
+    set(&fleet, "allowedLoad", serde_json::json!(2))
+        .await
+        .unwrap();
+    assert!(recorder.seen("started 1:1000 shedState,allowedLoad,percentShed,clearAlarms"));
+    assert!(recorder.seen("call acct getStationStatus ok"));
+    assert!(recorder.seen("scraped 1:1000"));
+    assert!(recorder.seen("up 1:1000 true"));
+    assert!(recorder.seen("write 1:1000 allowedLoad Confirmed"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn starting_values_are_written_only_when_asked_and_revert_returns_to_them() {
+    let csv = REGISTRY.replace(
+        "allowedLoad,allowedLoad,LoadRegister,1,float,kW,,TRUE,",
+        "allowedLoad,allowedLoad,LoadRegister,1,float,kW,5,TRUE,",
+    );
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let quiet = start_with(&api, spec_with(&csv, 1), options()).await;
+    quiet.scrape_all(DEVICE).await.unwrap();
+    // Not asked: no intent stored, so a shed has nothing to use.
+    assert_eq!(
+        set(&quiet, "shedState", serde_json::json!(1))
+            .await
+            .unwrap_err()
+            .status_hint(),
+        409
+    );
+    quiet.shutdown().await;
+
+    let asked = start_with(
+        &api,
+        spec_with(&csv, 1),
+        FleetOptions {
+            write_starting_values: true,
+            ..options()
+        },
+    )
+    .await;
+    asked.scrape_all(DEVICE).await.unwrap();
+    set(&asked, "shedState", serde_json::json!(1))
+        .await
+        .unwrap();
+    assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(5.0)));
+    set(&asked, "allowedLoad", serde_json::json!(2))
+        .await
+        .unwrap();
+    assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(2.0)));
+    // Reverting a limit on a shed port goes back to the Starting Value at once.
+    assert_eq!(
+        asked.revert_point(DEVICE, "allowedLoad").await.unwrap(),
+        WriteOutcome::Confirmed
+    );
+    assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(5.0)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_set_of_all_stations_is_discovered_with_get_stations() {
+    let api = Arc::new(FakeApi::new(3, 1, 1));
+    let mut spec = spec(0);
+    spec.station_sets[0].stations = StationSelection::All;
+    let fleet = start_with(&api, spec, options()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let devices: Vec<String> = fleet
+        .devices()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.path)
+        .collect();
+    assert_eq!(
+        devices,
+        vec!["campus/bldg/1000", "campus/bldg/1001", "campus/bldg/1002"]
+    );
+    fleet.scrape_all("campus/bldg/1002").await.unwrap();
 }

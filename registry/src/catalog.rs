@@ -11,6 +11,9 @@
 //! `PortInfo`; pricing attributes come from the first `Pricing` entry; the rest are station-level.
 //! Alarm attributes are station-level (the spec's rows have no Port #), but a port number is
 //! accepted on them: the point then shows the newest alarm of that port or of the whole station.
+//! Session attributes are per port (the latest session of that port), but may leave Port #
+//! empty, as VOLTTRON's registry generator does: the point then shows the station's latest
+//! session, whichever port it was on.
 
 use std::fmt;
 
@@ -120,12 +123,13 @@ impl ValueType {
         ValueType::Dictionary,
     ];
 
-    /// Reads the CSV `Type` column, case-insensitively: `string`, `datetime`, `integer`/`int`,
-    /// `float`, `bool`/`boolean`, `dictionary`/`dict`.
+    /// Reads the CSV `Type` column, case-insensitively: `string`, `datetime`/`date`/`time`,
+    /// `integer`/`int`, `float`, `bool`/`boolean`, `dictionary`/`dict`.
     pub fn parse(s: &str) -> Option<ValueType> {
         match s.trim().to_ascii_lowercase().as_str() {
             "string" | "str" => Some(ValueType::String),
-            "datetime" => Some(ValueType::DateTime),
+            // VOLTTRON's driver also knows `date` and `time`, as text like `datetime`.
+            "datetime" | "date" | "time" => Some(ValueType::DateTime),
             "integer" | "int" => Some(ValueType::Integer),
             "float" => Some(ValueType::Float),
             "bool" | "boolean" => Some(ValueType::Bool),
@@ -231,6 +235,9 @@ pub enum Attribute {
     UnitPricePerSession,
     UnitPricePerKwh,
     UnitPricePerHourThereafter,
+    /// VOLTTRON's name (from API 4.1) for the price of the first `initialUnitPriceDuration`
+    /// hours, which API 5.0 calls `unitPricePerHour`: both read the same field.
+    UnitPriceForFirst,
     SessionTime,
     Description,
     MainPhone,
@@ -281,7 +288,7 @@ const RO: bool = false;
 const RW: bool = true;
 
 #[rustfmt::skip]
-const CATALOG: [Spec; 57] = [
+const CATALOG: [Spec; 58] = [
     row(A::Status, R::StationStatus, "Status", P, T::String, RO, ""),
     row(A::TimeStamp, R::StationStatus, "TimeStamp", P, T::DateTime, RO, ""),
     row(A::ShedState, R::Load, "shedState", P, T::Integer, RW, "0 or 1"),
@@ -331,6 +338,7 @@ const CATALOG: [Spec; 57] = [
     row(A::UnitPricePerSession, R::Station, "unitPricePerSession", S, T::Float, RO, ""),
     row(A::UnitPricePerKwh, R::Station, "unitPricePerKWh", S, T::Float, RO, ""),
     row(A::UnitPricePerHourThereafter, R::Station, "unitPricePerHourThereafter", S, T::Float, RO, ""),
+    row(A::UnitPriceForFirst, R::Station, "unitPriceForFirst", S, T::Float, RO, ""),
     row(A::SessionTime, R::Station, "sessionTime", S, T::String, RO, ""),
     row(A::Description, R::Station, "Description", P, T::String, RO, ""),
     row(A::MainPhone, R::Station, "mainPhone", S, T::String, RO, ""),
@@ -343,10 +351,10 @@ const CATALOG: [Spec; 57] = [
 
 impl Attribute {
     /// Every attribute, in catalog order.
-    pub const ALL: [Attribute; 57] = {
-        let mut all = [Attribute::Status; 57];
+    pub const ALL: [Attribute; 58] = {
+        let mut all = [Attribute::Status; 58];
         let mut i = 0;
-        while i < 57 {
+        while i < 58 {
             all[i] = CATALOG[i].attribute;
             i += 1;
         }
@@ -395,17 +403,49 @@ impl Attribute {
         self.spec().level
     }
 
+    /// Whether a `Port #` may be given or left out: alarms are station-level but may be
+    /// narrowed to a port; sessions are per port, but VOLTTRON's registry generator writes them
+    /// without one, meaning the station's latest session (see the module doc).
+    pub fn port_optional(self) -> bool {
+        matches!(
+            self.register(),
+            RegisterKind::Alarm | RegisterKind::ChargingSession
+        )
+    }
+
     /// The attribute's natural value type (what [`crate::StationSnapshot::value`] returns).
     pub fn value_type(self) -> ValueType {
         self.spec().value_type
     }
 
-    /// Whether a CSV may declare this attribute with `Type` = `declared`: its own type, or
-    /// `boolean` for the 0/1 command attributes shedState and clearAlarms.
+    /// Whether a CSV may declare this attribute with `Type` = `declared`. Besides its own type,
+    /// VOLTTRON's registries use: `string` for anything but the rights dictionary (the value is
+    /// published as text), `boolean`/`float` for integer attributes (`Reservable` is `bool` in
+    /// VOLTTRON's example), `int` for `Mode` and the pricing `Type`, and `datetime` for the
+    /// pricing times. [`crate::PointDef::read`] converts the value into the declared type.
     pub fn accepts_type(self, declared: ValueType) -> bool {
-        declared == self.value_type()
-            || (declared == ValueType::Bool
-                && matches!(self, Attribute::ShedState | Attribute::ClearAlarms))
+        self.accepted_types().contains(&declared)
+    }
+
+    /// Every type [`Attribute::accepts_type`] accepts, the attribute's own first.
+    pub fn accepted_types(self) -> Vec<ValueType> {
+        let own = self.value_type();
+        let mut types = vec![own];
+        match own {
+            ValueType::Integer => types.extend([ValueType::Bool, ValueType::Float]),
+            ValueType::String => match self {
+                Attribute::Mode | Attribute::PricingType => types.push(ValueType::Integer),
+                Attribute::PricingStartTime
+                | Attribute::PricingEndTime
+                | Attribute::SessionTime => types.push(ValueType::DateTime),
+                _ => {}
+            },
+            _ => {}
+        }
+        if own != ValueType::String && own != ValueType::Dictionary {
+            types.push(ValueType::String);
+        }
+        types
     }
 
     /// Whether set_point is allowed on this attribute.
@@ -483,13 +523,13 @@ mod tests {
     }
 
     #[test]
-    fn station_register_serves_the_spec_list_of_attributes() {
+    fn station_register_serves_the_spec_list_of_attributes_and_volttrons_unit_price_for_first() {
         let spec_list = "stationID, stationManufacturer, stationModel, portNumber, stationName, \
             stationMacAddr, stationSerialNum, Address, City, State, Country, postalCode, Lat, Long, \
             Reservable, Level, Mode, Connector, Voltage, Current, Power, numPorts, Type, startTime, \
             endTime, minPrice, maxPrice, unitPricePerHour, unitPricePerSession, unitPricePerKWh, \
             unitPricePerHourThereafter, sessionTime, Description, mainPhone, orgID, \
-            organizationName, sgID, sgName, currencyCode";
+            organizationName, sgID, sgName, currencyCode, unitPriceForFirst";
         let names: Vec<&str> = spec_list.split(',').map(str::trim).collect();
         let served: Vec<&str> = RegisterKind::Station
             .attributes()

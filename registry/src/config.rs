@@ -14,9 +14,10 @@
 //! ```
 //!
 //! Instead of `password`, `driver_config` may give `password_env` (an environment variable) or
-//! `password_file` (relative to the config file). The device path is `campus/building/unit`
-//! when those keys are present, else the config-store name: the file's path below a
-//! `devices/` directory (`devices/campus/bldg/cp1` → `campus/bldg/cp1`), else its file stem.
+//! `password_file` (relative to the config file). The device path is the config-store name,
+//! the file's path below a `devices/` directory (`devices/campus/bldg/cp1` → `campus/bldg/cp1`),
+//! as VOLTTRON names devices; a config outside `devices/` uses its legacy `campus`, `building`,
+//! `unit` keys when present, else its file stem.
 //! `config://name.csv` names the file `name.csv` in the config-store root: the directory holding
 //! `devices/`, or the config's own directory. Any other `registry_config` is a path relative to
 //! the config file.
@@ -221,16 +222,23 @@ impl DeviceConfig {
     }
 }
 
-/// The device path from `campus`/`building`/`unit`, else from the config-store name.
+/// The device path: the config-store name when the file sits below a `devices/` directory
+/// (VOLTTRON names devices by it and ignores the legacy keys), else `campus/building/unit`
+/// when given, else the file's stem.
 fn device_path(f: &mut Fields<'_>, path: &Path) -> Option<DevicePath> {
-    let parts: Vec<String> = ["campus", "building", "unit"]
+    let keys: Vec<String> = ["campus", "building", "unit"]
         .iter()
         .filter_map(|k| f.string("", k, false))
         .collect();
-    let (text, pointer) = if parts.is_empty() {
-        (store_name(path), "")
-    } else {
-        (parts.join("/"), "/campus")
+    let (text, pointer) = match name_below_devices(path) {
+        Some(name) => (name, ""),
+        None if !keys.is_empty() => (keys.join("/"), "/campus"),
+        None => (
+            path.file_name()
+                .map(|n| strip_config_extension(&n.to_string_lossy()))
+                .unwrap_or_default(),
+            "",
+        ),
     };
     let p = DevicePath::parse(&text);
     if p.is_none() {
@@ -244,8 +252,9 @@ fn device_path(f: &mut Fields<'_>, path: &Path) -> Option<DevicePath> {
     p
 }
 
-/// The config-store name of a device config: the path below `devices/`, else the file stem.
-pub(crate) fn store_name(path: &Path) -> String {
+/// The config-store name of a file below a `devices/` directory:
+/// `…/devices/campus/bldg/cp1.config` → `campus/bldg/cp1`.
+fn name_below_devices(path: &Path) -> Option<String> {
     let parts: Vec<String> = path
         .components()
         .filter_map(|c| match c {
@@ -253,19 +262,12 @@ pub(crate) fn store_name(path: &Path) -> String {
             _ => None,
         })
         .collect();
-    match parts.iter().rposition(|p| p == "devices") {
-        Some(i) if i + 1 < parts.len() => {
-            let mut below = parts[i + 1..].to_vec();
-            if let Some(last) = below.last_mut() {
-                *last = strip_config_extension(last);
-            }
-            below.join("/")
-        }
-        _ => path
-            .file_name()
-            .map(|n| strip_config_extension(&n.to_string_lossy()))
-            .unwrap_or_default(),
+    let i = parts.iter().rposition(|p| p == "devices")?;
+    let mut below = parts.get(i + 1..).filter(|b| !b.is_empty())?.to_vec();
+    if let Some(last) = below.last_mut() {
+        *last = strip_config_extension(last);
     }
+    Some(below.join("/"))
 }
 
 fn strip_config_extension(name: &str) -> String {
@@ -502,18 +504,7 @@ impl<'d> Fields<'d> {
 }
 
 fn line_key(e: &RegistryError) -> u64 {
-    match e {
-        RegistryError::Json { pos, .. }
-        | RegistryError::MissingKey { pos, .. }
-        | RegistryError::BadValue { pos, .. }
-        | RegistryError::WrongDriverType { pos, .. }
-        | RegistryError::PasswordEnvUnset { pos, .. }
-        | RegistryError::PasswordFile { pos, .. }
-        | RegistryError::PasswordSource { pos, .. }
-        | RegistryError::UnknownAccount { pos, .. }
-        | RegistryError::Duplicate { pos, .. } => pos.line,
-        _ => 0,
-    }
+    e.position().map_or(0, |p| p.line)
 }
 
 /// `/accounts/0` + `password_env` → `accounts[0].password_env`.

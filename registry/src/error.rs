@@ -96,12 +96,12 @@ pub enum RegistryError {
     },
 
     /// The Type column names a type the attribute cannot have.
-    #[error("{pos}: point {point}: attribute {attribute} has type {expected}, not '{found}'")]
+    #[error("{pos}: point {point}: attribute {attribute} cannot be of type '{found}' (expected {expected})")]
     TypeMismatch {
         pos: Position,
         point: String,
         attribute: &'static str,
-        expected: &'static str,
+        expected: String,
         found: String,
     },
 
@@ -146,21 +146,13 @@ pub enum RegistryError {
 
     /// The Port # is not a port number.
     #[error(
-        "{pos}: point {point}: bad Port # (expected a number from 1 to {max}, found '{found}')"
+        "{pos}: point {point}: bad Port # (expected a port from 1 to {max} or empty, found '{found}')"
     )]
     BadPort {
         pos: Position,
         point: String,
         max: u16,
         found: String,
-    },
-
-    /// A second row with the same Volttron Point Name.
-    #[error("{pos}: point {point}: duplicate point name (first defined on line {first_line})")]
-    DuplicatePoint {
-        pos: Position,
-        point: String,
-        first_line: u64,
     },
 
     /// The Starting Value does not fit the point.
@@ -275,9 +267,19 @@ pub enum RegistryError {
 impl RegistryError {
     /// The file the problem is in.
     pub fn path(&self) -> &std::path::Path {
+        match self {
+            RegistryError::Io { path, .. } | RegistryError::Unrecognised { path, .. } => path,
+            _ => self
+                .position()
+                .map_or(std::path::Path::new(""), |p| &p.path),
+        }
+    }
+
+    /// The file and line of the problem; `None` for problems with a whole file or directory.
+    pub fn position(&self) -> Option<&Position> {
         use RegistryError as E;
         match self {
-            E::Io { path, .. } | E::Unrecognised { path, .. } => path,
+            E::Io { .. } | E::Unrecognised { .. } => None,
             E::Csv { pos, .. }
             | E::MissingColumn { pos, .. }
             | E::EmptyPointName { pos }
@@ -290,7 +292,6 @@ impl RegistryError {
             | E::PortOnStationLevel { pos, .. }
             | E::MissingPort { pos, .. }
             | E::BadPort { pos, .. }
-            | E::DuplicatePoint { pos, .. }
             | E::BadStartingValue { pos, .. }
             | E::BadSeconds { pos, .. }
             | E::Json { pos, .. }
@@ -303,9 +304,25 @@ impl RegistryError {
             | E::UnknownAccount { pos, .. }
             | E::Duplicate { pos, .. }
             | E::RegistryNotFound { pos, .. }
-            | E::ConflictingPassword { pos, .. } => &pos.path,
+            | E::ConflictingPassword { pos, .. } => Some(pos),
         }
     }
+}
+
+/// Something odd that does not stop a file from loading, because VOLTTRON loads it too.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryWarning {
+    /// A second row with the same Volttron Point Name. VOLTTRON's own example registry has
+    /// such rows (`startTime`, `endTime`); VOLTTRON keeps the later one, and so do we.
+    #[error(
+        "{pos}: point {point}: duplicate point name (first defined on line {first_line}); \
+         this later row is the one used, as in VOLTTRON"
+    )]
+    DuplicatePoint {
+        pos: Position,
+        point: String,
+        first_line: u64,
+    },
 }
 
 /// Every problem found while loading, in file and line order. Never empty.

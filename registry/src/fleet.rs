@@ -48,7 +48,7 @@ use crate::config::{
     read_text, resolve_registry, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL,
     DEVICE_PATH_FORM,
 };
-use crate::error::{Position, Problems, RegistryError};
+use crate::error::{Position, Problems, RegistryError, RegistryWarning};
 use crate::jsonc::JsonDoc;
 use crate::records::StationId;
 use crate::registry::Registry;
@@ -211,6 +211,19 @@ impl Fleet {
     /// The account called `id`.
     pub fn account(&self, id: &AccountId) -> Option<&Account> {
         self.accounts.iter().find(|a| &a.id == id)
+    }
+
+    /// The warnings of every registry the fleet uses, each registry once.
+    pub fn warnings(&self) -> Vec<&RegistryWarning> {
+        let mut seen: Vec<&Path> = Vec::new();
+        let mut warnings = Vec::new();
+        for set in &self.station_sets {
+            if !seen.contains(&set.registry.path.as_path()) {
+                seen.push(&set.registry.path);
+                warnings.extend(set.registry.warnings.iter());
+            }
+        }
+        warnings
     }
 
     /// Every device of the listed stations, in configuration order.

@@ -31,7 +31,7 @@ mod summary;
 
 pub use catalog::{Attribute, Level, RegisterKind, ValueType};
 pub use config::{DeviceConfig, DevicePath, DriverConfig, DEFAULT_INTERVAL};
-pub use error::{Position, Problems, RegistryError};
+pub use error::{Position, Problems, RegistryError, RegistryWarning};
 pub use fleet::{
     is_fleet_file, Account, AccountId, Device, DevicePattern, Fleet, StationSelection, StationSet,
     FLEET_FILE,

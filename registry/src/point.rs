@@ -118,13 +118,26 @@ impl PointValue {
         }
     }
 
-    /// Re-expresses a value in a point's declared type where the two are compatible
-    /// (an integer flag declared `boolean`, an integer declared `float`); otherwise unchanged.
+    /// Re-expresses a value in a point's declared type (see [`crate::Attribute::accepts_type`]):
+    /// an integer flag declared `boolean`, an integer declared `float`, anything declared
+    /// `string` as its text, text declared `integer` as its number (Null when it is none).
+    /// Text declared `datetime` stays text unless it is RFC 3339: a time of day has no date.
     pub fn into_type(self, ty: ValueType) -> PointValue {
         match (ty, self) {
+            (_, PointValue::Null) => PointValue::Null,
             (ValueType::Bool, PointValue::Int(i)) => PointValue::Bool(i != 0),
             (ValueType::Integer, PointValue::Bool(b)) => PointValue::Int(i64::from(b)),
             (ValueType::Float, PointValue::Int(i)) => PointValue::Float(i as f64),
+            (ValueType::String, v @ PointValue::Dict(_)) => v,
+            (ValueType::String, v) if !matches!(v, PointValue::Str(_)) => {
+                PointValue::Str(v.to_string())
+            }
+            (ValueType::Integer | ValueType::Float, PointValue::Str(s)) => {
+                PointValue::parse(ty, &s).unwrap_or(PointValue::Null)
+            }
+            (ValueType::DateTime, PointValue::Str(s)) => {
+                PointValue::parse(ty, &s).unwrap_or(PointValue::Str(s))
+            }
             (_, v) => v,
         }
     }

@@ -4,6 +4,11 @@
 //! Type, Units, Starting Value, Writable, Notes`) plus two optional ones, `Scrape Interval` and
 //! `Data Currency` (seconds). Header names match case-insensitively and ignoring spaces; unknown
 //! columns are ignored. Required: point name, attribute, register, Port #, Type and Writable.
+//!
+//! VOLTTRON's own files load unchanged: its `chargepoint.csv` example declares types the spec
+//! tables do not (see [`Attribute::accepts_type`]), writes Port # 0 for "no port", names
+//! `unitPriceForFirst`, and defines `startTime`/`endTime` twice. VOLTTRON keeps the later of
+//! two rows with one name, and so does this parser, with a [`RegistryWarning`] naming both lines.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
@@ -14,7 +19,7 @@ use serde::Serialize;
 
 use crate::catalog::{Attribute, Level, RegisterKind, ValueType};
 use crate::config::read_all;
-use crate::error::{Position, Problems, RegistryError};
+use crate::error::{Position, Problems, RegistryError, RegistryWarning};
 use crate::method::ApiMethod;
 use crate::point::{parse_bool, PointValue};
 use crate::records::PortNumber;
@@ -80,7 +85,11 @@ impl PointDef {
 pub struct Registry {
     /// The file it came from, for messages.
     pub path: PathBuf,
+    /// The points, their names unique.
     pub points: Vec<PointDef>,
+    /// What was odd but loaded anyway, in line order.
+    #[serde(skip)]
+    pub warnings: Vec<RegistryWarning>,
 }
 
 /// Canonical column names, in the order `write_csv` writes them.
@@ -214,6 +223,7 @@ impl Registry {
 
         let mut points: Vec<PointDef> = Vec::new();
         let mut first_line: HashMap<String, u64> = HashMap::new();
+        let mut warnings = Vec::new();
         for record in records {
             let record = match record {
                 Ok(r) => r,
@@ -239,15 +249,14 @@ impl Registry {
                 }
             };
             let name = columns.get(&record, POINT_NAME).trim();
-            if !name.is_empty() {
-                if let Some(&first) = first_line.get(name) {
-                    problems.push(RegistryError::DuplicatePoint {
-                        pos: pos(line),
-                        point: name.to_string(),
-                        first_line: first,
-                    });
-                    continue;
-                }
+            if let Some(&first) = first_line.get(name) {
+                warnings.push(RegistryWarning::DuplicatePoint {
+                    pos: pos(line),
+                    point: name.to_string(),
+                    first_line: first,
+                });
+                points.retain(|p| p.name != name);
+            } else if !name.is_empty() {
                 first_line.insert(name.to_string(), line);
             }
             points.extend(parsed);
@@ -256,6 +265,7 @@ impl Registry {
             Ok(Registry {
                 path: path.to_path_buf(),
                 points,
+                warnings,
             })
         } else {
             Err(Problems(problems))
@@ -467,7 +477,9 @@ fn parse_row(
         Some(None)
     } else {
         match port_text.parse::<u16>() {
-            Ok(n) if (1..=MAX_PORT_NUMBER).contains(&n) => Some(Some(PortNumber(n))),
+            // VOLTTRON treats 0 like an empty Port #.
+            Ok(0) => Some(None),
+            Ok(n) if n <= MAX_PORT_NUMBER => Some(Some(PortNumber(n))),
             _ => {
                 problems.push(RegistryError::BadPort {
                     pos: pos.clone(),
@@ -495,7 +507,12 @@ fn parse_row(
                     pos: pos.clone(),
                     point: point(),
                     attribute: a,
-                    expected: attribute.value_type().name(),
+                    expected: attribute
+                        .accepted_types()
+                        .iter()
+                        .map(|t| t.name())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
                     found: type_text.to_string(),
                 });
             }
@@ -508,20 +525,18 @@ fn parse_row(
             });
         }
         match (attribute.level(), port) {
+            _ if attribute.port_optional() => {}
             (Level::Port, Some(None)) => problems.push(RegistryError::MissingPort {
                 pos: pos.clone(),
                 point: point(),
                 attribute: a,
             }),
-            // Alarms may be narrowed to a port: see the catalog's module doc.
-            (Level::Station, Some(Some(_))) if attribute.register() != RegisterKind::Alarm => {
-                problems.push(RegistryError::PortOnStationLevel {
-                    pos: pos.clone(),
-                    point: point(),
-                    attribute: a,
-                    found: port_text.to_string(),
-                })
-            }
+            (Level::Station, Some(Some(_))) => problems.push(RegistryError::PortOnStationLevel {
+                pos: pos.clone(),
+                point: point(),
+                attribute: a,
+                found: port_text.to_string(),
+            }),
             _ => {}
         }
     }

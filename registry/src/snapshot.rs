@@ -215,7 +215,7 @@ fn pricing(attribute: Attribute, p: &Pricing) -> PointValue {
         A::PricingEndTime => text(&p.end_time),
         A::MinPrice => float(p.min_price),
         A::MaxPrice => float(p.max_price),
-        A::UnitPricePerHour => float(p.unit_price_per_hour),
+        A::UnitPricePerHour | A::UnitPriceForFirst => float(p.unit_price_per_hour),
         A::UnitPricePerSession => float(p.unit_price_per_session),
         A::UnitPricePerKwh => float(p.unit_price_per_kwh),
         A::UnitPricePerHourThereafter => float(p.unit_price_per_hour_thereafter),

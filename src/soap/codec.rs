@@ -103,8 +103,7 @@ pub fn read_request(bytes: &[u8]) -> Result<(Request, Option<UsernameToken>), Re
     let not_soap = |e: XmlError| RequestError::NotSoap {
         detail: e.detail().to_string(),
     };
-    let text = document_text(bytes).map_err(not_soap)?;
-    let mut xin = XmlIn::new(text);
+    let mut xin = XmlIn::new(capped(bytes).map_err(not_soap)?);
     let Opened { token, body } = envelope::open(&mut xin).map_err(not_soap)?;
     let Some(method) = ApiMethod::from_name(body.local()) else {
         return Err(RequestError::UnknownOperation {
@@ -190,8 +189,7 @@ pub fn read_response(method: ApiMethod, bytes: &[u8]) -> Result<Response, SoapEr
         op: method,
         detail: e.detail().to_string(),
     };
-    let text = document_text(bytes).map_err(malformed)?;
-    let mut xin = XmlIn::new(text);
+    let mut xin = XmlIn::new(capped(bytes).map_err(malformed)?);
     let Opened { body, .. } = envelope::open(&mut xin).map_err(malformed)?;
     if body.local() == "Fault" {
         let fault = envelope::read_fault(&mut xin, &body).map_err(malformed)?;
@@ -251,13 +249,13 @@ fn check_outcome(response: Response) -> Result<Response, SoapError> {
     })
 }
 
-/// The message as text: size-capped, UTF-8 (what ChargePoint and this simulator send).
-fn document_text(bytes: &[u8]) -> Result<&str, XmlError> {
+/// The message, if it is within [`MAX_RESPONSE_BYTES`].
+fn capped(bytes: &[u8]) -> Result<&[u8], XmlError> {
     if bytes.len() > MAX_RESPONSE_BYTES {
         return Err(XmlError::Syntax(format!(
             "message of {} bytes is over the {MAX_RESPONSE_BYTES}-byte limit",
             bytes.len()
         )));
     }
-    std::str::from_utf8(bytes).map_err(|e| XmlError::Syntax(format!("message is not UTF-8: {e}")))
+    Ok(bytes)
 }

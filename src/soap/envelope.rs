@@ -236,8 +236,7 @@ mod tests {
     #[test]
     fn fault_written_is_fault_read() {
         let doc = write_fault(CLIENT_FAULT_CODE, "bad <request>");
-        let text = std::str::from_utf8(&doc).unwrap();
-        let mut xin = XmlIn::new(text);
+        let mut xin = XmlIn::new(&doc);
         let opened = open(&mut xin).unwrap();
         assert_eq!(opened.body.local(), "Fault");
         assert_eq!(

@@ -51,7 +51,9 @@ impl<'a> Element<'a> {
     /// The element's name without its prefix.
     pub(crate) fn local(&self) -> &str {
         let full = self.start.name().0;
-        match full.rfind(':') {
+        // Prefixes are short and names hold at most one colon: a forward byte scan beats
+        // `rfind`'s general search on this hot path.
+        match full.bytes().position(|b| b == b':') {
             Some(i) => &full[i + 1..],
             None => full,
         }
@@ -71,9 +73,11 @@ pub(crate) struct XmlIn<'a> {
 }
 
 impl<'a> XmlIn<'a> {
-    pub(crate) fn new(text: &'a str) -> Self {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut reader = Reader::from_str(text);
+    /// A reader over `document`. quick-xml checks UTF-8 event by event as it goes, so the
+    /// bytes need no separate validation pass.
+    pub(crate) fn new(document: &'a [u8]) -> Self {
+        let document = document.strip_prefix(b"\xef\xbb\xbf").unwrap_or(document);
+        let mut reader = Reader::from_reader(document);
         let config = reader.config_mut();
         config.trim_text(false);
         config.check_end_names = true;
@@ -307,9 +311,8 @@ impl<'a> XmlIn<'a> {
     /// comments and processing instructions follow the root: a complete document.
     pub(crate) fn finish(&mut self) -> Result<(), XmlError> {
         while self.depth > 0 {
-            match self.child()? {
-                Some(child) => self.skip(&child)?,
-                None => {}
+            if let Some(child) = self.child()? {
+                self.skip(&child)?;
             }
         }
         loop {
@@ -560,7 +563,7 @@ mod tests {
     use super::*;
 
     fn values(doc: &str) -> Result<Vec<(String, String)>, XmlError> {
-        let mut xin = XmlIn::new(doc);
+        let mut xin = XmlIn::new(doc.as_bytes());
         let root = xin.root()?;
         let mut out = Vec::new();
         xin.children(&root, |xin, el| {
@@ -621,7 +624,7 @@ mod tests {
         out.leaf("v", "a&b<c>d\re\u{1}");
         let doc = String::from_utf8(out.into_bytes()).unwrap();
         assert_eq!(doc, "<v>a&amp;b&lt;c&gt;d&#13;e\u{fffd}</v>");
-        let mut xin = XmlIn::new(&doc);
+        let mut xin = XmlIn::new(doc.as_bytes());
         let root = xin.root().unwrap();
         assert_eq!(xin.text(&root).unwrap(), "a&b<c>d\re\u{fffd}");
     }

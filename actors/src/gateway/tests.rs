@@ -39,6 +39,18 @@ fn options() -> GatewayOptions {
     }
 }
 
+/// A gateway that sends one call at a time to six stations (in groups of `group_size`), each
+/// call taking `latency`.
+async fn busy(group_size: usize, latency: Duration) -> (Arc<FakeApi>, GatewayHandle) {
+    let api = Arc::new(FakeApi::new(6, 1, group_size));
+    api.set_latency(latency);
+    let options = GatewayOptions {
+        max_inflight: 1,
+        ..options()
+    };
+    (api.clone(), start(api, options).await)
+}
+
 fn shed(station: usize, kw: f64) -> WriteRequest {
     WriteRequest::Shed(ShedRequest {
         scope: ShedScope::Station(station_id(station)),
@@ -252,16 +264,7 @@ async fn a_failing_call_gives_up_with_the_last_error_after_the_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn writes_go_ahead_of_queued_reads() {
-    let api = Arc::new(FakeApi::new(6, 1, 1));
-    api.set_latency(Duration::from_secs(1));
-    let gateway = start(
-        api.clone(),
-        GatewayOptions {
-            max_inflight: 1,
-            ..options()
-        },
-    )
-    .await;
+    let (api, gateway) = busy(1, Duration::from_secs(1)).await;
     let reads = join_all((0..5).map(|n| {
         gateway.read(
             ReadRequest::Sessions {
@@ -313,4 +316,44 @@ async fn a_full_queue_answers_overloaded_at_once() {
         "account acct: gateway queue is full (3 requests waiting); try again later"
     );
     assert_eq!(took, Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reads_held_back_by_a_busy_account_merge_into_the_calls_waiting() {
+    let (api, gateway) = busy(6, Duration::from_secs(2)).await;
+    let status_then_load = |n: usize| {
+        let gateway = gateway.clone();
+        async move {
+            // One request per batching window, while the first call keeps the account busy.
+            tokio::time::sleep(Duration::from_millis(300) * u32::try_from(n).unwrap()).await;
+            let status = gateway.read(ReadRequest::Status(station_id(n)), PATIENCE);
+            let load = gateway.read(
+                ReadRequest::Load {
+                    station: station_id(n),
+                    group: Some(GroupId(1)),
+                },
+                PATIENCE,
+            );
+            let (status, load) = tokio::join!(status, load);
+            matches!(status, Ok(ReadReply::Status(Some(s))) if s.station_id == station_id(n))
+                && matches!(load, Ok(ReadReply::Load(Some(l))) if l.station_id == station_id(n))
+        }
+    };
+    let answered = join_all((0..6).map(status_then_load)).await;
+    assert!(answered.iter().all(|ok| *ok), "{answered:?}");
+    // The first status goes at once; station 0's load waits behind it and becomes the group's
+    // load when station 1 asks; the later status reads merge into one waiting call.
+    let details: Vec<String> = api.calls().into_iter().map(|c| c.detail).collect();
+    let status_of = |ns: std::ops::Range<usize>| {
+        let list: Vec<String> = ns.map(|n| format!("{:?}", station_id(n))).collect();
+        format!("StatusQuery {{ station_ids: [{}] }}", list.join(", "))
+    };
+    assert_eq!(
+        details,
+        vec![
+            status_of(0..1),
+            "Group(GroupId(1))".to_string(),
+            status_of(1..6)
+        ]
+    );
 }

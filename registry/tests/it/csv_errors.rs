@@ -71,9 +71,49 @@ fn writable_accepts_every_flag_spelling() {
 #[test]
 fn type_that_does_not_match_the_attribute_is_rejected() {
     assert_eq!(
-        problems("portLoad,portLoad,LoadRegister,1,string,kW,,FALSE,\n"),
-        ["cp.csv:2: point portLoad: attribute portLoad has type float, not 'string'"]
+        problems(
+            "portLoad,portLoad,LoadRegister,1,datetime,kW,,FALSE,\n\
+             rights,stationRightsProfile,StationRightsRegister,,string,,,FALSE,\n\
+             Status,Status,StationStatusRegister,1,float,,,FALSE,\n"
+        ),
+        [
+            "cp.csv:2: point portLoad: attribute portLoad cannot be of type 'datetime' (expected float or string)",
+            "cp.csv:3: point rights: attribute stationRightsProfile cannot be of type 'string' (expected dictionary)",
+            "cp.csv:4: point Status: attribute Status cannot be of type 'float' (expected string)",
+        ]
     );
+}
+
+#[test]
+fn volttron_type_spellings_of_its_own_example_are_accepted() {
+    let r = parse(
+        "portNumber,portNumber,StationRegister,1,string,Integer,,FALSE,\n\
+         Reservable,Reservable,StationRegister,1,bool,T/F,,FALSE,\n\
+         Mode,Mode,StationRegister,1,int,\"1,2,3\",,FALSE,\n\
+         Type,Type,StationRegister,,int,Integer or None,,FALSE,\n\
+         startTime,startTime,StationRegister,,datetime,Datetime,,FALSE,\n\
+         sessionTime,sessionTime,StationRegister,,datetime,,,FALSE,\n\
+         unitPriceForFirst,unitPriceForFirst,StationRegister,,float,Dollar Amount,,FALSE,\n\
+         numPorts,numPorts,StationRegister,0,int,Integer,,FALSE,Number of Ports\n",
+    )
+    .expect("VOLTTRON's forms are valid");
+    let types: Vec<ValueType> = r.points.iter().map(|p| p.value_type).collect();
+    assert_eq!(
+        types,
+        [
+            ValueType::String,
+            ValueType::Bool,
+            ValueType::Integer,
+            ValueType::Integer,
+            ValueType::DateTime,
+            ValueType::DateTime,
+            ValueType::Float,
+            ValueType::Integer,
+        ]
+    );
+    assert_eq!(r.points[6].attribute, Attribute::UnitPriceForFirst);
+    // Port # 0 means no port, as in VOLTTRON.
+    assert_eq!(r.points[7].port, None);
 }
 
 #[test]
@@ -125,16 +165,27 @@ fn missing_port_number_on_a_port_level_attribute_is_rejected() {
 fn bad_port_numbers_are_rejected() {
     assert_eq!(
         problems(
-            "a,portLoad,LoadRegister,0,float,,,FALSE,\n\
+            "a,portLoad,LoadRegister,-1,float,,,FALSE,\n\
              b,portLoad,LoadRegister,one,float,,,FALSE,\n\
              c,portLoad,LoadRegister,65,float,,,FALSE,\n"
         ),
         [
-            "cp.csv:2: point a: bad Port # (expected a number from 1 to 64, found '0')",
-            "cp.csv:3: point b: bad Port # (expected a number from 1 to 64, found 'one')",
-            "cp.csv:4: point c: bad Port # (expected a number from 1 to 64, found '65')",
+            "cp.csv:2: point a: bad Port # (expected a port from 1 to 64 or empty, found '-1')",
+            "cp.csv:3: point b: bad Port # (expected a port from 1 to 64 or empty, found 'one')",
+            "cp.csv:4: point c: bad Port # (expected a port from 1 to 64 or empty, found '65')",
         ]
     );
+}
+
+#[test]
+fn session_points_validate_with_or_without_a_port() {
+    let r = parse(
+        "sessionID,sessionID,ChargingSessionRegister,,string,,,FALSE,\n\
+         port2.sessionID,sessionID,ChargingSessionRegister,2,string,,,FALSE,\n",
+    )
+    .expect("valid");
+    assert_eq!(r.points[0].port, None);
+    assert_eq!(r.points[1].port, Some(PortNumber(2)));
 }
 
 #[test]
@@ -149,14 +200,29 @@ fn alarm_points_validate_with_or_without_a_port() {
 }
 
 #[test]
-fn duplicate_point_name_names_the_first_line() {
+fn duplicate_point_name_warns_naming_the_first_line_and_the_later_row_wins() {
+    let r = parse(
+        "portLoad,portLoad,LoadRegister,1,float,kW,,FALSE,\n\
+         Status,Status,StationStatusRegister,1,string,,,FALSE,\n\
+         portLoad,portLoad,LoadRegister,2,float,kW,,FALSE,\n",
+    )
+    .expect("VOLTTRON loads duplicates, so do we");
+    let warnings: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
-        problems(
-            "portLoad,portLoad,LoadRegister,1,float,kW,,FALSE,\n\
-             Status,Status,StationStatusRegister,1,string,,,FALSE,\n\
-             portLoad,portLoad,LoadRegister,2,float,kW,,FALSE,\n"
-        ),
-        ["cp.csv:4: point portLoad: duplicate point name (first defined on line 2)"]
+        warnings,
+        [
+            "cp.csv:4: point portLoad: duplicate point name (first defined on line 2); \
+          this later row is the one used, as in VOLTTRON"
+        ]
+    );
+    let points: Vec<(&str, Option<PortNumber>)> =
+        r.points.iter().map(|p| (p.name.as_str(), p.port)).collect();
+    assert_eq!(
+        points,
+        [
+            ("Status", Some(PortNumber(1))),
+            ("portLoad", Some(PortNumber(2)))
+        ]
     );
 }
 
@@ -243,17 +309,16 @@ fn every_problem_of_a_file_is_reported_in_line_order() {
         problems(
             "Status,Status,StationStatusRegister,1,string,,,FALSE,\n\
              bad,Status,NoRegister,1,string,,,FALSE,\n\
-             portLoad,portLoad,LoadRegister,,string,kW,,TRUE,\n\
+             portLoad,portLoad,LoadRegister,0,datetime,kW,,TRUE,\n\
              Status,Status,StationStatusRegister,2,string,,,FALSE,\n"
         ),
         [
             "cp.csv:3: point bad: unknown register 'NoRegister' (expected one of \
              StationStatusRegister, LoadRegister, AlarmRegister, StationRightsRegister, \
              ChargingSessionRegister, StationRegister)",
-            "cp.csv:4: point portLoad: attribute portLoad has type float, not 'string'",
+            "cp.csv:4: point portLoad: attribute portLoad cannot be of type 'datetime' (expected float or string)",
             "cp.csv:4: point portLoad: attribute portLoad is read-only (expected Writable FALSE, found TRUE)",
             "cp.csv:4: point portLoad: attribute portLoad is per port (expected a Port # such as 1, found nothing)",
-            "cp.csv:5: point Status: duplicate point name (first defined on line 2)",
         ]
     );
 }

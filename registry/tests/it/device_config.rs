@@ -178,3 +178,15 @@ fn bad_campus_building_unit_is_reported_on_its_line() {
         ]
     );
 }
+
+#[test]
+fn config_store_name_wins_over_legacy_campus_keys_below_devices() {
+    let text = SPEC_SAMPLE.replace(
+        "\"interval\": 60,",
+        "\"interval\": 60, \"campus\": \"c\", \"building\": \"b\", \"unit\": \"u\",",
+    );
+    let below = parse(&text, "store/devices/pnnl/garage/cp9").expect("valid");
+    assert_eq!(below.path.as_str(), "pnnl/garage/cp9");
+    let flat = parse(&text, "store/cp9.config").expect("valid");
+    assert_eq!(flat.path.as_str(), "c/b/u");
+}

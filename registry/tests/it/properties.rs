@@ -7,32 +7,35 @@ use cp_registry::{
 };
 use proptest::prelude::*;
 
-/// A value the writer must carry through the CSV unchanged, for a point of type `ty`.
+/// A Starting Value the writer must carry through the CSV unchanged, for a point of type `ty`,
+/// within the write limits of its attribute.
 fn value_of(attribute: Attribute, ty: ValueType) -> BoxedStrategy<Option<PointValue>> {
-    let v: BoxedStrategy<PointValue> = match (attribute, ty) {
-        (Attribute::PercentShed, _) => (0i64..=100).prop_map(PointValue::Int).boxed(),
-        (Attribute::ShedState | Attribute::ClearAlarms, ValueType::Bool) => {
-            any::<bool>().prop_map(PointValue::Bool).boxed()
-        }
-        (Attribute::ShedState | Attribute::ClearAlarms, _) => {
+    use Attribute as A;
+    let v: BoxedStrategy<PointValue> = match (ty, attribute) {
+        (ValueType::Bool, _) => any::<bool>().prop_map(PointValue::Bool).boxed(),
+        (ValueType::Integer, A::PercentShed) => (0i64..=100).prop_map(PointValue::Int).boxed(),
+        (ValueType::Integer, A::ShedState | A::ClearAlarms) => {
             (0i64..=1).prop_map(PointValue::Int).boxed()
         }
-        (Attribute::AllowedLoad, _) => (0.0f64..1e6).prop_map(PointValue::Float).boxed(),
-        (_, ValueType::Integer) => any::<i64>().prop_map(PointValue::Int).boxed(),
-        (_, ValueType::Float) => any::<f64>()
+        (ValueType::Integer, _) => any::<i64>().prop_map(PointValue::Int).boxed(),
+        (ValueType::Float, A::AllowedLoad) => (0.0f64..1e6).prop_map(PointValue::Float).boxed(),
+        (ValueType::Float, A::PercentShed) => (0.0f64..=100.0).prop_map(PointValue::Float).boxed(),
+        (ValueType::Float, A::ShedState | A::ClearAlarms) => (0u8..=1)
+            .prop_map(|b| PointValue::Float(f64::from(b)))
+            .boxed(),
+        (ValueType::Float, _) => any::<f64>()
             .prop_filter("finite", |f| f.is_finite())
             .prop_map(PointValue::Float)
             .boxed(),
-        (_, ValueType::Bool) => any::<bool>().prop_map(PointValue::Bool).boxed(),
-        (_, ValueType::String) => "[^\\s]\\PC{0,20}".prop_map(PointValue::Str).boxed(),
-        (_, ValueType::DateTime) => (0i64..4_000_000_000, 0u32..1000)
+        (ValueType::String, _) => "[^\\s]\\PC{0,20}".prop_map(PointValue::Str).boxed(),
+        (ValueType::DateTime, _) => (0i64..4_000_000_000, 0u32..1000)
             .prop_map(|(s, ms)| {
                 PointValue::DateTime(
                     DateTime::<Utc>::from_timestamp(s, ms * 1_000_000).expect("in range"),
                 )
             })
             .boxed(),
-        (_, ValueType::Dictionary) => {
+        (ValueType::Dictionary, _) => {
             proptest::collection::btree_map("\\PC{0,8}", "\\PC{0,8}", 0..4)
                 .prop_map(PointValue::Dict)
                 .boxed()
@@ -95,6 +98,7 @@ fn registry() -> impl Strategy<Value = Registry> {
         .prop_map(|points| Registry {
             path: "gen.csv".into(),
             points,
+            warnings: Vec::new(),
         })
 }
 
@@ -107,6 +111,7 @@ proptest! {
             .map_err(|p| TestCaseError::fail(format!("{p}\n{}", String::from_utf8_lossy(&bytes))))?;
         let unlined: Vec<PointDef> = back.points.into_iter().map(|p| PointDef { line: 0, ..p }).collect();
         prop_assert_eq!(unlined, r.points);
+        prop_assert!(back.warnings.is_empty());
     }
 
     #[test]

@@ -455,3 +455,30 @@ fn every_attribute_has_a_value_of_its_type_when_the_api_sent_everything() {
         }
     }
 }
+
+#[test]
+fn points_read_in_the_type_their_csv_declares() {
+    let csv = "Volttron Point Name,Attribute Name,Register Name,Port #,Type,Units,Starting Value,Writable,Notes\n\
+               portNumber,portNumber,StationRegister,1,string,Integer,,FALSE,\n\
+               Reservable,Reservable,StationRegister,1,bool,T/F,,FALSE,\n\
+               Mode,Mode,StationRegister,1,int,,,FALSE,\n\
+               pricing.startTime,startTime,StationRegister,,datetime,,,FALSE,\n\
+               load,portLoad,LoadRegister,1,string,kW,,FALSE,\n";
+    let r = Registry::parse_reader(csv.as_bytes(), Path::new("cp.csv")).expect("valid");
+    let mut s = full_snapshot();
+    if let Some(info) = s.info.as_mut() {
+        info.ports[0].mode = Some("2".into());
+    }
+    let values: Vec<Option<PointValue>> = r.points.iter().map(|p| p.read(&s)).collect();
+    assert_eq!(
+        values,
+        [
+            Some(PointValue::Str("1".into())),
+            Some(PointValue::Bool(false)),
+            Some(PointValue::Int(2)),
+            // A time of day has no date: it stays text.
+            Some(PointValue::Str("08:00:00".into())),
+            Some(PointValue::Str("0".into())),
+        ]
+    );
+}
