@@ -130,7 +130,8 @@ pub struct RunArgs {
     #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
     pub token: Option<String>,
 
-    /// Seconds between scrapes, overriding the device configs' `interval`.
+    /// Seconds between scrapes of every changing point, overriding the registry and device
+    /// configs (default for the embedded simulator: 10).
     #[arg(long, value_name = "SECONDS")]
     pub interval: Option<f64>,
 

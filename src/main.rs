@@ -70,12 +70,12 @@ async fn execute(config: Config) -> Result<(), Failure> {
 }
 
 /// Logs go to stderr: human-readable on a terminal, JSON lines otherwise (or as `--log-format`
-/// says). `RUST_LOG` filters; by default `info`, or `warn` under `run`'s live summary so log
-/// lines do not tear the redrawn line.
+/// says). `RUST_LOG` filters; by default `info`, or `error` under `run`'s live summary so log
+/// lines do not tear the redrawn line (its error count and `health` show what failed).
 fn init_tracing(config: &Config) {
     let summary_drawn =
         matches!(&config.task, Task::Run(r) if r.summary && std::io::stdout().is_terminal());
-    let default = if summary_drawn { "warn" } else { "info" };
+    let default = if summary_drawn { "error" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let json = match config.log_format {
         LogFormat::Json => true,

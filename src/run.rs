@@ -251,13 +251,18 @@ impl Target {
     /// The fleet to supervise: loaded from disk, or every station of every simulated account
     /// with the example registry.
     fn spec(&self, config: &RunConfig) -> Result<FleetSpec, RunError> {
-        let spec = match self {
-            Target::Fleet { path } => load_fleet(path)?,
-            Target::Simulator { accounts, .. } => simulated_fleet(accounts)?,
-        };
-        Ok(match config.interval {
-            Some(interval) => with_interval(spec, interval),
-            None => spec,
+        Ok(match self {
+            Target::Fleet { path } => {
+                let spec = load_fleet(path)?;
+                match config.interval {
+                    Some(interval) => with_interval(spec, interval),
+                    None => spec,
+                }
+            }
+            Target::Simulator { accounts, .. } => with_interval(
+                simulated_fleet(accounts)?,
+                config.interval.unwrap_or(EMBEDDED_INTERVAL),
+            ),
         })
     }
 
@@ -338,6 +343,15 @@ impl Target {
 /// restricted one, so its plan-rights refusals show.
 const EMBEDDED_ACCOUNTS: usize = 2;
 
+/// The embedded simulator's request rate per account. It is local and never throttles, so
+/// the supervisor may read it faster than a real account's default and the whole fleet is up
+/// within seconds of `run`.
+const EMBEDDED_RATE_PER_MINUTE: u32 = 1_200;
+
+/// The embedded simulator's scrape interval unless `--interval` says otherwise: the
+/// simulator is local, so the fleet is scraped often enough for the summary to move.
+const EMBEDDED_INTERVAL: Duration = Duration::from_secs(10);
+
 /// The example registry, compiled in so `run` works from any directory.
 const EXAMPLE_REGISTRY: &str = include_str!("../registry/configs/chargepoint.csv");
 
@@ -359,7 +373,7 @@ pub fn simulated_fleet(simulated: &[crate::sim::AccountSpec]) -> Result<FleetSpe
             id: AccountId(account.username.clone()),
             username: account.username.clone(),
             password: account.password.clone(),
-            rate_limit_per_minute: None,
+            rate_limit_per_minute: Some(EMBEDDED_RATE_PER_MINUTE),
             source: source.clone(),
         })
         .collect();
