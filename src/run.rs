@@ -458,3 +458,67 @@ impl Endpoints {
             .try_for_each(|account| self.client(account).map(drop))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cp_registry::Secret;
+
+    use super::*;
+
+    fn simulated() -> FleetSpec {
+        let accounts = FleetConfig::generate(4, 2, 2).accounts;
+        simulated_fleet(&accounts).expect("the example registry is valid")
+    }
+
+    #[test]
+    fn embedded_fleet_has_one_device_set_per_simulated_account() {
+        let spec = simulated();
+        let usernames: Vec<&str> = spec.accounts.iter().map(|a| a.username.as_str()).collect();
+        assert_eq!(usernames, ["account1", "account2"]);
+        let set = &spec.station_sets[1];
+        assert_eq!(set.stations, StationSelection::All);
+        let device = set
+            .device(&cp_registry::StationId::new("2:20003"))
+            .expect("a valid device path");
+        assert_eq!(device.path.as_str(), "sim/account2/20003");
+    }
+
+    #[test]
+    fn interval_override_spares_nameplate_points() {
+        let spec = with_interval(simulated(), Duration::from_secs(2));
+        let registry = &spec.station_sets[0].registry;
+        let load = registry
+            .point("port1.portLoad")
+            .expect("in the example registry");
+        assert_eq!(load.scrape_interval, Some(Duration::from_secs(2)));
+        assert_eq!(load.data_currency, Some(Duration::from_secs(2)));
+        let model = registry
+            .point("stationModel")
+            .expect("in the example registry");
+        assert_eq!(model.scrape_interval, Some(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn account_endpoint_override_matches_name_or_username() {
+        let endpoints = Endpoints {
+            default: "https://default.example/cp".into(),
+            overrides: vec![("org2".into(), "not a url".into())],
+        };
+        let account = |id: &str, username: &str| Account {
+            id: AccountId(id.into()),
+            username: username.into(),
+            password: Secret::new("pw"),
+            rate_limit_per_minute: None,
+            source: Position::new("fleet.json", 1),
+        };
+        assert!(endpoints.client(&account("org1", "user1")).is_ok());
+        let error = endpoints
+            .client(&account("org2", "user2"))
+            .expect_err("the override is used, and it is not a URL");
+        assert_eq!(
+            error.to_string(),
+            "account org2: cannot build its SOAP client"
+        );
+        assert!(endpoints.client(&account("x", "org2")).is_err());
+    }
+}
