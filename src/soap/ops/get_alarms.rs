@@ -4,7 +4,7 @@
 use cp_actors::AlarmQuery;
 use cp_registry::{Alarm, ApiMethod, GroupId, StationId};
 
-use super::wire::{opt_port, query_children, request_body, required, response_body, OutcomeReader};
+use super::wire::{opt_port, query_children, read_page, request_body, required, response_body};
 use super::{Outcome, Request, Response};
 use crate::soap::xml::{Element, XmlError, XmlIn, XmlOut};
 
@@ -81,21 +81,14 @@ pub(crate) fn read_response<'a>(
     xin: &mut XmlIn<'a>,
     op: &Element<'a>,
 ) -> Result<Response, XmlError> {
-    let mut outcome = OutcomeReader::default();
-    let mut alarms = Vec::new();
-    let mut more = false;
-    xin.children(op, |xin, el| {
-        match el.local() {
-            "Alarms" => alarms.push(read_alarm(xin, &el)?),
-            "moreFlag" => more = xin.flag(&el)?,
-            _ => outcome.read_or_skip(xin, &el)?,
-        }
+    let page = read_page(xin, op, METHOD, "Alarms", |xin, el, entries| {
+        entries.push(read_alarm(xin, el)?);
         Ok(())
     })?;
     Ok(Response::GetAlarms {
-        outcome: outcome.finish(METHOD)?,
-        alarms,
-        more,
+        outcome: page.outcome,
+        alarms: page.entries,
+        more: page.more,
     })
 }
 

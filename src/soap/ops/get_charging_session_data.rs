@@ -4,7 +4,7 @@
 use cp_actors::SessionQuery;
 use cp_registry::{ApiMethod, ChargingSession, StationId};
 
-use super::wire::{opt_port, query_children, request_body, required, response_body, OutcomeReader};
+use super::wire::{opt_port, query_children, read_page, request_body, required, response_body};
 use super::{Outcome, Request, Response};
 use crate::soap::xml::{Element, XmlError, XmlIn, XmlOut};
 
@@ -79,22 +79,20 @@ pub(crate) fn read_response<'a>(
     xin: &mut XmlIn<'a>,
     op: &Element<'a>,
 ) -> Result<Response, XmlError> {
-    let mut outcome = OutcomeReader::default();
-    let mut sessions = Vec::new();
-    let mut more = false;
-    xin.children(op, |xin, el| {
-        match el.local() {
-            "ChargingSessionData" => sessions.push(read_session(xin, &el)?),
-            // The schema spells it `MoreFlag` here; accept the other operations' spelling too.
-            "MoreFlag" | "moreFlag" => more = xin.flag(&el)?,
-            _ => outcome.read_or_skip(xin, &el)?,
-        }
-        Ok(())
-    })?;
+    let page = read_page(
+        xin,
+        op,
+        METHOD,
+        "ChargingSessionData",
+        |xin, el, entries| {
+            entries.push(read_session(xin, el)?);
+            Ok(())
+        },
+    )?;
     Ok(Response::GetChargingSessionData {
-        outcome: outcome.finish(METHOD)?,
-        sessions,
-        more,
+        outcome: page.outcome,
+        sessions: page.entries,
+        more: page.more,
     })
 }
 

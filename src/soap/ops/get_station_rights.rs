@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use cp_actors::RightsQuery;
 use cp_registry::{ApiMethod, RightsProfile, StationId, StationRights};
 
-use super::wire::{query_children, request_body, response_body, OutcomeReader};
+use super::wire::{query_children, read_page, request_body, response_body};
 use super::{Outcome, Request, Response};
 use crate::soap::xml::{Element, XmlError, XmlIn, XmlOut};
 
@@ -74,21 +74,14 @@ pub(crate) fn read_response<'a>(
     xin: &mut XmlIn<'a>,
     op: &Element<'a>,
 ) -> Result<Response, XmlError> {
-    let mut outcome = OutcomeReader::default();
-    let mut rights = Vec::new();
-    let mut more = false;
-    xin.children(op, |xin, el| {
-        match el.local() {
-            "rightsData" => rights.extend(read_rights_data(xin, &el)?),
-            "moreFlag" => more = xin.flag(&el)?,
-            _ => outcome.read_or_skip(xin, &el)?,
-        }
+    let page = read_page(xin, op, METHOD, "rightsData", |xin, el, entries| {
+        entries.extend(read_rights_data(xin, el)?);
         Ok(())
     })?;
     Ok(Response::GetStationRights {
-        outcome: outcome.finish(METHOD)?,
-        rights: merge_by_station(rights),
-        more,
+        outcome: page.outcome,
+        rights: merge_by_station(page.entries),
+        more: page.more,
     })
 }
 

@@ -4,7 +4,7 @@
 use cp_actors::StationsQuery;
 use cp_registry::{ApiMethod, PortInfo, Pricing, StationId, StationInfo};
 
-use super::wire::{opt_port, query_children, request_body, required, response_body, OutcomeReader};
+use super::wire::{opt_port, query_children, read_page, request_body, required, response_body};
 use super::{Outcome, Request, Response};
 use crate::soap::xml::{Element, XmlError, XmlIn, XmlOut};
 
@@ -137,21 +137,14 @@ pub(crate) fn read_response<'a>(
     xin: &mut XmlIn<'a>,
     op: &Element<'a>,
 ) -> Result<Response, XmlError> {
-    let mut outcome = OutcomeReader::default();
-    let mut stations = Vec::new();
-    let mut more = false;
-    xin.children(op, |xin, el| {
-        match el.local() {
-            "stationData" => stations.push(read_station(xin, &el)?),
-            "moreFlag" => more = xin.flag(&el)?,
-            _ => outcome.read_or_skip(xin, &el)?,
-        }
+    let page = read_page(xin, op, METHOD, "stationData", |xin, el, entries| {
+        entries.push(read_station(xin, el)?);
         Ok(())
     })?;
     Ok(Response::GetStations {
-        outcome: outcome.finish(METHOD)?,
-        stations,
-        more,
+        outcome: page.outcome,
+        stations: page.entries,
+        more: page.more,
     })
 }
 

@@ -77,6 +77,42 @@ impl OutcomeReader {
     }
 }
 
+/// One page of a list answer as read: its outcome, its entries, and whether more follow.
+pub(crate) struct Page<T> {
+    pub(crate) outcome: Outcome,
+    pub(crate) entries: Vec<T>,
+    pub(crate) more: bool,
+}
+
+/// Reads a paged list response: every `entry` element goes through `read_entry` (which may
+/// add several records, as a `rightsData` covering many stations does), the more-flag is read
+/// in either spelling (getChargingSessionData's schema says `MoreFlag`, the others
+/// `moreFlag`), and everything else goes to the outcome or is skipped.
+pub(crate) fn read_page<'a, T>(
+    xin: &mut XmlIn<'a>,
+    op: &Element<'a>,
+    method: ApiMethod,
+    entry: &str,
+    mut read_entry: impl FnMut(&mut XmlIn<'a>, &Element<'a>, &mut Vec<T>) -> Result<(), XmlError>,
+) -> Result<Page<T>, XmlError> {
+    let mut outcome = OutcomeReader::default();
+    let mut entries = Vec::new();
+    let mut more = false;
+    xin.children(op, |xin, el| {
+        match el.local() {
+            name if name == entry => read_entry(xin, &el, &mut entries)?,
+            "moreFlag" | "MoreFlag" => more = xin.flag(&el)?,
+            _ => outcome.read_or_skip(xin, &el)?,
+        }
+        Ok(())
+    })?;
+    Ok(Page {
+        outcome: outcome.finish(method)?,
+        entries,
+        more,
+    })
+}
+
 /// Calls `each` for every child of the `wrapper` element (`searchQuery`, `shedQuery`) inside
 /// the operation element `op`. The wrapper is required.
 pub(crate) fn query_children<'a>(
