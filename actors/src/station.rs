@@ -794,17 +794,39 @@ impl StationState {
     }
 
     /// Remembers a point's value before its first write.
+    ///
+    /// For allowedLoad and percentShed what matters is the limit that was in force, not the
+    /// register: getLoad reports 0 for both on a port that is not shed, and 0 for the one not
+    /// in use on a shed port. Taking those zeros as "the state before" would make a revert
+    /// write a 0 kW cap. So the original is the limit only when the port was shed by it, and
+    /// nothing (revert clears the intent) otherwise.
     fn remember_original(&mut self, name: &str) {
         if self.originals.contains_key(name) {
             return;
         }
-        let value = self
-            .device
-            .registry
-            .point(name)
-            .and_then(|p| p.read(&self.snapshot))
-            .unwrap_or(PointValue::Null);
-        self.originals.insert(name.to_string(), value);
+        let Some(point) = self.device.registry.point(name) else {
+            return;
+        };
+        let value = match point.attribute {
+            Attribute::AllowedLoad | Attribute::PercentShed => self.limit_in_force(point),
+            _ => point.read(&self.snapshot),
+        };
+        self.originals
+            .insert(name.to_string(), value.unwrap_or(PointValue::Null));
+    }
+
+    /// The allowedLoad or percentShed `point` reads, if the port is shed by that limit.
+    fn limit_in_force(&self, point: &PointDef) -> Option<PointValue> {
+        let port = point.port?;
+        let load = self.snapshot.load.as_ref()?;
+        let port_load = load.ports.iter().find(|p| p.port == port)?;
+        let by_percent = port_load.percent_shed > 0;
+        let in_force = port_load.shed_state
+            && match point.attribute {
+                Attribute::PercentShed => by_percent,
+                _ => !by_percent,
+            };
+        in_force.then(|| point.read(&self.snapshot)).flatten()
     }
 
     fn on_set_points(

@@ -413,11 +413,28 @@ async fn revert_clears_the_shed_and_restores_limits() {
         "{outcomes:?}"
     );
     assert_eq!(shed_of(&api, 0), None);
-    // allowedLoad went back to its value before the first write (0 kW): a shed now caps at 0.
-    set(&fleet, "shedState", serde_json::json!(1))
+    // Before the first write no limit was in force (getLoad's 0 kW on an unshed port is not a
+    // cap), so allowedLoad reverted to no intent: a shed is refused, not applied at 0 kW.
+    let error = set(&fleet, "shedState", serde_json::json!(1))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status_hint(), 409, "{error}");
+    assert_eq!(shed_of(&api, 0), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn revert_restores_a_limit_that_was_in_force_before_the_first_write() {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    api.with_station(&station_id(0), |s| {
+        s.ports.get_mut(&PortNumber(1)).unwrap().shed = Some(ShedLimit::AllowedLoad(2.0));
+    });
+    let fleet = started(&api, 1).await;
+    set(&fleet, "allowedLoad", serde_json::json!(4.0))
         .await
         .unwrap();
-    assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(0.0)));
+    assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(4.0)));
+    fleet.revert_point(DEVICE, "allowedLoad").await.unwrap();
+    assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(2.0)));
 }
 
 #[tokio::test(start_paused = true)]
