@@ -284,6 +284,8 @@ fn compact(value: &Value) -> Option<String> {
     let value = scalar(reading);
     Some(match units {
         "" => format!("{value} (at {at})"),
+        // Registry units are free text ("0 or 1"): set apart, they don't read as the value.
+        units if units.contains(' ') => format!("{value} [{units}] (at {at})"),
         units => format!("{value} {units} (at {at})"),
     })
 }
@@ -384,6 +386,14 @@ mod tests {
         assert_eq!(
             readable(&reading),
             "port1.portLoad: 3.3 kW (at 2026-11-25T13:39:47Z)\n"
+        );
+        let shed = json!({
+            "point": "port1.shedState", "value": 0, "timestamp": "2026-11-25T13:39:47Z",
+            "meta": {"type": "integer", "units": "0 or 1", "tz": ""},
+        });
+        assert_eq!(
+            readable(&shed),
+            "port1.shedState: 0 [0 or 1] (at 2026-11-25T13:39:47Z)\n"
         );
         let answer = json!({
             "device": "sim/account1/10001",
