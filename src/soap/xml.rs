@@ -391,7 +391,7 @@ fn resolve_reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, XmlErr
 
 fn trim_cow(text: Cow<'_, str>) -> Cow<'_, str> {
     match text {
-        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Borrowed(s) => Cow::Borrowed(trim(s)),
         Cow::Owned(s) => {
             let trimmed = s.trim();
             if trimmed.len() == s.len() {
@@ -400,6 +400,17 @@ fn trim_cow(text: Cow<'_, str>) -> Cow<'_, str> {
                 Cow::Owned(trimmed.to_string())
             }
         }
+    }
+}
+
+/// `str::trim`, skipping its Unicode scan in the usual case: values that start and end with a
+/// visible ASCII character (any Unicode space would start with a byte >= 0x80).
+fn trim(s: &str) -> &str {
+    let visible = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b < 0x80);
+    if visible(s.as_bytes().first()) && visible(s.as_bytes().last()) {
+        s
+    } else {
+        s.trim()
     }
 }
 
@@ -633,6 +644,28 @@ mod tests {
             Err(XmlError::Syntax(
                 "entity reference &e; is not allowed (entities are never expanded)".into()
             ))
+        );
+    }
+
+    #[test]
+    fn mismatched_end_tag_after_plain_text_is_refused_at_its_byte() {
+        assert_eq!(
+            values("<r><b>plain</c></r>"),
+            Err(XmlError::Syntax(
+                "not well-formed XML at byte 11: ill-formed document: expected `</b>`, but `</c>` was found".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn text_keeps_inner_and_unicode_spaces_but_trims_the_ends() {
+        assert_eq!(
+            values("<r><b>\u{a0}a b\u{2003}</b><c>\tx\n</c><d>y</d></r>").unwrap(),
+            vec![
+                ("b".to_string(), "a b".to_string()),
+                ("c".to_string(), "x".to_string()),
+                ("d".to_string(), "y".to_string()),
+            ]
         );
     }
 
