@@ -73,13 +73,18 @@ pub(crate) struct XmlIn<'a> {
     /// Bytes consumed by [`Self::plain_text_before_end`] behind quick-xml's back; quick-xml's
     /// own offsets leave them out, so error positions add them back.
     skipped: u64,
+    /// The document as text when it is all valid UTF-8 (checked once, in bulk): sliced text
+    /// then needs no check of its own. `None` leaves every check, and its error, to quick-xml.
+    text: Option<&'a str>,
 }
 
 impl<'a> XmlIn<'a> {
-    /// A reader over `document`. quick-xml checks UTF-8 event by event as it goes, so the
-    /// bytes need no separate validation pass.
+    /// A reader over `document`. quick-xml checks UTF-8 event by event as it goes; the one
+    /// bulk check here (far cheaper per byte than thousands of small ones) only serves the
+    /// text this reader slices itself.
     pub(crate) fn new(document: &'a [u8]) -> Self {
         let document = document.strip_prefix(b"\xef\xbb\xbf").unwrap_or(document);
+        let text = std::str::from_utf8(document).ok();
         let mut reader = Reader::from_reader(document);
         let config = reader.config_mut();
         config.trim_text(false);
@@ -89,6 +94,7 @@ impl<'a> XmlIn<'a> {
             reader,
             depth: 0,
             skipped: 0,
+            text,
         }
     }
 
@@ -234,7 +240,12 @@ impl<'a> XmlIn<'a> {
         if rest[end] != b'<' || rest.get(end + 1) != Some(&b'/') {
             return None;
         }
-        let text = std::str::from_utf8(&rest[..end]).ok()?;
+        let text = match self.text {
+            // `rest` is a tail of the document, and ASCII `<` ends the text: both ends are
+            // character boundaries.
+            Some(doc) => doc.get(doc.len() - rest.len()..)?.get(..end)?,
+            None => std::str::from_utf8(&rest[..end]).ok()?,
+        };
         *self.reader.get_mut() = &rest[end..];
         self.skipped += end as u64;
         Some(text)
