@@ -23,16 +23,12 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use chargepoint_supervisor::http::metrics_router;
-use chargepoint_supervisor::run;
-use chargepoint_supervisor::sim::{self, FleetConfig, SimConfig, SimHandle};
-use chargepoint_supervisor::soap::{ClientConfig, SoapClient};
-use chrono::{SubsecRound, Utc};
-use cp_actors::{
-    AccountSpec, ChargePointApi, Connect, DeviceError, Fleet, FleetOptions, GatewayOptions,
-    Metrics, WriteOutcome,
-};
+use cp_actors::{DeviceError, Fleet, FleetOptions, Metrics, WriteOutcome};
 use serde_json::Value;
 use tokio::task::JoinSet;
+
+mod supervisor_util;
+use supervisor_util::{quick_options, supervise, Supervised};
 
 /// The job name the shipped config scrapes and `CpSupervisorDown` watches (checked in both).
 const JOB: &str = "chargepoint-supervisor";
@@ -70,59 +66,24 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 struct MetricsSource {
     addr: SocketAddr,
     metrics: Metrics,
-    fleet: Fleet,
-    sim: SimHandle,
+    supervised: Supervised,
     _server: JoinSet<()>,
 }
 
-/// Simulated stations (3 per account) and ports per station.
+/// Simulated stations, 3 per account, 2 ports each.
 const STATIONS: usize = 6;
-const PORTS: u16 = 2;
-/// The fleet's scrape interval: every dynamic point is fetched this often.
-const FLEET_INTERVAL: Duration = Duration::from_secs(1);
-/// How long the gateway retries a failing call.
-const RETRY_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Starts the simulator (account1 full plan, account2 restricted: getLoad, shedLoad and
-/// clearShedState answer 101) and the supervisor's fleet on it, wired as `run` wires it.
+/// clearShedState answer 101) and the supervisor's fleet on it with `Metrics` as its call and
+/// station observer, scraping every second, and serves `/metrics` as `run` does.
 async fn metrics_source() -> MetricsSource {
-    let mut fleet_config = FleetConfig::generate(STATIONS, PORTS, 2);
-    fleet_config.start = Utc::now().trunc_subsecs(0);
-    let accounts = fleet_config.accounts.clone();
-    let sim = sim::start(SimConfig {
-        fleet: fleet_config,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts");
-    let spec = run::with_interval(
-        run::simulated_fleet(&accounts).expect("the example registry is valid"),
-        FLEET_INTERVAL,
-    );
     let metrics = Metrics::new().expect("metric families register");
-    let endpoint = sim.endpoint();
-    let connect: Connect = Arc::new(move |account: &AccountSpec| {
-        let client = SoapClient::new(ClientConfig::new(
-            endpoint.clone(),
-            account.username.clone(),
-            account.password.clone(),
-        ))
-        .expect("a loopback SOAP client builds");
-        Arc::new(client) as Arc<dyn ChargePointApi>
-    });
     let options = FleetOptions {
         observer: Arc::new(metrics.clone()),
         station_observer: Arc::new(metrics.clone()),
-        // Persistent faults fail a call within seconds instead of a minute of retries.
-        gateway: GatewayOptions {
-            retry_deadline: RETRY_DEADLINE,
-            ..GatewayOptions::default()
-        },
-        ..FleetOptions::default()
+        ..quick_options()
     };
-    let fleet = Fleet::start(spec, connect, options)
-        .await
-        .expect("the fleet starts");
+    let supervised = supervise(STATIONS, 2, options).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -138,16 +99,14 @@ async fn metrics_source() -> MetricsSource {
     MetricsSource {
         addr,
         metrics,
-        fleet,
-        sim,
+        supervised,
         _server: server,
     }
 }
 
 impl MetricsSource {
     async fn shutdown(self) {
-        self.fleet.shutdown().await;
-        self.sim.shutdown().await;
+        self.supervised.stop().await;
     }
 
     /// The value of one sample line of the rendered metrics (0 when absent).
@@ -207,16 +166,34 @@ fn prometheus_installed(test: &str) -> bool {
 
 /// Runs promtool and fails the test with its output unless it succeeds.
 async fn promtool(args: &[&str]) {
-    let out = tokio::time::timeout(
-        HTTP_TIMEOUT * 2,
-        tokio::process::Command::new("promtool")
+    promtool_with_input(args, Vec::new()).await;
+}
+
+/// Runs promtool with `input` on its stdin and fails the test with its output unless it
+/// succeeds.
+async fn promtool_with_input(args: &[&str], input: Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+
+    let run = async {
+        let mut child = tokio::process::Command::new("promtool")
             .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("promtool {args:?} did not finish"))
-    .expect("promtool starts");
+            .spawn()
+            .expect("promtool starts");
+        let mut stdin = child.stdin.take().expect("promtool's stdin is piped");
+        stdin
+            .write_all(&input)
+            .await
+            .expect("write promtool's input");
+        drop(stdin);
+        child.wait_with_output().await.expect("promtool's output")
+    };
+    let out = tokio::time::timeout(HTTP_TIMEOUT * 2, run)
+        .await
+        .unwrap_or_else(|_| panic!("promtool {args:?} did not finish"));
     assert!(
         out.status.success(),
         "promtool {args:?} failed:\n{}{}",
@@ -588,7 +565,7 @@ async fn every_dashboard_query_returns_data_and_alerts_fire_for_present_faults()
 
     // Faults, each injected the way an operator would through the simulator's admin API.
     let baseline = FaultCounters::read(&source);
-    let sim = source.sim.state();
+    let sim = source.supervised.sim.state();
     // Half the status calls answer 503: errors and retries move, the calls still succeed.
     sim.add_fault("getStationStatus=http503:p=0.5")
         .expect("valid fault");
@@ -597,8 +574,8 @@ async fn every_dashboard_query_returns_data_and_alerts_fire_for_present_faults()
     // The same shed on a station of each account: account1's plan grants shedLoad, account2's
     // refuses it. The limit is kept as the port's intent; applying it sheds or fails.
     let (granted, refused) = tokio::join!(
-        shed(&source.fleet, SHED_DEVICE),
-        shed(&source.fleet, WRITE_DEVICE)
+        shed(&source.supervised.fleet, SHED_DEVICE),
+        shed(&source.supervised.fleet, WRITE_DEVICE)
     );
     assert!(
         matches!(granted, Ok(WriteOutcome::Confirmed | WriteOutcome::Pending)),
@@ -795,31 +772,10 @@ async fn promtool_check_metrics(addr: SocketAddr) {
         .send()
         .await
         .expect("GET /metrics")
-        .text()
+        .bytes()
         .await
         .expect("/metrics body");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("metrics.txt");
-    std::fs::write(&path, body).expect("write the scraped metrics");
-    let out = tokio::time::timeout(
-        HTTP_TIMEOUT * 2,
-        tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg("promtool check metrics < \"$1\"")
-            .arg("sh")
-            .arg(&path)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("promtool check metrics finishes")
-    .expect("promtool starts");
-    assert!(
-        out.status.success(),
-        "promtool check metrics:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_with_input(&["check", "metrics"], body.to_vec()).await;
 }
 
 /// Sets port 1's limit to 3.3 kW and sheds it; the shed's outcome.
