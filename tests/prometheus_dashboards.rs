@@ -18,9 +18,8 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chargepoint_supervisor::http::metrics_router;
 use cp_actors::{DeviceError, Fleet, FleetOptions, Metrics, WriteOutcome};
@@ -109,7 +108,8 @@ impl MetricsSource {
         self.supervised.stop().await;
     }
 
-    /// The value of one sample line of the rendered metrics (0 when absent).
+    /// The sum of the rendered samples of `metric` whose labels contain all of `labels`
+    /// (0 when there are none): what the supervisor itself recorded, before any scrape.
     fn sample(&self, metric: &str, labels: &[&str]) -> f64 {
         self.metrics
             .render()
