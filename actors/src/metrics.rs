@@ -15,8 +15,8 @@
 //!   methods from [`ApiMethod`], error kinds from [`ErrorKind::as_str`], write attributes from
 //!   the registry catalog. Session IDs, error texts and user IDs never become labels.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -75,6 +75,9 @@ fn write_outcome_label(outcome: &WriteOutcome) -> &'static str {
 #[derive(Clone)]
 pub struct Metrics {
     families: Arc<Families>,
+    /// Accounts whose series [`Metrics::add_account`] has started at zero: the gateway has no
+    /// start hook, so its first call does it.
+    accounts: Arc<Mutex<HashSet<String>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -290,6 +293,7 @@ impl Metrics {
         };
         Ok(Metrics {
             families: Arc::new(families),
+            accounts: Arc::default(),
         })
     }
 
@@ -313,6 +317,25 @@ impl Metrics {
     /// start: Prometheus sees no increase in a series that is born at 1, so without this the
     /// first plan-rights refusal or retry would never show in `increase()` or an alert.
     pub fn add_account(&self, account: &str) {
+        self.known_account(account);
+        self.start_account(account);
+    }
+
+    /// Marks the account known; true the first time.
+    fn known_account(&self, account: &str) -> bool {
+        // Held for one set lookup; a panic elsewhere cannot leave the set half-written.
+        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        !accounts.contains(account) && accounts.insert(account.to_string())
+    }
+
+    /// Starts the account's series at zero unless that was done already.
+    fn ensure_account(&self, account: &str) {
+        if self.known_account(account) {
+            self.start_account(account);
+        }
+    }
+
+    fn start_account(&self, account: &str) {
         let f = &self.families;
         for method in ApiMethod::ALL {
             let labels = [account, method.name()];
@@ -670,10 +693,12 @@ impl CallObserver for Metrics {
         elapsed: Duration,
         outcome: Result<(), ErrorKind>,
     ) {
+        self.ensure_account(&account.0);
         self.record_call(&account.0, op, elapsed, outcome);
     }
 
     fn call_retried(&self, account: &AccountId, op: ApiMethod) {
+        self.ensure_account(&account.0);
         self.record_retry(&account.0, op);
     }
 
@@ -694,6 +719,7 @@ impl CallObserver for Metrics {
     }
 
     fn overloaded(&self, account: &AccountId) {
+        self.ensure_account(&account.0);
         self.record_overload_rejection(&account.0);
     }
 }
@@ -949,6 +975,35 @@ mod tests {
                 r#"cp_port_status{port="1",station="1:34003",status="UNREACHABLE"} 0"#,
             ]
         );
+    }
+
+    #[test]
+    fn the_gateway_observer_starts_an_accounts_counters_at_zero_on_its_first_call() {
+        let m = Metrics::new().unwrap();
+        let account = AccountId("acme".into());
+        CallObserver::call_finished(
+            &m,
+            &account,
+            ApiMethod::GetLoad,
+            Duration::from_millis(40),
+            Ok(()),
+        );
+        CallObserver::call_finished(
+            &m,
+            &account,
+            ApiMethod::GetLoad,
+            Duration::from_millis(40),
+            Err(ErrorKind::PlanRights),
+        );
+        let text = m.render();
+        for line in [
+            r#"cp_gateway_overload_rejections_total{account="acme"} 0"#,
+            r#"cp_soap_retries_total{account="acme",method="shedLoad"} 0"#,
+            r#"cp_plan_rights_errors_total{account="acme",method="getLoad"} 1"#,
+            r#"cp_soap_requests_total{account="acme",method="getLoad",outcome="ok"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing `{line}` in:\n{text}");
+        }
     }
 
     #[test]
