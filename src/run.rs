@@ -288,8 +288,11 @@ impl Target {
         let spec = self.spec(config)?;
         let endpoints = self.endpoints(config);
         endpoints.check(&spec)?;
+        // One Metrics serves both hooks: the gateways' calls and the stations' health.
+        let metrics = Arc::new(metrics);
         let options = FleetOptions {
-            observer: Arc::new(metrics),
+            observer: metrics.clone(),
+            station_observer: metrics,
             ..FleetOptions::default()
         };
         let connect: Connect = Arc::new(move |account: &AccountSpec| {

@@ -245,6 +245,17 @@ fn cli_shed_drops_the_simulated_load_and_revert_restores_it() {
         "{capped_load} kW, was {before} kW, cap {cap} kW"
     );
 
+    // The binary's metrics carry station health and writes, not only API calls.
+    let metrics = supervisor.metrics();
+    for series in [
+        format!("cp_station_up{{station=\"{station}\"}} 1"),
+        format!(
+            "cp_writes_total{{attribute=\"shedState\",outcome=\"confirmed\",station=\"{station}\"}} 1"
+        ),
+    ] {
+        assert!(metrics.contains(&series), "no {series} in:\n{metrics}");
+    }
+
     // Without the token, a write is refused and says why.
     let refused = cli(&supervisor.api, "", &["revert", &device]);
     assert!(!refused.status.success());
@@ -264,6 +275,23 @@ fn cli_shed_drops_the_simulated_load_and_revert_restores_it() {
     assert!(restored["load_kw"].as_f64().expect("a load") > capped_load);
 
     supervisor.stop();
+}
+
+/// The body of a GET, from a blocking test.
+fn http_get(url: &str) -> Vec<u8> {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("the endpoint answers")
+            .bytes()
+            .await
+            .expect("a readable answer")
+            .to_vec()
+    })
 }
 
 /// Runs the CLI against `api`; an empty token means none.
@@ -293,6 +321,8 @@ struct Supervisor {
     /// Kept open so the child's later writes to stdout never meet a closed pipe.
     _stdout: BufReader<ChildStdout>,
     api: String,
+    /// The `/metrics` URL.
+    metrics: String,
     sim: String,
 }
 
@@ -318,12 +348,14 @@ impl Supervisor {
                 .to_string()
         };
         let api = field("api");
+        let metrics = field("metrics");
         let sim = field("sim");
         let sim = sim[..sim.find("/webservices").expect("a SOAP endpoint URL")].to_string();
         Supervisor {
             child,
             _stdout: stdout,
             api,
+            metrics,
             sim,
         }
     }
@@ -331,19 +363,12 @@ impl Supervisor {
     /// The simulator's view of a port, from its admin endpoint.
     fn sim_port(&self, station: &str, port: u16) -> Value {
         let url = format!("{}/admin/stations/{station}/ports/{port}", self.sim);
-        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-        let bytes = runtime.block_on(async {
-            reqwest::Client::new()
-                .get(url)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-                .expect("the admin endpoint answers")
-                .bytes()
-                .await
-                .expect("a readable answer")
-        });
-        serde_json::from_slice(&bytes).expect("a JSON port")
+        serde_json::from_slice(&http_get(&url)).expect("a JSON port")
+    }
+
+    /// The supervisor's Prometheus text.
+    fn metrics(&self) -> String {
+        String::from_utf8(http_get(&self.metrics)).expect("UTF-8 metrics")
     }
 
     /// A port of account1 drawing more than 1 kW: (station, port, kW).
