@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use cp_actors::{DeviceError, FleetOptions, FleetSpec, GatewayOptions, WriteOutcome};
-use cp_registry::ApiMethod;
+use cp_actors::{DeviceError, Fleet, FleetOptions, FleetSpec, GatewayOptions, WriteOutcome};
+use cp_registry::{ApiMethod, PointValue};
 use serde_json::{json, Value};
 use supervisor_util::{
     eventually, quick_options, supervise, supervise_spec, wait_for_point, PATIENCE,
@@ -40,6 +40,12 @@ async fn write_semantics_follow_the_spec() {
     let port = supervised.port("1:10001", 1);
     assert!(port.load.shed_state);
     assert_eq!((port.load.allowed_load, port.load.percent_shed), (2.0, 0));
+    // The write's read-back is what the next read shows, without waiting for a scrape.
+    assert_eq!(read(fleet, "port1.shedState").await, PointValue::Int(1));
+    assert_eq!(
+        read(fleet, "port1.allowedLoad").await,
+        PointValue::Float(2.0)
+    );
 
     // While shed, a new percentShed replaces the allowedLoad intent and applies at once.
     let outcome = fleet
@@ -54,6 +60,7 @@ async fn write_semantics_follow_the_spec() {
     let outcome = fleet.set_point(DEVICE, "port1.shedState", json!(0)).await;
     assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
     assert!(!supervised.port("1:10001", 1).load.shed_state);
+    assert_eq!(read(fleet, "port1.shedState").await, PointValue::Int(0));
 
     // shedState=1 on a port with no intent is refused and sends nothing.
     let sheds_before = supervised.sim.state().calls().count("shedLoad");
@@ -90,6 +97,14 @@ async fn write_semantics_follow_the_spec() {
     let clears = supervised.sim.state().calls().count("clearAlarms");
     assert_eq!(clears, 1);
     supervised.stop().await;
+}
+
+/// `point` of [`DEVICE`] as get_point answers it now.
+async fn read(fleet: &Fleet, point: &str) -> PointValue {
+    let reading = fleet.get_point(DEVICE, point).await;
+    reading
+        .unwrap_or_else(|e| panic!("get_point {point}: {e}"))
+        .value
 }
 
 /// 100 stations on one account: getLoad and getStationStatus are batched across stations,
