@@ -289,7 +289,8 @@ impl Target {
         let endpoints = self.endpoints(config);
         endpoints.check(&spec)?;
         let options = FleetOptions {
-            observer: Arc::new(metrics),
+            observer: Arc::new(metrics.clone()),
+            station_observer: Arc::new(metrics),
             ..FleetOptions::default()
         };
         let connect: Connect = Arc::new(move |account: &AccountSpec| {
