@@ -55,6 +55,7 @@ fn spec_with(csv: &str, stations: usize) -> FleetSpec {
             cache_expiration: None,
             source: Position::new("fleet.json", 2),
         }],
+        api_token: None,
     }
 }
 
