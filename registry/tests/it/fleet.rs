@@ -239,16 +239,18 @@ fn api_fleet(api: &str) -> String {
     )
 }
 
+/// A fleet directory with the registry and a fleet file whose `api` section is `api`.
+fn api_fleet_dir(api: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "cp.csv", CSV);
+    write(dir.path(), "fleet.json", &api_fleet(api));
+    dir
+}
+
 #[test]
 fn the_api_token_comes_from_the_fleet_file_and_never_shows() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = api_fleet_dir(r#"{"token": "t0ken-secret"}"#);
     let root = dir.path();
-    write(root, "cp.csv", CSV);
-    write(
-        root,
-        "fleet.json",
-        &api_fleet(r#"{"token": "t0ken-secret"}"#),
-    );
     let fleet = Fleet::load(&root.join("fleet.json")).expect("valid");
     let token = fleet.api_token.as_ref().expect("a token");
     assert_eq!(token.expose(), "t0ken-secret");
@@ -279,15 +281,9 @@ fn the_api_token_comes_from_the_fleet_file_and_never_shows() {
 
 #[test]
 fn api_token_sources_are_checked_like_passwords() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = api_fleet_dir(r#"{"token": "a", "token_env": "CP_FLEET_TEST_TOKEN"}"#);
     let root = dir.path();
-    write(root, "cp.csv", CSV);
     let f = root.join("fleet.json");
-    write(
-        root,
-        "fleet.json",
-        &api_fleet(r#"{"token": "a", "token_env": "CP_FLEET_TEST_TOKEN"}"#),
-    );
     assert_eq!(
         problems(&f),
         [format!(
