@@ -126,7 +126,9 @@ pub struct RunArgs {
     #[arg(long, default_value = DEFAULT_METRICS_LISTEN)]
     pub metrics_listen: String,
 
-    /// Bearer token required by write endpoints (overrides the fleet config's).
+    /// Bearer token required by write endpoints. Precedence: this flag, then the
+    /// CP_SUPERVISOR_TOKEN environment variable, then the fleet file's "api" token (token,
+    /// token_env or token_file); with none of them, writes need no token.
     #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
     pub token: Option<String>,
 

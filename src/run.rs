@@ -25,7 +25,7 @@ use cp_actors::{
     AccountSpec, ChargePointApi, Connect, Fleet, FleetError, FleetOptions, FleetSpec, Metrics,
 };
 use cp_registry::{
-    Account, AccountId, DevicePattern, Position, Registry, StationSelection, StationSet,
+    Account, AccountId, DevicePattern, Position, Registry, Secret, StationSelection, StationSet,
     DEFAULT_INTERVAL,
 };
 use tokio::net::TcpListener;
@@ -107,6 +107,13 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// The bearer token writes require: `--token` / `CP_SUPERVISOR_TOKEN` when given, else the
+/// fleet file's `api` token, else none (writes are open). Read once at start: a SIGHUP reload
+/// does not change it.
+fn write_token(flag: Option<&Secret>, fleet: &FleetSpec) -> Option<Secret> {
+    flag.or(fleet.api_token.as_ref()).cloned()
+}
+
 /// Runs the supervisor until `shutdown` completes.
 ///
 /// # Errors
@@ -114,7 +121,9 @@ pub async fn shutdown_signal() {
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let metrics = Metrics::new().map_err(RunError::Metrics)?;
     let target = Target::start(&config).await?;
-    let fleet = target.start_fleet(&config, metrics.clone()).await?;
+    let spec = target.spec(&config)?;
+    let token = write_token(config.token.as_ref(), &spec);
+    let fleet = target.start_fleet(&config, spec, metrics.clone()).await?;
 
     let api = bind("device API", config.api_listen).await?;
     let prometheus = bind("metrics", config.metrics_listen).await?;
@@ -131,7 +140,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let mut servers = JoinSet::new();
     let state = AppState {
         fleet: fleet.clone(),
-        token: config.token.clone(),
+        token,
     };
     servers.spawn(serve("device API", api, router(state), stop.clone()));
     servers.spawn(serve(
@@ -284,8 +293,12 @@ impl Target {
         }
     }
 
-    async fn start_fleet(&self, config: &RunConfig, metrics: Metrics) -> Result<Fleet, RunError> {
-        let spec = self.spec(config)?;
+    async fn start_fleet(
+        &self,
+        config: &RunConfig,
+        spec: FleetSpec,
+        metrics: Metrics,
+    ) -> Result<Fleet, RunError> {
         let endpoints = self.endpoints(config);
         endpoints.check(&spec)?;
         // One Metrics serves both hooks: the gateways' calls and the stations' health.
@@ -400,6 +413,7 @@ pub fn simulated_fleet(simulated: &[crate::sim::AccountSpec]) -> Result<FleetSpe
     Ok(FleetSpec {
         accounts,
         station_sets,
+        api_token: None,
     })
 }
 
@@ -464,8 +478,6 @@ impl Endpoints {
 
 #[cfg(test)]
 mod tests {
-    use cp_registry::Secret;
-
     use super::*;
 
     fn simulated() -> FleetSpec {
@@ -499,6 +511,18 @@ mod tests {
             .point("stationModel")
             .expect("in the example registry");
         assert_eq!(model.scrape_interval, Some(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn the_token_flag_wins_over_the_fleet_files_token() {
+        let mut spec = simulated();
+        assert_eq!(write_token(None, &spec), None);
+        spec.api_token = Some(Secret::new("from-fleet"));
+        let token =
+            |flag: Option<&Secret>| write_token(flag, &spec).map(|t| t.expose().to_string());
+        assert_eq!(token(None), Some("from-fleet".to_string()));
+        let flag = Secret::new("from-flag");
+        assert_eq!(token(Some(&flag)), Some("from-flag".to_string()));
     }
 
     #[test]

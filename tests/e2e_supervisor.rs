@@ -9,14 +9,18 @@ use std::num::NonZeroU32;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cp_actors::{DeviceError, FleetOptions, FleetSpec, GatewayOptions, WriteOutcome};
-use cp_registry::ApiMethod;
+use cp_actors::{
+    DeviceError, Fleet, FleetOptions, FleetSpec, GatewayOptions, Metrics, WriteOutcome,
+};
+use cp_registry::{ApiMethod, PointValue};
 use serde_json::{json, Value};
 use supervisor_util::{
     eventually, quick_options, supervise, supervise_spec, wait_for_point, PATIENCE,
 };
+use tokio::sync::broadcast::error::RecvError;
 
 const DEVICE: &str = "sim/account1/10001";
 
@@ -40,6 +44,12 @@ async fn write_semantics_follow_the_spec() {
     let port = supervised.port("1:10001", 1);
     assert!(port.load.shed_state);
     assert_eq!((port.load.allowed_load, port.load.percent_shed), (2.0, 0));
+    // The write's read-back is what the next read shows, without waiting for a scrape.
+    assert_eq!(read(fleet, "port1.shedState").await, PointValue::Int(1));
+    assert_eq!(
+        read(fleet, "port1.allowedLoad").await,
+        PointValue::Float(2.0)
+    );
 
     // While shed, a new percentShed replaces the allowedLoad intent and applies at once.
     let outcome = fleet
@@ -54,6 +64,7 @@ async fn write_semantics_follow_the_spec() {
     let outcome = fleet.set_point(DEVICE, "port1.shedState", json!(0)).await;
     assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
     assert!(!supervised.port("1:10001", 1).load.shed_state);
+    assert_eq!(read(fleet, "port1.shedState").await, PointValue::Int(0));
 
     // shedState=1 on a port with no intent is refused and sends nothing.
     let sheds_before = supervised.sim.state().calls().count("shedLoad");
@@ -90,6 +101,14 @@ async fn write_semantics_follow_the_spec() {
     let clears = supervised.sim.state().calls().count("clearAlarms");
     assert_eq!(clears, 1);
     supervised.stop().await;
+}
+
+/// `point` of [`DEVICE`] as get_point answers it now.
+async fn read(fleet: &Fleet, point: &str) -> PointValue {
+    let reading = fleet.get_point(DEVICE, point).await;
+    reading
+        .unwrap_or_else(|e| panic!("get_point {point}: {e}"))
+        .value
 }
 
 /// 100 stations on one account: getLoad and getStationStatus are batched across stations,
@@ -159,6 +178,89 @@ async fn a_hundred_stations_are_read_in_batches_within_the_rate_limit() {
         "{} calls in {elapsed:.1} s exceed the account's {PER_MINUTE}/min (burst {BURST})",
         calls.total
     );
+    supervised.stop().await;
+}
+
+/// A station actor that panics is restarted by the fleet (with its restart counted) and
+/// publishes again; the other stations' publishes go on at their cadence throughout.
+#[tokio::test]
+async fn a_panicking_station_restarts_and_the_others_keep_publishing() {
+    let metrics = Metrics::new().expect("the metric families register");
+    let options = FleetOptions {
+        observer: Arc::new(metrics.clone()),
+        station_observer: Arc::new(metrics.clone()),
+        ..quick_options()
+    };
+    let supervised = supervise(3, 1, options).await;
+    let fleet = &supervised.fleet;
+    let devices: Vec<String> = eventually("the fleet's three devices", || async {
+        let devices = fleet.devices().await.ok()?;
+        (devices.len() == 3).then(|| devices.into_iter().map(|d| d.path).collect())
+    })
+    .await;
+    for device in &devices {
+        wait_for_point(fleet, device, "port1.portLoad").await;
+    }
+    let restarts = r#"cp_station_restarts_total{station="1:10001"}"#;
+    assert!(
+        metrics.render().contains(&format!("{restarts} 0\n")),
+        "{}",
+        metrics.render()
+    );
+
+    fleet
+        .inject_panic(DEVICE)
+        .await
+        .expect("the station actor is running");
+    eventually("the panicked station to be down", || async {
+        let health = fleet.health().await.ok()?;
+        let station = health.stations.iter().find(|s| s.device.path == DEVICE)?;
+        (!station.device.up).then_some(())
+    })
+    .await;
+    // Subscribed once the actor is gone: any publish of DEVICE from now on is the new actor's.
+    let mut publishes = fleet.subscribe();
+    let down_at = Instant::now();
+    let mut seen: BTreeMap<String, Vec<Instant>> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let back_at = loop {
+        let publish = match tokio::time::timeout_at(deadline, publishes.recv()).await {
+            Ok(Ok(publish)) => publish,
+            Ok(Err(RecvError::Lagged(_))) => continue,
+            Ok(Err(RecvError::Closed)) | Err(_) => panic!("{DEVICE} never published again"),
+        };
+        if publish.device == DEVICE {
+            break Instant::now();
+        }
+        seen.entry(publish.device).or_default().push(Instant::now());
+    };
+    assert!(
+        metrics.render().contains(&format!("{restarts} 1\n")),
+        "{}",
+        metrics.render()
+    );
+
+    // Each sibling published throughout the outage, never stalling for much over its interval.
+    let most = supervisor_util::TEST_INTERVAL * 5 / 2;
+    for device in devices.iter().filter(|d| *d != DEVICE) {
+        let times = seen.get(device).map(Vec::as_slice).unwrap_or_default();
+        let mut edges = vec![down_at];
+        edges.extend_from_slice(times);
+        edges.push(back_at);
+        let gap = edges
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or_default();
+        assert!(
+            !times.is_empty() && gap <= most,
+            "{device}: {} publishes, longest gap {gap:?} while {DEVICE} restarted in {:?}",
+            times.len(),
+            back_at - down_at
+        );
+    }
+    let health = fleet.health().await.expect("the fleet answers");
+    assert_eq!(health.stations_up, 3, "{health:?}");
     supervised.stop().await;
 }
 

@@ -380,9 +380,15 @@ impl Fleet {
         }
     }
 
-    /// Test hook: make one station's handler panic.
-    #[cfg(test)]
-    pub(crate) async fn inject_panic(&self, device: &str) -> Result<(), DeviceError> {
+    /// Chaos hook: makes `device`'s station actor panic in its handler, as a bug would, so a
+    /// test can watch the fleet restart it. Only in builds with the `chaos` feature (the
+    /// integration tests enable it); the shipped binary has no way to reach it.
+    ///
+    /// # Errors
+    /// [`DeviceError::UnknownDevice`] for a device not in the fleet; `Unavailable` when its
+    /// station actor is not running (e.g. waiting for a restart).
+    #[cfg(any(test, feature = "chaos"))]
+    pub async fn inject_panic(&self, device: &str) -> Result<(), DeviceError> {
         let station = self.station(device).await?;
         station
             .cast(StationMessage::InjectPanic)

@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cp_registry::{
     AllMessage, ApiMethod, Attribute, Device, GroupId, PointDef, PointMeta, PointValue, PortLoad,
-    PortNumber, PortState as PortStatusWord, Registry, StationId, StationSnapshot,
+    PortNumber, PortState as PortStatusWord, Registry, StationId, StationLoad, StationSnapshot,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::broadcast;
@@ -72,6 +72,12 @@ pub enum StationMessage {
         method: ApiMethod,
         result: Result<ReadReply, GatewayError>,
     },
+    /// A write's getLoad read-back, sent when it was asked for at `requested`: it updates the
+    /// snapshot and the ports as a scrape's getLoad does, so the next read shows the write.
+    LoadReadBack {
+        load: StationLoad,
+        requested: tokio::time::Instant,
+    },
     /// The lease timer: re-assert the sheds the ports believe in force.
     LeaseTick { generation: u64 },
     /// The running write job has replied; the next one may start.
@@ -102,8 +108,8 @@ pub enum StationMessage {
     },
     /// The station's health.
     Health { reply: RpcReplyPort<StationHealth> },
-    /// Test hook: the handler panics, as a bug would.
-    #[cfg(test)]
+    /// Chaos hook (tests and the `chaos` feature): the handler panics, as a bug would.
+    #[cfg(any(test, feature = "chaos"))]
     InjectPanic,
 }
 
@@ -182,6 +188,9 @@ pub struct StationState {
     requested_at: HashMap<ApiMethod, tokio::time::Instant>,
     /// When each method last answered.
     fetched_at: HashMap<ApiMethod, DateTime<Utc>>,
+    /// When the newest getLoad in the snapshot was asked for: a scrape's getLoad asked before
+    /// a write's read-back must not bring back the values the write replaced.
+    load_requested: Option<tokio::time::Instant>,
     /// Methods whose latest call failed.
     failures: BTreeMap<ApiMethod, MethodFailure>,
     /// Methods with a poll in flight.
@@ -246,6 +255,7 @@ impl StationState {
             next_tick: tokio::time::Instant::now(),
             requested_at: HashMap::new(),
             fetched_at: HashMap::new(),
+            load_requested: None,
             failures: BTreeMap::new(),
             polling: HashSet::new(),
             scrape_pending: false,
@@ -423,8 +433,15 @@ impl StationState {
         while self.tasks.try_join_next().is_some() {}
         self.polling.remove(&method);
         let now = Utc::now();
+        let requested = self.requested_at.get(&method).copied();
         let failure = match result {
-            Ok(reply) => self.absorb(reply, now).err(),
+            Ok(ReadReply::Load(_)) if self.has_newer_load(requested) => None,
+            Ok(reply) => {
+                if method == ApiMethod::GetLoad {
+                    self.load_requested = requested;
+                }
+                self.absorb(reply, now).err()
+            }
             Err(error) => Some(MethodFailure {
                 kind: error.kind_str().to_string(),
                 text: error_chain(&error),
@@ -454,6 +471,44 @@ impl StationState {
         } else if self.polling.is_empty() && self.scrape_pending {
             self.publish();
         }
+    }
+
+    /// Whether the snapshot holds a getLoad asked for after `requested`.
+    fn has_newer_load(&self, requested: Option<tokio::time::Instant>) -> bool {
+        matches!((self.load_requested, requested), (Some(held), Some(asked)) if held > asked)
+    }
+
+    /// A write's getLoad read-back: absorbed exactly as a successful getLoad poll, unless a
+    /// newer getLoad is already in.
+    fn on_load_read_back(&mut self, load: StationLoad, requested: tokio::time::Instant) {
+        if self.has_newer_load(Some(requested)) {
+            return;
+        }
+        let now = Utc::now();
+        self.load_requested = Some(requested);
+        // Load(Some) always absorbs.
+        let _ = self.absorb(ReadReply::Load(Some(load)), now);
+        self.failures.remove(&ApiMethod::GetLoad);
+        self.fetched_at.insert(ApiMethod::GetLoad, now);
+        self.refresh_cached_publish(ApiMethod::GetLoad);
+    }
+
+    /// Updates the cached scrape-all answer's points of `method` from the snapshot, so a
+    /// scrape_all served from the cache shows what was just read. Nothing is re-published:
+    /// subscribers see it at the next tick.
+    fn refresh_cached_publish(&mut self, method: ApiMethod) {
+        let Some((mut publish, at)) = self.latest.take() else {
+            return;
+        };
+        let registry = Arc::clone(&self.device.registry);
+        for point in registry.points.iter().filter(|p| p.method() == method) {
+            if let Some(value) = publish.message.values.get_mut(&point.name) {
+                if let Some(fresh) = self.value_of(point) {
+                    *value = fresh;
+                }
+            }
+        }
+        self.latest = Some((publish, at));
     }
 
     /// Stores a poll's answer in the snapshot and tells the ports.
@@ -937,7 +992,7 @@ impl StationState {
             return;
         };
         self.write_running = true;
-        let writer = self.writer();
+        let writer = self.writer(myself);
         let myself = myself.clone();
         self.tasks.spawn(async move {
             let mut results = Vec::with_capacity(job.actions.len());
@@ -961,7 +1016,7 @@ impl StationState {
         self.start_next_write(myself);
     }
 
-    fn writer(&self) -> Writer {
+    fn writer(&self, myself: &ActorRef<StationMessage>) -> Writer {
         Writer {
             registry: Arc::clone(&self.device.registry),
             observer: Arc::clone(&self.options.station_observer),
@@ -969,6 +1024,7 @@ impl StationState {
             station: self.station().clone(),
             group: self.group,
             gateway: self.gateway.clone(),
+            station_actor: myself.clone(),
             ports: self.ports.clone(),
             lease_minutes: self.options.lease_minutes,
             confirm_timeout: self.options.confirm_timeout,
@@ -1000,7 +1056,7 @@ impl StationState {
         }
         self.timers.retain(|t| !t.is_finished());
         self.arm_lease_timer(myself);
-        let writer = self.writer();
+        let writer = self.writer(myself);
         self.tasks
             .spawn(async move { writer.reassert_sheds().await });
     }
@@ -1015,6 +1071,8 @@ struct Writer {
     station: StationId,
     group: Option<GroupId>,
     gateway: GatewayHandle,
+    /// Where read-backs go, so the station's reads show a confirmed write.
+    station_actor: ActorRef<StationMessage>,
     ports: BTreeMap<PortNumber, ActorRef<PortMessage>>,
     lease_minutes: u32,
     confirm_timeout: Duration,
@@ -1147,21 +1205,22 @@ impl Writer {
                 station: self.station.clone(),
                 group: self.group,
             };
+            let requested = tokio::time::Instant::now();
             if let Ok(ReadReply::Load(Some(load))) =
                 self.gateway.read(request, self.gateway_timeout).await
             {
-                if let Some(entry) = load.ports.iter().find(|p| p.port == port) {
-                    if let Some(actor) = self.ports.get(&port) {
-                        // As above: a restarting port misses one observation.
-                        let _ = actor.cast(PortMessage::Observed {
-                            load: Some(entry.clone()),
-                            status: None,
-                            at: Utc::now(),
-                        });
-                    }
-                    if shows(entry) {
-                        return WriteOutcome::Confirmed;
-                    }
+                let shown = load
+                    .ports
+                    .iter()
+                    .find(|p| p.port == port)
+                    .is_some_and(&shows);
+                // Sent before the write's reply, so the station absorbs it before any read the
+                // caller makes next. A stopped station has no reads to update.
+                let _ = self
+                    .station_actor
+                    .cast(StationMessage::LoadReadBack { load, requested });
+                if shown {
+                    return WriteOutcome::Confirmed;
                 }
             }
             if tokio::time::Instant::now() + self.confirm_poll > deadline {
@@ -1286,6 +1345,9 @@ impl Actor for StationActor {
             StationMessage::PollCompleted { method, result } => {
                 state.on_poll_completed(&myself, method, result)
             }
+            StationMessage::LoadReadBack { load, requested } => {
+                state.on_load_read_back(load, requested)
+            }
             StationMessage::LeaseTick { generation } => state.on_lease_tick(&myself, generation),
             StationMessage::WriteFinished => state.on_write_finished(&myself),
             StationMessage::GetPoint { point, reply } => {
@@ -1302,7 +1364,7 @@ impl Actor for StationActor {
                 // The caller may have given up waiting.
                 let _ = reply.send(state.health());
             }
-            #[cfg(test)]
+            #[cfg(any(test, feature = "chaos"))]
             StationMessage::InjectPanic => panic!("injected panic in station {}", state.station()),
         }
         Ok(())

@@ -55,6 +55,7 @@ fn spec_with(csv: &str, stations: usize) -> FleetSpec {
             cache_expiration: None,
             source: Position::new("fleet.json", 2),
         }],
+        api_token: None,
     }
 }
 
@@ -225,6 +226,33 @@ async fn allowed_load_replaces_percent_shed_as_the_intent_used_by_shed_state() {
         calls[0].contains("AllowedLoad(3.0)") && calls[0].contains("time_interval_minutes: 15"),
         "{calls:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_confirmed_write_is_visible_to_the_next_read() {
+    let (_api, fleet) = one_station().await;
+    let value = |point: &'static str| {
+        let fleet = &fleet;
+        async move { fleet.get_point(DEVICE, point).await.unwrap().value }
+    };
+    assert_eq!(value("shedState").await, PointValue::Int(0));
+    shed_at(&fleet, 3.0).await;
+    // No scrape ran in between: the write's own read-back shows the shed.
+    assert_eq!(value("shedState").await, PointValue::Int(1));
+    assert_eq!(value("allowedLoad").await, PointValue::Float(3.0));
+    let publish = fleet.scrape_all(DEVICE).await.unwrap();
+    assert_eq!(
+        publish.message.values.get("shedState"),
+        Some(&PointValue::Int(1))
+    );
+
+    assert_eq!(
+        set(&fleet, "shedState", serde_json::json!(0))
+            .await
+            .unwrap(),
+        WriteOutcome::Confirmed
+    );
+    assert_eq!(value("shedState").await, PointValue::Int(0));
 }
 
 #[tokio::test(start_paused = true)]

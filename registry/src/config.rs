@@ -177,7 +177,12 @@ impl DeviceConfig {
             let account = username
                 .clone()
                 .unwrap_or_else(|| "driver_config".to_string());
-            let password = f.password("/driver_config", &account, base);
+            let password = f.secret(
+                "/driver_config",
+                "password",
+                &format!("account {account}"),
+                base,
+            );
             let station_id = f.string("/driver_config", "stationID", true);
             let cache_expiration = f.seconds("/driver_config", "cacheExpiration");
             match (username, password, station_id) {
@@ -435,18 +440,31 @@ impl<'d> Fields<'d> {
         }
     }
 
-    /// The password of the object at `object`: exactly one of `password` (literal),
-    /// `password_env` (an environment variable) or `password_file` (relative to `base`).
-    pub(crate) fn password(&mut self, object: &str, account: &str, base: &Path) -> Option<Secret> {
-        let given: Vec<&str> = ["password", "password_env", "password_file"]
+    /// Which of `key`, `{key}_env`, `{key}_file` the object at `object` gives.
+    pub(crate) fn secret_sources(&self, object: &str, key: &'static str) -> Vec<String> {
+        [key.to_string(), format!("{key}_env"), format!("{key}_file")]
             .into_iter()
             .filter(|k| self.get(object, k).is_some())
-            .collect();
+            .collect()
+    }
+
+    /// The secret `key` (`password`, `token`) of the object at `object`, owned by `owner`
+    /// (`account org1`, `api`): exactly one of `key` (literal), `{key}_env` (an environment
+    /// variable) or `{key}_file` (relative to `base`; one trailing newline is dropped).
+    pub(crate) fn secret(
+        &mut self,
+        object: &str,
+        key: &'static str,
+        owner: &str,
+        base: &Path,
+    ) -> Option<Secret> {
+        let given = self.secret_sources(object, key);
         let pos = self.doc.pos(object);
-        if given.len() != 1 {
-            self.problems.push(RegistryError::PasswordSource {
+        let [source] = given.as_slice() else {
+            self.problems.push(RegistryError::SecretSource {
                 pos,
-                account: account.to_string(),
+                owner: owner.to_string(),
+                key,
                 found: if given.is_empty() {
                     "none".to_string()
                 } else {
@@ -454,49 +472,52 @@ impl<'d> Fields<'d> {
                 },
             });
             return None;
-        }
-        match given[0] {
-            "password" => match self.get(object, "password") {
+        };
+        let source = source.clone();
+        if source == key {
+            return match self.get(object, key) {
                 // The value itself is never echoed: a wrong kind is reported by kind only.
                 Some(Value::String(s)) => Some(Secret::new(s.clone())),
                 _ => {
                     self.problems.push(RegistryError::BadValue {
-                        pos: self.doc.pos(&format!("{object}/password")),
-                        key: display_key(object, "password"),
+                        pos: self.doc.pos(&format!("{object}/{key}")),
+                        key: display_key(object, key),
                         expected: "a string".to_string(),
                         found: "another kind of value".to_string(),
                     });
                     None
                 }
-            },
-            "password_env" => {
-                let var = self.string(object, "password_env", true)?;
-                match std::env::var(&var) {
-                    Ok(v) => Some(Secret::new(v)),
-                    Err(_) => {
-                        self.problems.push(RegistryError::PasswordEnvUnset {
-                            pos: self.doc.pos(&format!("{object}/password_env")),
-                            account: account.to_string(),
-                            var,
-                        });
-                        None
-                    }
+            };
+        }
+        let named = self.string(object, &source, true)?;
+        let pos = self.doc.pos(&format!("{object}/{source}"));
+        let owner = owner.to_string();
+        if source.ends_with("_env") {
+            match std::env::var(&named) {
+                Ok(v) => Some(Secret::new(v)),
+                Err(_) => {
+                    self.problems.push(RegistryError::SecretEnvUnset {
+                        pos,
+                        owner,
+                        var: named,
+                    });
+                    None
                 }
             }
-            _ => {
-                let file = base.join(self.string(object, "password_file", true)?);
-                match std::fs::read_to_string(&file) {
-                    // A trailing newline is an artefact of `echo secret > file`, not the password.
-                    Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
-                    Err(source) => {
-                        self.problems.push(RegistryError::PasswordFile {
-                            pos: self.doc.pos(&format!("{object}/password_file")),
-                            account: account.to_string(),
-                            file,
-                            source,
-                        });
-                        None
-                    }
+        } else {
+            let file = base.join(named);
+            match std::fs::read_to_string(&file) {
+                // A trailing newline is an artefact of `echo secret > file`, not the secret.
+                Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
+                Err(source) => {
+                    self.problems.push(RegistryError::SecretFile {
+                        pos,
+                        owner,
+                        key,
+                        file,
+                        source,
+                    });
+                    None
                 }
             }
         }

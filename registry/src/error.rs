@@ -204,29 +204,34 @@ pub enum RegistryError {
     #[error("{pos}: driver_type must be \"chargepoint\" (found \"{found}\")")]
     WrongDriverType { pos: Position, found: String },
 
-    /// `password_env` names an unset environment variable.
-    #[error("{pos}: account {account}: environment variable {var} is not set")]
-    PasswordEnvUnset {
+    /// `password_env` / `token_env` names an unset environment variable.
+    #[error("{pos}: {owner}: environment variable {var} is not set")]
+    SecretEnvUnset {
         pos: Position,
-        account: String,
+        /// Whose secret: `account org1`, `api`.
+        owner: String,
         var: String,
     },
 
-    /// `password_file` cannot be read.
-    #[error("{pos}: account {account}: cannot read password file {}", file.display())]
-    PasswordFile {
+    /// `password_file` / `token_file` cannot be read.
+    #[error("{pos}: {owner}: cannot read {key} file {}", file.display())]
+    SecretFile {
         pos: Position,
-        account: String,
+        owner: String,
+        /// `password` or `token`.
+        key: &'static str,
         file: PathBuf,
         #[source]
         source: std::io::Error,
     },
 
-    /// An account gives none or several of password / password_env / password_file.
-    #[error("{pos}: account {account}: give exactly one of password, password_env, password_file (found {found})")]
-    PasswordSource {
+    /// An account gives none or several of password / password_env / password_file (or the
+    /// api section several of token / token_env / token_file).
+    #[error("{pos}: {owner}: give exactly one of {key}, {key}_env, {key}_file (found {found})")]
+    SecretSource {
         pos: Position,
-        account: String,
+        owner: String,
+        key: &'static str,
         found: String,
     },
 
@@ -298,9 +303,9 @@ impl RegistryError {
             | E::MissingKey { pos, .. }
             | E::BadValue { pos, .. }
             | E::WrongDriverType { pos, .. }
-            | E::PasswordEnvUnset { pos, .. }
-            | E::PasswordFile { pos, .. }
-            | E::PasswordSource { pos, .. }
+            | E::SecretEnvUnset { pos, .. }
+            | E::SecretFile { pos, .. }
+            | E::SecretSource { pos, .. }
             | E::UnknownAccount { pos, .. }
             | E::Duplicate { pos, .. }
             | E::RegistryNotFound { pos, .. }

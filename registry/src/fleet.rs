@@ -26,6 +26,9 @@
 //!   }
 //!   ```
 //!   An account gives exactly one of `password`, `password_env`, `password_file`.
+//!   An optional `"api": {"token_env": "CP_SUPERVISOR_TOKEN"}` gives the bearer token the
+//!   device API requires for writes, as exactly one of `token`, `token_env`, `token_file`
+//!   (resolved like passwords).
 //!   `stations` is a list of IDs, `{"prefix": "1:", "first": 10001, "count": 100}`, or `"all"`
 //!   (every station the account can see, found at start with getStations). `device_path`
 //!   may use `{station}` (the whole ID), `{org}` (before the colon) and `{station_number}`
@@ -189,6 +192,9 @@ pub struct Device {
 pub struct Fleet {
     pub accounts: Vec<Account>,
     pub station_sets: Vec<StationSet>,
+    /// The bearer token the device API requires for writes (the fleet file's `api` section);
+    /// `None` when the file gives none.
+    pub api_token: Option<Secret>,
 }
 
 impl Fleet {
@@ -251,6 +257,7 @@ pub fn is_fleet_file(path: &Path) -> bool {
 #[derive(Default)]
 struct Loader {
     accounts: Vec<Account>,
+    api_token: Option<Secret>,
     sets: Vec<StationSet>,
     problems: Vec<RegistryError>,
     /// Registries by resolved path, loaded once and shared; `None` = failed (already reported).
@@ -264,6 +271,7 @@ impl Loader {
             Ok(Fleet {
                 accounts: self.accounts,
                 station_sets: self.sets,
+                api_token: self.api_token,
             })
         } else {
             Err(Problems(self.problems))
@@ -408,6 +416,12 @@ impl Loader {
                 }
             }
         }
+        if f.get("", "api").is_some()
+            && f.object("", "api")
+            && !f.secret_sources("/api", "token").is_empty()
+        {
+            self.api_token = f.secret("/api", "token", "api", &base);
+        }
         let known: Vec<AccountId> = self.accounts[first_account..]
             .iter()
             .map(|a| a.id.clone())
@@ -499,7 +513,7 @@ fn parse_account(f: &mut Fields<'_>, object: &str, base: &Path) -> Option<Accoun
     let name = f.string(object, "name", true);
     let username = f.string(object, "username", true);
     let label = name.clone().unwrap_or_else(|| object.to_string());
-    let password = f.password(object, &label, base);
+    let password = f.secret(object, "password", &format!("account {label}"), base);
     let rate = f.positive_int(object, "rate_limit_per_minute");
     Some(Account {
         source: f.doc.pos(object),

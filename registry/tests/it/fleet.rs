@@ -231,3 +231,76 @@ fn station_set_without_any_account_says_the_list_is_empty() {
         )]
     );
 }
+
+fn api_fleet(api: &str) -> String {
+    format!(
+        "{{\n  \"api\": {api},\n  \"accounts\": [{{\"name\": \"org1\", \"username\": \"u\", \"password\": \"p\"}}],\n  \
+         \"station_sets\": [{{\"account\": \"org1\", \"registry_config\": \"cp.csv\", \"stations\": [\"1:1\"], \"device_path\": \"a/{{station}}\"}}]\n}}\n"
+    )
+}
+
+/// A fleet directory with the registry and a fleet file whose `api` section is `api`.
+fn api_fleet_dir(api: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "cp.csv", CSV);
+    write(dir.path(), "fleet.json", &api_fleet(api));
+    dir
+}
+
+#[test]
+fn the_api_token_comes_from_the_fleet_file_and_never_shows() {
+    let dir = api_fleet_dir(r#"{"token": "t0ken-secret"}"#);
+    let root = dir.path();
+    let fleet = Fleet::load(&root.join("fleet.json")).expect("valid");
+    let token = fleet.api_token.as_ref().expect("a token");
+    assert_eq!(token.expose(), "t0ken-secret");
+    assert!(!format!("{fleet:?}").contains("t0ken-secret"));
+
+    // Like a password file: relative to the fleet file, without its trailing newline.
+    write(root, "secrets/api-token", "file-t0ken\n");
+    write(
+        root,
+        "fleet.json",
+        &api_fleet(r#"{"token_file": "secrets/api-token"}"#),
+    );
+    let fleet = Fleet::load(&root.join("fleet.json")).expect("valid");
+    assert_eq!(
+        fleet.api_token.map(|t| t.expose().to_string()),
+        Some("file-t0ken".into())
+    );
+
+    // No api section, or one without a token: writes need no token from the file.
+    write(root, "fleet.json", &api_fleet("{}"));
+    assert_eq!(
+        Fleet::load(&root.join("fleet.json"))
+            .expect("valid")
+            .api_token,
+        None
+    );
+}
+
+#[test]
+fn api_token_sources_are_checked_like_passwords() {
+    let dir = api_fleet_dir(r#"{"token": "a", "token_env": "CP_FLEET_TEST_TOKEN"}"#);
+    let root = dir.path();
+    let f = root.join("fleet.json");
+    assert_eq!(
+        problems(&f),
+        [format!(
+            "{}:2: api: give exactly one of token, token_env, token_file (found token, token_env)",
+            f.display()
+        )]
+    );
+    write(
+        root,
+        "fleet.json",
+        &api_fleet(r#"{"token_env": "CP_FLEET_TEST_UNSET_TOKEN"}"#),
+    );
+    assert_eq!(
+        problems(&f),
+        [format!(
+            "{}:2: api: environment variable CP_FLEET_TEST_UNSET_TOKEN is not set",
+            f.display()
+        )]
+    );
+}
