@@ -12,5 +12,6 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-./scripts/prometheus-test-env.sh
+# The dashboard tests need a real Prometheus; where it cannot be installed they say SKIPPED.
+./scripts/prometheus-test-env.sh || echo "warning: could not install prometheus; tests/prometheus_dashboards.rs will skip" >&2
 cargo test --workspace --all-targets
