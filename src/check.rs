@@ -133,7 +133,7 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
                  \x20 getLoad                       60.00/h  from 1 station\n\
                  \x20 getAlarms                     60.00/h  from 1 station\n\
                  on set_point only: shedLoad, clearShedState\n\
-                 account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: 1 station, 3.0 calls/min\n",
+                 account 1b905c-e171aeeddd46b69b: 1 station, 3.0 calls/min\n",
                 root.display()
             )
         );

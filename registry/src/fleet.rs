@@ -65,6 +65,33 @@ pub const FLEET_FILE: &str = "fleet.json";
 #[serde(transparent)]
 pub struct AccountId(pub String);
 
+impl AccountId {
+    /// The name of an account a plain VOLTTRON config gives only by its username.
+    ///
+    /// ChargePoint usernames are long API keys, half of the account's credentials; the account
+    /// name shows in metric labels, logs and the device list, so a long username is named by
+    /// a short prefix (to recognise it) and a hash of the whole (so two keys sharing the
+    /// prefix stay two accounts). Short usernames are kept as they are.
+    pub fn for_username(username: &str) -> AccountId {
+        if username.chars().count() <= MAX_PLAIN_ACCOUNT_NAME {
+            return AccountId(username.to_string());
+        }
+        let prefix: String = username.chars().take(6).collect();
+        AccountId(format!("{prefix}-{:016x}", fnv1a(username.as_bytes())))
+    }
+}
+
+/// Usernames up to this many characters name their account as they are: longer ones are API
+/// keys (ChargePoint's are 50+ characters).
+const MAX_PLAIN_ACCOUNT_NAME: usize = 16;
+
+/// 64-bit FNV-1a: stable across runs and platforms, so an account keeps its label.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -355,7 +382,7 @@ impl Loader {
             }
             return a.id.clone();
         }
-        let id = AccountId(username.to_string());
+        let id = AccountId::for_username(username);
         self.accounts.push(Account {
             id: id.clone(),
             username: username.to_string(),

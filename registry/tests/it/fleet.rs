@@ -63,6 +63,20 @@ fn config_store_directory_loads_nested_and_flat_device_configs() {
 }
 
 #[test]
+fn an_api_key_username_names_its_account_without_showing_the_key() {
+    let key = "1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151";
+    let id = AccountId::for_username(key);
+    assert_eq!(id, AccountId::for_username(key), "stable");
+    assert!(
+        id.0.starts_with("1b905c-") && !id.0.contains(&key[6..]),
+        "{id}"
+    );
+    let other = format!("{}0", &key[..key.len() - 1]);
+    assert_ne!(id, AccountId::for_username(&other));
+    assert_eq!(AccountId::for_username("alice"), AccountId("alice".into()));
+}
+
+#[test]
 fn same_username_with_two_passwords_is_an_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path();
