@@ -42,6 +42,10 @@ impl XmlError {
     }
 }
 
+/// The deepest nesting read. ChargePoint's messages nest about 8 levels (envelope, body,
+/// answer, list, entry, port, value).
+const MAX_DEPTH: usize = 64;
+
 const TRUNCATED: &str = "document ends before its elements are closed (truncated?)";
 
 /// An element start the reader stopped at; pass it back to [`XmlIn::text`] or [`XmlIn::skip`].
@@ -125,7 +129,7 @@ impl<'a> XmlIn<'a> {
         self.between_markup = !matches!(event, Ok(Event::Text(_) | Event::GeneralRef(_)));
         match event {
             Ok(Event::Start(start)) => {
-                self.open.push(Cow::Owned(start.name().0.to_string()));
+                self.enter(Cow::Owned(start.name().0.to_string()))?;
                 Ok(Event::Start(start))
             }
             Ok(Event::End(end)) => {
@@ -139,6 +143,19 @@ impl<'a> XmlIn<'a> {
             Ok(event) => Ok(event),
             Err(e) => Err(syntax_error(self.reader.error_position() + self.skipped, e)),
         }
+    }
+
+    /// Opens an element. A document nested deeper than any ChargePoint message is refused
+    /// rather than held open level by level.
+    fn enter(&mut self, name: Cow<'a, str>) -> Result<(), XmlError> {
+        if self.open.len() >= MAX_DEPTH {
+            return Err(XmlError::Syntax(format!(
+                "elements nested more than {MAX_DEPTH} deep, at byte {}",
+                self.position()
+            )));
+        }
+        self.open.push(name);
+        Ok(())
     }
 
     /// Closes the innermost open element, which must be `name`; `at` is the end tag's offset.
@@ -214,7 +231,7 @@ impl<'a> XmlIn<'a> {
             if let Some(tag) = input.start_tag() {
                 self.advance(tag.len);
                 if !tag.empty {
-                    self.open.push(Cow::Borrowed(tag.name));
+                    self.enter(Cow::Borrowed(tag.name))?;
                 }
                 return Ok(Some(Element {
                     start: BytesStart::from_content(tag.name, tag.name.len()),
@@ -788,6 +805,22 @@ mod tests {
     }
 
     #[test]
+    fn nesting_deeper_than_any_message_is_refused() {
+        let nested = |depth: usize| format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        let read = |doc: &str| walk(XmlIn::new(doc.as_bytes()), &[]);
+        assert!(read(&nested(MAX_DEPTH)).is_ok());
+        for doc in [nested(MAX_DEPTH + 1), "<a x=\"1\">".repeat(MAX_DEPTH + 1)] {
+            let Err(XmlError::Syntax(detail)) = read(&doc) else {
+                panic!("accepted {doc}");
+            };
+            assert!(
+                detail.starts_with("elements nested more than 64 deep"),
+                "{detail}"
+            );
+        }
+    }
+
+    #[test]
     fn truncated_document_is_an_error() {
         assert_eq!(
             values("<r><b>1</b>"),
@@ -887,5 +920,28 @@ mod tests {
             good[11],
             "/Envelope/Body/getStationStatusResponse/stationData/Port/Power = a & b"
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(3000))]
+
+        /// The same on documents of any shape: random runs of plain and not-so-plain markup,
+        /// nested or not, closed or not.
+        #[test]
+        fn plain_path_reads_any_markup_as_quick_xml_does(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "<a>", "</a>", "<b>", "</b>", "<p:a>", "</p:a>", "<b/>", "<a x=\"1\">", "<a >",
+                "</a >", "<>", "</>", "x", " 1:2 ", "\n  ", "\r\n", "&amp;", "&#65;", "&bad;", "&",
+                "<!-- c -->", "<![CDATA[<z>]]>", "<?pi?>", "ö", "<", ">", "/", "<a/ >",
+            ]), 0..40)
+        ) {
+            let doc = format!("<r>{}</r>", pieces.concat());
+            let leaves = ["b"];
+            proptest::prop_assert_eq!(
+                walk(XmlIn::new(doc.as_bytes()), &leaves),
+                walk(XmlIn::quick_xml_only(doc.as_bytes()), &leaves),
+                "document: {}", doc
+            );
+        }
     }
 }
