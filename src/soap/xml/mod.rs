@@ -147,15 +147,21 @@ impl<'a> XmlIn<'a> {
 
     /// Opens an element. A document nested deeper than any ChargePoint message is refused
     /// rather than held open level by level.
+    #[inline]
     fn enter(&mut self, name: Cow<'a, str>) -> Result<(), XmlError> {
         if self.open.len() >= MAX_DEPTH {
-            return Err(XmlError::Syntax(format!(
-                "elements nested more than {MAX_DEPTH} deep, at byte {}",
-                self.position()
-            )));
+            return Err(self.too_deep());
         }
         self.open.push(name);
         Ok(())
+    }
+
+    #[cold]
+    fn too_deep(&self) -> XmlError {
+        XmlError::Syntax(format!(
+            "elements nested more than {MAX_DEPTH} deep, at byte {}",
+            self.position()
+        ))
     }
 
     /// Closes the innermost open element, which must be `name`; `at` is the end tag's offset.
