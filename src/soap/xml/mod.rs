@@ -360,29 +360,37 @@ impl<'a> XmlIn<'a> {
         &mut self,
         element: &Element<'a>,
     ) -> Result<Option<T>, XmlError> {
-        let text = self.text(element)?;
-        if text.is_empty() {
-            return Ok(None);
-        }
-        text.parse::<T>().map(Some).map_err(|_| {
-            XmlError::content(format!(
-                "<{}>: cannot read '{}' as {}",
-                element.local(),
-                text,
-                short_type_name::<T>()
-            ))
-        })
+        self.opt_read(element, short_type_name::<T>(), |text| text.parse().ok())
     }
 
     /// The text of `element` as an xsd:double (accepts `INF`, `-INF`, `NaN`).
     pub(crate) fn opt_double(&mut self, element: &Element<'a>) -> Result<Option<f64>, XmlError> {
+        self.opt_read(element, "a number", parse_double)
+    }
+
+    /// The text of `element` as an xsd:dateTime, `None` when it is empty.
+    pub(crate) fn opt_time(
+        &mut self,
+        element: &Element<'a>,
+    ) -> Result<Option<DateTime<Utc>>, XmlError> {
+        self.opt_read(element, "a date and time", parse_time)
+    }
+
+    /// The text of `element` read by `read`, `None` when it is empty; an error names the
+    /// element, the text and `what` it should have been.
+    fn opt_read<T>(
+        &mut self,
+        element: &Element<'a>,
+        what: &str,
+        read: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<T>, XmlError> {
         let text = self.text(element)?;
         if text.is_empty() {
             return Ok(None);
         }
-        parse_double(&text).map(Some).ok_or_else(|| {
+        read(&text).map(Some).ok_or_else(|| {
             XmlError::content(format!(
-                "<{}>: cannot read '{}' as a number",
+                "<{}>: cannot read '{}' as {what}",
                 element.local(),
                 text
             ))
@@ -401,24 +409,6 @@ impl<'a> XmlIn<'a> {
                 other
             ))),
         }
-    }
-
-    /// The text of `element` as an xsd:dateTime, `None` when it is empty.
-    pub(crate) fn opt_time(
-        &mut self,
-        element: &Element<'a>,
-    ) -> Result<Option<DateTime<Utc>>, XmlError> {
-        let text = self.text(element)?;
-        if text.is_empty() {
-            return Ok(None);
-        }
-        parse_time(&text).map(Some).ok_or_else(|| {
-            XmlError::content(format!(
-                "<{}>: cannot read '{}' as a date and time",
-                element.local(),
-                text
-            ))
-        })
     }
 
     /// Skips `element` and everything inside it.
