@@ -21,7 +21,7 @@ use cp_registry::{
     PortNumber, PortState as PortStatusWord, Registry, StationId, StationLoad, StationSnapshot,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::{ClearAlarmsQuery, ClearShedRequest, PortShed, ShedLimit, ShedRequest, ShedScope};
@@ -34,7 +34,7 @@ use crate::gateway::{
     GatewayError, GatewayHandle, ReadReply, ReadRequest, WriteReply, WriteRequest,
 };
 use crate::observe::StationObserver;
-use crate::port::{shows_limit, PortActor, PortArguments, PortMessage, PortState};
+use crate::port::{shows_limit, PortActor, PortArguments, PortMessage, PortRegisters};
 
 /// How far back getChargingSessionData looks for a port's latest session. ChargePoint pages at
 /// 100 sessions oldest first, so an unbounded query would return the oldest, not the latest.
@@ -111,6 +111,13 @@ pub enum StationMessage {
     /// Chaos hook (tests and the `chaos` feature): the handler panics, as a bug would.
     #[cfg(any(test, feature = "chaos"))]
     InjectPanic,
+    /// Chaos hook (tests and the `chaos` feature): `port`'s actor panics, as a bug would.
+    /// Replies once the panic is on its way, before the port is restarted.
+    #[cfg(any(test, feature = "chaos"))]
+    InjectPortPanic {
+        port: PortNumber,
+        reply: RpcReplyPort<Result<(), DeviceError>>,
+    },
 }
 
 /// What one write of a job does, decided (and validated) before anything is sent.
@@ -161,6 +168,14 @@ impl JobReply {
     }
 }
 
+/// A port actor the station supervises.
+struct PortChild {
+    actor: ActorRef<PortMessage>,
+    /// The port's registers as of the last message it handled: what it restarts from if it
+    /// fails. The port holds the sender (see `port.rs`).
+    kept: watch::Receiver<PortRegisters>,
+}
+
 struct WriteJob {
     actions: Vec<(String, Result<WriteAction, DeviceError>)>,
     reply: JobReply,
@@ -172,7 +187,7 @@ pub struct StationState {
     gateway: GatewayHandle,
     options: Arc<FleetOptions>,
     publisher: broadcast::Sender<Publish>,
-    ports: BTreeMap<PortNumber, ActorRef<PortMessage>>,
+    ports: BTreeMap<PortNumber, PortChild>,
     /// The latest record of each kind.
     snapshot: StationSnapshot,
     /// The station's group (from getStations): lets the gateway read load by group.
@@ -219,7 +234,7 @@ pub struct StationState {
 }
 
 impl StationState {
-    fn new(args: StationArguments, ports: BTreeMap<PortNumber, ActorRef<PortMessage>>) -> Self {
+    fn new(args: StationArguments, ports: BTreeMap<PortNumber, PortChild>) -> Self {
         let interval = args.device.interval;
         let registry = &args.device.registry;
         let mut periods = registry.call_periods(interval);
@@ -568,9 +583,9 @@ impl StationState {
         status: Option<cp_registry::PortStatus>,
         at: DateTime<Utc>,
     ) {
-        if let Some(actor) = self.ports.get(&port) {
+        if let Some(child) = self.ports.get(&port) {
             // A port that is restarting misses one observation; the next poll brings another.
-            let _ = actor.cast(PortMessage::Observed { load, status, at });
+            let _ = child.actor.cast(PortMessage::Observed { load, status, at });
         }
     }
 
@@ -1025,7 +1040,11 @@ impl StationState {
             group: self.group,
             gateway: self.gateway.clone(),
             station_actor: myself.clone(),
-            ports: self.ports.clone(),
+            ports: self
+                .ports
+                .iter()
+                .map(|(port, child)| (*port, child.actor.clone()))
+                .collect(),
             lease_minutes: self.options.lease_minutes,
             confirm_timeout: self.options.confirm_timeout,
             confirm_poll: self.options.confirm_poll,
@@ -1059,6 +1078,25 @@ impl StationState {
         let writer = self.writer(myself);
         self.tasks
             .spawn(async move { writer.reassert_sheds().await });
+    }
+
+    // ----- chaos -----
+
+    /// See [`StationMessage::InjectPortPanic`].
+    #[cfg(any(test, feature = "chaos"))]
+    fn inject_port_panic(&self, port: PortNumber) -> Result<(), DeviceError> {
+        let unavailable = |reason: String| DeviceError::Unavailable {
+            device: self.path(),
+            reason,
+        };
+        let child = self
+            .ports
+            .get(&port)
+            .ok_or_else(|| unavailable(format!("port {port} has no port actor")))?;
+        child
+            .actor
+            .cast(PortMessage::InjectPanic)
+            .map_err(|e| unavailable(format!("port {port}: {e}")))
     }
 }
 
@@ -1124,13 +1162,13 @@ impl Writer {
             }
             WriteAction::Shed { port } => {
                 let actor = self.port(point, port)?;
-                let state: PortState = ractor::call_t!(
+                let registers: PortRegisters = ractor::call_t!(
                     actor,
                     |reply| PortMessage::Get { reply },
                     PORT_CALL_TIMEOUT_MS
                 )
                 .map_err(|e| self.unavailable(e))?;
-                let Some(limit) = state.intent else {
+                let Some(limit) = registers.intent else {
                     return Err(DeviceError::NoShedIntent {
                         device: self.device.clone(),
                         point: point.to_string(),
@@ -1238,8 +1276,8 @@ impl Writer {
                 |reply| PortMessage::Get { reply },
                 PORT_CALL_TIMEOUT_MS
             ) {
-                Ok(state) => {
-                    if let Some(limit) = state.believed_shed {
+                Ok(registers) => {
+                    if let Some(limit) = registers.believed_shed {
                         sheds.push(PortShed { port: *port, limit });
                     }
                 }
@@ -1309,7 +1347,8 @@ impl Actor for StationActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut ports = BTreeMap::new();
         for port in args.device.registry.ports() {
-            ports.insert(port, spawn_port(&myself, &args.device.station, port).await?);
+            let registers = PortRegisters::new(args.device.station.clone(), port);
+            ports.insert(port, spawn_port(&myself, registers).await?);
         }
         Ok(StationState::new(args, ports))
     }
@@ -1366,12 +1405,17 @@ impl Actor for StationActor {
             }
             #[cfg(any(test, feature = "chaos"))]
             StationMessage::InjectPanic => panic!("injected panic in station {}", state.station()),
+            #[cfg(any(test, feature = "chaos"))]
+            StationMessage::InjectPortPanic { port, reply } => {
+                // The caller may have given up waiting; the panic is injected all the same.
+                let _ = reply.send(state.inject_port_panic(port));
+            }
         }
         Ok(())
     }
 
-    /// A port actor that fails is restarted at once; it comes back without intent, and its
-    /// next getLoad re-adopts a shed in force.
+    /// A port actor that fails is restarted at once, from the registers its last handled
+    /// message left: it carries on with its intent, believed shed and observations.
     async fn handle_supervisor_evt(
         &self,
         myself: ActorRef<Self::Msg>,
@@ -1382,32 +1426,24 @@ impl Actor for StationActor {
             let failed = state
                 .ports
                 .iter()
-                .find(|(_, a)| a.get_id() == cell.get_id())
-                .map(|(p, _)| *p);
-            if let Some(port) = failed {
+                .find(|(_, child)| child.actor.get_id() == cell.get_id())
+                .map(|(p, child)| (*p, child.kept.borrow().clone()));
+            if let Some((port, registers)) = failed {
                 tracing::error!(device = %state.device.path, port = %port, cause = %cause, "port actor failed; restarting");
-                let actor = spawn_port(&myself, &state.device.station, port).await?;
-                state.ports.insert(port, actor);
+                let child = spawn_port(&myself, registers).await?;
+                state.ports.insert(port, child);
             }
         }
         Ok(())
     }
 }
 
+/// Starts a port actor supervised by `station_actor`, from `registers`.
 async fn spawn_port(
     station_actor: &ActorRef<StationMessage>,
-    station: &StationId,
-    port: PortNumber,
-) -> Result<ActorRef<PortMessage>, ActorProcessingErr> {
-    let (actor, _) = Actor::spawn_linked(
-        None,
-        PortActor,
-        PortArguments {
-            station: station.clone(),
-            port,
-        },
-        station_actor.get_cell(),
-    )
-    .await?;
-    Ok(actor)
+    registers: PortRegisters,
+) -> Result<PortChild, ActorProcessingErr> {
+    let (args, kept) = PortArguments::new(registers);
+    let (actor, _) = Actor::spawn_linked(None, PortActor, args, station_actor.get_cell()).await?;
+    Ok(PortChild { actor, kept })
 }
