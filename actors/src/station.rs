@@ -11,7 +11,7 @@
 //! carry a lease (`timeInterval`) and the station re-asserts them at two thirds of it while the
 //! port should stay shed.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,6 +82,13 @@ pub enum StationMessage {
     LeaseTick { generation: u64 },
     /// The running write job has replied; the next one may start.
     WriteFinished,
+    /// A write or lease task's message for `port`'s actor. Tasks reach ports through the
+    /// station, which sends it on to the port actor running now: one restarted while a job
+    /// runs still hears the job's outcome, and the port gets the task's messages in order.
+    ToPort {
+        port: PortNumber,
+        message: PortMessage,
+    },
     /// get_point.
     GetPoint {
         point: String,
@@ -583,9 +590,16 @@ impl StationState {
         status: Option<cp_registry::PortStatus>,
         at: DateTime<Utc>,
     ) {
+        // A port that is restarting misses one observation; the next poll brings another.
+        self.to_port(port, PortMessage::Observed { load, status, at });
+    }
+
+    /// Sends `message` to `port`'s actor. One that failed and is not restarted yet drops it:
+    /// an ask then fails as unavailable; a registers update is lost with the messages queued
+    /// behind the failure (see `Writer::shed` for what that means).
+    fn to_port(&self, port: PortNumber, message: PortMessage) {
         if let Some(child) = self.ports.get(&port) {
-            // A port that is restarting misses one observation; the next poll brings another.
-            let _ = child.actor.cast(PortMessage::Observed { load, status, at });
+            let _ = child.actor.cast(message);
         }
     }
 
@@ -1040,11 +1054,7 @@ impl StationState {
             group: self.group,
             gateway: self.gateway.clone(),
             station_actor: myself.clone(),
-            ports: self
-                .ports
-                .iter()
-                .map(|(port, child)| (*port, child.actor.clone()))
-                .collect(),
+            ports: self.ports.keys().copied().collect(),
             lease_minutes: self.options.lease_minutes,
             confirm_timeout: self.options.confirm_timeout,
             confirm_poll: self.options.confirm_poll,
@@ -1109,9 +1119,10 @@ struct Writer {
     station: StationId,
     group: Option<GroupId>,
     gateway: GatewayHandle,
-    /// Where read-backs go, so the station's reads show a confirmed write.
+    /// Where read-backs go, so the station's reads show a confirmed write, and the way to the
+    /// port actors (see [`StationMessage::ToPort`]).
     station_actor: ActorRef<StationMessage>,
-    ports: BTreeMap<PortNumber, ActorRef<PortMessage>>,
+    ports: BTreeSet<PortNumber>,
     lease_minutes: u32,
     confirm_timeout: Duration,
     confirm_poll: Duration,
@@ -1142,32 +1153,22 @@ impl Writer {
         match action {
             WriteAction::Nothing => Ok(WriteOutcome::Confirmed),
             WriteAction::Limit { port, limit } => {
-                let actor = self.port(point, port)?;
-                let apply = ractor::call_t!(
-                    actor,
-                    |reply| PortMessage::SetLimit { limit, reply },
-                    PORT_CALL_TIMEOUT_MS
-                )
-                .map_err(|e| self.unavailable(e))?;
+                let apply = self
+                    .ask_port_for(point, port, |reply| PortMessage::SetLimit { limit, reply })
+                    .await?;
                 match apply {
                     None => Ok(WriteOutcome::Confirmed),
                     Some(limit) => self.shed(point, port, limit).await,
                 }
             }
             WriteAction::ClearIntent { port } => {
-                self.port(point, port)?
-                    .cast(PortMessage::ClearIntent)
-                    .map_err(|e| self.unavailable(e))?;
+                self.tell_port(point, port, PortMessage::ClearIntent)?;
                 Ok(WriteOutcome::Confirmed)
             }
             WriteAction::Shed { port } => {
-                let actor = self.port(point, port)?;
-                let registers: PortRegisters = ractor::call_t!(
-                    actor,
-                    |reply| PortMessage::Get { reply },
-                    PORT_CALL_TIMEOUT_MS
-                )
-                .map_err(|e| self.unavailable(e))?;
+                let registers: PortRegisters = self
+                    .ask_port_for(point, port, |reply| PortMessage::Get { reply })
+                    .await?;
                 let Some(limit) = registers.intent else {
                     return Err(DeviceError::NoShedIntent {
                         device: self.device.clone(),
@@ -1178,7 +1179,7 @@ impl Writer {
                 self.shed(point, port, limit).await
             }
             WriteAction::ClearShed { port } => {
-                let actor = self.port(point, port)?;
+                self.known_port(point, port)?;
                 let request = WriteRequest::ClearShed(ClearShedRequest {
                     scope: ShedScope::Station(self.station.clone()),
                     ports: vec![port],
@@ -1186,8 +1187,9 @@ impl Writer {
                 match self.gateway.write(request, self.gateway_timeout).await {
                     Ok(WriteReply::ClearShed(ack)) if !ack.success => Ok(refused("clearShedState")),
                     Ok(_) => {
-                        // A port restarting misses this; its next getLoad shows the truth.
-                        let _ = actor.cast(PortMessage::ShedCleared);
+                        // Lost only as `shed` says; then the port keeps believing the shed and
+                        // re-asserting it until shedState=0 is written again.
+                        let _ = self.tell_port(point, port, PortMessage::ShedCleared);
                         Ok(self.confirm(port, |l| !l.shed_state).await)
                     }
                     Err(e) => self.failed(e),
@@ -1221,14 +1223,16 @@ impl Writer {
         port: PortNumber,
         limit: ShedLimit,
     ) -> Result<WriteOutcome, DeviceError> {
-        let actor = self.port(point, port)?;
+        self.known_port(point, port)?;
         let request = self.shed_request(vec![PortShed { port, limit }]);
         match self.gateway.write(request, self.gateway_timeout).await {
             Ok(WriteReply::Shed(ack)) if !ack.success => Ok(refused("shedLoad")),
             Ok(_) => {
-                // A port restarting misses this; the lease re-assert then has nothing to renew,
-                // and the shed lapses at the end of its lease: the safe side.
-                let _ = actor.cast(PortMessage::ShedApplied { limit });
+                // Reaches the port even if it was restarted meanwhile. It is lost only if the
+                // port fails with this queued behind the failing message (or the station has
+                // stopped); then the lease re-assert has nothing to renew, and the shed lapses
+                // at the end of its lease: the safe side.
+                let _ = self.tell_port(point, port, PortMessage::ShedApplied { limit });
                 Ok(self.confirm(port, |l| shows_limit(l, limit)).await)
             }
             Err(e) => self.failed(e),
@@ -1270,15 +1274,15 @@ impl Writer {
 
     async fn reassert_sheds(&self) {
         let mut sheds = Vec::new();
-        for (port, actor) in &self.ports {
-            match ractor::call_t!(
-                actor,
-                |reply| PortMessage::Get { reply },
-                PORT_CALL_TIMEOUT_MS
-            ) {
+        for port in &self.ports {
+            let port = *port;
+            match self
+                .ask_port(port, |reply| PortMessage::Get { reply })
+                .await
+            {
                 Ok(registers) => {
                     if let Some(limit) = registers.believed_shed {
-                        sheds.push(PortShed { port: *port, limit });
+                        sheds.push(PortShed { port, limit });
                     }
                 }
                 Err(e) => {
@@ -1298,13 +1302,57 @@ impl Writer {
         }
     }
 
-    fn port(&self, point: &str, port: PortNumber) -> Result<&ActorRef<PortMessage>, DeviceError> {
-        self.ports
-            .get(&port)
-            .ok_or_else(|| DeviceError::Unavailable {
-                device: self.device.clone(),
-                reason: format!("point {point}: port {port} has no port actor"),
-            })
+    /// Checks that `point`'s port has a port actor.
+    fn known_port(&self, point: &str, port: PortNumber) -> Result<(), DeviceError> {
+        if self.ports.contains(&port) {
+            return Ok(());
+        }
+        Err(DeviceError::Unavailable {
+            device: self.device.clone(),
+            reason: format!("point {point}: port {port} has no port actor"),
+        })
+    }
+
+    /// Asks `port`'s actor, through the station (see [`StationMessage::ToPort`]).
+    async fn ask_port<T: Send + 'static>(
+        &self,
+        port: PortNumber,
+        ask: impl FnOnce(RpcReplyPort<T>) -> PortMessage,
+    ) -> Result<T, ractor::RactorErr<StationMessage>> {
+        ractor::call_t!(
+            self.station_actor,
+            |reply| StationMessage::ToPort {
+                port,
+                message: ask(reply)
+            },
+            PORT_CALL_TIMEOUT_MS
+        )
+    }
+
+    /// [`Writer::ask_port`] for `point`'s write.
+    async fn ask_port_for<T: Send + 'static>(
+        &self,
+        point: &str,
+        port: PortNumber,
+        ask: impl FnOnce(RpcReplyPort<T>) -> PortMessage,
+    ) -> Result<T, DeviceError> {
+        self.known_port(point, port)?;
+        self.ask_port(port, ask)
+            .await
+            .map_err(|e| self.unavailable(e))
+    }
+
+    /// Tells `port`'s actor about `point`'s write, through the station.
+    fn tell_port(
+        &self,
+        point: &str,
+        port: PortNumber,
+        message: PortMessage,
+    ) -> Result<(), DeviceError> {
+        self.known_port(point, port)?;
+        self.station_actor
+            .cast(StationMessage::ToPort { port, message })
+            .map_err(|e| self.unavailable(e))
     }
 
     fn unavailable(&self, error: impl std::fmt::Display) -> DeviceError {
@@ -1389,6 +1437,7 @@ impl Actor for StationActor {
             }
             StationMessage::LeaseTick { generation } => state.on_lease_tick(&myself, generation),
             StationMessage::WriteFinished => state.on_write_finished(&myself),
+            StationMessage::ToPort { port, message } => state.to_port(port, message),
             StationMessage::GetPoint { point, reply } => {
                 // The caller may have given up waiting.
                 let _ = reply.send(state.reading(&point));

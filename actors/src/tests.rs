@@ -556,6 +556,27 @@ async fn a_shed_believed_before_its_port_failed_is_still_reasserted() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_port_restarted_while_its_shed_is_sent_still_learns_of_it() {
+    let (api, fleet) = one_station().await;
+    set(&fleet, "allowedLoad", serde_json::json!(3.0))
+        .await
+        .unwrap();
+    api.set_latency(Duration::from_secs(5));
+    let shed = set(&fleet, "shedState", serde_json::json!(1));
+    let crash = async {
+        // While shedLoad is on its way.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        crash_port(&fleet).await;
+    };
+    let (outcome, ()) = tokio::join!(shed, crash);
+    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    tokio::time::sleep(Duration::from_secs(11 * 60)).await;
+    // The restarted port believes the shed, so its lease is renewed.
+    let calls = shed_calls(&api);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_port_restarted_after_a_clear_does_not_take_up_the_shed_again() {
     let (api, fleet) = one_station().await;
     shed_at(&fleet, 3.0).await;
