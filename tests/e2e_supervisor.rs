@@ -15,7 +15,7 @@ use std::sync::Arc;
 use cp_actors::{
     DeviceError, Fleet, FleetOptions, FleetSpec, GatewayOptions, Metrics, WriteOutcome,
 };
-use cp_registry::{ApiMethod, PointValue};
+use cp_registry::{ApiMethod, PointValue, PortNumber};
 use serde_json::{json, Value};
 use supervisor_util::{
     eventually, quick_options, supervise, supervise_spec, wait_for_point, PATIENCE,
@@ -178,6 +178,38 @@ async fn a_hundred_stations_are_read_in_batches_within_the_rate_limit() {
         "{} calls in {elapsed:.1} s exceed the account's {PER_MINUTE}/min (burst {BURST})",
         calls.total
     );
+    supervised.stop().await;
+}
+
+/// A port actor that panics is restarted by its station with the registers it had: the
+/// allowedLoad written before the panic is what a later shedState=1 sheds with.
+#[tokio::test]
+async fn a_panicking_port_restarts_with_the_limit_written_before() {
+    let supervised = supervise(1, 1, quick_options()).await;
+    let fleet = &supervised.fleet;
+    wait_for_point(fleet, DEVICE, "port1.portLoad").await;
+    let outcome = fleet
+        .set_point(DEVICE, "port1.allowedLoad", json!(2.5))
+        .await;
+    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+
+    fleet
+        .inject_port_panic(DEVICE, PortNumber(1))
+        .await
+        .expect("the port actor is running");
+    // Until its station has restarted it, the port does not answer and the write is refused
+    // as unavailable, before anything is sent.
+    let outcome = eventually("shedState=1 once the port is back", || async {
+        match fleet.set_point(DEVICE, "port1.shedState", json!(1)).await {
+            Err(DeviceError::Unavailable { .. }) => None,
+            other => Some(other),
+        }
+    })
+    .await;
+    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    let port = supervised.port("1:10001", 1);
+    assert!(port.load.shed_state);
+    assert_eq!((port.load.allowed_load, port.load.percent_shed), (2.5, 0));
     supervised.stop().await;
 }
 

@@ -397,6 +397,27 @@ impl Fleet {
                 reason: e.to_string(),
             })
     }
+
+    /// Chaos hook: makes the actor of `device`'s `port` panic in its handler, as a bug would,
+    /// so a test can watch its station restart it with the registers it had. Only in builds
+    /// with the `chaos` feature, as [`Fleet::inject_panic`].
+    ///
+    /// # Errors
+    /// [`DeviceError::UnknownDevice`] for a device not in the fleet; `Unavailable` when its
+    /// station actor is not running or the port has no running actor.
+    #[cfg(any(test, feature = "chaos"))]
+    pub async fn inject_port_panic(
+        &self,
+        device: &str,
+        port: PortNumber,
+    ) -> Result<(), DeviceError> {
+        self.ask_station(
+            device,
+            |reply| StationMessage::InjectPortPanic { port, reply },
+            QUERY_TIMEOUT,
+        )
+        .await?
+    }
 }
 
 /// The health of a device whose actor is not running.

@@ -6,7 +6,8 @@
 //! - `gateway`: [`Gateway`], one actor per account: batching, coalescing, rate limit, retries.
 //! - `fleet`: [`FleetSupervisor`]: gateways and station actors, restart policy, sheds on exit.
 //! - `station`: [`StationActor`]: one station as one device: schedule, publish, writes, leases.
-//! - `port`: [`PortActor`]: one port's registers: latest load/status, shed intent and belief.
+//! - `port`: [`PortActor`]: one port's registers: latest load/status, shed intent and belief,
+//!   kept with the station so a restarted port carries on.
 //! - `handle`: [`Fleet`], the handle the HTTP API and the CLI use.
 //! - `device`: what the handle returns: readings, publishes, outcomes, health, [`DeviceError`].
 //! - `observe`: [`CallObserver`], [`StationObserver`]: the hooks the metrics module implements.
@@ -48,5 +49,5 @@ pub use gateway::{
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};
 pub use metrics::Metrics;
 pub use observe::{CallObserver, NoObserver, StationObserver};
-pub use port::{PortActor, PortArguments, PortMessage, PortState};
+pub use port::{PortActor, PortArguments, PortMessage, PortRegisters, PortState};
 pub use station::{StationActor, StationArguments, StationMessage, StationState};

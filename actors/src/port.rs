@@ -5,10 +5,15 @@
 //! never both), and the shed the supervisor believes is in force. The station actor feeds it
 //! observations and asks it, from its write tasks, what a write means; the port never calls
 //! ChargePoint.
+//!
+//! The registers outlive the actor: after every message that changes them, the port leaves a
+//! copy with its station, and a port that fails is restarted from that copy, so it carries on
+//! with the intent, believed shed and observations it had.
 
 use chrono::{DateTime, Utc};
 use cp_registry::{PortLoad, PortNumber, PortStatus, StationId};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::watch;
 
 use crate::api::ShedLimit;
 
@@ -17,13 +22,22 @@ pub struct PortActor;
 
 /// What [`PortActor`] needs to start.
 pub struct PortArguments {
-    pub station: StationId,
-    pub port: PortNumber,
+    /// Where the port keeps its registers; the port starts from the registers it holds.
+    pub kept: watch::Sender<PortRegisters>,
+}
+
+impl PortArguments {
+    /// A port starting from `registers`, and the receiver its station reads the port's latest
+    /// registers from (to restart it from them, should it fail).
+    pub fn new(registers: PortRegisters) -> (Self, watch::Receiver<PortRegisters>) {
+        let (kept, receiver) = watch::channel(registers);
+        (PortArguments { kept }, receiver)
+    }
 }
 
 /// One port's registers as the supervisor knows them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PortState {
+pub struct PortRegisters {
     pub station: StationId,
     pub port: PortNumber,
     /// This port's entry of the latest getLoad, and when it arrived.
@@ -34,8 +48,21 @@ pub struct PortState {
     pub intent: Option<ShedLimit>,
     /// The shed the supervisor believes is in force (and keeps re-asserting).
     pub believed_shed: Option<ShedLimit>,
-    /// Whether a getLoad has been seen since start (the first one may adopt a shed).
+    /// Whether a getLoad has been seen since the station started (the first one may adopt a
+    /// shed).
     seen_load: bool,
+}
+
+/// The port actor's state.
+pub struct PortState {
+    registers: PortRegisters,
+    /// The station's copy of `registers`, replaced after each message that changes them. The
+    /// station holds the receiver; when this actor fails the sender drops with it, and the
+    /// station restarts the port from the last registers sent: those of the last message the
+    /// port handled in full. A watch rather than a report to the station's mailbox because
+    /// ractor hands a supervisor the failure of its child ahead of messages already queued, so
+    /// a report could arrive after the restart it should have seeded.
+    kept: watch::Sender<PortRegisters>,
 }
 
 /// The port's mailbox.
@@ -60,12 +87,16 @@ pub enum PortMessage {
     /// ChargePoint accepted a clearShedState of the port.
     ShedCleared,
     /// The port's registers.
-    Get { reply: RpcReplyPort<PortState> },
+    Get { reply: RpcReplyPort<PortRegisters> },
+    /// Chaos hook (tests and the `chaos` feature): the handler panics, as a bug would.
+    #[cfg(any(test, feature = "chaos"))]
+    InjectPanic,
 }
 
-impl PortState {
+impl PortRegisters {
+    /// The registers of a port the supervisor knows nothing about yet.
     pub fn new(station: StationId, port: PortNumber) -> Self {
-        PortState {
+        PortRegisters {
             station,
             port,
             load: None,
@@ -76,9 +107,11 @@ impl PortState {
         }
     }
 
-    /// Stores observations. The first getLoad after start adopts a shed in force as believed
-    /// (and as intent if none was written): a restarted supervisor keeps the port capped and
-    /// re-asserts the lease instead of letting it lapse unnoticed.
+    /// Stores observations. The first getLoad since the station started adopts a shed in force
+    /// as believed (and as intent if none was written): a restarted supervisor keeps the port
+    /// capped and re-asserts the lease instead of letting it lapse unnoticed. A restarted port
+    /// keeps its registers, so it adopts nothing it had not believed (a shed it saw cleared
+    /// stays cleared).
     pub fn on_observed(
         &mut self,
         load: Option<PortLoad>,
@@ -135,6 +168,16 @@ pub fn shows_limit(load: &PortLoad, limit: ShedLimit) -> bool {
         }
 }
 
+impl PortState {
+    /// Applies `change` to the registers and keeps the result with the station.
+    fn update<R>(&mut self, change: impl FnOnce(&mut PortRegisters) -> R) -> R {
+        let result = change(&mut self.registers);
+        // Nobody waits for a change: the station reads the copy only to restart the port.
+        self.kept.send_replace(self.registers.clone());
+        result
+    }
+}
+
 impl Actor for PortActor {
     type Msg = PortMessage;
     type State = PortState;
@@ -145,7 +188,11 @@ impl Actor for PortActor {
         _myself: ActorRef<Self::Msg>,
         args: PortArguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(PortState::new(args.station, args.port))
+        let registers = args.kept.borrow().clone();
+        Ok(PortState {
+            registers,
+            kept: args.kept,
+        })
     }
 
     async fn handle(
@@ -156,16 +203,23 @@ impl Actor for PortActor {
     ) -> Result<(), ActorProcessingErr> {
         // A failed reply send means the asker timed out; it has nothing left to learn.
         match message {
-            PortMessage::Observed { load, status, at } => state.on_observed(load, status, at),
+            PortMessage::Observed { load, status, at } => {
+                state.update(|r| r.on_observed(load, status, at))
+            }
             PortMessage::SetLimit { limit, reply } => {
-                let _ = reply.send(state.on_set_limit(limit));
+                let _ = reply.send(state.update(|r| r.on_set_limit(limit)));
             }
-            PortMessage::ClearIntent => state.intent = None,
-            PortMessage::ShedApplied { limit } => state.on_shed_applied(limit),
-            PortMessage::ShedCleared => state.on_shed_cleared(),
+            PortMessage::ClearIntent => state.update(|r| r.intent = None),
+            PortMessage::ShedApplied { limit } => state.update(|r| r.on_shed_applied(limit)),
+            PortMessage::ShedCleared => state.update(PortRegisters::on_shed_cleared),
             PortMessage::Get { reply } => {
-                let _ = reply.send(state.clone());
+                let _ = reply.send(state.registers.clone());
             }
+            #[cfg(any(test, feature = "chaos"))]
+            PortMessage::InjectPanic => panic!(
+                "injected panic in port {} of station {}",
+                state.registers.port, state.registers.station
+            ),
         }
         Ok(())
     }
@@ -189,7 +243,7 @@ mod tests {
 
     #[test]
     fn a_limit_written_to_an_unshed_port_is_only_stored() {
-        let mut port = PortState::new(StationId::new("1:1"), PortNumber(1));
+        let mut port = PortRegisters::new(StationId::new("1:1"), PortNumber(1));
         assert_eq!(port.on_set_limit(ShedLimit::AllowedLoad(3.0)), None);
         assert_eq!(port.intent, Some(ShedLimit::AllowedLoad(3.0)));
         // percentShed replaces allowedLoad: the intent holds one kind only.
@@ -199,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_limit_written_to_a_shed_port_applies_at_once() {
-        let mut port = PortState::new(StationId::new("1:1"), PortNumber(1));
+        let mut port = PortRegisters::new(StationId::new("1:1"), PortNumber(1));
         port.on_shed_applied(ShedLimit::PercentShed(50));
         assert_eq!(
             port.on_set_limit(ShedLimit::AllowedLoad(2.5)),
@@ -209,14 +263,47 @@ mod tests {
 
     #[test]
     fn the_first_load_adopts_a_shed_in_force_and_later_ones_do_not() {
-        let mut port = PortState::new(StationId::new("1:1"), PortNumber(1));
+        let mut port = PortRegisters::new(StationId::new("1:1"), PortNumber(1));
         port.on_observed(Some(load(true, 4.0, 0)), None, Utc::now());
         assert_eq!(port.believed_shed, Some(ShedLimit::AllowedLoad(4.0)));
         assert_eq!(port.intent, Some(ShedLimit::AllowedLoad(4.0)));
 
-        let mut fresh = PortState::new(StationId::new("1:1"), PortNumber(1));
+        let mut fresh = PortRegisters::new(StationId::new("1:1"), PortNumber(1));
         fresh.on_observed(Some(load(false, 0.0, 0)), None, Utc::now());
         fresh.on_observed(Some(load(true, 0.0, 30)), None, Utc::now());
         assert_eq!(fresh.believed_shed, None);
+    }
+
+    #[tokio::test]
+    async fn the_kept_registers_are_those_of_the_last_message_before_a_panic() {
+        let registers = PortRegisters::new(StationId::new("1:1"), PortNumber(1));
+        let (args, kept) = PortArguments::new(registers);
+        let (port, join) = Actor::spawn(None, PortActor, args).await.unwrap();
+        let apply = ractor::call_t!(
+            port,
+            |reply| PortMessage::SetLimit {
+                limit: ShedLimit::AllowedLoad(3.0),
+                reply
+            },
+            1_000
+        )
+        .unwrap();
+        assert_eq!(apply, None);
+        port.cast(PortMessage::ShedApplied {
+            limit: ShedLimit::AllowedLoad(3.0),
+        })
+        .unwrap();
+        port.cast(PortMessage::InjectPanic).unwrap();
+        join.await.unwrap();
+        let last = kept.borrow().clone();
+        assert_eq!(last.intent, Some(ShedLimit::AllowedLoad(3.0)));
+        assert_eq!(last.believed_shed, Some(ShedLimit::AllowedLoad(3.0)));
+
+        // A port started from them answers with them.
+        let (args, _kept) = PortArguments::new(last.clone());
+        let (again, _) = Actor::spawn(None, PortActor, args).await.unwrap();
+        let registers = ractor::call_t!(again, |reply| PortMessage::Get { reply }, 1_000).unwrap();
+        assert_eq!(registers, last);
+        again.stop(None);
     }
 }

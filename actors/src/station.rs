@@ -11,7 +11,7 @@
 //! carry a lease (`timeInterval`) and the station re-asserts them at two thirds of it while the
 //! port should stay shed.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use cp_registry::{
     PortNumber, PortState as PortStatusWord, Registry, StationId, StationLoad, StationSnapshot,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::{ClearAlarmsQuery, ClearShedRequest, PortShed, ShedLimit, ShedRequest, ShedScope};
@@ -34,7 +34,7 @@ use crate::gateway::{
     GatewayError, GatewayHandle, ReadReply, ReadRequest, WriteReply, WriteRequest,
 };
 use crate::observe::StationObserver;
-use crate::port::{shows_limit, PortActor, PortArguments, PortMessage, PortState};
+use crate::port::{shows_limit, PortActor, PortArguments, PortMessage, PortRegisters};
 
 /// How far back getChargingSessionData looks for a port's latest session. ChargePoint pages at
 /// 100 sessions oldest first, so an unbounded query would return the oldest, not the latest.
@@ -82,6 +82,13 @@ pub enum StationMessage {
     LeaseTick { generation: u64 },
     /// The running write job has replied; the next one may start.
     WriteFinished,
+    /// A write or lease task's message for `port`'s actor. Tasks reach ports through the
+    /// station, which sends it on to the port actor running now: one restarted while a job
+    /// runs still hears the job's outcome, and the port gets the task's messages in order.
+    ToPort {
+        port: PortNumber,
+        message: PortMessage,
+    },
     /// get_point.
     GetPoint {
         point: String,
@@ -111,6 +118,13 @@ pub enum StationMessage {
     /// Chaos hook (tests and the `chaos` feature): the handler panics, as a bug would.
     #[cfg(any(test, feature = "chaos"))]
     InjectPanic,
+    /// Chaos hook (tests and the `chaos` feature): `port`'s actor panics, as a bug would.
+    /// Replies once the panic is on its way, before the port is restarted.
+    #[cfg(any(test, feature = "chaos"))]
+    InjectPortPanic {
+        port: PortNumber,
+        reply: RpcReplyPort<Result<(), DeviceError>>,
+    },
 }
 
 /// What one write of a job does, decided (and validated) before anything is sent.
@@ -161,6 +175,14 @@ impl JobReply {
     }
 }
 
+/// A port actor the station supervises.
+struct PortChild {
+    actor: ActorRef<PortMessage>,
+    /// The port's registers as of the last message it handled: what it restarts from if it
+    /// fails. The port holds the sender (see `port.rs`).
+    kept: watch::Receiver<PortRegisters>,
+}
+
 struct WriteJob {
     actions: Vec<(String, Result<WriteAction, DeviceError>)>,
     reply: JobReply,
@@ -172,7 +194,7 @@ pub struct StationState {
     gateway: GatewayHandle,
     options: Arc<FleetOptions>,
     publisher: broadcast::Sender<Publish>,
-    ports: BTreeMap<PortNumber, ActorRef<PortMessage>>,
+    ports: BTreeMap<PortNumber, PortChild>,
     /// The latest record of each kind.
     snapshot: StationSnapshot,
     /// The station's group (from getStations): lets the gateway read load by group.
@@ -219,7 +241,7 @@ pub struct StationState {
 }
 
 impl StationState {
-    fn new(args: StationArguments, ports: BTreeMap<PortNumber, ActorRef<PortMessage>>) -> Self {
+    fn new(args: StationArguments, ports: BTreeMap<PortNumber, PortChild>) -> Self {
         let interval = args.device.interval;
         let registry = &args.device.registry;
         let mut periods = registry.call_periods(interval);
@@ -568,9 +590,16 @@ impl StationState {
         status: Option<cp_registry::PortStatus>,
         at: DateTime<Utc>,
     ) {
-        if let Some(actor) = self.ports.get(&port) {
-            // A port that is restarting misses one observation; the next poll brings another.
-            let _ = actor.cast(PortMessage::Observed { load, status, at });
+        // A port that is restarting misses one observation; the next poll brings another.
+        self.to_port(port, PortMessage::Observed { load, status, at });
+    }
+
+    /// Sends `message` to `port`'s actor. One that failed and is not restarted yet drops it:
+    /// an ask then fails as unavailable; a registers update is lost with the messages queued
+    /// behind the failure (see `Writer::shed` for what that means).
+    fn to_port(&self, port: PortNumber, message: PortMessage) {
+        if let Some(child) = self.ports.get(&port) {
+            let _ = child.actor.cast(message);
         }
     }
 
@@ -1025,7 +1054,7 @@ impl StationState {
             group: self.group,
             gateway: self.gateway.clone(),
             station_actor: myself.clone(),
-            ports: self.ports.clone(),
+            ports: self.ports.keys().copied().collect(),
             lease_minutes: self.options.lease_minutes,
             confirm_timeout: self.options.confirm_timeout,
             confirm_poll: self.options.confirm_poll,
@@ -1060,6 +1089,25 @@ impl StationState {
         self.tasks
             .spawn(async move { writer.reassert_sheds().await });
     }
+
+    // ----- chaos -----
+
+    /// See [`StationMessage::InjectPortPanic`].
+    #[cfg(any(test, feature = "chaos"))]
+    fn inject_port_panic(&self, port: PortNumber) -> Result<(), DeviceError> {
+        let unavailable = |reason: String| DeviceError::Unavailable {
+            device: self.path(),
+            reason,
+        };
+        let child = self
+            .ports
+            .get(&port)
+            .ok_or_else(|| unavailable(format!("port {port} has no port actor")))?;
+        child
+            .actor
+            .cast(PortMessage::InjectPanic)
+            .map_err(|e| unavailable(format!("port {port}: {e}")))
+    }
 }
 
 /// Everything a write task needs: a snapshot of the station's handles, so the task never
@@ -1071,9 +1119,10 @@ struct Writer {
     station: StationId,
     group: Option<GroupId>,
     gateway: GatewayHandle,
-    /// Where read-backs go, so the station's reads show a confirmed write.
+    /// Where read-backs go, so the station's reads show a confirmed write, and the way to the
+    /// port actors (see [`StationMessage::ToPort`]).
     station_actor: ActorRef<StationMessage>,
-    ports: BTreeMap<PortNumber, ActorRef<PortMessage>>,
+    ports: BTreeSet<PortNumber>,
     lease_minutes: u32,
     confirm_timeout: Duration,
     confirm_poll: Duration,
@@ -1104,33 +1153,23 @@ impl Writer {
         match action {
             WriteAction::Nothing => Ok(WriteOutcome::Confirmed),
             WriteAction::Limit { port, limit } => {
-                let actor = self.port(point, port)?;
-                let apply = ractor::call_t!(
-                    actor,
-                    |reply| PortMessage::SetLimit { limit, reply },
-                    PORT_CALL_TIMEOUT_MS
-                )
-                .map_err(|e| self.unavailable(e))?;
+                let apply = self
+                    .ask_port_for(point, port, |reply| PortMessage::SetLimit { limit, reply })
+                    .await?;
                 match apply {
                     None => Ok(WriteOutcome::Confirmed),
                     Some(limit) => self.shed(point, port, limit).await,
                 }
             }
             WriteAction::ClearIntent { port } => {
-                self.port(point, port)?
-                    .cast(PortMessage::ClearIntent)
-                    .map_err(|e| self.unavailable(e))?;
+                self.tell_port(point, port, PortMessage::ClearIntent)?;
                 Ok(WriteOutcome::Confirmed)
             }
             WriteAction::Shed { port } => {
-                let actor = self.port(point, port)?;
-                let state: PortState = ractor::call_t!(
-                    actor,
-                    |reply| PortMessage::Get { reply },
-                    PORT_CALL_TIMEOUT_MS
-                )
-                .map_err(|e| self.unavailable(e))?;
-                let Some(limit) = state.intent else {
+                let registers: PortRegisters = self
+                    .ask_port_for(point, port, |reply| PortMessage::Get { reply })
+                    .await?;
+                let Some(limit) = registers.intent else {
                     return Err(DeviceError::NoShedIntent {
                         device: self.device.clone(),
                         point: point.to_string(),
@@ -1140,7 +1179,7 @@ impl Writer {
                 self.shed(point, port, limit).await
             }
             WriteAction::ClearShed { port } => {
-                let actor = self.port(point, port)?;
+                self.known_port(point, port)?;
                 let request = WriteRequest::ClearShed(ClearShedRequest {
                     scope: ShedScope::Station(self.station.clone()),
                     ports: vec![port],
@@ -1148,8 +1187,9 @@ impl Writer {
                 match self.gateway.write(request, self.gateway_timeout).await {
                     Ok(WriteReply::ClearShed(ack)) if !ack.success => Ok(refused("clearShedState")),
                     Ok(_) => {
-                        // A port restarting misses this; its next getLoad shows the truth.
-                        let _ = actor.cast(PortMessage::ShedCleared);
+                        // Lost only as `shed` says; then the port keeps believing the shed and
+                        // re-asserting it until shedState=0 is written again.
+                        let _ = self.tell_port(point, port, PortMessage::ShedCleared);
                         Ok(self.confirm(port, |l| !l.shed_state).await)
                     }
                     Err(e) => self.failed(e),
@@ -1183,14 +1223,16 @@ impl Writer {
         port: PortNumber,
         limit: ShedLimit,
     ) -> Result<WriteOutcome, DeviceError> {
-        let actor = self.port(point, port)?;
+        self.known_port(point, port)?;
         let request = self.shed_request(vec![PortShed { port, limit }]);
         match self.gateway.write(request, self.gateway_timeout).await {
             Ok(WriteReply::Shed(ack)) if !ack.success => Ok(refused("shedLoad")),
             Ok(_) => {
-                // A port restarting misses this; the lease re-assert then has nothing to renew,
-                // and the shed lapses at the end of its lease: the safe side.
-                let _ = actor.cast(PortMessage::ShedApplied { limit });
+                // Reaches the port even if it was restarted meanwhile. It is lost only if the
+                // port fails with this queued behind the failing message (or the station has
+                // stopped); then the lease re-assert has nothing to renew, and the shed lapses
+                // at the end of its lease: the safe side.
+                let _ = self.tell_port(point, port, PortMessage::ShedApplied { limit });
                 Ok(self.confirm(port, |l| shows_limit(l, limit)).await)
             }
             Err(e) => self.failed(e),
@@ -1232,15 +1274,15 @@ impl Writer {
 
     async fn reassert_sheds(&self) {
         let mut sheds = Vec::new();
-        for (port, actor) in &self.ports {
-            match ractor::call_t!(
-                actor,
-                |reply| PortMessage::Get { reply },
-                PORT_CALL_TIMEOUT_MS
-            ) {
-                Ok(state) => {
-                    if let Some(limit) = state.believed_shed {
-                        sheds.push(PortShed { port: *port, limit });
+        for port in &self.ports {
+            let port = *port;
+            match self
+                .ask_port(port, |reply| PortMessage::Get { reply })
+                .await
+            {
+                Ok(registers) => {
+                    if let Some(limit) = registers.believed_shed {
+                        sheds.push(PortShed { port, limit });
                     }
                 }
                 Err(e) => {
@@ -1260,13 +1302,57 @@ impl Writer {
         }
     }
 
-    fn port(&self, point: &str, port: PortNumber) -> Result<&ActorRef<PortMessage>, DeviceError> {
-        self.ports
-            .get(&port)
-            .ok_or_else(|| DeviceError::Unavailable {
-                device: self.device.clone(),
-                reason: format!("point {point}: port {port} has no port actor"),
-            })
+    /// Checks that `point`'s port has a port actor.
+    fn known_port(&self, point: &str, port: PortNumber) -> Result<(), DeviceError> {
+        if self.ports.contains(&port) {
+            return Ok(());
+        }
+        Err(DeviceError::Unavailable {
+            device: self.device.clone(),
+            reason: format!("point {point}: port {port} has no port actor"),
+        })
+    }
+
+    /// Asks `port`'s actor, through the station (see [`StationMessage::ToPort`]).
+    async fn ask_port<T: Send + 'static>(
+        &self,
+        port: PortNumber,
+        ask: impl FnOnce(RpcReplyPort<T>) -> PortMessage,
+    ) -> Result<T, ractor::RactorErr<StationMessage>> {
+        ractor::call_t!(
+            self.station_actor,
+            |reply| StationMessage::ToPort {
+                port,
+                message: ask(reply)
+            },
+            PORT_CALL_TIMEOUT_MS
+        )
+    }
+
+    /// [`Writer::ask_port`] for `point`'s write.
+    async fn ask_port_for<T: Send + 'static>(
+        &self,
+        point: &str,
+        port: PortNumber,
+        ask: impl FnOnce(RpcReplyPort<T>) -> PortMessage,
+    ) -> Result<T, DeviceError> {
+        self.known_port(point, port)?;
+        self.ask_port(port, ask)
+            .await
+            .map_err(|e| self.unavailable(e))
+    }
+
+    /// Tells `port`'s actor about `point`'s write, through the station.
+    fn tell_port(
+        &self,
+        point: &str,
+        port: PortNumber,
+        message: PortMessage,
+    ) -> Result<(), DeviceError> {
+        self.known_port(point, port)?;
+        self.station_actor
+            .cast(StationMessage::ToPort { port, message })
+            .map_err(|e| self.unavailable(e))
     }
 
     fn unavailable(&self, error: impl std::fmt::Display) -> DeviceError {
@@ -1309,7 +1395,8 @@ impl Actor for StationActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut ports = BTreeMap::new();
         for port in args.device.registry.ports() {
-            ports.insert(port, spawn_port(&myself, &args.device.station, port).await?);
+            let registers = PortRegisters::new(args.device.station.clone(), port);
+            ports.insert(port, spawn_port(&myself, registers).await?);
         }
         Ok(StationState::new(args, ports))
     }
@@ -1350,6 +1437,7 @@ impl Actor for StationActor {
             }
             StationMessage::LeaseTick { generation } => state.on_lease_tick(&myself, generation),
             StationMessage::WriteFinished => state.on_write_finished(&myself),
+            StationMessage::ToPort { port, message } => state.to_port(port, message),
             StationMessage::GetPoint { point, reply } => {
                 // The caller may have given up waiting.
                 let _ = reply.send(state.reading(&point));
@@ -1366,12 +1454,17 @@ impl Actor for StationActor {
             }
             #[cfg(any(test, feature = "chaos"))]
             StationMessage::InjectPanic => panic!("injected panic in station {}", state.station()),
+            #[cfg(any(test, feature = "chaos"))]
+            StationMessage::InjectPortPanic { port, reply } => {
+                // The caller may have given up waiting; the panic is injected all the same.
+                let _ = reply.send(state.inject_port_panic(port));
+            }
         }
         Ok(())
     }
 
-    /// A port actor that fails is restarted at once; it comes back without intent, and its
-    /// next getLoad re-adopts a shed in force.
+    /// A port actor that fails is restarted at once, from the registers its last handled
+    /// message left: it carries on with its intent, believed shed and observations.
     async fn handle_supervisor_evt(
         &self,
         myself: ActorRef<Self::Msg>,
@@ -1382,32 +1475,24 @@ impl Actor for StationActor {
             let failed = state
                 .ports
                 .iter()
-                .find(|(_, a)| a.get_id() == cell.get_id())
-                .map(|(p, _)| *p);
-            if let Some(port) = failed {
+                .find(|(_, child)| child.actor.get_id() == cell.get_id())
+                .map(|(p, child)| (*p, child.kept.borrow().clone()));
+            if let Some((port, registers)) = failed {
                 tracing::error!(device = %state.device.path, port = %port, cause = %cause, "port actor failed; restarting");
-                let actor = spawn_port(&myself, &state.device.station, port).await?;
-                state.ports.insert(port, actor);
+                let child = spawn_port(&myself, registers).await?;
+                state.ports.insert(port, child);
             }
         }
         Ok(())
     }
 }
 
+/// Starts a port actor supervised by `station_actor`, from `registers`.
 async fn spawn_port(
     station_actor: &ActorRef<StationMessage>,
-    station: &StationId,
-    port: PortNumber,
-) -> Result<ActorRef<PortMessage>, ActorProcessingErr> {
-    let (actor, _) = Actor::spawn_linked(
-        None,
-        PortActor,
-        PortArguments {
-            station: station.clone(),
-            port,
-        },
-        station_actor.get_cell(),
-    )
-    .await?;
-    Ok(actor)
+    registers: PortRegisters,
+) -> Result<PortChild, ActorProcessingErr> {
+    let (args, kept) = PortArguments::new(registers);
+    let (actor, _) = Actor::spawn_linked(None, PortActor, args, station_actor.get_cell()).await?;
+    Ok(PortChild { actor, kept })
 }
