@@ -2,7 +2,8 @@
 //!
 //! It owns the station's schedule: at each tick it asks the gateway for every method some point
 //! needs whose data is older than that method's period (the shortest data currency of its
-//! points, see `Registry::call_periods`); getStations is fetched at start and then rarely. When
+//! points, and never shorter than the device's `cacheExpiration`, see `Device::call_periods`);
+//! getStations is fetched at start and then rarely. When
 //! the polls of a tick are in, it publishes the scrape-all message. First ticks of many stations
 //! are spread over the interval by station index, so a fleet does not scrape all at once.
 //!
@@ -244,7 +245,9 @@ impl StationState {
     fn new(args: StationArguments, ports: BTreeMap<PortNumber, PortChild>) -> Self {
         let interval = args.device.interval;
         let registry = &args.device.registry;
-        let mut periods = registry.call_periods(interval);
+        // The device's periods, not the bare registry's: `cacheExpiration` stretches them, as
+        // `check` reports.
+        let mut periods = args.device.call_periods();
         if !periods.iter().any(|(m, _)| *m == ApiMethod::GetStations) {
             // Needed for the station group even when no point reads it.
             periods.push((ApiMethod::GetStations, args.options.station_info_refresh));
@@ -388,6 +391,9 @@ impl StationState {
             // cost one getLoad per station instead of one per group. It restarts the scrape.
             return;
         }
+        // Half a tick of slack, as for publishing: a request made just after its tick (the
+        // first getLoad waits for getStations) is still due a whole period of ticks later.
+        let slack = self.tick / 2;
         let due: Vec<ApiMethod> = self
             .periods
             .iter()
@@ -396,7 +402,7 @@ impl StationState {
                     && self
                         .requested_at
                         .get(m)
-                        .is_none_or(|t| now.duration_since(*t) >= *period)
+                        .is_none_or(|t| now.duration_since(*t) + slack >= *period)
             })
             .map(|(m, _)| *m)
             .collect();

@@ -196,6 +196,48 @@ async fn first_scrapes_are_spread_in_slots_whose_reads_merge() {
     assert!(loads.iter().all(|d| d.starts_with("Group(")), "{loads:?}");
 }
 
+/// When getLoad and getStationStatus are called over ten scrapes a minute apart, with the
+/// device's `cacheExpiration` set to `cache`.
+async fn call_times(cache: Option<Duration>) -> Vec<(ApiMethod, Vec<u64>)> {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let mut spec = spec(1);
+    spec.station_sets[0].cache_expiration = cache;
+    let fleet = start_with(&api, spec, options()).await;
+    let mut rx = fleet.subscribe();
+    let origin = tokio::time::Instant::now();
+    let mut scrapes = Vec::new();
+    while scrapes.len() < 10 {
+        next_publish_of(&mut rx, DEVICE).await;
+        scrapes.push(origin.elapsed().as_secs());
+    }
+    assert_eq!(scrapes, (0..10).map(|n| n * 60).collect::<Vec<_>>());
+    [ApiMethod::GetLoad, ApiMethod::GetStationStatus]
+        .into_iter()
+        .map(|method| {
+            let at = api.calls_of(method).into_iter();
+            (
+                method,
+                at.map(|c| c.at.duration_since(origin).as_secs()).collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_scrape_reads_fresh_data_without_cache_expiration() {
+    let every_minute: Vec<u64> = (0..10).map(|n| n * 60).collect();
+    for (method, at) in call_times(None).await {
+        assert_eq!(at, every_minute, "{method:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_expiration_spaces_out_the_calls_but_not_the_scrapes() {
+    for (method, at) in call_times(Some(Duration::from_secs(180))).await {
+        assert_eq!(at, vec![0, 180, 360, 540], "{method:?}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn allowed_load_replaces_percent_shed_as_the_intent_used_by_shed_state() {
     let (api, fleet) = one_station().await;
