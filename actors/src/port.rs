@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use cp_registry::{PortLoad, PortNumber, PortStatus, StationId};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::api::ShedLimit;
 
@@ -48,6 +49,11 @@ pub struct PortRegisters {
     pub intent: Option<ShedLimit>,
     /// The shed the supervisor believes is in force (and keeps re-asserting).
     pub believed_shed: Option<ShedLimit>,
+    /// Until when a clearShedState ChargePoint accepted is owed: while getLoad still shows the
+    /// port shed, the station sends it again. Ends when getLoad shows the port unshed, when a
+    /// new shed is applied, or at the end of the cleared shed's lease, when it lapses anyway
+    /// (a shed made later by someone else is not fought).
+    pub clear_owed_until: Option<Instant>,
     /// Whether a getLoad has been seen since the station started (the first one may adopt a
     /// shed).
     seen_load: bool,
@@ -84,8 +90,8 @@ pub enum PortMessage {
     ClearIntent,
     /// ChargePoint accepted a shed of the port with `limit`.
     ShedApplied { limit: ShedLimit },
-    /// ChargePoint accepted a clearShedState of the port.
-    ShedCleared,
+    /// ChargePoint accepted a clearShedState of the port; it is owed until `retry_until`.
+    ShedCleared { retry_until: Instant },
     /// The port's registers.
     Get { reply: RpcReplyPort<PortRegisters> },
     /// Chaos hook (tests and the `chaos` feature): the handler panics, as a bug would.
@@ -103,6 +109,7 @@ impl PortRegisters {
             status: None,
             intent: None,
             believed_shed: None,
+            clear_owed_until: None,
             seen_load: false,
         }
     }
@@ -127,6 +134,9 @@ impl PortRegisters {
                     self.intent.get_or_insert(limit);
                 }
             }
+            if !load.shed_state {
+                self.clear_owed_until = None;
+            }
             self.load = Some((load, at));
         }
         if let Some(status) = status {
@@ -142,10 +152,20 @@ impl PortRegisters {
 
     pub fn on_shed_applied(&mut self, limit: ShedLimit) {
         self.believed_shed = Some(limit);
+        self.clear_owed_until = None;
     }
 
-    pub fn on_shed_cleared(&mut self) {
+    pub fn on_shed_cleared(&mut self, retry_until: Instant) {
         self.believed_shed = None;
+        self.clear_owed_until = Some(retry_until);
+    }
+
+    /// Whether a clearShedState should be sent again, `load` being the port's latest getLoad
+    /// entry: one is owed, and the port still shows shed.
+    pub fn owes_clear(&self, load: &PortLoad, now: Instant) -> bool {
+        load.shed_state
+            && self.believed_shed.is_none()
+            && self.clear_owed_until.is_some_and(|until| now < until)
     }
 }
 
@@ -211,7 +231,9 @@ impl Actor for PortActor {
             }
             PortMessage::ClearIntent => state.update(|r| r.intent = None),
             PortMessage::ShedApplied { limit } => state.update(|r| r.on_shed_applied(limit)),
-            PortMessage::ShedCleared => state.update(PortRegisters::on_shed_cleared),
+            PortMessage::ShedCleared { retry_until } => {
+                state.update(|r| r.on_shed_cleared(retry_until))
+            }
             PortMessage::Get { reply } => {
                 let _ = reply.send(state.registers.clone());
             }
@@ -272,6 +294,35 @@ mod tests {
         fresh.on_observed(Some(load(false, 0.0, 0)), None, Utc::now());
         fresh.on_observed(Some(load(true, 0.0, 30)), None, Utc::now());
         assert_eq!(fresh.believed_shed, None);
+    }
+
+    #[test]
+    fn a_clear_is_owed_while_load_shows_the_shed_within_its_lease() {
+        let now = Instant::now();
+        let lease_end = now + std::time::Duration::from_secs(15 * 60);
+        let mut port = PortRegisters::new(StationId::new("1:1"), PortNumber(1));
+        port.on_shed_applied(ShedLimit::AllowedLoad(3.0));
+        port.on_shed_cleared(lease_end);
+        let shed = load(true, 3.0, 0);
+        assert!(port.owes_clear(&shed, now));
+        assert!(
+            !port.owes_clear(&shed, lease_end),
+            "past the lease it lapses anyway"
+        );
+        assert!(!port.owes_clear(&load(false, 0.0, 0), now));
+
+        port.on_observed(Some(load(false, 0.0, 0)), None, Utc::now());
+        assert!(
+            !port.owes_clear(&shed, now),
+            "once seen unshed, a new shed is not ours"
+        );
+
+        port.on_shed_cleared(lease_end);
+        port.on_shed_applied(ShedLimit::AllowedLoad(2.0));
+        assert!(
+            !port.owes_clear(&shed, now),
+            "a new shed supersedes the clear"
+        );
     }
 
     #[tokio::test]

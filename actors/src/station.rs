@@ -10,7 +10,8 @@
 //! Writes follow the spec's semantics (see [`crate::port`] for the intent each port keeps); they
 //! run one job at a time in a task owned by the actor, so a slow shed never stalls reads. Sheds
 //! carry a lease (`timeInterval`) and the station re-asserts them at two thirds of it while the
-//! port should stay shed.
+//! port should stay shed. A clear that getLoad does not show yet is sent again after each getLoad
+//! that still shows the shed, until that shed's lease would have lapsed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -139,6 +140,9 @@ enum WriteAction {
     Shed { port: PortNumber },
     /// shedState=0.
     ClearShed { port: PortNumber },
+    /// The station's own retry of a clearShedState the port still owes (see
+    /// `PortRegisters::clear_owed_until`).
+    ResendClear { port: PortNumber },
     /// clearAlarms=1.
     ClearAlarms,
     /// Accepted, nothing to send (clearAlarms=0).
@@ -485,6 +489,9 @@ impl StationState {
             None => {
                 self.failures.remove(&method);
                 self.fetched_at.insert(method, now);
+                if method == ApiMethod::GetLoad {
+                    self.resend_owed_clears(myself);
+                }
             }
             Some(failure) => {
                 tracing::warn!(device = %self.device.path, op = %method, cause = %failure.text, "poll failed");
@@ -1014,6 +1021,46 @@ impl StationState {
         self.queue_writes(myself, values, JobReply::Points(port.into()));
     }
 
+    /// Queues a clearShedState again for every port that owes one and still shows its shed in
+    /// the getLoad just read. Only when no write is running or queued: the retry then runs
+    /// right after this getLoad, and a busy station tries again at its next one.
+    fn resend_owed_clears(&mut self, myself: &ActorRef<StationMessage>) {
+        let now = tokio::time::Instant::now();
+        if self.write_running || !self.writes.is_empty() {
+            return;
+        }
+        let Some(load) = &self.snapshot.load else {
+            return;
+        };
+        // The ports' kept registers lag by the messages they have not handled yet; the retry
+        // asks the port itself before sending.
+        let actions: Vec<_> = load
+            .ports
+            .iter()
+            .filter(|p| {
+                self.ports
+                    .get(&p.port)
+                    .is_some_and(|child| child.kept.borrow().owes_clear(p, now))
+            })
+            .map(|p| {
+                let name = format!("port {} clearShedState (re-sent)", p.port);
+                (name, Ok(WriteAction::ResendClear { port: p.port }))
+            })
+            .collect();
+        if actions.is_empty() {
+            return;
+        }
+        // Nobody waits for a retry: the reply port's receiver is dropped at once.
+        let (reply, _) = ractor::concurrency::oneshot();
+        self.queue_job(
+            myself,
+            WriteJob {
+                actions,
+                reply: JobReply::Points(reply.into()),
+            },
+        );
+    }
+
     fn queue_job(&mut self, myself: &ActorRef<StationMessage>, job: WriteJob) {
         self.writes.push_back(job);
         self.start_next_write(myself);
@@ -1195,9 +1242,34 @@ impl Writer {
                     Ok(_) => {
                         // Lost only as `shed` says; then the port keeps believing the shed and
                         // re-asserting it until shedState=0 is written again.
-                        let _ = self.tell_port(point, port, PortMessage::ShedCleared);
+                        let retry_until = tokio::time::Instant::now() + self.lease();
+                        let _ =
+                            self.tell_port(point, port, PortMessage::ShedCleared { retry_until });
                         Ok(self.confirm(port, |l| !l.shed_state).await)
                     }
+                    Err(e) => self.failed(e),
+                }
+            }
+            WriteAction::ResendClear { port } => {
+                let registers: PortRegisters = self
+                    .ask_port_for(point, port, |reply| PortMessage::Get { reply })
+                    .await?;
+                // A write queued before this one may have shed the port again.
+                let owed = registers.load.as_ref().is_some_and(|(load, _)| {
+                    registers.owes_clear(load, tokio::time::Instant::now())
+                });
+                if !owed {
+                    return Ok(WriteOutcome::Confirmed);
+                }
+                tracing::info!(device = %self.device, port = %port, "getLoad still shows a cleared shed; re-sending clearShedState");
+                let request = WriteRequest::ClearShed(ClearShedRequest {
+                    scope: ShedScope::Station(self.station.clone()),
+                    ports: vec![port],
+                });
+                match self.gateway.write(request, self.gateway_timeout).await {
+                    Ok(WriteReply::ClearShed(ack)) if !ack.success => Ok(refused("clearShedState")),
+                    // The next getLoad shows whether it took.
+                    Ok(_) => Ok(WriteOutcome::Pending),
                     Err(e) => self.failed(e),
                 }
             }
@@ -1211,6 +1283,15 @@ impl Writer {
                     Err(e) => self.failed(e),
                 }
             }
+        }
+    }
+
+    /// How long a shed sent now lasts unless renewed: how long a clear of it is worth
+    /// retrying. A shed "until cleared" (0) never lapses; its clear is retried for an hour.
+    fn lease(&self) -> Duration {
+        match self.lease_minutes {
+            0 => Duration::from_secs(60 * 60),
+            minutes => Duration::from_secs(u64::from(minutes) * 60),
         }
     }
 

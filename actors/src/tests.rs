@@ -340,6 +340,60 @@ async fn shed_state_zero_clears_the_shed() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_clear_the_service_does_not_show_is_sent_again_until_load_shows_it() {
+    let (api, fleet) = one_station().await;
+    shed_at(&fleet, 3.0).await;
+    api.ignore_writes(true);
+    assert_eq!(
+        set(&fleet, "shedState", serde_json::json!(0))
+            .await
+            .unwrap(),
+        WriteOutcome::Pending
+    );
+    assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(3.0)));
+    // ChargePoint takes the next one: the scrape that still sees the shed clears it again.
+    api.ignore_writes(false);
+    let mut rx = fleet.subscribe();
+    next_publish_of(&mut rx, DEVICE).await;
+    next_publish_of(&mut rx, DEVICE).await;
+    assert_eq!(shed_of(&api, 0), None);
+    assert_eq!(api.calls_of(ApiMethod::ClearShedState).len(), 2);
+    // Once getLoad shows the port unshed, nothing more is owed: a later shed by someone else
+    // is not fought.
+    api.with_station(&station_id(0), |s| {
+        s.ports.get_mut(&PortNumber(1)).unwrap().shed = Some(ShedLimit::PercentShed(50));
+    });
+    for _ in 0..3 {
+        next_publish_of(&mut rx, DEVICE).await;
+    }
+    assert_eq!(api.calls_of(ApiMethod::ClearShedState).len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clear_that_never_shows_is_retried_only_within_the_lease() {
+    let (api, fleet) = one_station().await;
+    shed_at(&fleet, 3.0).await;
+    api.ignore_writes(true);
+    let cleared = tokio::time::Instant::now();
+    set(&fleet, "shedState", serde_json::json!(0))
+        .await
+        .unwrap();
+    let mut rx = fleet.subscribe();
+    while cleared.elapsed() < Duration::from_secs(30 * 60) {
+        next_publish_of(&mut rx, DEVICE).await;
+    }
+    let sent: Vec<u64> = api
+        .calls_of(ApiMethod::ClearShedState)
+        .into_iter()
+        .map(|c| c.at.duration_since(cleared).as_secs())
+        .collect();
+    // One a minute, with each scrape's getLoad, until the 15-minute lease would have lapsed.
+    assert!(sent.len() >= 10, "{sent:?}");
+    assert!(sent.iter().all(|&s| s < 15 * 60), "{sent:?}");
+    assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(3.0)));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_shed_the_service_does_not_show_is_pending() {
     let (api, fleet) = one_station().await;
     api.ignore_writes(true);
