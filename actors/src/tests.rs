@@ -9,6 +9,7 @@ use cp_registry::{
     Account, AccountId, Alarm, ApiMethod, DevicePattern, PointValue, PortNumber, Position,
     Registry, Secret, StationSelection, StationSet,
 };
+use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::api::{ChargePointApi, ShedLimit};
@@ -124,12 +125,43 @@ async fn set(
     fleet.set_point(DEVICE, point, value).await
 }
 
+/// Writes `point` and checks what became of the write.
+async fn expect_write(fleet: &Fleet, point: &str, value: serde_json::Value, want: WriteOutcome) {
+    match set(fleet, point, value).await {
+        Ok(got) => assert_eq!(got, want, "writing {point}"),
+        Err(e) => panic!("writing {point}: {e}"),
+    }
+}
+
 /// Writes allowedLoad then shedState=1, as an operator capping a port does.
 async fn shed_at(fleet: &Fleet, kw: f64) {
-    set(fleet, "allowedLoad", serde_json::json!(kw))
-        .await
-        .unwrap();
-    set(fleet, "shedState", serde_json::json!(1)).await.unwrap();
+    set(fleet, "allowedLoad", json!(kw)).await.unwrap();
+    set(fleet, "shedState", json!(1)).await.unwrap();
+}
+
+/// Sheds the port at 3 kW, then writes shedState=0 while ChargePoint accepts the clear but
+/// does not apply it (it still shows the shed); the write is pending.
+async fn clear_unseen_by_chargepoint(api: &FakeApi, fleet: &Fleet) {
+    shed_at(fleet, 3.0).await;
+    api.ignore_writes(true);
+    assert_eq!(
+        set(fleet, "shedState", json!(0)).await.unwrap(),
+        WriteOutcome::Pending
+    );
+}
+
+/// Waits 11 minutes and checks that the 3 kW shed sent at `shed_at` was sent once more, before
+/// its 15-minute lease lapsed.
+async fn assert_renewed_within_the_lease(api: &FakeApi, shed_at: tokio::time::Instant) {
+    tokio::time::sleep(Duration::from_secs(11 * 60)).await;
+    let calls = api.calls_of(ApiMethod::ShedLoad);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let renewed_after = calls[1].at.duration_since(shed_at);
+    assert!(
+        renewed_after < Duration::from_secs(15 * 60),
+        "{renewed_after:?}"
+    );
+    assert!(calls[1].detail.contains("AllowedLoad(3.0)"), "{calls:?}");
 }
 
 fn shed_of(api: &FakeApi, n: usize) -> Option<ShedLimit> {
@@ -157,7 +189,7 @@ async fn a_scrape_publishes_the_volttron_all_message_and_toggles_the_heartbeat()
     assert_eq!(body[0]["portLoad"], 0.0);
     assert_eq!(
         body[1]["portLoad"],
-        serde_json::json!({"type": "float", "units": "kW", "tz": "UTC"})
+        json!({"type": "float", "units": "kW", "tz": "UTC"})
     );
     assert!(chrono::DateTime::parse_from_rfc3339(&first.headers.date).is_ok());
     assert_eq!(first.headers.date, first.headers.timestamp);
@@ -241,26 +273,11 @@ async fn cache_expiration_spaces_out_the_calls_but_not_the_scrapes() {
 #[tokio::test(start_paused = true)]
 async fn allowed_load_replaces_percent_shed_as_the_intent_used_by_shed_state() {
     let (api, fleet) = one_station().await;
-    assert_eq!(
-        set(&fleet, "percentShed", serde_json::json!(40))
-            .await
-            .unwrap(),
-        WriteOutcome::Confirmed
-    );
-    assert_eq!(
-        set(&fleet, "allowedLoad", serde_json::json!(3.0))
-            .await
-            .unwrap(),
-        WriteOutcome::Confirmed
-    );
+    expect_write(&fleet, "percentShed", json!(40), WriteOutcome::Confirmed).await;
+    expect_write(&fleet, "allowedLoad", json!(3.0), WriteOutcome::Confirmed).await;
     // Storing an intent on an unshed port sends nothing.
     assert!(shed_calls(&api).is_empty());
-    assert_eq!(
-        set(&fleet, "shedState", serde_json::json!(1))
-            .await
-            .unwrap(),
-        WriteOutcome::Confirmed
-    );
+    expect_write(&fleet, "shedState", json!(1), WriteOutcome::Confirmed).await;
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(3.0)));
     let calls = shed_calls(&api);
     assert_eq!(calls.len(), 1);
@@ -288,21 +305,14 @@ async fn a_confirmed_write_is_visible_to_the_next_read() {
         Some(&PointValue::Int(1))
     );
 
-    assert_eq!(
-        set(&fleet, "shedState", serde_json::json!(0))
-            .await
-            .unwrap(),
-        WriteOutcome::Confirmed
-    );
+    expect_write(&fleet, "shedState", json!(0), WriteOutcome::Confirmed).await;
     assert_eq!(value("shedState").await, PointValue::Int(0));
 }
 
 #[tokio::test(start_paused = true)]
 async fn shed_state_without_a_written_limit_is_refused() {
     let (api, fleet) = one_station().await;
-    let error = set(&fleet, "shedState", serde_json::json!(1))
-        .await
-        .unwrap_err();
+    let error = set(&fleet, "shedState", json!(1)).await.unwrap_err();
     assert_eq!(
         error.to_string(),
         "device campus/bldg/1000: point shedState: no allowedLoad or percentShed written for port 1; write one first"
@@ -315,12 +325,7 @@ async fn shed_state_without_a_written_limit_is_refused() {
 async fn a_new_limit_on_a_shed_port_is_applied_at_once() {
     let (api, fleet) = one_station().await;
     shed_at(&fleet, 3.0).await;
-    assert_eq!(
-        set(&fleet, "percentShed", serde_json::json!(50))
-            .await
-            .unwrap(),
-        WriteOutcome::Confirmed
-    );
+    expect_write(&fleet, "percentShed", json!(50), WriteOutcome::Confirmed).await;
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::PercentShed(50)));
     assert_eq!(shed_calls(&api).len(), 2);
 }
@@ -329,12 +334,7 @@ async fn a_new_limit_on_a_shed_port_is_applied_at_once() {
 async fn shed_state_zero_clears_the_shed() {
     let (api, fleet) = one_station().await;
     shed_at(&fleet, 3.0).await;
-    assert_eq!(
-        set(&fleet, "shedState", serde_json::json!(0))
-            .await
-            .unwrap(),
-        WriteOutcome::Confirmed
-    );
+    expect_write(&fleet, "shedState", json!(0), WriteOutcome::Confirmed).await;
     assert_eq!(shed_of(&api, 0), None);
     assert_eq!(api.calls_of(ApiMethod::ClearShedState).len(), 1);
 }
@@ -342,14 +342,7 @@ async fn shed_state_zero_clears_the_shed() {
 #[tokio::test(start_paused = true)]
 async fn a_clear_the_service_does_not_show_is_sent_again_until_load_shows_it() {
     let (api, fleet) = one_station().await;
-    shed_at(&fleet, 3.0).await;
-    api.ignore_writes(true);
-    assert_eq!(
-        set(&fleet, "shedState", serde_json::json!(0))
-            .await
-            .unwrap(),
-        WriteOutcome::Pending
-    );
+    clear_unseen_by_chargepoint(&api, &fleet).await;
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(3.0)));
     // ChargePoint takes the next one: the scrape that still sees the shed clears it again.
     api.ignore_writes(false);
@@ -372,12 +365,9 @@ async fn a_clear_the_service_does_not_show_is_sent_again_until_load_shows_it() {
 #[tokio::test(start_paused = true)]
 async fn a_clear_that_never_shows_is_retried_only_within_the_lease() {
     let (api, fleet) = one_station().await;
-    shed_at(&fleet, 3.0).await;
-    api.ignore_writes(true);
+    clear_unseen_by_chargepoint(&api, &fleet).await;
+    // After the clear was accepted (and its read-backs waited for): retries stop earlier.
     let cleared = tokio::time::Instant::now();
-    set(&fleet, "shedState", serde_json::json!(0))
-        .await
-        .unwrap();
     let mut rx = fleet.subscribe();
     while cleared.elapsed() < Duration::from_secs(30 * 60) {
         next_publish_of(&mut rx, DEVICE).await;
@@ -397,26 +387,17 @@ async fn a_clear_that_never_shows_is_retried_only_within_the_lease() {
 async fn a_shed_the_service_does_not_show_is_pending() {
     let (api, fleet) = one_station().await;
     api.ignore_writes(true);
-    set(&fleet, "allowedLoad", serde_json::json!(3))
-        .await
-        .unwrap();
-    assert_eq!(
-        set(&fleet, "shedState", serde_json::json!(1))
-            .await
-            .unwrap(),
-        WriteOutcome::Pending
-    );
+    set(&fleet, "allowedLoad", json!(3)).await.unwrap();
+    expect_write(&fleet, "shedState", json!(1), WriteOutcome::Pending).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_shed_reports_the_failure() {
     let (api, fleet) = one_station().await;
     api.always_fail(ApiMethod::ShedLoad, Fail::PlanRights);
-    set(&fleet, "allowedLoad", serde_json::json!(3))
-        .await
-        .unwrap();
+    set(&fleet, "allowedLoad", json!(3)).await.unwrap();
     assert_eq!(
-        set(&fleet, "shedState", serde_json::json!(1)).await.unwrap(),
+        set(&fleet, "shedState", json!(1)).await.unwrap(),
         WriteOutcome::Failed {
             reason: "account acct: shedLoad failed: shedLoad: not permitted by the account's plan (responseCode 101: not permitted)".into()
         }
@@ -444,19 +425,9 @@ async fn clear_alarms_one_clears_the_station_and_zero_sends_nothing() {
     let fleet = started(&api, 1).await;
     let reading = fleet.get_point(DEVICE, "alarmType").await.unwrap();
     assert_eq!(reading.value, PointValue::Str("GFCI Trip".into()));
-    assert_eq!(
-        set(&fleet, "clearAlarms", serde_json::json!(0))
-            .await
-            .unwrap(),
-        WriteOutcome::Confirmed
-    );
+    expect_write(&fleet, "clearAlarms", json!(0), WriteOutcome::Confirmed).await;
     assert!(api.calls_of(ApiMethod::ClearAlarms).is_empty());
-    assert_eq!(
-        set(&fleet, "clearAlarms", serde_json::json!(1))
-            .await
-            .unwrap(),
-        WriteOutcome::Confirmed
-    );
+    expect_write(&fleet, "clearAlarms", json!(1), WriteOutcome::Confirmed).await;
     assert_eq!(api.calls_of(ApiMethod::ClearAlarms).len(), 1);
     assert!(api.with_station(&station_id(0), |s| s.alarms.is_empty()));
 }
@@ -467,37 +438,37 @@ async fn bad_values_and_read_only_points_are_refused_with_the_point_named() {
     let cases = [
         (
             "percentShed",
-            serde_json::json!(101),
+            json!(101),
             "device campus/bldg/1000: point percentShed: expected an integer 0..=100, found 101",
             400,
         ),
         (
             "percentShed",
-            serde_json::json!(2.5),
+            json!(2.5),
             "device campus/bldg/1000: point percentShed: expected integer, found '2.5'",
             400,
         ),
         (
             "allowedLoad",
-            serde_json::json!(-1),
+            json!(-1),
             "device campus/bldg/1000: point allowedLoad: expected a number of kW >= 0, found -1",
             400,
         ),
         (
             "shedState",
-            serde_json::json!(2),
+            json!(2),
             "device campus/bldg/1000: point shedState: expected 0 or 1, found 2",
             400,
         ),
         (
             "portLoad",
-            serde_json::json!(1),
+            json!(1),
             "device campus/bldg/1000: point portLoad is read-only",
             400,
         ),
         (
             "nope",
-            serde_json::json!(1),
+            json!(1),
             "device campus/bldg/1000: unknown point 'nope'",
             404,
         ),
@@ -508,7 +479,7 @@ async fn bad_values_and_read_only_points_are_refused_with_the_point_named() {
         assert_eq!(error.status_hint(), status, "{message}");
     }
     let unknown = fleet
-        .set_point("x/y/z", "shedState", serde_json::json!(1))
+        .set_point("x/y/z", "shedState", json!(1))
         .await
         .unwrap_err();
     assert_eq!(unknown.to_string(), "unknown device 'x/y/z'");
@@ -526,9 +497,7 @@ async fn revert_clears_the_shed_and_restores_limits() {
     );
     assert_eq!(shed_of(&api, 0), None);
     // shedState=1 again uses the stored limit: reverting the shed kept the intent.
-    set(&fleet, "shedState", serde_json::json!(1))
-        .await
-        .unwrap();
+    set(&fleet, "shedState", json!(1)).await.unwrap();
     let outcomes = fleet.revert_device(DEVICE).await.unwrap();
     let names: Vec<&str> = outcomes.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, vec!["shedState", "allowedLoad", "clearAlarms"]);
@@ -539,9 +508,7 @@ async fn revert_clears_the_shed_and_restores_limits() {
     assert_eq!(shed_of(&api, 0), None);
     // Before the first write no limit was in force (getLoad's 0 kW on an unshed port is not a
     // cap), so allowedLoad reverted to no intent: a shed is refused, not applied at 0 kW.
-    let error = set(&fleet, "shedState", serde_json::json!(1))
-        .await
-        .unwrap_err();
+    let error = set(&fleet, "shedState", json!(1)).await.unwrap_err();
     assert_eq!(error.status_hint(), 409, "{error}");
     assert_eq!(shed_of(&api, 0), None);
 }
@@ -553,9 +520,7 @@ async fn revert_restores_a_limit_that_was_in_force_before_the_first_write() {
         s.ports.get_mut(&PortNumber(1)).unwrap().shed = Some(ShedLimit::AllowedLoad(2.0));
     });
     let fleet = started(&api, 1).await;
-    set(&fleet, "allowedLoad", serde_json::json!(4.0))
-        .await
-        .unwrap();
+    set(&fleet, "allowedLoad", json!(4.0)).await.unwrap();
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(4.0)));
     fleet.revert_point(DEVICE, "allowedLoad").await.unwrap();
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(2.0)));
@@ -566,19 +531,9 @@ async fn a_shed_is_reasserted_before_its_lease_lapses() {
     let (api, fleet) = one_station().await;
     shed_at(&fleet, 3.0).await;
     let shed_at = tokio::time::Instant::now();
-    tokio::time::sleep(Duration::from_secs(11 * 60)).await;
-    let calls = api.calls_of(ApiMethod::ShedLoad);
-    assert_eq!(calls.len(), 2, "{calls:?}");
-    let renewed_after = calls[1].at.duration_since(shed_at);
-    assert!(
-        renewed_after < Duration::from_secs(15 * 60),
-        "{renewed_after:?}"
-    );
-    assert!(calls[1].detail.contains("AllowedLoad(3.0)"));
+    assert_renewed_within_the_lease(&api, shed_at).await;
     // Once cleared, nothing is renewed.
-    set(&fleet, "shedState", serde_json::json!(0))
-        .await
-        .unwrap();
+    set(&fleet, "shedState", json!(0)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(30 * 60)).await;
     assert_eq!(api.calls_of(ApiMethod::ShedLoad).len(), 2);
 }
@@ -610,19 +565,9 @@ async fn crash_port(fleet: &Fleet) {
 #[tokio::test(start_paused = true)]
 async fn a_restarted_port_sheds_with_the_limit_written_before_it_failed() {
     let (api, fleet) = one_station().await;
-    assert_eq!(
-        set(&fleet, "allowedLoad", serde_json::json!(3.0))
-            .await
-            .unwrap(),
-        WriteOutcome::Confirmed
-    );
+    expect_write(&fleet, "allowedLoad", json!(3.0), WriteOutcome::Confirmed).await;
     crash_port(&fleet).await;
-    assert_eq!(
-        set(&fleet, "shedState", serde_json::json!(1))
-            .await
-            .unwrap(),
-        WriteOutcome::Confirmed
-    );
+    expect_write(&fleet, "shedState", json!(1), WriteOutcome::Confirmed).await;
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(3.0)));
     let calls = shed_calls(&api);
     assert!(
@@ -640,25 +585,15 @@ async fn a_shed_believed_before_its_port_failed_is_still_reasserted() {
     // what it kept renews the lease.
     api.always_fail(ApiMethod::GetLoad, Fail::Http(503));
     crash_port(&fleet).await;
-    tokio::time::sleep(Duration::from_secs(11 * 60)).await;
-    let calls = api.calls_of(ApiMethod::ShedLoad);
-    assert_eq!(calls.len(), 2, "{calls:?}");
-    let renewed_after = calls[1].at.duration_since(shed_at);
-    assert!(
-        renewed_after < Duration::from_secs(15 * 60),
-        "{renewed_after:?}"
-    );
-    assert!(calls[1].detail.contains("AllowedLoad(3.0)"), "{calls:?}");
+    assert_renewed_within_the_lease(&api, shed_at).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_port_restarted_while_its_shed_is_sent_still_learns_of_it() {
     let (api, fleet) = one_station().await;
-    set(&fleet, "allowedLoad", serde_json::json!(3.0))
-        .await
-        .unwrap();
+    set(&fleet, "allowedLoad", json!(3.0)).await.unwrap();
     api.set_latency(Duration::from_secs(5));
-    let shed = set(&fleet, "shedState", serde_json::json!(1));
+    let shed = set(&fleet, "shedState", json!(1));
     let crash = async {
         // While shedLoad is on its way.
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -675,15 +610,8 @@ async fn a_port_restarted_while_its_shed_is_sent_still_learns_of_it() {
 #[tokio::test(start_paused = true)]
 async fn a_port_restarted_after_a_clear_does_not_take_up_the_shed_again() {
     let (api, fleet) = one_station().await;
-    shed_at(&fleet, 3.0).await;
     // ChargePoint accepts the clear but still shows the shed (until its lease lapses).
-    api.ignore_writes(true);
-    assert_eq!(
-        set(&fleet, "shedState", serde_json::json!(0))
-            .await
-            .unwrap(),
-        WriteOutcome::Pending
-    );
+    clear_unseen_by_chargepoint(&api, &fleet).await;
     crash_port(&fleet).await;
     tokio::time::sleep(Duration::from_secs(11 * 60)).await;
     // The port still knows the shed was cleared: it does not adopt it from getLoad as a
@@ -899,9 +827,7 @@ async fn observers_see_calls_scrapes_and_writes() {
     )
     .await;
     fleet.scrape_all(DEVICE).await.unwrap();
-    set(&fleet, "allowedLoad", serde_json::json!(2))
-        .await
-        .unwrap();
+    set(&fleet, "allowedLoad", json!(2)).await.unwrap();
     assert!(recorder.seen("started 1:1000 shedState,allowedLoad,percentShed,clearAlarms"));
     assert!(recorder.seen("call acct getStationStatus ok"));
     assert!(recorder.seen("scraped 1:1000"));
@@ -920,7 +846,7 @@ async fn starting_values_are_written_only_when_asked_and_revert_returns_to_them(
     quiet.scrape_all(DEVICE).await.unwrap();
     // Not asked: no intent stored, so a shed has nothing to use.
     assert_eq!(
-        set(&quiet, "shedState", serde_json::json!(1))
+        set(&quiet, "shedState", json!(1))
             .await
             .unwrap_err()
             .status_hint(),
@@ -938,13 +864,9 @@ async fn starting_values_are_written_only_when_asked_and_revert_returns_to_them(
     )
     .await;
     asked.scrape_all(DEVICE).await.unwrap();
-    set(&asked, "shedState", serde_json::json!(1))
-        .await
-        .unwrap();
+    set(&asked, "shedState", json!(1)).await.unwrap();
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(5.0)));
-    set(&asked, "allowedLoad", serde_json::json!(2))
-        .await
-        .unwrap();
+    set(&asked, "allowedLoad", json!(2)).await.unwrap();
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(2.0)));
     // Reverting a limit on a shed port goes back to the Starting Value at once.
     assert_eq!(
