@@ -135,4 +135,13 @@ mod tests {
             "stations up 1/2 | ports charging 2/4 | 13.2 kW | sheds 1 | errors 0"
         );
     }
+
+    #[test]
+    fn a_fleet_with_no_station_yet_shows_zero_load() {
+        let health = FleetHealth::from_stations(Vec::new());
+        assert_eq!(
+            SummaryLine(&health).to_string(),
+            "stations up 0/0 | ports charging 0/0 | 0.0 kW | sheds 0 | errors 0"
+        );
+    }
 }

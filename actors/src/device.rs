@@ -120,7 +120,8 @@ impl FleetHealth {
             stations_total: stations.len(),
             stations_up: stations.iter().filter(|s| s.device.up).count(),
             ports_charging: stations.iter().map(|s| s.ports_charging).sum(),
-            total_kw: stations.iter().map(|s| s.load_kw).sum(),
+            // From +0.0: an empty `sum` of floats is -0.0, which would show as "-0.0 kW".
+            total_kw: stations.iter().fold(0.0, |kw, s| kw + s.load_kw),
             sheds_active: stations.iter().map(|s| s.sheds_active).sum(),
             errors: stations.iter().map(|s| s.failures.len()).sum(),
             stations,

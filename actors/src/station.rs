@@ -786,7 +786,9 @@ impl StationState {
                     .filter(|p| p.status == PortStatusWord::InUse)
                     .count()
             }),
-            load_kw: load_ports.map_or(0.0, |ports| ports.iter().map(|p| p.port_load).sum()),
+            load_kw: load_ports.map_or(0.0, |ports| {
+                ports.iter().fold(0.0, |kw, p| kw + p.port_load)
+            }),
             sheds_active: load_ports
                 .map_or(0, |ports| ports.iter().filter(|p| p.shed_state).count()),
         }
