@@ -487,14 +487,23 @@ impl StationState {
             .method_refused(self.station(), method, refused);
         match failure {
             None => {
-                self.failures.remove(&method);
+                if let Some(failure) = self.failures.remove(&method) {
+                    tracing::info!(device = %self.device.path, op = %method, after = %failure.kind, "poll recovered");
+                }
                 self.fetched_at.insert(method, now);
                 if method == ApiMethod::GetLoad {
                     self.resend_owed_clears(myself);
                 }
             }
             Some(failure) => {
-                tracing::warn!(device = %self.device.path, op = %method, cause = %failure.text, "poll failed");
+                // Said once per kind of failure: a fleet of hundreds repeating a standing
+                // refusal every tick would bury everything else.
+                let known = self.failures.get(&method).map(|f| f.kind.as_str());
+                if known == Some(failure.kind.as_str()) {
+                    tracing::debug!(device = %self.device.path, op = %method, cause = %failure.text, "poll failed again");
+                } else {
+                    tracing::warn!(device = %self.device.path, op = %method, cause = %failure.text, "poll failed");
+                }
                 self.failures.insert(method, failure);
                 // Try again at the next tick rather than after a whole period.
                 self.requested_at.remove(&method);
