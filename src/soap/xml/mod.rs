@@ -124,17 +124,20 @@ impl<'a> XmlIn<'a> {
     /// tag checked against the start tag it closes.
     fn next(&mut self) -> Result<Event<'a>, XmlError> {
         let before = self.position();
-        let at_markup = self.reader.get_ref().first() == Some(&b'<');
         let event = self.reader.read_event();
-        self.between_markup = !matches!(event, Ok(Event::Text(_) | Event::GeneralRef(_)));
+        // After an error quick-xml may stand anywhere: the plain path stays off.
+        self.between_markup = matches!(
+            event,
+            Ok(ref e) if !matches!(e, Event::Text(_) | Event::GeneralRef(_))
+        );
         match event {
             Ok(Event::Start(start)) => {
                 self.enter(Cow::Owned(start.name().0.to_string()))?;
                 Ok(Event::Start(start))
             }
             Ok(Event::End(end)) => {
-                // `before` is at the `<` unless reading text already consumed it.
-                self.close(end.name().0, before - u64::from(!at_markup))?;
+                // quick-xml reads text up to a `<`, never past it: `before` is at the `<`.
+                self.close(end.name().0, before)?;
                 Ok(Event::End(end))
             }
             Ok(Event::DocType(_)) => Err(XmlError::Syntax(
@@ -203,6 +206,7 @@ impl<'a> XmlIn<'a> {
     /// Moves quick-xml's input past `len` bytes the plain path has read.
     fn advance(&mut self, len: usize) {
         let rest: &'a [u8] = self.reader.get_ref();
+        debug_assert!(len <= rest.len(), "the plain path read past the input");
         if let Some(after) = rest.get(len..) {
             *self.reader.get_mut() = after;
             self.skipped += len as u64;
@@ -918,26 +922,62 @@ mod tests {
         );
     }
 
+    /// The first error quick-xml reports on its own, checking end tags itself, worded as
+    /// [`XmlIn`] words it.
+    fn quick_xml_first_error(doc: &str) -> Option<String> {
+        let mut reader = Reader::from_str(doc);
+        loop {
+            match reader.read_event() {
+                Ok(Event::Eof) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(syntax_error(reader.error_position(), e).detail().into()),
+            }
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config::with_cases(3000))]
 
         /// The same on documents of any shape: random runs of plain and not-so-plain markup,
-        /// nested or not, closed or not.
+        /// nested or not, closed or not, after zero, one or two byte order marks. And where
+        /// the reader refuses an end tag, quick-xml checking end tags itself refuses the same
+        /// one, at the same byte.
         #[test]
         fn plain_path_reads_any_markup_as_quick_xml_does(
+            boms in 0..3usize,
             pieces in proptest::collection::vec(proptest::sample::select(vec![
                 "<a>", "</a>", "<b>", "</b>", "<p:a>", "</p:a>", "<b/>", "<a x=\"1\">", "<a >",
                 "</a >", "<>", "</>", "x", " 1:2 ", "\n  ", "\r\n", "&amp;", "&#65;", "&bad;", "&",
-                "<!-- c -->", "<![CDATA[<z>]]>", "<?pi?>", "ö", "<", ">", "/", "<a/ >",
+                "<!-- c -->", "<![CDATA[<z>]]>", "<?pi?>", "ö", "<", ">", "/", "<a/ >", "<a'b c'>",
+                "</a'b>", "'", "\"", "<a\tx='>'>", "</a\t>", "\u{feff}",
             ]), 0..40)
         ) {
-            let doc = format!("<r>{}</r>", pieces.concat());
+            let doc = format!("{}<r>{}</r>", "\u{feff}".repeat(boms), pieces.concat());
             let leaves = ["b"];
+            let read = walk(XmlIn::new(doc.as_bytes()), &leaves);
             proptest::prop_assert_eq!(
-                walk(XmlIn::new(doc.as_bytes()), &leaves),
-                walk(XmlIn::quick_xml_only(doc.as_bytes()), &leaves),
+                &read,
+                &walk(XmlIn::quick_xml_only(doc.as_bytes()), &leaves),
                 "document: {}", doc
             );
+            if let Err(XmlError::Syntax(detail)) = &read {
+                if boms == 0 && (detail.contains("close tag") || detail.contains("expected `</")) {
+                    proptest::prop_assert_eq!(
+                        Some(detail.clone()),
+                        quick_xml_first_error(&doc),
+                        "document: {}", doc
+                    );
+                }
+            }
         }
+    }
+
+    #[test]
+    fn an_end_tag_after_two_byte_order_marks_is_refused_without_a_panic() {
+        let doc = b"\xEF\xBB\xBF\xEF\xBB\xBF</a>";
+        assert!(matches!(
+            walk(XmlIn::new(doc), &[]),
+            Err(XmlError::Syntax(_))
+        ));
     }
 }

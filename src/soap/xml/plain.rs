@@ -48,8 +48,13 @@ impl<'a> Input<'a> {
         })
     }
 
-    /// `</name>` for exactly this `name`, after whitespace: how many bytes it spans.
+    /// `</name>` for exactly this `name`, after whitespace: how many bytes it spans. Only for
+    /// a plain name: quick-xml reads an end tag whose name holds a quote or other markup
+    /// differently (a quote opens a quoted section running to the next one).
     pub(super) fn end_tag(self, name: &str) -> Option<usize> {
+        if !name.bytes().all(|b| NAME_BYTES[usize::from(b)]) {
+            return None;
+        }
         let space = leading_space(self.0);
         let tag = self.0.get(space..)?.strip_prefix("</")?;
         let rest = tag.strip_prefix(name)?.strip_prefix('>')?;
@@ -127,6 +132,7 @@ mod tests {
         assert_eq!(Input::new("</Port >").end_tag("Port"), None);
         assert_eq!(Input::new("</Ports>").end_tag("Port"), None);
         assert_eq!(Input::new("</ns1:Port>").end_tag("Port"), None);
+        assert_eq!(Input::new("</a'b>x'>").end_tag("a'b"), None);
     }
 
     #[test]
