@@ -395,18 +395,19 @@ impl StationState {
             // cost one getLoad per station instead of one per group. It restarts the scrape.
             return;
         }
-        // Half a tick of slack, as for publishing: a request made just after its tick (the
-        // first getLoad waits for getStations) is still due a whole period of ticks later.
+        // Polls happen on ticks, so a period is due after the whole ticks that cover it, with
+        // half a tick of slack as for publishing: a request made just after its tick (the
+        // first getLoad waits for getStations) is still due that many ticks later, and a
+        // period between two ticks (90 s on 60 s ticks) waits for the later one.
         let slack = self.tick / 2;
         let due: Vec<ApiMethod> = self
             .periods
             .iter()
             .filter(|(m, period)| {
                 !self.polling.contains(m)
-                    && self
-                        .requested_at
-                        .get(m)
-                        .is_none_or(|t| now.duration_since(*t) + slack >= *period)
+                    && self.requested_at.get(m).is_none_or(|t| {
+                        now.duration_since(*t) + slack >= whole_ticks(*period, self.tick)
+                    })
             })
             .map(|(m, _)| *m)
             .collect();
@@ -1277,12 +1278,19 @@ impl Writer {
                     scope: ShedScope::Station(self.station.clone()),
                     ports: vec![port],
                 });
-                match self.gateway.write(request, self.gateway_timeout).await {
-                    Ok(WriteReply::ClearShed(ack)) if !ack.success => Ok(refused("clearShedState")),
+                // Nobody waits for this write, and it is no point's: its outcome is logged here.
+                let outcome = match self.gateway.write(request, self.gateway_timeout).await {
+                    Ok(WriteReply::ClearShed(ack)) if !ack.success => refused("clearShedState"),
                     // The next getLoad shows whether it took.
-                    Ok(_) => Ok(WriteOutcome::Pending),
-                    Err(e) => self.failed(e),
+                    Ok(_) => return Ok(WriteOutcome::Pending),
+                    Err(e) => WriteOutcome::Failed {
+                        reason: error_chain(&e),
+                    },
+                };
+                if let WriteOutcome::Failed { reason } = &outcome {
+                    tracing::warn!(device = %self.device, port = %port, cause = %reason, "clearShedState re-send failed");
                 }
+                Ok(outcome)
             }
             WriteAction::ClearAlarms => {
                 let request = WriteRequest::ClearAlarms(ClearAlarmsQuery {
@@ -1586,6 +1594,13 @@ impl Actor for StationActor {
 }
 
 /// Starts a port actor supervised by `station_actor`, from `registers`.
+/// The shortest run of whole `tick`s that is at least `period`.
+fn whole_ticks(period: Duration, tick: Duration) -> Duration {
+    let tick_ns = tick.as_nanos().max(1);
+    let ticks = period.as_nanos().div_ceil(tick_ns);
+    Duration::from_nanos(u64::try_from(ticks * tick_ns).unwrap_or(u64::MAX))
+}
+
 async fn spawn_port(
     station_actor: &ActorRef<StationMessage>,
     registers: PortRegisters,

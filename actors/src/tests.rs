@@ -268,6 +268,10 @@ async fn cache_expiration_spaces_out_the_calls_but_not_the_scrapes() {
     for (method, at) in call_times(Some(Duration::from_secs(180))).await {
         assert_eq!(at, vec![0, 180, 360, 540], "{method:?}");
     }
+    // Between two ticks, the later one: never sooner than cacheExpiration allows.
+    for (method, at) in call_times(Some(Duration::from_secs(90))).await {
+        assert_eq!(at, vec![0, 120, 240, 360, 480], "{method:?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
