@@ -92,7 +92,8 @@ pub(crate) struct XmlIn<'a> {
     /// from it. `None` leaves everything, and every error, to quick-xml.
     text: Option<&'a str>,
     /// Whether quick-xml's next read starts between two pieces of markup, the only place the
-    /// plain path may read: after a text event it may be inside a tag or a reference.
+    /// plain path may read: after a text or reference event quick-xml may be partway through
+    /// text (at a `&` it has yet to read as a reference), and after an error anywhere.
     between_markup: bool,
     /// Off only in tests, which compare the two paths on the same documents.
     plain_path: bool,
