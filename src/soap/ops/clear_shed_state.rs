@@ -4,7 +4,8 @@ use cp_actors::{ClearShedAck, ClearShedRequest, ShedScope};
 use cp_registry::{ApiMethod, GroupId, StationId};
 
 use super::wire::{
-    one_scope, opt_port, query_children, request_body, required, response_body, OutcomeReader,
+    one_scope, opt_port, query_children, read_shed_target, request_body, required, response_body,
+    OutcomeReader,
 };
 use super::{Outcome, Request, Response};
 use crate::soap::xml::{Element, XmlError, XmlIn, XmlOut};
@@ -53,49 +54,27 @@ pub(crate) fn read_request<'a>(xin: &mut XmlIn<'a>, op: &Element<'a>) -> Result<
     let mut scopes = Vec::with_capacity(1);
     let mut ports = Vec::new();
     query_children(xin, op, "shedQuery", |xin, el| {
-        match el.local() {
-            "shedGroup" => {
-                let mut group = None;
+        let target = read_shed_target(xin, &el, |xin, el| match el.local() {
+            "Ports" => xin.children(&el, |xin, el| {
+                if el.local() != "Port" {
+                    return xin.skip(&el);
+                }
+                let mut port = None;
                 xin.children(&el, |xin, el| {
                     match el.local() {
-                        "sgID" => group = xin.opt_parse::<i32>(&el)?.map(GroupId),
+                        "portNumber" => port = opt_port(xin, &el)?,
                         _ => xin.skip(&el)?,
                     }
                     Ok(())
                 })?;
-                scopes.push(ShedScope::Group(required(group, "sgID", "shedGroup")?));
-            }
-            "shedStation" => {
-                let mut station = None;
-                xin.children(&el, |xin, el| {
-                    match el.local() {
-                        "stationID" => station = xin.opt_string(&el)?.map(StationId),
-                        "Ports" => xin.children(&el, |xin, el| {
-                            if el.local() != "Port" {
-                                return xin.skip(&el);
-                            }
-                            let mut port = None;
-                            xin.children(&el, |xin, el| {
-                                match el.local() {
-                                    "portNumber" => port = opt_port(xin, &el)?,
-                                    _ => xin.skip(&el)?,
-                                }
-                                Ok(())
-                            })?;
-                            ports.push(required(port, "portNumber", "Port")?);
-                            Ok(())
-                        })?,
-                        _ => xin.skip(&el)?,
-                    }
-                    Ok(())
-                })?;
-                scopes.push(ShedScope::Station(required(
-                    station,
-                    "stationID",
-                    "shedStation",
-                )?));
-            }
-            _ => xin.skip(&el)?,
+                ports.push(required(port, "portNumber", "Port")?);
+                Ok(())
+            }),
+            _ => xin.skip(&el),
+        })?;
+        match target {
+            Some(scope) => scopes.push(scope),
+            None => xin.skip(&el)?,
         }
         Ok(())
     })?;

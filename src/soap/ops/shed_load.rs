@@ -11,7 +11,8 @@ use cp_actors::{PortShed, ShedAck, ShedLimit, ShedRequest, ShedScope};
 use cp_registry::{ApiMethod, GroupId, StationId};
 
 use super::wire::{
-    one_scope, opt_port, query_children, request_body, required, response_body, OutcomeReader,
+    one_scope, opt_port, query_children, read_shed_target, request_body, required, response_body,
+    OutcomeReader,
 };
 use super::{Outcome, Request, Response};
 use crate::soap::xml::{Element, XmlError, XmlIn, XmlOut};
@@ -208,45 +209,29 @@ pub(crate) fn read_request<'a>(xin: &mut XmlIn<'a>, op: &Element<'a>) -> Result<
     let mut ports = Vec::new();
     let mut time_interval = 0u32;
     query_children(xin, op, "shedQuery", |xin, el| {
-        match el.local() {
-            "shedGroup" => {
-                let mut group = None;
-                let mut limit = LimitReader::default();
-                xin.children(&el, |xin, el| {
-                    if !limit.read(xin, &el)? {
-                        match el.local() {
-                            "sgID" => group = xin.opt_parse::<i32>(&el)?.map(GroupId),
-                            _ => xin.skip(&el)?,
-                        }
-                    }
-                    Ok(())
-                })?;
-                scopes.push(ShedScope::Group(required(group, "sgID", "shedGroup")?));
-                station_limit = limit.finish("shedGroup")?;
-            }
-            "shedStation" => {
-                let mut station = None;
-                let mut limit = LimitReader::default();
-                xin.children(&el, |xin, el| {
-                    if !limit.read(xin, &el)? {
-                        match el.local() {
-                            "stationID" => station = xin.opt_string(&el)?.map(StationId),
-                            "Ports" => ports = read_ports(xin, &el)?,
-                            _ => xin.skip(&el)?,
-                        }
-                    }
-                    Ok(())
-                })?;
-                scopes.push(ShedScope::Station(required(
-                    station,
-                    "stationID",
-                    "shedStation",
-                )?));
-                station_limit = limit.finish("shedStation")?;
-            }
+        if el.local() == "timeInterval" {
             // Empty or absent means 0, "until cleared": the spec's sample sends <timeInterval/>.
-            "timeInterval" => time_interval = xin.opt_parse(&el)?.unwrap_or(0),
-            _ => xin.skip(&el)?,
+            time_interval = xin.opt_parse(&el)?.unwrap_or(0);
+            return Ok(());
+        }
+        // Ports are named only for a station.
+        let station = el.local() == "shedStation";
+        let mut limit = LimitReader::default();
+        let target = read_shed_target(xin, &el, |xin, el| {
+            if !limit.read(xin, &el)? {
+                match el.local() {
+                    "Ports" if station => ports = read_ports(xin, &el)?,
+                    _ => xin.skip(&el)?,
+                }
+            }
+            Ok(())
+        })?;
+        match target {
+            Some(scope) => {
+                scopes.push(scope);
+                station_limit = limit.finish(el.local())?;
+            }
+            None => xin.skip(&el)?,
         }
         Ok(())
     })?;

@@ -2,7 +2,7 @@
 //! `responseCode`/`responseText`, the `searchQuery` wrapper, and port numbers.
 
 use cp_actors::ShedScope;
-use cp_registry::{ApiMethod, PortNumber};
+use cp_registry::{ApiMethod, GroupId, PortNumber, StationId};
 
 use super::Outcome;
 use crate::soap::envelope::CP_NS;
@@ -150,6 +150,40 @@ pub(crate) fn required<T>(value: Option<T>, element: &str, parent: &str) -> Resu
     value.ok_or_else(|| XmlError::missing(element, parent))
 }
 
+/// A `shedGroup` (named by `sgID`) or `shedStation` (named by `stationID`) of a `shedQuery`:
+/// its scope, with every other child handed to `other`. `None` for any other element, which
+/// is left unread.
+pub(crate) fn read_shed_target<'a>(
+    xin: &mut XmlIn<'a>,
+    el: &Element<'a>,
+    mut other: impl FnMut(&mut XmlIn<'a>, Element<'a>) -> Result<(), XmlError>,
+) -> Result<Option<ShedScope>, XmlError> {
+    let (station, key) = match el.local() {
+        "shedGroup" => (false, "sgID"),
+        "shedStation" => (true, "stationID"),
+        _ => return Ok(None),
+    };
+    let mut id: Option<String> = None;
+    xin.children(el, |xin, child| {
+        if child.local() == key {
+            id = xin.opt_string(&child)?;
+            Ok(())
+        } else {
+            other(xin, child)
+        }
+    })?;
+    let id = required(id, key, el.local())?;
+    let scope = if station {
+        ShedScope::Station(StationId(id))
+    } else {
+        let group = id
+            .parse()
+            .map_err(|_| XmlError::content(format!("<sgID>: cannot read '{id}' as an integer")))?;
+        ShedScope::Group(GroupId(group))
+    };
+    Ok(Some(scope))
+}
+
 /// The one scope (`shedGroup` or `shedStation`) a `shedQuery` must name.
 pub(crate) fn one_scope(mut scopes: Vec<ShedScope>) -> Result<ShedScope, XmlError> {
     match scopes.len() {
@@ -160,5 +194,49 @@ pub(crate) fn one_scope(mut scopes: Vec<ShedScope>) -> Result<ShedScope, XmlErro
         _ => Err(XmlError::content(
             "shedQuery has both shedGroup and shedStation",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The target `doc`'s root names, with the names of the children handed on.
+    fn target(doc: &str) -> Result<(Option<ShedScope>, Vec<String>), XmlError> {
+        let mut xin = XmlIn::new(doc.as_bytes());
+        let root = xin.root()?;
+        let mut others = Vec::new();
+        let scope = read_shed_target(&mut xin, &root, |xin, el| {
+            others.push(el.local().to_string());
+            xin.skip(&el)
+        })?;
+        Ok((scope, others))
+    }
+
+    #[test]
+    fn shed_targets_are_read_by_their_id_and_hand_on_the_rest() {
+        assert_eq!(
+            target("<shedGroup><sgID> 39491 </sgID><Ports/></shedGroup>").unwrap(),
+            (Some(ShedScope::Group(GroupId(39491))), vec!["Ports".into()])
+        );
+        assert_eq!(
+            target("<shedStation><Ports/><stationID>1:1</stationID></shedStation>").unwrap(),
+            (
+                Some(ShedScope::Station(StationId::new("1:1"))),
+                vec!["Ports".into()]
+            )
+        );
+        assert_eq!(
+            target("<timeInterval>5</timeInterval>").unwrap(),
+            (None, vec![])
+        );
+        assert_eq!(
+            target("<shedStation><stationID/></shedStation>").unwrap_err(),
+            XmlError::content("<shedStation> has no <stationID>")
+        );
+        assert_eq!(
+            target("<shedGroup><sgID>x</sgID></shedGroup>").unwrap_err(),
+            XmlError::content("<sgID>: cannot read 'x' as an integer")
+        );
     }
 }
