@@ -164,6 +164,12 @@ async fn assert_renewed_within_the_lease(api: &FakeApi, shed_at: tokio::time::In
     assert!(calls[1].detail.contains("AllowedLoad(3.0)"), "{calls:?}");
 }
 
+/// The paths of the fleet's devices.
+async fn device_paths(fleet: &Fleet) -> Vec<String> {
+    let devices = fleet.devices().await.expect("the fleet lists its devices");
+    devices.into_iter().map(|d| d.path).collect()
+}
+
 fn shed_of(api: &FakeApi, n: usize) -> Option<ShedLimit> {
     api.with_station(&station_id(n), |s| s.ports[&PortNumber(1)].shed)
 }
@@ -715,22 +721,10 @@ async fn stations_are_added_and_removed_at_runtime() {
         "device campus/bldg/1002 is already running"
     );
     fleet.remove_station(DEVICE).await.unwrap();
-    let devices: Vec<String> = fleet
-        .devices()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.path)
-        .collect();
+    let devices = device_paths(&fleet).await;
     assert_eq!(devices, vec!["campus/bldg/1002".to_string()]);
     fleet.reload(spec(2)).await.unwrap();
-    let devices: Vec<String> = fleet
-        .devices()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.path)
-        .collect();
+    let devices = device_paths(&fleet).await;
     assert_eq!(
         devices,
         vec![DEVICE.to_string(), "campus/bldg/1001".to_string()]
@@ -887,13 +881,7 @@ async fn a_set_of_all_stations_is_discovered_with_get_stations() {
     spec.station_sets[0].stations = StationSelection::All;
     let fleet = start_with(&api, spec, options()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let devices: Vec<String> = fleet
-        .devices()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.path)
-        .collect();
+    let devices = device_paths(&fleet).await;
     assert_eq!(
         devices,
         vec!["campus/bldg/1000", "campus/bldg/1001", "campus/bldg/1002"]
