@@ -11,10 +11,10 @@ use chargepoint_supervisor::soap::{
 };
 use cp_actors::{PortShed, ShedLimit, ShedRequest, ShedScope, SoapError};
 use cp_registry::{
-    Alarm, ApiMethod, LoadReport, PortLoad, PortNumber, PortState, PortStatus, RightsProfile,
-    Secret, StationLoad, StationRights, StationStatus,
+    ApiMethod, LoadReport, PortLoad, PortNumber, PortState, PortStatus, RightsProfile, Secret,
+    StationLoad, StationRights, StationStatus,
 };
-use util::samples::{at, sid};
+use util::samples::{alarm, at, sid};
 
 const PASSWORD: &str = "s3cr3t-p@ss&word";
 
@@ -214,19 +214,7 @@ fn spec_alarm_sample_reads_as_a_station_wide_alarm() {
         response,
         Response::GetAlarms {
             outcome: Outcome::success(),
-            alarms: vec![Alarm {
-                station_id: sid("1:33973"),
-                station_name: Some("ALCOGARSTATIONS / ALCOPARK 8 -003".into()),
-                station_model: Some("CT2100-HD-CCR".into()),
-                org_id: Some("1:ORG07225".into()),
-                organization_name: Some("Alameda County".into()),
-                station_manufacturer: None,
-                station_serial_num: Some("115110013418".into()),
-                port: None,
-                alarm_type: "Reachable".into(),
-                alarm_time: at("2016-09-26T12:19:16Z"),
-                record_number: Some(1),
-            }],
+            alarms: vec![alarm(None, 1)],
             more: false,
         }
     );

@@ -282,6 +282,7 @@ pub fn load_report() -> LoadReport {
     }
 }
 
+/// The spec's sample alarm (`spec_alarms.xml`), at `port` and with `record` as its number.
 pub fn alarm(port: Option<u16>, record: i32) -> Alarm {
     Alarm {
         station_id: sid("1:33973"),
