@@ -80,6 +80,26 @@ pub enum ShedLimit {
     PercentShed(u8),
 }
 
+impl ShedLimit {
+    /// What [`ShedLimit::allowed_load`] accepts, as an error message says it.
+    pub const ALLOWED_LOAD_RANGE: &'static str = "a number of kW >= 0";
+    /// What [`ShedLimit::percent_shed`] accepts, as an error message says it.
+    pub const PERCENT_SHED_RANGE: &'static str = "an integer 0..=100";
+
+    /// An allowedLoad limit; `None` unless `kw` is a finite number >= 0.
+    pub fn allowed_load(kw: f64) -> Option<ShedLimit> {
+        (kw.is_finite() && kw >= 0.0).then_some(ShedLimit::AllowedLoad(kw))
+    }
+
+    /// A percentShed limit; `None` unless `pct` is 0..=100.
+    pub fn percent_shed(pct: i64) -> Option<ShedLimit> {
+        u8::try_from(pct)
+            .ok()
+            .filter(|p| *p <= 100)
+            .map(ShedLimit::PercentShed)
+    }
+}
+
 /// What a shedLoad or clearShedState addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ShedScope {

@@ -18,7 +18,6 @@
 //! briefly uncap every port.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,10 +29,11 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::ChargePointApi;
 use crate::device::{error_chain, FleetError, Publish};
+use crate::directory::StationDirectory;
 use crate::gateway::{
     Gateway, GatewayArguments, GatewayHandle, GatewayOptions, ReadReply, ReadRequest,
 };
-use crate::observe::{CallObserver, NoObserver, StationObserver};
+use crate::options::FleetOptions;
 use crate::station::{StationActor, StationArguments, StationMessage};
 
 /// The fleet as configured: accounts and station sets (the registry crate's model).
@@ -45,19 +45,6 @@ pub type AccountSpec = Account;
 /// Builds the API client of an account (the SOAP client, or a fake in tests).
 pub type Connect = Arc<dyn Fn(&AccountSpec) -> Arc<dyn ChargePointApi> + Send + Sync>;
 
-/// The lease a shed carries when the configuration says nothing: long enough that a renewal
-/// every ten minutes is cheap, short enough that a dead supervisor releases ports soon.
-pub const DEFAULT_LEASE_MINUTES: u32 = 15;
-
-/// How long a write waits for getLoad to show it before answering `Pending`.
-pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Pause between two read-backs of a write.
-pub const DEFAULT_CONFIRM_POLL: Duration = Duration::from_secs(5);
-
-/// How often getStations is refreshed when no point needs it sooner: it is nameplate data.
-pub const STATION_INFO_REFRESH: Duration = Duration::from_secs(6 * 3600);
-
 /// The longest pause before a failed station actor is restarted.
 pub const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 
@@ -66,53 +53,6 @@ const STABLE_RUN: Duration = Duration::from_secs(10 * 60);
 
 /// The first pause before a failed station actor is restarted; doubles per failure.
 const FIRST_RESTART_DELAY: Duration = Duration::from_secs(1);
-
-/// How the supervisor behaves.
-#[derive(Clone)]
-pub struct FleetOptions {
-    /// Batching window, default rate, retry deadline, queue bounds of every gateway. An
-    /// account's `rate_limit_per_minute` overrides the rate.
-    pub gateway: GatewayOptions,
-    /// `timeInterval` of every shed, minutes.
-    pub lease_minutes: u32,
-    /// Write the registry's Starting Values when a station starts.
-    pub write_starting_values: bool,
-    pub confirm_timeout: Duration,
-    pub confirm_poll: Duration,
-    pub station_info_refresh: Duration,
-    /// Receives every gateway call (the metrics module).
-    pub observer: Arc<dyn CallObserver>,
-    /// Receives station and fleet events (the metrics module).
-    pub station_observer: Arc<dyn StationObserver>,
-}
-
-impl Default for FleetOptions {
-    fn default() -> Self {
-        FleetOptions {
-            gateway: GatewayOptions::default(),
-            lease_minutes: DEFAULT_LEASE_MINUTES,
-            write_starting_values: false,
-            confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
-            confirm_poll: DEFAULT_CONFIRM_POLL,
-            station_info_refresh: STATION_INFO_REFRESH,
-            observer: Arc::new(NoObserver),
-            station_observer: Arc::new(NoObserver),
-        }
-    }
-}
-
-impl fmt::Debug for FleetOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FleetOptions")
-            .field("gateway", &self.gateway)
-            .field("lease_minutes", &self.lease_minutes)
-            .field("write_starting_values", &self.write_starting_values)
-            .field("confirm_timeout", &self.confirm_timeout)
-            .field("confirm_poll", &self.confirm_poll)
-            .field("station_info_refresh", &self.station_info_refresh)
-            .finish_non_exhaustive()
-    }
-}
 
 /// The supervisor actor; all state lives in [`FleetState`].
 pub struct FleetSupervisor;
@@ -123,19 +63,12 @@ pub struct FleetArguments {
     pub connect: Connect,
     pub options: Arc<FleetOptions>,
     pub publisher: broadcast::Sender<Publish>,
+    /// Where the supervisor lists every device with its live station actor, for the handle.
+    pub(crate) directory: StationDirectory,
 }
 
 /// The supervisor's mailbox.
 pub enum FleetMessage {
-    /// Every device with its station actor (`None` while it waits for a restart).
-    Stations {
-        reply: RpcReplyPort<Vec<(DeviceSpec, Option<ActorRef<StationMessage>>)>>,
-    },
-    /// One device's station actor; `Ok(None)` while it waits for a restart.
-    Lookup {
-        device: String,
-        reply: RpcReplyPort<Result<Option<ActorRef<StationMessage>>, FleetError>>,
-    },
     AddStation {
         device: DeviceSpec,
         reply: RpcReplyPort<Result<(), FleetError>>,
@@ -188,6 +121,7 @@ pub struct FleetState {
     connect: Connect,
     options: Arc<FleetOptions>,
     publisher: broadcast::Sender<Publish>,
+    directory: StationDirectory,
     gateways: BTreeMap<AccountId, GatewayHandle>,
     stations: BTreeMap<String, StationEntry>,
     next_index: usize,
@@ -266,11 +200,13 @@ impl FleetState {
         .await;
         match spawned {
             Ok((actor, _)) => {
+                self.directory.set(path, &entry.device, Some(actor.clone()));
                 entry.actor = Some(actor);
                 entry.started_at = tokio::time::Instant::now();
                 Ok(())
             }
             Err(e) => {
+                self.directory.set(path, &entry.device, None);
                 entry.actor = None;
                 Err(FleetError::Start {
                     reason: format!("station {path}: {e}"),
@@ -314,6 +250,7 @@ impl FleetState {
             .ok_or_else(|| FleetError::UnknownDevice {
                 device: path.to_string(),
             })?;
+        self.directory.remove(path);
         self.options
             .station_observer
             .station_removed(&entry.device.station);
@@ -417,22 +354,6 @@ impl FleetState {
         }
     }
 
-    fn lookup(&self, path: &str) -> Result<Option<ActorRef<StationMessage>>, FleetError> {
-        self.stations
-            .get(path)
-            .map(|e| e.actor.clone())
-            .ok_or_else(|| FleetError::UnknownDevice {
-                device: path.to_string(),
-            })
-    }
-
-    fn station_list(&self) -> Vec<(DeviceSpec, Option<ActorRef<StationMessage>>)> {
-        self.stations
-            .values()
-            .map(|e| (e.device.clone(), e.actor.clone()))
-            .collect()
-    }
-
     /// Schedules the restart of the station whose actor is `cell`, with backoff.
     fn on_station_down(
         &mut self,
@@ -465,6 +386,7 @@ impl FleetState {
             entry.restarts = 0;
         }
         entry.actor = None;
+        self.directory.set(path, &entry.device, None);
         entry.restarts += 1;
         let delay = restart_delay(entry.restarts);
         tracing::error!(device = %path, cause = %cause, restart_in = ?delay, "station actor down");
@@ -555,6 +477,7 @@ impl Actor for FleetSupervisor {
             connect: args.connect,
             options: args.options,
             publisher: args.publisher,
+            directory: args.directory,
             gateways: BTreeMap::new(),
             stations: BTreeMap::new(),
             next_index: 0,
@@ -568,6 +491,7 @@ impl Actor for FleetSupervisor {
         // Index every station before spawning any, so first scrapes spread over the fleet.
         for device in devices {
             let path = device.path.to_string();
+            state.directory.set(&path, &device, None);
             state
                 .stations
                 .insert(path, StationEntry::new(device, state.next_index));
@@ -606,12 +530,6 @@ impl Actor for FleetSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         // A failed reply send means the caller timed out; the change happened all the same.
         match message {
-            FleetMessage::Stations { reply } => {
-                let _ = reply.send(state.station_list());
-            }
-            FleetMessage::Lookup { device, reply } => {
-                let _ = reply.send(state.lookup(&device));
-            }
             FleetMessage::AddStation { device, reply } => {
                 let _ = reply.send(state.add_station(&myself, device).await);
             }

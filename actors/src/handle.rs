@@ -14,13 +14,13 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::device::{
-    DeviceError, DeviceSummary, FleetError, FleetHealth, PointReading, Publish, StationHealth,
-    WriteOutcome,
+    error_chain, DeviceError, DeviceSummary, FleetError, FleetHealth, PointReading, Publish,
+    StationHealth, WriteOutcome,
 };
-use crate::fleet::{
-    Connect, DeviceSpec, FleetArguments, FleetMessage, FleetOptions, FleetSpec, FleetSupervisor,
-};
-use crate::station::StationMessage;
+use crate::directory::StationDirectory;
+use crate::fleet::{Connect, DeviceSpec, FleetArguments, FleetMessage, FleetSpec, FleetSupervisor};
+use crate::options::FleetOptions;
+use crate::station::{answers, StationMessage};
 
 /// Publishes buffered for subscribers. A subscriber that falls this far behind skips ahead
 /// (`RecvError::Lagged`) instead of holding memory for it: a few scrapes of a few hundred
@@ -34,6 +34,8 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Fleet {
     actor: ActorRef<FleetMessage>,
+    /// The live station actors, kept by the supervisor: requests go straight to a station.
+    directory: StationDirectory,
     publisher: broadcast::Sender<Publish>,
     /// The supervisor's join handle, taken by [`Fleet::shutdown`]; shared so the handle stays
     /// `Clone`. The lock is never held across an await.
@@ -54,6 +56,7 @@ impl Fleet {
     ) -> Result<Fleet, FleetError> {
         let (publisher, _) = broadcast::channel(PUBLISH_CHANNEL_CAPACITY);
         let options = Arc::new(options);
+        let directory = StationDirectory::default();
         let (actor, join) = Actor::spawn(
             None,
             FleetSupervisor,
@@ -62,6 +65,7 @@ impl Fleet {
                 connect,
                 options: Arc::clone(&options),
                 publisher: publisher.clone(),
+                directory: directory.clone(),
             },
         )
         .await
@@ -70,6 +74,7 @@ impl Fleet {
         })?;
         Ok(Fleet {
             actor,
+            directory,
             publisher,
             join: Arc::new(Mutex::new(Some(join))),
             options,
@@ -106,31 +111,18 @@ impl Fleet {
         }
     }
 
-    async fn station(&self, device: &str) -> Result<ActorRef<StationMessage>, DeviceError> {
-        let path = device.to_string();
-        let found = self
-            .ask_fleet(
-                |reply| FleetMessage::Lookup {
-                    device: path,
-                    reply,
-                },
-                QUERY_TIMEOUT,
-            )
-            .await
-            .map_err(|e| DeviceError::Unavailable {
+    /// `device`'s station actor, from the directory the supervisor keeps.
+    fn station(&self, device: &str) -> Result<ActorRef<StationMessage>, DeviceError> {
+        let entry = self
+            .directory
+            .get(device)
+            .ok_or_else(|| DeviceError::UnknownDevice {
                 device: device.to_string(),
-                reason: e.to_string(),
             })?;
-        match found {
-            Ok(Some(actor)) => Ok(actor),
-            Ok(None) => Err(DeviceError::Unavailable {
-                device: device.to_string(),
-                reason: "restarting".into(),
-            }),
-            Err(_) => Err(DeviceError::UnknownDevice {
-                device: device.to_string(),
-            }),
-        }
+        entry.actor.ok_or_else(|| DeviceError::Unavailable {
+            device: device.to_string(),
+            reason: "restarting".into(),
+        })
     }
 
     async fn ask_station<T: Send + 'static>(
@@ -139,7 +131,7 @@ impl Fleet {
         message: impl FnOnce(RpcReplyPort<T>) -> StationMessage,
         timeout: Duration,
     ) -> Result<T, DeviceError> {
-        let station = self.station(device).await?;
+        let station = self.station(device)?;
         let reason = match station.call(message, Some(timeout)).await {
             Ok(ractor::rpc::CallResult::Success(v)) => return Ok(v),
             Ok(ractor::rpc::CallResult::Timeout) => "timed out".to_string(),
@@ -155,11 +147,8 @@ impl Fleet {
     /// Every device's health, asked of all stations at once; a station that is restarting or
     /// silent is reported down.
     async fn station_health(&self) -> Result<Vec<StationHealth>, FleetError> {
-        let stations = self
-            .ask_fleet(|reply| FleetMessage::Stations { reply }, QUERY_TIMEOUT)
-            .await?;
-        let asks = stations.into_iter().map(|(device, actor)| async move {
-            if let Some(actor) = actor {
+        let asks = self.directory.all().into_iter().map(|entry| async move {
+            if let Some(actor) = entry.actor {
                 let answer = actor
                     .call(
                         |reply| StationMessage::Health { reply },
@@ -170,7 +159,7 @@ impl Fleet {
                     return health;
                 }
             }
-            down(&device)
+            down(&entry.device)
         });
         Ok(join_all(asks).await)
     }
@@ -265,12 +254,41 @@ impl Fleet {
         values: Vec<(String, serde_json::Value)>,
     ) -> Result<Vec<(String, Result<WriteOutcome, DeviceError>)>, DeviceError> {
         let timeout = self.slow_timeout() * u32::try_from(values.len().max(1)).unwrap_or(1);
-        self.ask_station(
-            device,
-            |reply| StationMessage::SetPoints { values, reply },
-            timeout,
-        )
-        .await
+        let routed = self
+            .ask_station(
+                device,
+                |reply| StationMessage::SetPoints { values, reply },
+                QUERY_TIMEOUT,
+            )
+            .await?;
+        Ok(answers(device, routed, timeout).await)
+    }
+
+    /// Reverts `point` (or, with `None`, the whole device) and waits for the outcomes; a write
+    /// refused or unanswered is a failed outcome.
+    async fn revert(
+        &self,
+        device: &str,
+        point: Option<String>,
+        timeout: Duration,
+    ) -> Result<Vec<(String, WriteOutcome)>, DeviceError> {
+        let routed = self
+            .ask_station(
+                device,
+                |reply| StationMessage::Revert { point, reply },
+                QUERY_TIMEOUT,
+            )
+            .await??;
+        let outcomes = answers(device, routed, timeout).await;
+        Ok(outcomes
+            .into_iter()
+            .map(|(name, result)| {
+                let outcome = result.unwrap_or_else(|e| WriteOutcome::Failed {
+                    reason: error_chain(&e),
+                });
+                (name, outcome)
+            })
+            .collect())
     }
 
     /// Reverts one point: to its Starting Value, else to its value before the first write; a
@@ -283,17 +301,9 @@ impl Fleet {
         device: &str,
         point: &str,
     ) -> Result<WriteOutcome, DeviceError> {
-        let name = point.to_string();
         let mut outcomes = self
-            .ask_station(
-                device,
-                |reply| StationMessage::Revert {
-                    point: Some(name),
-                    reply,
-                },
-                self.slow_timeout(),
-            )
-            .await??;
+            .revert(device, Some(point.to_string()), self.slow_timeout())
+            .await?;
         Ok(outcomes
             .pop()
             .map_or(WriteOutcome::Confirmed, |(_, outcome)| outcome))
@@ -307,12 +317,7 @@ impl Fleet {
         &self,
         device: &str,
     ) -> Result<Vec<(String, WriteOutcome)>, DeviceError> {
-        self.ask_station(
-            device,
-            |reply| StationMessage::Revert { point: None, reply },
-            self.slow_timeout() * 4,
-        )
-        .await?
+        self.revert(device, None, self.slow_timeout() * 4).await
     }
 
     /// Per station: up, last ok scrape, failing methods; and fleet totals.
@@ -389,7 +394,7 @@ impl Fleet {
     /// station actor is not running (e.g. waiting for a restart).
     #[cfg(any(test, feature = "chaos"))]
     pub async fn inject_panic(&self, device: &str) -> Result<(), DeviceError> {
-        let station = self.station(device).await?;
+        let station = self.station(device)?;
         station
             .cast(StationMessage::InjectPanic)
             .map_err(|e| DeviceError::Unavailable {

@@ -5,9 +5,12 @@
 //! - `error`: [`SoapError`], the typed failure of one ChargePoint call.
 //! - `gateway`: [`Gateway`], one actor per account: batching, coalescing, rate limit, retries.
 //! - `fleet`: [`FleetSupervisor`]: gateways and station actors, restart policy, sheds on exit.
-//! - `station`: [`StationActor`]: one station as one device: schedule, publish, writes, leases.
-//! - `port`: [`PortActor`]: one port's registers: latest load/status, shed intent and belief,
-//!   kept with the station so a restarted port carries on.
+//! - `options`: [`FleetOptions`], how the supervisor behaves, with its defaults.
+//! - `station`: [`StationActor`]: one station as one device: scrapes, publishes, answers
+//!   reads, routes writes to its ports.
+//! - `port`: [`PortActor`]: one port's registers and writes: intent, believed shed, lease,
+//!   clear re-sends, the shedLoad/clearShedState calls and their read-back.
+//! - `directory`: the live station actors by device path, kept by the supervisor for the handle.
 //! - `handle`: [`Fleet`], the handle the HTTP API and the CLI use.
 //! - `device`: what the handle returns: readings, publishes, outcomes, health, [`DeviceError`].
 //! - `observe`: [`CallObserver`], [`StationObserver`]: the hooks the metrics module implements.
@@ -15,12 +18,14 @@
 
 mod api;
 mod device;
+mod directory;
 mod error;
 mod fleet;
 mod gateway;
 mod handle;
 mod metrics;
 mod observe;
+mod options;
 mod port;
 mod station;
 
@@ -35,11 +40,7 @@ pub use device::{
     Publish, PublishHeaders, StationHealth, WriteOutcome,
 };
 pub use error::{BoxError, ErrorKind, SoapError};
-pub use fleet::{
-    AccountSpec, Connect, DeviceSpec, FleetArguments, FleetMessage, FleetOptions, FleetSpec,
-    FleetState, FleetSupervisor, DEFAULT_CONFIRM_POLL, DEFAULT_CONFIRM_TIMEOUT,
-    DEFAULT_LEASE_MINUTES, MAX_RESTART_DELAY, STATION_INFO_REFRESH,
-};
+pub use fleet::{AccountSpec, Connect, DeviceSpec, FleetSpec, FleetSupervisor, MAX_RESTART_DELAY};
 pub use gateway::{
     CallId, CallOutput, Gateway, GatewayArguments, GatewayError, GatewayHandle, GatewayMessage,
     GatewayOptions, GatewayState, ReadReply, ReadRequest, WriteReply, WriteRequest,
@@ -49,5 +50,9 @@ pub use gateway::{
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};
 pub use metrics::Metrics;
 pub use observe::{CallObserver, NoObserver, StationObserver};
-pub use port::{PortActor, PortArguments, PortMessage, PortRegisters, PortState};
-pub use station::{StationActor, StationArguments, StationMessage, StationState};
+pub use options::{
+    FleetOptions, DEFAULT_CONFIRM_POLL, DEFAULT_CONFIRM_TIMEOUT, DEFAULT_LEASE_MINUTES,
+    STATION_INFO_REFRESH,
+};
+pub use port::{PortActor, PortRegisters};
+pub use station::StationActor;

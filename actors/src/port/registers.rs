@@ -1,40 +1,16 @@
-//! The port actor: one port's register state.
+//! A port's registers: what the spec's write semantics remember per port, as plain data with
+//! the rules that change it, tested without an actor.
 //!
-//! It holds what the spec's write semantics need to remember per port: the latest getLoad and
-//! getStationStatus entries, the last-written limit (the *intent*: allowedLoad or percentShed,
-//! never both), and the shed the supervisor believes is in force. The station actor feeds it
-//! observations and asks it, from its write tasks, what a write means; the port never calls
-//! ChargePoint.
-//!
-//! The registers outlive the actor: after every message that changes them, the port leaves a
-//! copy with its station, and a port that fails is restarted from that copy, so it carries on
-//! with the intent, believed shed and observations it had.
+//! The latest getLoad and getStationStatus entries, the last-written limit (the *intent*:
+//! allowedLoad or percentShed, never both), the shed the supervisor believes is in force, and a
+//! clearShedState still owed. The port actor ([`super::PortActor`]) holds them and leaves a copy
+//! with its station after every change, so a restarted port carries on with them.
 
 use chrono::{DateTime, Utc};
 use cp_registry::{PortLoad, PortNumber, PortStatus, StationId};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::api::ShedLimit;
-
-/// The port actor; all state lives in [`PortState`].
-pub struct PortActor;
-
-/// What [`PortActor`] needs to start.
-pub struct PortArguments {
-    /// Where the port keeps its registers; the port starts from the registers it holds.
-    pub kept: watch::Sender<PortRegisters>,
-}
-
-impl PortArguments {
-    /// A port starting from `registers`, and the receiver its station reads the port's latest
-    /// registers from (to restart it from them, should it fail).
-    pub fn new(registers: PortRegisters) -> (Self, watch::Receiver<PortRegisters>) {
-        let (kept, receiver) = watch::channel(registers);
-        (PortArguments { kept }, receiver)
-    }
-}
 
 /// One port's registers as the supervisor knows them.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,46 +33,6 @@ pub struct PortRegisters {
     /// Whether a getLoad has been seen since the station started (the first one may adopt a
     /// shed).
     seen_load: bool,
-}
-
-/// The port actor's state.
-pub struct PortState {
-    registers: PortRegisters,
-    /// The station's copy of `registers`, replaced after each message that changes them. The
-    /// station holds the receiver; when this actor fails the sender drops with it, and the
-    /// station restarts the port from the last registers sent: those of the last message the
-    /// port handled in full. A watch rather than a report to the station's mailbox because
-    /// ractor hands a supervisor the failure of its child ahead of messages already queued, so
-    /// a report could arrive after the restart it should have seeded.
-    kept: watch::Sender<PortRegisters>,
-}
-
-/// The port's mailbox.
-pub enum PortMessage {
-    /// The latest getLoad / getStationStatus entries for the port. Sent after each poll; a
-    /// `None` leaves that register as it was.
-    Observed {
-        load: Option<PortLoad>,
-        status: Option<PortStatus>,
-        at: DateTime<Utc>,
-    },
-    /// allowedLoad or percentShed was written: store it as the intent (replacing the other
-    /// kind). Replies the limit to apply at once when the port is believed shed.
-    SetLimit {
-        limit: ShedLimit,
-        reply: RpcReplyPort<Option<ShedLimit>>,
-    },
-    /// Forget the intent (a revert to "never written").
-    ClearIntent,
-    /// ChargePoint accepted a shed of the port with `limit`.
-    ShedApplied { limit: ShedLimit },
-    /// ChargePoint accepted a clearShedState of the port; it is owed until `retry_until`.
-    ShedCleared { retry_until: Instant },
-    /// The port's registers.
-    Get { reply: RpcReplyPort<PortRegisters> },
-    /// Chaos hook (tests and the `chaos` feature): the handler panics, as a bug would.
-    #[cfg(any(test, feature = "chaos"))]
-    InjectPanic,
 }
 
 impl PortRegisters {
@@ -129,7 +65,7 @@ impl PortRegisters {
             if !self.seen_load {
                 self.seen_load = true;
                 if load.shed_state && self.believed_shed.is_none() {
-                    let limit = limit_in_force(&load);
+                    let limit = shown_limit(&load);
                     self.believed_shed = Some(limit);
                     self.intent.get_or_insert(limit);
                 }
@@ -170,7 +106,7 @@ impl PortRegisters {
 }
 
 /// The limit a shed port reports: allowedLoad when set, else percentShed.
-pub fn limit_in_force(load: &PortLoad) -> ShedLimit {
+pub fn shown_limit(load: &PortLoad) -> ShedLimit {
     if load.allowed_load > 0.0 {
         ShedLimit::AllowedLoad(load.allowed_load)
     } else {
@@ -186,65 +122,6 @@ pub fn shows_limit(load: &PortLoad, limit: ShedLimit) -> bool {
             ShedLimit::AllowedLoad(kw) => (load.allowed_load - kw).abs() < 0.0005,
             ShedLimit::PercentShed(pct) => load.percent_shed == pct,
         }
-}
-
-impl PortState {
-    /// Applies `change` to the registers and keeps the result with the station.
-    fn update<R>(&mut self, change: impl FnOnce(&mut PortRegisters) -> R) -> R {
-        let result = change(&mut self.registers);
-        // Nobody waits for a change: the station reads the copy only to restart the port.
-        self.kept.send_replace(self.registers.clone());
-        result
-    }
-}
-
-impl Actor for PortActor {
-    type Msg = PortMessage;
-    type State = PortState;
-    type Arguments = PortArguments;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        args: PortArguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        let registers = args.kept.borrow().clone();
-        Ok(PortState {
-            registers,
-            kept: args.kept,
-        })
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        // A failed reply send means the asker timed out; it has nothing left to learn.
-        match message {
-            PortMessage::Observed { load, status, at } => {
-                state.update(|r| r.on_observed(load, status, at))
-            }
-            PortMessage::SetLimit { limit, reply } => {
-                let _ = reply.send(state.update(|r| r.on_set_limit(limit)));
-            }
-            PortMessage::ClearIntent => state.update(|r| r.intent = None),
-            PortMessage::ShedApplied { limit } => state.update(|r| r.on_shed_applied(limit)),
-            PortMessage::ShedCleared { retry_until } => {
-                state.update(|r| r.on_shed_cleared(retry_until))
-            }
-            PortMessage::Get { reply } => {
-                let _ = reply.send(state.registers.clone());
-            }
-            #[cfg(any(test, feature = "chaos"))]
-            PortMessage::InjectPanic => panic!(
-                "injected panic in port {} of station {}",
-                state.registers.port, state.registers.station
-            ),
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -323,38 +200,5 @@ mod tests {
             !port.owes_clear(&shed, now),
             "a new shed supersedes the clear"
         );
-    }
-
-    #[tokio::test]
-    async fn the_kept_registers_are_those_of_the_last_message_before_a_panic() {
-        let registers = PortRegisters::new(StationId::new("1:1"), PortNumber(1));
-        let (args, kept) = PortArguments::new(registers);
-        let (port, join) = Actor::spawn(None, PortActor, args).await.unwrap();
-        let apply = ractor::call_t!(
-            port,
-            |reply| PortMessage::SetLimit {
-                limit: ShedLimit::AllowedLoad(3.0),
-                reply
-            },
-            1_000
-        )
-        .unwrap();
-        assert_eq!(apply, None);
-        port.cast(PortMessage::ShedApplied {
-            limit: ShedLimit::AllowedLoad(3.0),
-        })
-        .unwrap();
-        port.cast(PortMessage::InjectPanic).unwrap();
-        join.await.unwrap();
-        let last = kept.borrow().clone();
-        assert_eq!(last.intent, Some(ShedLimit::AllowedLoad(3.0)));
-        assert_eq!(last.believed_shed, Some(ShedLimit::AllowedLoad(3.0)));
-
-        // A port started from them answers with them.
-        let (args, _kept) = PortArguments::new(last.clone());
-        let (again, _) = Actor::spawn(None, PortActor, args).await.unwrap();
-        let registers = ractor::call_t!(again, |reply| PortMessage::Get { reply }, 1_000).unwrap();
-        assert_eq!(registers, last);
-        again.stop(None);
     }
 }

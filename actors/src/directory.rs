@@ -1,0 +1,68 @@
+//! [`StationDirectory`]: every device of the fleet with its live station actor, so a request
+//! reaches its station without a round trip through the fleet supervisor.
+//!
+//! The supervisor writes it (a station started, restarted, waiting for a restart, removed);
+//! the handle reads it on every request. A std `RwLock` because no lock is ever held across an
+//! await, and writes are rare.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use cp_registry::Device;
+use ractor::ActorRef;
+
+use crate::station::StationMessage;
+
+/// One device and its station actor (`None` while it waits for a restart).
+#[derive(Clone)]
+pub(crate) struct DirectoryEntry {
+    pub(crate) device: Device,
+    pub(crate) actor: Option<ActorRef<StationMessage>>,
+}
+
+/// The fleet's devices by path. Cheap to clone; every clone sees the same entries.
+#[derive(Clone, Default)]
+pub(crate) struct StationDirectory {
+    entries: Arc<RwLock<BTreeMap<String, DirectoryEntry>>>,
+}
+
+impl StationDirectory {
+    /// Adds or replaces `path`'s entry.
+    pub(crate) fn set(&self, path: &str, device: &Device, actor: Option<ActorRef<StationMessage>>) {
+        let entry = DirectoryEntry {
+            device: device.clone(),
+            actor,
+        };
+        // A writer that panicked left a whole map (inserts and removes are single calls).
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(path.to_string(), entry);
+    }
+
+    pub(crate) fn remove(&self, path: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(path);
+    }
+
+    /// `path`'s entry; `None` for a device not in the fleet.
+    pub(crate) fn get(&self, path: &str) -> Option<DirectoryEntry> {
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned()
+    }
+
+    /// Every entry, by path.
+    pub(crate) fn all(&self) -> Vec<DirectoryEntry> {
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+}

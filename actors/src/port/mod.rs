@@ -1,0 +1,363 @@
+//! The port actor: one port's registers and every write to them.
+//!
+//! The station routes a checked write here ([`PortMessage::Write`]); the port owns the rest:
+//! its intent (the last-written allowedLoad or percentShed), the shed it believes in force,
+//! the lease renewal of that shed, the re-sends of a clear getLoad does not show, and the
+//! read-back that confirms a write (the calls themselves are in [`write`]). Writes to one port
+//! run one at a time, in the order they arrived; writes to different ports run side by side.
+//!
+//! The registers outlive the actor: after every message that changes them, the port leaves a
+//! copy with its station, and a port that fails is restarted from that copy. A call in flight
+//! when the port fails goes on in its task, answers its caller, and reports to the new port.
+
+mod registers;
+mod write;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use cp_registry::{PortLoad, PortStatus};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use registers::PortRegisters;
+pub use write::{PortAddress, PortContext, PortTasks, ReadBackSink};
+
+use crate::api::ShedLimit;
+use crate::device::{DeviceError, WriteOutcome};
+pub(crate) use write::report_write;
+use write::PortCalls;
+
+/// The port actor; all state lives in [`PortState`].
+pub struct PortActor;
+
+/// What [`PortActor`] needs to start.
+pub struct PortArguments {
+    pub context: Arc<PortContext>,
+    /// Where the port keeps its registers; the port starts from the registers it holds.
+    pub kept: watch::Sender<PortRegisters>,
+    /// The port actor running now, kept up to date by the station: how the port's tasks reach
+    /// it across a restart.
+    pub address: PortAddress,
+}
+
+/// A write of one of the port's points, checked by the station.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PortWrite {
+    /// allowedLoad / percentShed: store the intent; shed at once if the port is shed.
+    Limit(ShedLimit),
+    /// Forget the intent (revert of a limit that was never set).
+    ClearIntent,
+    /// shedState=1: shed with the stored intent.
+    Shed,
+    /// shedState=0.
+    ClearShed,
+}
+
+/// Who waits for a write's outcome.
+pub type WriteReplyPort = RpcReplyPort<Result<WriteOutcome, DeviceError>>;
+
+/// The port's mailbox.
+pub enum PortMessage {
+    /// The latest getLoad / getStationStatus entries for the port. Sent after each poll and
+    /// read-back; a `None` leaves that register as it was.
+    Observed {
+        load: Option<PortLoad>,
+        status: Option<PortStatus>,
+        at: DateTime<Utc>,
+    },
+    /// A write of `point` (of `attribute`, for metrics), run after the writes before it.
+    Write {
+        point: String,
+        attribute: &'static str,
+        write: PortWrite,
+        reply: WriteReplyPort,
+    },
+    /// ChargePoint accepted a shed of the port with `limit` (from a write task, which may have
+    /// been started by the port's predecessor).
+    ShedApplied { limit: ShedLimit },
+    /// ChargePoint accepted a clearShedState of the port; it is owed until `retry_until`.
+    ShedCleared { retry_until: Instant },
+    /// The running call has ended; the next queued write may start. From a task that may have
+    /// been started by the port's predecessor, so it can arrive while nothing runs.
+    CallFinished,
+    /// The lease timer: renew the shed believed in force.
+    LeaseTick,
+    /// The port's registers.
+    Get { reply: RpcReplyPort<PortRegisters> },
+    /// Chaos hook (tests and the `chaos` feature): the handler panics, as a bug would.
+    #[cfg(any(test, feature = "chaos"))]
+    InjectPanic,
+}
+
+/// Work waiting for the port's single call lane.
+enum PortJob {
+    Write {
+        point: String,
+        attribute: &'static str,
+        write: PortWrite,
+        reply: WriteReplyPort,
+    },
+    /// The lease renewal.
+    Renew,
+    /// A clear getLoad does not show yet, sent again.
+    ResendClear,
+}
+
+/// The port actor's state.
+pub struct PortState {
+    registers: PortRegisters,
+    /// The station's copy of `registers`, replaced after each message that changes them. The
+    /// station holds the receiver; when this actor fails the sender drops with it, and the
+    /// station restarts the port from the last registers sent: those of the last message the
+    /// port handled in full. A watch rather than a report to the station's mailbox because
+    /// ractor hands a supervisor the failure of its child ahead of messages already queued, so
+    /// a report could arrive after the restart it should have seeded.
+    kept: watch::Sender<PortRegisters>,
+    calls: PortCalls,
+    /// Writes and retries waiting for the call in flight.
+    queue: VecDeque<PortJob>,
+    /// Whether a call is in flight (its task sends [`PortMessage::CallFinished`]).
+    calling: bool,
+    /// The lease timer; aborted when the port stops.
+    lease_timer: Option<JoinHandle<()>>,
+}
+
+impl PortState {
+    /// Applies `change` to the registers and keeps the result with the station.
+    fn update<R>(&mut self, change: impl FnOnce(&mut PortRegisters) -> R) -> R {
+        let result = change(&mut self.registers);
+        // Nobody waits for a change: the station reads the copy only to restart the port.
+        self.kept.send_replace(self.registers.clone());
+        result
+    }
+
+    fn on_observed(
+        &mut self,
+        load: Option<PortLoad>,
+        status: Option<PortStatus>,
+        at: DateTime<Utc>,
+    ) {
+        let owes_clear = load
+            .as_ref()
+            .is_some_and(|l| self.registers.owes_clear(l, Instant::now()));
+        self.update(|r| r.on_observed(load, status, at));
+        // Re-sent once per getLoad that still shows the shed, and only when nothing else is
+        // queued: a write behind it may shed the port again.
+        if owes_clear && !self.calling && self.queue.is_empty() {
+            self.queue.push_back(PortJob::ResendClear);
+            self.start_next();
+        }
+    }
+
+    fn enqueue(&mut self, job: PortJob) {
+        self.queue.push_back(job);
+        self.start_next();
+    }
+
+    fn on_call_finished(&mut self) {
+        self.calling = false;
+        self.start_next();
+    }
+
+    /// Starts queued jobs until one needs a call (or the queue is empty).
+    fn start_next(&mut self) {
+        while !self.calling {
+            let Some(job) = self.queue.pop_front() else {
+                return;
+            };
+            self.calling = self.start(job);
+        }
+    }
+
+    /// Starts `job`; says whether it made a call (which reports [`PortMessage::CallFinished`]).
+    fn start(&mut self, job: PortJob) -> bool {
+        let calls = self.calls.clone();
+        match job {
+            PortJob::Write {
+                point,
+                attribute,
+                write,
+                reply,
+            } => {
+                let context = Arc::clone(&calls.context);
+                let answer = move |result: Result<WriteOutcome, DeviceError>| {
+                    report_write(&context, attribute, &result);
+                    // The caller may have given up; the write is done all the same.
+                    let _ = reply.send(result);
+                };
+                match self.plan(&point, write) {
+                    Ok(None) => {
+                        answer(Ok(WriteOutcome::Confirmed));
+                        false
+                    }
+                    Err(e) => {
+                        answer(Err(e));
+                        false
+                    }
+                    Ok(Some(call)) => {
+                        self.spawn_call(async move {
+                            let outcome = match call {
+                                PortCall::Shed(limit) => calls.shed(limit).await,
+                                PortCall::Clear => calls.clear().await,
+                            };
+                            // The port hears of the call before its caller, so the caller's
+                            // next write finds the port ready.
+                            calls.tell(PortMessage::CallFinished).await;
+                            answer(outcome);
+                        });
+                        true
+                    }
+                }
+            }
+            PortJob::Renew => match self.registers.believed_shed {
+                Some(limit) => {
+                    self.spawn_call(async move {
+                        calls.renew(limit).await;
+                        calls.tell(PortMessage::CallFinished).await;
+                    });
+                    true
+                }
+                None => false,
+            },
+            PortJob::ResendClear => {
+                // A write queued before this one may have shed the port again.
+                let owed = self
+                    .registers
+                    .load
+                    .as_ref()
+                    .is_some_and(|(load, _)| self.registers.owes_clear(load, Instant::now()));
+                if owed {
+                    self.spawn_call(async move {
+                        calls.resend_clear().await;
+                        calls.tell(PortMessage::CallFinished).await;
+                    });
+                }
+                owed
+            }
+        }
+    }
+
+    /// What a write does to the registers, and the call it needs, if any.
+    fn plan(&mut self, point: &str, write: PortWrite) -> Result<Option<PortCall>, DeviceError> {
+        match write {
+            PortWrite::Limit(limit) => {
+                Ok(self.update(|r| r.on_set_limit(limit)).map(PortCall::Shed))
+            }
+            PortWrite::ClearIntent => {
+                self.update(|r| r.intent = None);
+                Ok(None)
+            }
+            PortWrite::Shed => match self.registers.intent {
+                Some(limit) => Ok(Some(PortCall::Shed(limit))),
+                None => Err(DeviceError::NoShedIntent {
+                    device: self.calls.context.device.clone(),
+                    point: point.to_string(),
+                    port: self.registers.port.0,
+                }),
+            },
+            PortWrite::ClearShed => Ok(Some(PortCall::Clear)),
+        }
+    }
+
+    /// Runs a call in a task the station owns (see [`PortTasks`]).
+    fn spawn_call(&self, call: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.calls.context.tasks.spawn(call);
+    }
+
+    fn arm_lease_timer(&mut self, myself: &ActorRef<PortMessage>) {
+        let period = self.calls.context.options.renewal_period();
+        // The interval ends by itself once this actor is gone; it is also aborted on stop.
+        self.lease_timer = Some(myself.send_interval(period, || PortMessage::LeaseTick));
+    }
+}
+
+/// The call a write needs.
+enum PortCall {
+    Shed(ShedLimit),
+    Clear,
+}
+
+impl Actor for PortActor {
+    type Msg = PortMessage;
+    type State = PortState;
+    type Arguments = PortArguments;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: PortArguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let registers = args.kept.borrow().clone();
+        let port = registers.port;
+        let mut state = PortState {
+            registers,
+            kept: args.kept,
+            calls: PortCalls {
+                context: args.context,
+                port,
+                address: args.address,
+            },
+            queue: VecDeque::new(),
+            calling: false,
+            lease_timer: None,
+        };
+        state.arm_lease_timer(&myself);
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(timer) = state.lease_timer.take() {
+            timer.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            PortMessage::Observed { load, status, at } => state.on_observed(load, status, at),
+            PortMessage::Write {
+                point,
+                attribute,
+                write,
+                reply,
+            } => state.enqueue(PortJob::Write {
+                point,
+                attribute,
+                write,
+                reply,
+            }),
+            PortMessage::ShedApplied { limit } => state.update(|r| r.on_shed_applied(limit)),
+            PortMessage::ShedCleared { retry_until } => {
+                state.update(|r| r.on_shed_cleared(retry_until))
+            }
+            PortMessage::CallFinished => state.on_call_finished(),
+            PortMessage::LeaseTick => state.enqueue(PortJob::Renew),
+            PortMessage::Get { reply } => {
+                // The asker may have timed out; it has nothing left to learn.
+                let _ = reply.send(state.registers.clone());
+            }
+            #[cfg(any(test, feature = "chaos"))]
+            PortMessage::InjectPanic => panic!(
+                "injected panic in port {} of station {}",
+                state.registers.port, state.registers.station
+            ),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,269 @@
+//! A port's calls to ChargePoint: where shedLoad and clearShedState are built and sent, and
+//! where a write is confirmed by reading getLoad back.
+//!
+//! Each call runs in a task the port starts (see [`super::PortActor`]) and the station owns, so
+//! it outlives a port that fails meanwhile: the task answers its caller itself, and reaches
+//! the port actor running at the time through [`PortAddress`] to report what ChargePoint
+//! accepted and that it is done.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cp_registry::{GroupId, PortLoad, PortNumber, StationId, StationLoad};
+use ractor::{ActorRef, MessagingErr};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::registers::shows_limit;
+use super::PortMessage;
+use crate::api::{ClearShedRequest, PortShed, ShedLimit, ShedRequest, ShedScope};
+use crate::device::{error_chain, DeviceError, WriteOutcome};
+use crate::gateway::{
+    GatewayError, GatewayHandle, ReadReply, ReadRequest, WriteReply, WriteRequest,
+};
+use crate::options::FleetOptions;
+
+/// How long a task waits for a failed port actor to be restarted before its report is lost.
+const PORT_RESTART_WAIT: Duration = Duration::from_secs(2);
+
+/// Where a write's getLoad read-back goes (the station's snapshot), with when it was asked
+/// for. A function rather than the station's address, so ports need not know the station.
+pub type ReadBackSink = Arc<dyn Fn(StationLoad, Instant) + Send + Sync>;
+
+/// The port actor running now. The station replaces it when it restarts the port.
+pub type PortAddress = watch::Receiver<Option<ActorRef<PortMessage>>>;
+
+/// The tasks of a station's ports. The station owns them: it stops them all when it stops,
+/// while a port that fails leaves its tasks running to report to its successor.
+#[derive(Clone, Default)]
+pub struct PortTasks {
+    tracker: TaskTracker,
+    stop: CancellationToken,
+}
+
+impl PortTasks {
+    /// Runs `work` until it ends or the station stops.
+    pub fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let stop = self.stop.clone();
+        // Tracked by `tracker` and ended by `stop`: the station's `post_stop` cancels it.
+        self.tracker.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = work => {}
+            }
+        });
+    }
+
+    /// Ends every task (the station is stopping).
+    pub fn stop(&self) {
+        self.stop.cancel();
+        self.tracker.close();
+    }
+}
+
+/// What every port of a station shares: who it is, whom it calls, where read-backs go.
+pub struct PortContext {
+    /// The device path, for errors and logs.
+    pub device: String,
+    pub station: StationId,
+    pub gateway: GatewayHandle,
+    pub options: Arc<FleetOptions>,
+    /// The station's group (from getStations), so a read-back can share a group's getLoad.
+    pub group: watch::Receiver<Option<GroupId>>,
+    pub read_back: ReadBackSink,
+    pub tasks: PortTasks,
+}
+
+/// One port's calls; cheap to clone into a task.
+#[derive(Clone)]
+pub(super) struct PortCalls {
+    pub(super) context: Arc<PortContext>,
+    pub(super) port: PortNumber,
+    pub(super) address: PortAddress,
+}
+
+impl PortCalls {
+    /// shedLoad for this port with `limit`, carrying the lease; then the read-back.
+    pub(super) async fn shed(&self, limit: ShedLimit) -> Result<WriteOutcome, DeviceError> {
+        match self.send_shed(limit).await {
+            Ok(true) => {
+                // Told as soon as ChargePoint accepted, so a port restarted meanwhile renews it.
+                self.tell(PortMessage::ShedApplied { limit }).await;
+                Ok(self.confirm(|l| shows_limit(l, limit)).await)
+            }
+            Ok(false) => Ok(refused("shedLoad")),
+            Err(e) => self.failed(e),
+        }
+    }
+
+    /// The lease renewal of a shed believed in force; its failure is logged, and the next
+    /// renewal tries again before the lease lapses.
+    pub(super) async fn renew(&self, limit: ShedLimit) {
+        match self.send_shed(limit).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(device = %self.context.device, port = %self.port, "lease renewal refused (success=0)")
+            }
+            Err(e) => {
+                tracing::warn!(device = %self.context.device, port = %self.port, cause = %error_chain(&e), "lease renewal failed")
+            }
+        }
+    }
+
+    /// Sends shedLoad; `Ok(false)` when ChargePoint answered success=0.
+    async fn send_shed(&self, limit: ShedLimit) -> Result<bool, GatewayError> {
+        let request = WriteRequest::Shed(ShedRequest {
+            scope: ShedScope::Station(self.context.station.clone()),
+            station_limit: None,
+            ports: vec![PortShed {
+                port: self.port,
+                limit,
+            }],
+            time_interval_minutes: self.context.options.lease_minutes,
+        });
+        match self.gateway_write(request).await? {
+            WriteReply::Shed(ack) => Ok(ack.success),
+            _ => Ok(true),
+        }
+    }
+
+    /// clearShedState for this port; then the read-back. A clear ChargePoint accepted is owed
+    /// until the cleared shed's lease would lapse (see `PortRegisters::clear_owed_until`).
+    pub(super) async fn clear(&self) -> Result<WriteOutcome, DeviceError> {
+        match self.send_clear().await {
+            Ok(true) => {
+                let retry_until = Instant::now() + self.context.options.lease();
+                self.tell(PortMessage::ShedCleared { retry_until }).await;
+                Ok(self.confirm(|l| !l.shed_state).await)
+            }
+            Ok(false) => Ok(refused("clearShedState")),
+            Err(e) => self.failed(e),
+        }
+    }
+
+    /// The port's own retry of a clear getLoad does not show yet. Nobody waits for it; the
+    /// next getLoad shows whether it took.
+    pub(super) async fn resend_clear(&self) {
+        tracing::info!(device = %self.context.device, port = %self.port, "getLoad still shows a cleared shed; re-sending clearShedState");
+        let reason = match self.send_clear().await {
+            Ok(true) => return,
+            Ok(false) => "clearShedState: ChargePoint answered success=0".to_string(),
+            Err(e) => error_chain(&e),
+        };
+        tracing::warn!(device = %self.context.device, port = %self.port, cause = %reason, "clearShedState re-send failed");
+    }
+
+    /// Sends clearShedState; `Ok(false)` when ChargePoint answered success=0.
+    async fn send_clear(&self) -> Result<bool, GatewayError> {
+        let request = WriteRequest::ClearShed(ClearShedRequest {
+            scope: ShedScope::Station(self.context.station.clone()),
+            ports: vec![self.port],
+        });
+        match self.gateway_write(request).await? {
+            WriteReply::ClearShed(ack) => Ok(ack.success),
+            _ => Ok(true),
+        }
+    }
+
+    async fn gateway_write(&self, request: WriteRequest) -> Result<WriteReply, GatewayError> {
+        let wait = self.context.options.gateway_wait();
+        self.context.gateway.write(request, wait).await
+    }
+
+    /// Reads getLoad back until it shows the write or the confirm timeout passes. Every
+    /// read-back goes to the station before the write is answered, so the caller's next read
+    /// shows it.
+    async fn confirm(&self, shows: impl Fn(&PortLoad) -> bool) -> WriteOutcome {
+        let options = &self.context.options;
+        let deadline = Instant::now() + options.confirm_timeout;
+        loop {
+            let request = ReadRequest::Load {
+                station: self.context.station.clone(),
+                group: *self.context.group.borrow(),
+            };
+            let requested = Instant::now();
+            if let Ok(ReadReply::Load(Some(load))) = self
+                .context
+                .gateway
+                .read(request, options.gateway_wait())
+                .await
+            {
+                let shown = load
+                    .ports
+                    .iter()
+                    .find(|p| p.port == self.port)
+                    .is_some_and(&shows);
+                (self.context.read_back)(load, requested);
+                if shown {
+                    return WriteOutcome::Confirmed;
+                }
+            }
+            if Instant::now() + options.confirm_poll > deadline {
+                return WriteOutcome::Pending;
+            }
+            tokio::time::sleep(options.confirm_poll).await;
+        }
+    }
+
+    /// A write call that failed: a full queue is the caller's to retry (nothing was sent); any
+    /// other failure is the write's outcome.
+    fn failed(&self, error: GatewayError) -> Result<WriteOutcome, DeviceError> {
+        match error {
+            GatewayError::Overloaded { .. } => {
+                Err(DeviceError::from_gateway(&self.context.device, error))
+            }
+            other => Ok(WriteOutcome::Failed {
+                reason: error_chain(&other),
+            }),
+        }
+    }
+
+    /// Sends `message` to the port actor running now; if it has just failed, to the one its
+    /// station starts in its place. Lost only if no port runs within [`PORT_RESTART_WAIT`]
+    /// (the station is stopping), or if the port fails with it queued.
+    pub(super) async fn tell(&self, mut message: PortMessage) {
+        let mut address = self.address.clone();
+        let deadline = Instant::now() + PORT_RESTART_WAIT;
+        loop {
+            let current = address.borrow_and_update().clone();
+            if let Some(actor) = current {
+                match actor.cast(message) {
+                    Ok(()) => return,
+                    Err(MessagingErr::SendErr(returned)) => message = returned,
+                    Err(_) => return,
+                }
+            }
+            match tokio::time::timeout_at(deadline, address.changed()).await {
+                Ok(Ok(())) => {}
+                // The station has stopped, or no port came back in time.
+                _ => return,
+            }
+        }
+    }
+}
+
+/// Tells the observer how a write ended; refusals before sending count as failures.
+pub(crate) fn report_write(
+    context: &PortContext,
+    attribute: &str,
+    result: &Result<WriteOutcome, DeviceError>,
+) {
+    let outcome = match result {
+        Ok(outcome) => outcome.clone(),
+        Err(e) => WriteOutcome::Failed {
+            reason: e.to_string(),
+        },
+    };
+    context
+        .options
+        .station_observer
+        .write_finished(&context.station, attribute, &outcome);
+}
+
+fn refused(op: &str) -> WriteOutcome {
+    WriteOutcome::Failed {
+        reason: format!("{op}: ChargePoint answered success=0"),
+    }
+}

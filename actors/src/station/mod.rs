@@ -1,0 +1,448 @@
+//! The station actor: one ChargePoint station presented as one VOLTTRON device.
+//!
+//! It scrapes and publishes ([`scrape`]), answers reads and health ([`read`]), and routes
+//! writes ([`route`], with their meaning decided in [`plan`]) to its port actors, which run
+//! them (see [`crate::port`]). It supervises those ports: one that fails is restarted at once
+//! from the registers it kept with the station.
+
+mod plan;
+mod read;
+mod route;
+mod scrape;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cp_registry::{
+    ApiMethod, Device, GroupId, PointDef, PointValue, PortNumber, StationId, StationLoad,
+    StationSnapshot,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::sync::{broadcast, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use route::{answers, RoutedWrites};
+
+use crate::device::{DeviceError, MethodFailure, PointReading, Publish, StationHealth};
+use crate::gateway::{GatewayError, GatewayHandle, ReadReply};
+use crate::observe::StationObserver;
+use crate::options::FleetOptions;
+use crate::port::{
+    PortActor, PortArguments, PortContext, PortMessage, PortRegisters, PortTasks, ReadBackSink,
+};
+
+/// How far back getChargingSessionData looks for a port's latest session. ChargePoint pages at
+/// 100 sessions oldest first, so an unbounded query would return the oldest, not the latest.
+const SESSION_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
+
+/// First scrapes of a fleet fall into this many slots across the interval: spread enough that
+/// the fleet does not call all at once, few enough that each slot's reads still merge into one
+/// call per method (the gateway merges what arrives within one batching window).
+const SCRAPE_SLOTS: u32 = 6;
+
+/// The station actor; all state lives in [`StationState`].
+pub struct StationActor;
+
+/// What [`StationActor`] needs to start.
+pub struct StationArguments {
+    pub device: Device,
+    /// The station's position in the fleet and the fleet's size: spreads first scrapes.
+    pub index: usize,
+    pub count: usize,
+    pub gateway: GatewayHandle,
+    pub options: Arc<FleetOptions>,
+    /// Where every publish goes (the SSE stream subscribes); bounded, slow readers lag.
+    pub publisher: broadcast::Sender<Publish>,
+}
+
+/// The station's mailbox.
+pub enum StationMessage {
+    /// The scrape timer of `generation`; a stale generation is dropped.
+    Tick { generation: u64 },
+    /// A poll's answer. Polls of different methods complete in any order.
+    PollCompleted {
+        method: ApiMethod,
+        result: Result<ReadReply, GatewayError>,
+    },
+    /// A port write's getLoad read-back, sent when it was asked for at `requested`: it updates
+    /// the snapshot and the ports as a scrape's getLoad does, so the next read shows the
+    /// write. Arrives before the write's answer.
+    LoadReadBack {
+        load: StationLoad,
+        requested: tokio::time::Instant,
+    },
+    /// get_point.
+    GetPoint {
+        point: String,
+        reply: RpcReplyPort<Result<PointReading, DeviceError>>,
+    },
+    /// get_multiple_points.
+    GetPoints {
+        points: Vec<String>,
+        reply: RpcReplyPort<Vec<(String, Result<PointReading, DeviceError>)>>,
+    },
+    /// scrape_all: the latest publish, after a fresh scrape if it is older than a tick.
+    ScrapeAll {
+        reply: RpcReplyPort<Result<Publish, DeviceError>>,
+    },
+    /// set_point / set_multiple_points: checked and routed; each port runs its writes in the
+    /// order given and answers on the receivers of the reply.
+    SetPoints {
+        values: Vec<(String, serde_json::Value)>,
+        reply: RpcReplyPort<RoutedWrites>,
+    },
+    /// revert_point (`Some`) or revert_device (`None`), routed as `SetPoints`.
+    Revert {
+        point: Option<String>,
+        reply: RpcReplyPort<Result<RoutedWrites, DeviceError>>,
+    },
+    /// The station's health.
+    Health { reply: RpcReplyPort<StationHealth> },
+    /// Chaos hook (tests and the `chaos` feature): the handler panics, as a bug would.
+    #[cfg(any(test, feature = "chaos"))]
+    InjectPanic,
+    /// Chaos hook (tests and the `chaos` feature): `port`'s actor panics, as a bug would.
+    /// Replies once the panic is on its way, before the port is restarted.
+    #[cfg(any(test, feature = "chaos"))]
+    InjectPortPanic {
+        port: PortNumber,
+        reply: RpcReplyPort<Result<(), DeviceError>>,
+    },
+}
+
+/// A port actor the station supervises.
+struct PortChild {
+    actor: ActorRef<PortMessage>,
+    /// The port's registers as of the last message it handled: what it restarts from if it
+    /// fails. The port holds the sender (see `port/mod.rs`).
+    kept: watch::Receiver<PortRegisters>,
+    /// The port actor running now, for the port's tasks (see `port::PortAddress`): replaced
+    /// when the port is restarted.
+    address: watch::Sender<Option<ActorRef<PortMessage>>>,
+}
+
+/// The station's mutable state.
+pub struct StationState {
+    device: Device,
+    gateway: GatewayHandle,
+    options: Arc<FleetOptions>,
+    publisher: broadcast::Sender<Publish>,
+    ports: BTreeMap<PortNumber, PortChild>,
+    /// What the ports share: their calls' context and the station-owned task set.
+    port_context: Arc<PortContext>,
+    /// The latest record of each kind.
+    snapshot: StationSnapshot,
+    /// The station's group (from getStations): lets the gateway read load by group. The ports
+    /// hold receivers for their read-backs.
+    group: watch::Sender<Option<GroupId>>,
+    /// Each method the registry needs, with how often it is called.
+    periods: Vec<(ApiMethod, Duration)>,
+    /// The publish cadence: the shortest scrape interval of any point.
+    tick: Duration,
+    first_delay: Duration,
+    /// When the next scrape tick is due.
+    next_tick: tokio::time::Instant,
+    /// When each method was last asked for (cleared on failure, so the next tick retries).
+    requested_at: HashMap<ApiMethod, tokio::time::Instant>,
+    /// When each method last answered.
+    fetched_at: HashMap<ApiMethod, DateTime<Utc>>,
+    /// When the newest getLoad in the snapshot was asked for: a scrape's getLoad asked before
+    /// a write's read-back must not bring back the values the write replaced.
+    load_requested: Option<tokio::time::Instant>,
+    /// Methods whose latest call failed.
+    failures: BTreeMap<ApiMethod, MethodFailure>,
+    /// Methods with a poll in flight.
+    polling: HashSet<ApiMethod>,
+    /// A scrape waits for its polls to publish.
+    scrape_pending: bool,
+    scrape_started: tokio::time::Instant,
+    scrape_waiters: Vec<RpcReplyPort<Result<Publish, DeviceError>>>,
+    /// When each point was last published (points publish at their own scrape interval).
+    last_included: HashMap<String, tokio::time::Instant>,
+    heartbeat: bool,
+    latest: Option<(Publish, tokio::time::Instant)>,
+    /// When `latest` was published.
+    last_scrape: Option<DateTime<Utc>>,
+    last_ok_scrape: Option<DateTime<Utc>>,
+    /// Each written point's value before its first write: what revert goes back to when the
+    /// registry gives no Starting Value.
+    originals: HashMap<String, PointValue>,
+    /// Tags the scrape timer; bumped on restart of the schedule.
+    generation: u64,
+    timers: Vec<JoinHandle<Result<(), ractor::MessagingErr<StationMessage>>>>,
+    /// Poll and clearAlarms tasks; dropping the set (in `post_stop`) aborts them.
+    tasks: JoinSet<()>,
+}
+
+impl StationState {
+    fn new(
+        args: StationArguments,
+        ports: BTreeMap<PortNumber, PortChild>,
+        port_context: Arc<PortContext>,
+        group: watch::Sender<Option<GroupId>>,
+    ) -> Self {
+        let interval = args.device.interval;
+        let registry = &args.device.registry;
+        // The device's periods, not the bare registry's: `cacheExpiration` stretches them, as
+        // `check` reports.
+        let mut periods = args.device.call_periods();
+        if !periods.iter().any(|(m, _)| *m == ApiMethod::GetStations) {
+            // Needed for the station group even when no point reads it.
+            periods.push((ApiMethod::GetStations, args.options.station_info_refresh));
+        }
+        let tick = registry
+            .points
+            .iter()
+            .map(|p| p.scrape_interval_or(interval))
+            .min()
+            .unwrap_or(interval)
+            .max(Duration::from_secs(1));
+        let count = u32::try_from(args.count.max(1)).unwrap_or(u32::MAX);
+        let index = u32::try_from(args.index).unwrap_or(0) % count;
+        // Contiguous blocks share a slot: neighbours in the configuration (often one station
+        // group) scrape together, so the gateway can merge their reads.
+        let slots = count.min(SCRAPE_SLOTS);
+        let slot =
+            u32::try_from(u64::from(index) * u64::from(slots) / u64::from(count)).unwrap_or(0);
+        StationState {
+            first_delay: tick / slots * slot,
+            device: args.device,
+            gateway: args.gateway,
+            options: args.options,
+            publisher: args.publisher,
+            ports,
+            port_context,
+            snapshot: StationSnapshot::default(),
+            group,
+            periods,
+            tick,
+            next_tick: tokio::time::Instant::now(),
+            requested_at: HashMap::new(),
+            fetched_at: HashMap::new(),
+            load_requested: None,
+            failures: BTreeMap::new(),
+            polling: HashSet::new(),
+            scrape_pending: false,
+            scrape_started: tokio::time::Instant::now(),
+            scrape_waiters: Vec::new(),
+            last_included: HashMap::new(),
+            heartbeat: false,
+            latest: None,
+            last_scrape: None,
+            last_ok_scrape: None,
+            originals: HashMap::new(),
+            generation: 0,
+            timers: Vec::new(),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    fn path(&self) -> String {
+        self.device.path.to_string()
+    }
+
+    fn station(&self) -> &StationId {
+        &self.device.station
+    }
+
+    fn observer(&self) -> &dyn StationObserver {
+        &*self.options.station_observer
+    }
+
+    fn tz(&self) -> &str {
+        self.device.timezone.as_deref().unwrap_or("")
+    }
+
+    fn point(&self, name: &str) -> Result<&PointDef, DeviceError> {
+        self.device
+            .registry
+            .point(name)
+            .ok_or_else(|| DeviceError::UnknownPoint {
+                device: self.path(),
+                point: name.to_string(),
+            })
+    }
+
+    fn start(&mut self, myself: &ActorRef<StationMessage>) {
+        let writable: Vec<&str> = self
+            .device
+            .registry
+            .points
+            .iter()
+            .filter(|p| p.writable)
+            .map(|p| p.attribute.name())
+            .collect();
+        self.observer().station_started(self.station(), &writable);
+        // getStations first, so the group is known when the first scrape reads load.
+        self.poll(myself, ApiMethod::GetStations);
+        self.next_tick = tokio::time::Instant::now() + self.first_delay;
+        self.arm_tick_timer(myself);
+        if self.options.write_starting_values {
+            self.write_starting_values();
+        }
+    }
+
+    /// See [`StationMessage::InjectPortPanic`].
+    #[cfg(any(test, feature = "chaos"))]
+    fn inject_port_panic(&self, port: PortNumber) -> Result<(), DeviceError> {
+        let unavailable = |reason: String| DeviceError::Unavailable {
+            device: self.path(),
+            reason,
+        };
+        let child = self
+            .ports
+            .get(&port)
+            .ok_or_else(|| unavailable(format!("port {port} has no port actor")))?;
+        child
+            .actor
+            .cast(PortMessage::InjectPanic)
+            .map_err(|e| unavailable(format!("port {port}: {e}")))
+    }
+}
+
+impl Actor for StationActor {
+    type Msg = StationMessage;
+    type State = StationState;
+    type Arguments = StationArguments;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: StationArguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let (group, group_seen) = watch::channel(None);
+        let station_actor = myself.clone();
+        let read_back: ReadBackSink = Arc::new(move |load, requested| {
+            // A stopped station has no reads to update.
+            let _ = station_actor.cast(StationMessage::LoadReadBack { load, requested });
+        });
+        let port_context = Arc::new(PortContext {
+            device: args.device.path.to_string(),
+            station: args.device.station.clone(),
+            gateway: args.gateway.clone(),
+            options: Arc::clone(&args.options),
+            group: group_seen,
+            read_back,
+            tasks: PortTasks::default(),
+        });
+        let mut ports = BTreeMap::new();
+        for port in args.device.registry.ports() {
+            let registers = PortRegisters::new(args.device.station.clone(), port);
+            let (address, _) = watch::channel(None);
+            let child = spawn_port(&myself, &port_context, registers, address).await?;
+            ports.insert(port, child);
+        }
+        Ok(StationState::new(args, ports, port_context, group))
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.start(&myself);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Sheds in force stay until their lease lapses (see `fleet.rs`).
+        state.tasks.abort_all();
+        state.port_context.tasks.stop();
+        state.timers.drain(..).for_each(|t| t.abort());
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            StationMessage::Tick { generation } => state.on_tick(&myself, generation),
+            StationMessage::PollCompleted { method, result } => {
+                state.on_poll_completed(&myself, method, result)
+            }
+            StationMessage::LoadReadBack { load, requested } => {
+                state.on_load_read_back(load, requested)
+            }
+            StationMessage::GetPoint { point, reply } => {
+                // The caller may have given up waiting.
+                let _ = reply.send(state.reading(&point));
+            }
+            StationMessage::GetPoints { points, reply } => state.on_get_points(points, reply),
+            StationMessage::ScrapeAll { reply } => state.on_scrape_all(&myself, reply),
+            StationMessage::SetPoints { values, reply } => state.on_set_points(values, reply),
+            StationMessage::Revert { point, reply } => state.on_revert(point, reply),
+            StationMessage::Health { reply } => {
+                // The caller may have given up waiting.
+                let _ = reply.send(state.health());
+            }
+            #[cfg(any(test, feature = "chaos"))]
+            StationMessage::InjectPanic => panic!("injected panic in station {}", state.station()),
+            #[cfg(any(test, feature = "chaos"))]
+            StationMessage::InjectPortPanic { port, reply } => {
+                // The caller may have given up waiting; the panic is injected all the same.
+                let _ = reply.send(state.inject_port_panic(port));
+            }
+        }
+        Ok(())
+    }
+
+    /// A port actor that fails is restarted at once, from the registers its last handled
+    /// message left: it carries on with its intent, believed shed and observations, and its
+    /// tasks in flight report to it.
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, cause) = event {
+            let failed = state
+                .ports
+                .iter()
+                .find(|(_, child)| child.actor.get_id() == cell.get_id())
+                .map(|(p, _)| *p);
+            if let Some(port) = failed.and_then(|p| state.ports.remove(&p).map(|c| (p, c))) {
+                let (port, child) = port;
+                tracing::error!(device = %state.device.path, port = %port, cause = %cause, "port actor failed; restarting");
+                let registers = child.kept.borrow().clone();
+                let child =
+                    spawn_port(&myself, &state.port_context, registers, child.address).await?;
+                state.ports.insert(port, child);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts a port actor supervised by `station_actor`, from `registers`, and makes it the one
+/// `address` names.
+async fn spawn_port(
+    station_actor: &ActorRef<StationMessage>,
+    context: &Arc<PortContext>,
+    registers: PortRegisters,
+    address: watch::Sender<Option<ActorRef<PortMessage>>>,
+) -> Result<PortChild, ActorProcessingErr> {
+    let (kept, kept_seen) = watch::channel(registers);
+    let args = PortArguments {
+        context: Arc::clone(context),
+        kept,
+        address: address.subscribe(),
+    };
+    let (actor, _) = Actor::spawn_linked(None, PortActor, args, station_actor.get_cell()).await?;
+    // The port's tasks wait for this when their port has failed; nobody else reads it.
+    address.send_replace(Some(actor.clone()));
+    Ok(PortChild {
+        actor,
+        kept: kept_seen,
+        address,
+    })
+}

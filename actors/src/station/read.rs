@@ -1,0 +1,125 @@
+//! Reads: get_point, get_multiple_points and scrape_all answered from the station's snapshot,
+//! and the station's health. A point whose method is failing reads as that failure, never as
+//! stale data.
+
+use cp_registry::{PointDef, PointValue, PortState as PortStatusWord};
+use ractor::{ActorRef, RpcReplyPort};
+
+use super::{StationMessage, StationState};
+use crate::device::{DeviceError, DeviceSummary, PointReading, Publish, StationHealth};
+
+impl StationState {
+    /// The value of `point` for a publish or a read: `None` when its method is failing or has
+    /// not answered.
+    pub(super) fn value_of(&self, point: &PointDef) -> Option<PointValue> {
+        if self.failures.contains_key(&point.method()) {
+            return None;
+        }
+        point.read(&self.snapshot)
+    }
+
+    pub(super) fn on_scrape_all(
+        &mut self,
+        myself: &ActorRef<StationMessage>,
+        reply: RpcReplyPort<Result<Publish, DeviceError>>,
+    ) {
+        if let Some((publish, at)) = &self.latest {
+            if at.elapsed() < self.tick {
+                // The caller may have given up waiting.
+                let _ = reply.send(Ok(publish.clone()));
+                return;
+            }
+        }
+        self.scrape_waiters.push(reply);
+        if !self.scrape_pending {
+            self.start_scrape(myself);
+        }
+    }
+
+    pub(super) fn reading(&self, name: &str) -> Result<PointReading, DeviceError> {
+        let point = self.point(name)?;
+        let method = point.method();
+        if let Some(failure) = self.failures.get(&method) {
+            return Err(DeviceError::PointUnavailable {
+                device: self.path(),
+                point: name.to_string(),
+                method,
+                kind: failure.kind.clone(),
+                text: failure.text.clone(),
+            });
+        }
+        let no_data = || DeviceError::NoData {
+            device: self.path(),
+            point: name.to_string(),
+            method,
+        };
+        let value = point.read(&self.snapshot).ok_or_else(no_data)?;
+        let timestamp = *self.fetched_at.get(&method).ok_or_else(no_data)?;
+        Ok(PointReading {
+            point: name.to_string(),
+            value,
+            timestamp,
+            meta: point.meta(self.tz()),
+        })
+    }
+
+    pub(super) fn on_get_points(
+        &self,
+        points: Vec<String>,
+        reply: RpcReplyPort<Vec<(String, Result<PointReading, DeviceError>)>>,
+    ) {
+        let readings = points
+            .into_iter()
+            .map(|p| {
+                let r = self.reading(&p);
+                (p, r)
+            })
+            .collect();
+        // The caller may have given up waiting.
+        let _ = reply.send(readings);
+    }
+
+    pub(super) fn is_up(&self) -> bool {
+        // A plan refusal is configuration, not an outage: the station still answers.
+        self.latest.is_some()
+            && self
+                .failures
+                .values()
+                .all(|f| f.kind == crate::ErrorKind::PlanRights.as_str())
+    }
+
+    pub(super) fn summary(&self) -> DeviceSummary {
+        DeviceSummary {
+            path: self.path(),
+            station: self.station().clone(),
+            account: self.device.account.clone(),
+            ports: self.ports.keys().map(|p| p.0).collect(),
+            up: self.is_up(),
+            last_scrape: self.last_scrape,
+        }
+    }
+
+    pub(super) fn health(&self) -> StationHealth {
+        let load_ports = self.snapshot.load.as_ref().map(|l| l.ports.as_slice());
+        StationHealth {
+            device: self.summary(),
+            last_ok_scrape: self.last_ok_scrape,
+            failures: self
+                .failures
+                .iter()
+                .map(|(m, f)| (m.name().to_string(), f.clone()))
+                .collect(),
+            ports_charging: self.snapshot.status.as_ref().map_or(0, |s| {
+                s.ports
+                    .iter()
+                    .filter(|p| p.status == PortStatusWord::InUse)
+                    .count()
+            }),
+            load_kw: load_ports.map_or(0.0, |ports| {
+                ports.iter().fold(0.0, |kw, p| kw + p.port_load)
+            }),
+            sheds_active: load_ports
+                .map_or(0, |ports| ports.iter().filter(|p| p.shed_state).count()),
+        }
+    }
+}

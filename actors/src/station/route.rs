@@ -1,0 +1,249 @@
+//! Where a write goes: the station checks it (see [`super::plan`]), remembers what a revert
+//! goes back to, and hands a port's write to that port's actor, which runs it and answers the
+//! caller. The station never waits for a write: it answers with a [`Routed`] per point, and
+//! the caller awaits the ports. clearAlarms, the one station-wide write, runs in a task of the
+//! station's.
+
+use cp_registry::{Attribute, PointDef};
+use ractor::concurrency::{oneshot, OneshotReceiver};
+use ractor::RpcReplyPort;
+
+use super::plan::{original_value, plan_revert, plan_write, WriteAction};
+use super::StationState;
+use crate::api::ClearAlarmsQuery;
+use crate::device::{error_chain, DeviceError, WriteOutcome};
+use crate::port::{report_write, PortMessage};
+
+/// A write's result as the station routes it: answered at once (refused, or nothing to send),
+/// or running at a port (or the station's clearAlarms task), which answers on the receiver.
+pub enum Routed {
+    Answered(Result<WriteOutcome, DeviceError>),
+    Running(OneshotReceiver<Result<WriteOutcome, DeviceError>>),
+}
+
+/// The routed writes of one request, in the order asked.
+pub type RoutedWrites = Vec<(String, Routed)>;
+
+impl StationState {
+    fn point_def(&self, name: &str) -> Result<&PointDef, DeviceError> {
+        self.point(name)
+    }
+
+    /// set_point / set_multiple_points: each write checked and routed; a port runs its writes
+    /// in the order given.
+    pub(super) fn on_set_points(
+        &mut self,
+        values: Vec<(String, serde_json::Value)>,
+        reply: RpcReplyPort<RoutedWrites>,
+    ) {
+        let routed = values
+            .into_iter()
+            .map(|(name, raw)| {
+                let action = self
+                    .point_def(&name)
+                    .and_then(|point| plan_write(&self.path(), point, &raw));
+                if action.is_ok() {
+                    self.remember_original(&name);
+                }
+                let routed = self.route(&name, action);
+                (name, routed)
+            })
+            .collect();
+        // The caller may have given up waiting; the writes run all the same.
+        let _ = reply.send(routed);
+    }
+
+    /// revert_point (`Some`) or revert_device (`None`).
+    pub(super) fn on_revert(
+        &mut self,
+        point: Option<String>,
+        reply: RpcReplyPort<Result<RoutedWrites, DeviceError>>,
+    ) {
+        let names: Vec<String> = match point {
+            Some(name) => {
+                if let Err(e) = self.plan_revert_of(&name) {
+                    // The caller may have given up waiting.
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                vec![name]
+            }
+            None => {
+                // Every point written since start or carrying a Starting Value; sheds first, so
+                // reverted limits are stored rather than applied.
+                let mut points: Vec<&PointDef> = self
+                    .device
+                    .registry
+                    .points
+                    .iter()
+                    .filter(|p| p.writable && p.attribute.is_writable())
+                    .filter(|p| self.originals.contains_key(&p.name) || p.starting_value.is_some())
+                    .collect();
+                points.sort_by_key(|p| p.attribute != Attribute::ShedState);
+                points.into_iter().map(|p| p.name.clone()).collect()
+            }
+        };
+        let routed = names
+            .into_iter()
+            .map(|name| {
+                let action = self.plan_revert_of(&name);
+                let routed = self.route(&name, action);
+                (name, routed)
+            })
+            .collect();
+        // The caller may have given up waiting; the reverts run all the same.
+        let _ = reply.send(Ok(routed));
+    }
+
+    fn plan_revert_of(&self, name: &str) -> Result<WriteAction, DeviceError> {
+        let point = self.point_def(name)?;
+        plan_revert(&self.path(), point, self.originals.get(name))
+    }
+
+    /// Writes the registry's Starting Values at start; nobody waits for them.
+    pub(super) fn write_starting_values(&mut self) {
+        let values: Vec<(String, serde_json::Value)> = self
+            .device
+            .registry
+            .points
+            .iter()
+            .filter(|p| p.writable)
+            .filter_map(|p| {
+                let v = p.starting_value.as_ref()?;
+                Some((p.name.clone(), serde_json::to_value(v).ok()?))
+            })
+            .collect();
+        if values.is_empty() {
+            return;
+        }
+        let (reply, _) = oneshot();
+        self.on_set_points(values, reply.into());
+    }
+
+    /// Remembers a point's value before its first write.
+    fn remember_original(&mut self, name: &str) {
+        if self.originals.contains_key(name) {
+            return;
+        }
+        let Some(point) = self.device.registry.point(name) else {
+            return;
+        };
+        let original = original_value(point, &self.snapshot);
+        self.originals.insert(name.to_string(), original);
+    }
+
+    /// Sends a checked write where it runs.
+    fn route(&mut self, name: &str, action: Result<WriteAction, DeviceError>) -> Routed {
+        let action = match action {
+            Ok(action) => action,
+            Err(e) => {
+                self.report_write(name, &Err(e.clone()));
+                return Routed::Answered(Err(e));
+            }
+        };
+        match action {
+            WriteAction::Nothing => {
+                let done = Ok(WriteOutcome::Confirmed);
+                self.report_write(name, &done);
+                Routed::Answered(done)
+            }
+            WriteAction::Port { port, write } => {
+                let (reply, receiver) = oneshot();
+                let attribute = self
+                    .device
+                    .registry
+                    .point(name)
+                    .map_or("", |p| p.attribute.name());
+                let message = PortMessage::Write {
+                    point: name.to_string(),
+                    attribute,
+                    write,
+                    reply: reply.into(),
+                };
+                let Some(child) = self.ports.get(&port) else {
+                    return Routed::Answered(Err(self.unavailable(format!(
+                        "point {name}: port {port} has no port actor"
+                    ))));
+                };
+                match child.actor.cast(message) {
+                    Ok(()) => Routed::Running(receiver),
+                    Err(e) => Routed::Answered(Err(self.unavailable(format!(
+                        "point {name}: port {port} is restarting ({e})"
+                    )))),
+                }
+            }
+            WriteAction::ClearAlarms => Routed::Running(self.clear_alarms()),
+        }
+    }
+
+    /// clearAlarms for the station, in a task; answers on the receiver.
+    fn clear_alarms(&mut self) -> OneshotReceiver<Result<WriteOutcome, DeviceError>> {
+        let (reply, receiver) = oneshot();
+        let gateway = self.gateway.clone();
+        let wait = self.options.gateway_wait();
+        let device = self.path();
+        let context = std::sync::Arc::clone(&self.port_context);
+        let request = crate::gateway::WriteRequest::ClearAlarms(ClearAlarmsQuery {
+            station_id: Some(self.station().clone()),
+            ..ClearAlarmsQuery::default()
+        });
+        self.tasks.spawn(async move {
+            let outcome = match gateway.write(request, wait).await {
+                Ok(_) => Ok(WriteOutcome::Confirmed),
+                Err(e @ crate::gateway::GatewayError::Overloaded { .. }) => {
+                    Err(DeviceError::from_gateway(&device, e))
+                }
+                Err(e) => Ok(WriteOutcome::Failed {
+                    reason: error_chain(&e),
+                }),
+            };
+            report_write(&context, Attribute::ClearAlarms.name(), &outcome);
+            // The caller may have given up waiting.
+            let _ = reply.send(outcome);
+        });
+        receiver
+    }
+
+    fn unavailable(&self, reason: String) -> DeviceError {
+        DeviceError::Unavailable {
+            device: self.path(),
+            reason,
+        }
+    }
+
+    /// Tells the observer how a write the station answered itself ended; ports and the
+    /// clearAlarms task report the writes they run.
+    fn report_write(&self, point: &str, result: &Result<WriteOutcome, DeviceError>) {
+        if let Some(def) = self.device.registry.point(point) {
+            report_write(&self.port_context, def.attribute.name(), result);
+        }
+    }
+}
+
+/// Waits for routed writes to be answered, within `timeout` in all.
+pub async fn answers(
+    device: &str,
+    routed: RoutedWrites,
+    timeout: std::time::Duration,
+) -> Vec<(String, Result<WriteOutcome, DeviceError>)> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut results = Vec::with_capacity(routed.len());
+    for (name, routed) in routed {
+        let result = match routed {
+            Routed::Answered(result) => result,
+            Routed::Running(receiver) => match tokio::time::timeout_at(deadline, receiver).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(DeviceError::Unavailable {
+                    device: device.to_string(),
+                    reason: format!("point {name}: the port failed before running the write"),
+                }),
+                Err(_) => Err(DeviceError::Unavailable {
+                    device: device.to_string(),
+                    reason: format!("point {name}: the write was not answered in time"),
+                }),
+            },
+        };
+        results.push((name, result));
+    }
+    results
+}

@@ -1,0 +1,363 @@
+//! Scraping: the tick schedule, the polls it asks the gateway for, absorbing their answers
+//! into the snapshot and the ports, and publishing the scrape-all message.
+//!
+//! At each tick a station asks for every method some point needs whose data is older than that
+//! method's period (the shortest data currency of its points, and never shorter than the
+//! device's `cacheExpiration`, see `Device::call_periods`); getStations is fetched at start and
+//! then rarely. When the polls of a tick are in, it publishes. First ticks of many stations are
+//! spread over the interval by station index, so a fleet does not scrape all at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cp_registry::{
+    AllMessage, ApiMethod, GroupId, PointMeta, PointValue, PortLoad, PortNumber, StationLoad,
+};
+use ractor::ActorRef;
+
+use super::{StationMessage, StationState, SESSION_LOOKBACK};
+use crate::device::{error_chain, MethodFailure, Publish, PublishHeaders};
+use crate::gateway::{GatewayError, ReadReply, ReadRequest};
+use crate::port::PortMessage;
+
+impl StationState {
+    pub(super) fn on_tick(&mut self, myself: &ActorRef<StationMessage>, generation: u64) {
+        if generation != self.generation {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        while self.next_tick <= now {
+            self.next_tick += self.tick;
+        }
+        self.arm_tick_timer(myself);
+        self.start_scrape(myself);
+    }
+
+    /// Ticks keep to a fixed schedule (start + n × tick) rather than "a tick after the last
+    /// one", so stations of one slot stay together and their reads keep merging.
+    pub(super) fn arm_tick_timer(&mut self, myself: &ActorRef<StationMessage>) {
+        let generation = self.generation;
+        let wait = self
+            .next_tick
+            .saturating_duration_since(tokio::time::Instant::now());
+        self.timers.retain(|t| !t.is_finished());
+        self.timers
+            .push(myself.send_after(wait, move || StationMessage::Tick { generation }));
+    }
+
+    /// Polls every method whose data is older than its period, then publishes when they are in.
+    pub(super) fn start_scrape(&mut self, myself: &ActorRef<StationMessage>) {
+        let now = tokio::time::Instant::now();
+        if !self.scrape_pending {
+            self.scrape_started = now;
+        }
+        self.scrape_pending = true;
+        if self.awaiting_station_info() {
+            // The first getStations brings the station group; reading load before it would
+            // cost one getLoad per station instead of one per group. It restarts the scrape.
+            return;
+        }
+        // Polls happen on ticks, so a period is due after the whole ticks that cover it, with
+        // half a tick of slack as for publishing: a request made just after its tick (the
+        // first getLoad waits for getStations) is still due that many ticks later, and a
+        // period between two ticks (90 s on 60 s ticks) waits for the later one.
+        let slack = self.tick / 2;
+        let due: Vec<ApiMethod> = self
+            .periods
+            .iter()
+            .filter(|(m, period)| {
+                !self.polling.contains(m)
+                    && self.requested_at.get(m).is_none_or(|t| {
+                        now.duration_since(*t) + slack >= whole_ticks(*period, self.tick)
+                    })
+            })
+            .map(|(m, _)| *m)
+            .collect();
+        for method in due {
+            self.poll(myself, method);
+        }
+        if self.polling.is_empty() {
+            self.publish();
+        }
+    }
+
+    /// Whether the start-up getStations is still on its way.
+    pub(super) fn awaiting_station_info(&self) -> bool {
+        self.polling.contains(&ApiMethod::GetStations)
+            && !self.fetched_at.contains_key(&ApiMethod::GetStations)
+            && !self.failures.contains_key(&ApiMethod::GetStations)
+    }
+
+    pub(super) fn poll(&mut self, myself: &ActorRef<StationMessage>, method: ApiMethod) {
+        let station = self.station().clone();
+        let request = match method {
+            ApiMethod::GetStationStatus => ReadRequest::Status(station),
+            ApiMethod::GetLoad => ReadRequest::Load {
+                station,
+                group: *self.group.borrow(),
+            },
+            ApiMethod::GetAlarms => ReadRequest::Alarms(station),
+            ApiMethod::GetStationRights => ReadRequest::Rights(station),
+            ApiMethod::GetChargingSessionData => ReadRequest::Sessions {
+                station,
+                since: Some(Utc::now() - SESSION_LOOKBACK),
+            },
+            ApiMethod::GetStations => ReadRequest::Stations(station),
+            // Writes are never polled.
+            ApiMethod::ShedLoad | ApiMethod::ClearShedState | ApiMethod::ClearAlarms => return,
+        };
+        self.polling.insert(method);
+        self.requested_at
+            .insert(method, tokio::time::Instant::now());
+        let gateway = self.gateway.clone();
+        let timeout = self.options.gateway_wait();
+        let myself = myself.clone();
+        self.tasks.spawn(async move {
+            let result = gateway.read(request, timeout).await;
+            // The station may have stopped meanwhile; then the answer has no reader.
+            let _ = myself.cast(StationMessage::PollCompleted { method, result });
+        });
+    }
+
+    pub(super) fn on_poll_completed(
+        &mut self,
+        myself: &ActorRef<StationMessage>,
+        method: ApiMethod,
+        result: Result<ReadReply, GatewayError>,
+    ) {
+        while self.tasks.try_join_next().is_some() {}
+        self.polling.remove(&method);
+        let now = Utc::now();
+        let requested = self.requested_at.get(&method).copied();
+        let failure = match result {
+            Ok(ReadReply::Load(_)) if self.has_newer_load(requested) => None,
+            Ok(reply) => {
+                if method == ApiMethod::GetLoad {
+                    self.load_requested = requested;
+                }
+                self.absorb(reply, now).err()
+            }
+            Err(error) => Some(MethodFailure {
+                kind: error.kind_str().to_string(),
+                text: error_chain(&error),
+                at: now,
+            }),
+        };
+        let refused = failure
+            .as_ref()
+            .is_some_and(|f| f.kind == crate::ErrorKind::PlanRights.as_str());
+        self.observer()
+            .method_refused(self.station(), method, refused);
+        match failure {
+            None => {
+                if let Some(failure) = self.failures.remove(&method) {
+                    tracing::info!(device = %self.device.path, op = %method, after = %failure.kind, "poll recovered");
+                }
+                self.fetched_at.insert(method, now);
+            }
+            Some(failure) => {
+                // Said once per kind of failure: a fleet of hundreds repeating a standing
+                // refusal every tick would bury everything else.
+                let known = self.failures.get(&method).map(|f| f.kind.as_str());
+                if known == Some(failure.kind.as_str()) {
+                    tracing::debug!(device = %self.device.path, op = %method, cause = %failure.text, "poll failed again");
+                } else {
+                    tracing::warn!(device = %self.device.path, op = %method, cause = %failure.text, "poll failed");
+                }
+                self.failures.insert(method, failure);
+                // Try again at the next tick rather than after a whole period.
+                self.requested_at.remove(&method);
+            }
+        }
+        if method == ApiMethod::GetStations && self.scrape_pending && !self.awaiting_station_info()
+        {
+            self.start_scrape(myself);
+        } else if self.polling.is_empty() && self.scrape_pending {
+            self.publish();
+        }
+    }
+
+    /// Whether the snapshot holds a getLoad asked for after `requested`.
+    pub(super) fn has_newer_load(&self, requested: Option<tokio::time::Instant>) -> bool {
+        matches!((self.load_requested, requested), (Some(held), Some(asked)) if held > asked)
+    }
+
+    /// A write's getLoad read-back: absorbed exactly as a successful getLoad poll, unless a
+    /// newer getLoad is already in.
+    pub(super) fn on_load_read_back(&mut self, load: StationLoad, requested: tokio::time::Instant) {
+        if self.has_newer_load(Some(requested)) {
+            return;
+        }
+        let now = Utc::now();
+        self.load_requested = Some(requested);
+        // Load(Some) always absorbs.
+        let _ = self.absorb(ReadReply::Load(Some(load)), now);
+        self.failures.remove(&ApiMethod::GetLoad);
+        self.fetched_at.insert(ApiMethod::GetLoad, now);
+        self.refresh_cached_publish(ApiMethod::GetLoad);
+    }
+
+    /// Updates the cached scrape-all answer's points of `method` from the snapshot, so a
+    /// scrape_all served from the cache shows what was just read. Nothing is re-published:
+    /// subscribers see it at the next tick.
+    pub(super) fn refresh_cached_publish(&mut self, method: ApiMethod) {
+        let Some((mut publish, at)) = self.latest.take() else {
+            return;
+        };
+        let registry = Arc::clone(&self.device.registry);
+        for point in registry.points.iter().filter(|p| p.method() == method) {
+            if let Some(value) = publish.message.values.get_mut(&point.name) {
+                if let Some(fresh) = self.value_of(point) {
+                    *value = fresh;
+                }
+            }
+        }
+        self.latest = Some((publish, at));
+    }
+
+    /// Stores a poll's answer in the snapshot and tells the ports.
+    pub(super) fn absorb(
+        &mut self,
+        reply: ReadReply,
+        now: DateTime<Utc>,
+    ) -> Result<(), MethodFailure> {
+        let missing = |method: ApiMethod| MethodFailure {
+            kind: "not_reported".to_string(),
+            text: format!(
+                "{method}: station {} not in the answer",
+                self.device.station
+            ),
+            at: now,
+        };
+        match reply {
+            ReadReply::Status(Some(status)) => {
+                self.observer().status_observed(&status);
+                for port in &status.ports {
+                    self.tell_port(port.port, None, Some(port.clone()), now);
+                }
+                self.snapshot.status = Some(status);
+            }
+            ReadReply::Status(None) => return Err(missing(ApiMethod::GetStationStatus)),
+            ReadReply::Load(Some(load)) => {
+                self.observer().load_observed(&load);
+                for port in &load.ports {
+                    self.tell_port(port.port, Some(port.clone()), None, now);
+                }
+                self.snapshot.load = Some(load);
+            }
+            ReadReply::Load(None) => return Err(missing(ApiMethod::GetLoad)),
+            ReadReply::Alarms(alarms) => self.snapshot.alarms = Some(alarms),
+            ReadReply::Rights(Some(rights)) => self.snapshot.rights = Some(rights),
+            ReadReply::Rights(None) => return Err(missing(ApiMethod::GetStationRights)),
+            ReadReply::Sessions(sessions) => {
+                sessions
+                    .iter()
+                    .for_each(|s| self.observer().session_observed(s));
+                self.snapshot.sessions = Some(sessions);
+            }
+            ReadReply::Stations(Some(info)) => {
+                let group = info
+                    .group_id
+                    .as_deref()
+                    .and_then(|g| g.trim().parse().ok())
+                    .map(GroupId);
+                // The ports read it for their read-backs; nobody waits for the change.
+                self.group.send_replace(group);
+                self.snapshot.info = Some(*info);
+            }
+            ReadReply::Stations(None) => return Err(missing(ApiMethod::GetStations)),
+            ReadReply::StationList(_) => {}
+        }
+        Ok(())
+    }
+
+    pub(super) fn tell_port(
+        &self,
+        port: PortNumber,
+        load: Option<PortLoad>,
+        status: Option<cp_registry::PortStatus>,
+        at: DateTime<Utc>,
+    ) {
+        // A port that is restarting misses one observation; the next poll brings another.
+        self.to_port(port, PortMessage::Observed { load, status, at });
+    }
+
+    /// Sends `message` to `port`'s actor. One that failed and is not restarted yet drops it:
+    /// an ask then fails as unavailable; a registers update is lost with the messages queued
+    /// behind the failure (see `Writer::shed` for what that means).
+    pub(super) fn to_port(&self, port: PortNumber, message: PortMessage) {
+        if let Some(child) = self.ports.get(&port) {
+            let _ = child.actor.cast(message);
+        }
+    }
+
+    /// Builds, sends and caches the scrape-all message.
+    pub(super) fn publish(&mut self) {
+        self.scrape_pending = false;
+        let now = tokio::time::Instant::now();
+        let slack = self.tick / 2;
+        let interval = self.device.interval;
+        let registry = Arc::clone(&self.device.registry);
+        let due = registry.points.iter().filter(|p| {
+            self.last_included
+                .get(&p.name)
+                .is_none_or(|t| now.duration_since(*t) + slack >= p.scrape_interval_or(interval))
+        });
+        let mut message = AllMessage::build(due, self.tz(), |p| self.value_of(p));
+        for name in message.values.keys() {
+            self.last_included.insert(name.clone(), now);
+        }
+        if let Some(heartbeat) = self.device.heart_beat_point.clone() {
+            self.heartbeat = !self.heartbeat;
+            message.values.insert(
+                heartbeat.clone(),
+                PointValue::Int(i64::from(self.heartbeat)),
+            );
+            message.meta.insert(
+                heartbeat,
+                PointMeta {
+                    value_type: "integer".into(),
+                    units: String::new(),
+                    tz: self.tz().to_string(),
+                },
+            );
+        }
+        let at = Utc::now();
+        if self.failures.is_empty() {
+            self.last_ok_scrape = Some(at);
+        }
+        let publish = Publish {
+            topic: self.device.path.all_topic(),
+            device: self.path(),
+            headers: PublishHeaders::at(at),
+            message,
+        };
+        // No subscriber is not an error: the cache below still serves scrape_all.
+        let _ = self.publisher.send(publish.clone());
+        for waiter in self.scrape_waiters.drain(..) {
+            // The caller may have given up; the publish is cached all the same.
+            let _ = waiter.send(Ok(publish.clone()));
+        }
+        self.latest = Some((publish, now));
+        self.last_scrape = Some(at);
+        let health = self.health();
+        let observer = &*self.options.station_observer;
+        let station = &self.device.station;
+        observer.scrape_finished(station, now.duration_since(self.scrape_started), at);
+        observer.station_up(station, self.is_up());
+        observer.sheds_active(station, health.sheds_active);
+        observer.alarms_active(station, self.snapshot.alarms.as_ref().map_or(0, Vec::len));
+        for (method, fetched) in &self.fetched_at {
+            let age = (at - *fetched).to_std().unwrap_or_default();
+            observer.data_age(station, *method, age);
+        }
+    }
+}
+
+/// The shortest run of whole `tick`s that is at least `period`.
+pub(super) fn whole_ticks(period: Duration, tick: Duration) -> Duration {
+    let tick_ns = tick.as_nanos().max(1);
+    let ticks = period.as_nanos().div_ceil(tick_ns);
+    Duration::from_nanos(u64::try_from(ticks * tick_ns).unwrap_or(u64::MAX))
+}
