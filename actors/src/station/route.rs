@@ -161,15 +161,16 @@ impl StationState {
                     reply: reply.into(),
                 };
                 let Some(child) = self.ports.get(&port) else {
-                    return Routed::Answered(Err(self.unavailable(format!(
-                        "point {name}: port {port} has no port actor"
-                    ))));
+                    return Routed::Answered(Err(
+                        self.unavailable(format!("point {name}: port {port} has no port actor"))
+                    ));
                 };
                 match child.actor.cast(message) {
                     Ok(()) => Routed::Running(receiver),
-                    Err(e) => Routed::Answered(Err(self.unavailable(format!(
-                        "point {name}: port {port} is restarting ({e})"
-                    )))),
+                    Err(e) => {
+                        Routed::Answered(Err(self
+                            .unavailable(format!("point {name}: port {port} is restarting ({e})"))))
+                    }
                 }
             }
             WriteAction::ClearAlarms => Routed::Running(self.clear_alarms()),

@@ -1,0 +1,102 @@
+//! Scrape schedule and publishes.
+
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn a_scrape_publishes_the_volttron_all_message_and_toggles_the_heartbeat() {
+    let api = Arc::new(FakeApi::new(1, 2, 1));
+    let fleet = start(&api, 1).await;
+    let mut rx = fleet.subscribe();
+    let first = next_publish_of(&mut rx, DEVICE).await;
+    let second = next_publish_of(&mut rx, DEVICE).await;
+    assert_eq!(first.topic, "devices/campus/bldg/1000/all");
+    let body = serde_json::to_value(&first.message).unwrap();
+    assert_eq!(body[0]["Status"], "AVAILABLE");
+    assert_eq!(body[0]["shedState"], 0);
+    assert_eq!(body[0]["portLoad"], 0.0);
+    assert_eq!(
+        body[1]["portLoad"],
+        json!({"type": "float", "units": "kW", "tz": "UTC"})
+    );
+    assert!(chrono::DateTime::parse_from_rfc3339(&first.headers.date).is_ok());
+    assert_eq!(first.headers.date, first.headers.timestamp);
+    let beat = |p: &Publish| p.message.values.get("heartbeat").cloned();
+    assert_ne!(beat(&first), beat(&second));
+    assert!(matches!(beat(&first), Some(PointValue::Int(0 | 1))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_scrapes_are_spread_in_slots_whose_reads_merge() {
+    // Twelve stations in groups of two: six slots of two neighbours, ten seconds apart.
+    let api = Arc::new(FakeApi::new(12, 1, 2));
+    let fleet = start(&api, 12).await;
+    let mut rx = fleet.subscribe();
+    let origin = tokio::time::Instant::now();
+    let mut firsts = std::collections::BTreeMap::new();
+    while firsts.len() < 12 {
+        let publish = next_publish(&mut rx).await;
+        firsts
+            .entry(publish.device)
+            .or_insert_with(|| origin.elapsed().as_secs());
+    }
+    let times: Vec<u64> = firsts.into_values().collect();
+    assert_eq!(times, vec![0, 0, 10, 10, 20, 20, 30, 30, 40, 40, 50, 50]);
+    let first_minute = |method| {
+        api.calls_of(method)
+            .into_iter()
+            .filter(|c| c.at.duration_since(origin) < Duration::from_secs(60))
+            .map(|c| c.detail)
+            .collect::<Vec<_>>()
+    };
+    let status = first_minute(ApiMethod::GetStationStatus);
+    assert_eq!(status.len(), 6, "{status:?}");
+    let loads = first_minute(ApiMethod::GetLoad);
+    assert_eq!(loads.len(), 6, "{loads:?}");
+    assert!(loads.iter().all(|d| d.starts_with("Group(")), "{loads:?}");
+}
+
+/// When getLoad and getStationStatus are called over ten scrapes a minute apart, with the
+/// device's `cacheExpiration` set to `cache`.
+async fn call_times(cache: Option<Duration>) -> Vec<(ApiMethod, Vec<u64>)> {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let mut spec = spec(1);
+    spec.station_sets[0].cache_expiration = cache;
+    let fleet = start_with(&api, spec, options()).await;
+    let mut rx = fleet.subscribe();
+    let origin = tokio::time::Instant::now();
+    let mut scrapes = Vec::new();
+    while scrapes.len() < 10 {
+        next_publish_of(&mut rx, DEVICE).await;
+        scrapes.push(origin.elapsed().as_secs());
+    }
+    assert_eq!(scrapes, (0..10).map(|n| n * 60).collect::<Vec<_>>());
+    [ApiMethod::GetLoad, ApiMethod::GetStationStatus]
+        .into_iter()
+        .map(|method| {
+            let at = api.calls_of(method).into_iter();
+            (
+                method,
+                at.map(|c| c.at.duration_since(origin).as_secs()).collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_scrape_reads_fresh_data_without_cache_expiration() {
+    let every_minute: Vec<u64> = (0..10).map(|n| n * 60).collect();
+    for (method, at) in call_times(None).await {
+        assert_eq!(at, every_minute, "{method:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_expiration_spaces_out_the_calls_but_not_the_scrapes() {
+    for (method, at) in call_times(Some(Duration::from_secs(180))).await {
+        assert_eq!(at, vec![0, 180, 360, 540], "{method:?}");
+    }
+    // Between two ticks, the later one: never sooner than cacheExpiration allows.
+    for (method, at) in call_times(Some(Duration::from_secs(90))).await {
+        assert_eq!(at, vec![0, 120, 240, 360, 480], "{method:?}");
+    }
+}
