@@ -4,11 +4,11 @@
 //! - `api`: the [`ChargePointApi`] trait the actors call, with its query types.
 //! - `error`: [`SoapError`], the typed failure of one ChargePoint call.
 //! - `gateway`: [`Gateway`], one actor per account: batching, coalescing, rate limit, retries.
-//! - `fleet`: [`FleetSupervisor`]: gateways and station actors, restart policy, sheds on exit.
+//! - `fleet`: `FleetSupervisor`: gateways and station actors, restart policy, sheds on exit.
 //! - `options`: [`FleetOptions`], how the supervisor behaves, with its defaults.
-//! - `station`: [`StationActor`]: one station as one device: scrapes, publishes, answers
+//! - `station`: `StationActor`: one station as one device: scrapes, publishes, answers
 //!   reads, routes writes to its ports.
-//! - `port`: [`PortActor`]: one port's registers and writes: intent, believed shed, lease,
+//! - `port`: `PortActor`: one port's registers and writes: intent, believed shed, lease,
 //!   clear re-sends, the shedLoad/clearShedState calls and their read-back.
 //! - `directory`: the live station actors by device path, kept by the supervisor for the handle.
 //! - `handle`: [`Fleet`], the handle the HTTP API and the CLI use.
@@ -40,7 +40,7 @@ pub use device::{
     Publish, PublishHeaders, StationHealth, WriteOutcome,
 };
 pub use error::{BoxError, ErrorKind, SoapError};
-pub use fleet::{AccountSpec, Connect, DeviceSpec, FleetSpec, FleetSupervisor, MAX_RESTART_DELAY};
+pub use fleet::{AccountSpec, Connect, DeviceSpec, FleetSpec};
 pub use gateway::{
     CallId, CallOutput, Gateway, GatewayArguments, GatewayError, GatewayHandle, GatewayMessage,
     GatewayOptions, GatewayState, ReadReply, ReadRequest, WriteReply, WriteRequest,
@@ -54,5 +54,3 @@ pub use options::{
     FleetOptions, DEFAULT_CONFIRM_POLL, DEFAULT_CONFIRM_TIMEOUT, DEFAULT_LEASE_MINUTES,
     STATION_INFO_REFRESH,
 };
-pub use port::{PortActor, PortRegisters};
-pub use station::StationActor;

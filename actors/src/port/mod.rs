@@ -86,7 +86,8 @@ pub enum PortMessage {
     CallFinished,
     /// The lease timer: renew the shed believed in force.
     LeaseTick,
-    /// The port's registers.
+    /// The port's registers (tests).
+    #[cfg(test)]
     Get { reply: RpcReplyPort<PortRegisters> },
     /// Chaos hook (tests and the `chaos` feature): the handler panics, as a bug would.
     #[cfg(any(test, feature = "chaos"))]
@@ -345,6 +346,7 @@ impl Actor for PortActor {
             }
             PortMessage::CallFinished => state.on_call_finished(),
             PortMessage::LeaseTick => state.enqueue(PortJob::Renew),
+            #[cfg(test)]
             PortMessage::Get { reply } => {
                 // The asker may have timed out; it has nothing left to learn.
                 let _ = reply.send(state.registers.clone());
