@@ -283,10 +283,9 @@ impl StationState {
         self.to_port(port, PortMessage::Observed { load, status, at });
     }
 
-    /// Sends `message` to `port`'s actor. One that failed and is not restarted yet drops it:
-    /// an ask then fails as unavailable; a registers update is lost with the messages queued
-    /// behind the failure (see `Writer::shed` for what that means).
-    pub(super) fn to_port(&self, port: PortNumber, message: PortMessage) {
+    /// Sends `message` to `port`'s actor. One that failed and is not restarted yet drops it,
+    /// with the messages queued behind the failure; the next poll brings another.
+    fn to_port(&self, port: PortNumber, message: PortMessage) {
         if let Some(child) = self.ports.get(&port) {
             let _ = child.actor.cast(message);
         }
