@@ -3,7 +3,7 @@
 //! Layout:
 //! - `api`: the [`ChargePointApi`] trait the actors call, with its query types.
 //! - `error`: [`SoapError`], the typed failure of one ChargePoint call.
-//! - `gateway`: [`Gateway`], one actor per account: batching, coalescing, rate limit, retries.
+//! - `gateway`: `Gateway`, one actor per account: batching, coalescing, rate limit, retries.
 //! - `fleet`: [`FleetSupervisor`]: gateways and station actors, restart policy, sheds on exit.
 //! - `station`: [`StationActor`]: one station as one device: schedule, publish, writes, leases.
 //! - `port`: [`PortActor`]: one port's registers: latest load/status, shed intent and belief,
@@ -40,12 +40,7 @@ pub use fleet::{
     FleetState, FleetSupervisor, DEFAULT_CONFIRM_POLL, DEFAULT_CONFIRM_TIMEOUT,
     DEFAULT_LEASE_MINUTES, MAX_RESTART_DELAY, STATION_INFO_REFRESH,
 };
-pub use gateway::{
-    CallId, CallOutput, Gateway, GatewayArguments, GatewayError, GatewayHandle, GatewayMessage,
-    GatewayOptions, GatewayState, ReadReply, ReadRequest, WriteReply, WriteRequest,
-    DEFAULT_BATCH_WINDOW, DEFAULT_BURST, DEFAULT_CALL_TIMEOUT, DEFAULT_REQUESTS_PER_MINUTE,
-    DEFAULT_RETRY_DEADLINE, MAX_INFLIGHT_PER_ACCOUNT, MAX_QUEUED_PER_ACCOUNT,
-};
+pub use gateway::{GatewayError, GatewayHandle, GatewayOptions, ReadReply};
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};
 pub use metrics::Metrics;
 pub use observe::{CallObserver, NoObserver, StationObserver};
