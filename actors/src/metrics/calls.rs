@@ -51,7 +51,7 @@ impl Metrics {
 
     /// One attempt at one ChargePoint call finished: counts it by outcome, times it, and counts
     /// its error kind; a plan-rights refusal is also counted in `cp_plan_rights_errors_total`.
-    pub fn record_call(
+    pub(crate) fn record_call(
         &self,
         account: &str,
         method: ApiMethod,
@@ -83,7 +83,7 @@ impl Metrics {
     }
 
     /// The gateway decided to try a call again after a transient failure.
-    pub fn record_retry(&self, account: &str, method: ApiMethod) {
+    pub(crate) fn record_retry(&self, account: &str, method: ApiMethod) {
         self.families
             .retries
             .with_label_values(&[account, method.name()])
@@ -92,7 +92,7 @@ impl Metrics {
 
     /// A call waited `waited` for the account's rate limiter (record zero waits too, so the
     /// histogram shows how often the limiter bites).
-    pub fn record_rate_limit_wait(&self, account: &str, waited: Duration) {
+    pub(crate) fn record_rate_limit_wait(&self, account: &str, waited: Duration) {
         self.families
             .rate_limit_wait
             .with_label_values(&[account])
@@ -100,7 +100,7 @@ impl Metrics {
     }
 
     /// The number of the account's calls on the wire right now.
-    pub fn set_calls_in_flight(&self, account: &str, count: usize) {
+    pub(crate) fn set_calls_in_flight(&self, account: &str, count: usize) {
         self.families
             .in_flight
             .with_label_values(&[account])
@@ -109,7 +109,7 @@ impl Metrics {
 
     /// One batched call covered `stations` stations (getStationStatus with a list of IDs,
     /// getLoad by station group).
-    pub fn record_batch(&self, account: &str, method: ApiMethod, stations: usize) {
+    pub(crate) fn record_batch(&self, account: &str, method: ApiMethod, stations: usize) {
         self.families
             .batch_stations
             .with_label_values(&[account, method.name()])
@@ -117,7 +117,7 @@ impl Metrics {
     }
 
     /// The number of requests now waiting in the account's gateway queue.
-    pub fn set_queue_depth(&self, account: &str, depth: usize) {
+    pub(crate) fn set_queue_depth(&self, account: &str, depth: usize) {
         self.families
             .queued_requests
             .with_label_values(&[account])
@@ -125,7 +125,7 @@ impl Metrics {
     }
 
     /// A request was refused because the account's gateway queue was full.
-    pub fn record_overload_rejection(&self, account: &str) {
+    pub(crate) fn record_overload_rejection(&self, account: &str) {
         self.families
             .overload_rejections
             .with_label_values(&[account])

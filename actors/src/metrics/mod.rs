@@ -1,8 +1,10 @@
 //! Prometheus metrics of the supervisor: API calls, fleet health and port telemetry.
 //!
-//! [`Metrics`] owns one `prometheus::Registry` with every family, and offers one recording
-//! method per event the actors see (a call finished, a station scraped, a write confirmed, a
-//! getLoad answer arrived), so callers never touch label order or units. The supervisor serves
+//! [`Metrics`] owns one `prometheus::Registry` with every family. It is the gateways' and the
+//! stations' observer ([`CallObserver`](crate::CallObserver),
+//! [`StationObserver`](crate::StationObserver)) and records each event they report (a call
+//! finished, a station scraped, a write confirmed, a getLoad answer arrived) with one
+//! crate-private method per event, so no caller touches label order or units. The supervisor serves
 //! [`Metrics::render`] at `/metrics` on its own listener; `dashboards/` holds the Grafana
 //! dashboards and alert rules built on these names.
 //!

@@ -44,7 +44,7 @@ impl Metrics {
     /// Starts a new station's counters at zero (restarts, and every outcome of each writable
     /// attribute, e.g. `["shedState", "allowedLoad", "percentShed", "clearAlarms"]`), so its
     /// first restart or failed write shows in `increase()` and fires `CpWriteFailures`.
-    pub fn add_station(&self, station: &StationId, writable_attributes: &[&str]) {
+    pub(crate) fn add_station(&self, station: &StationId, writable_attributes: &[&str]) {
         let f = &self.families;
         let id = station.as_str();
         f.restarts.with_label_values(&[id]).inc_by(0);
@@ -59,7 +59,7 @@ impl Metrics {
     }
 
     /// Whether the station's API calls currently succeed.
-    pub fn set_station_up(&self, station: &StationId, up: bool) {
+    pub(crate) fn set_station_up(&self, station: &StationId, up: bool) {
         self.families
             .station_up
             .with_label_values(&[station.as_str()])
@@ -67,7 +67,7 @@ impl Metrics {
     }
 
     /// A scrape of the station finished at `finished_at` after `elapsed`.
-    pub fn record_scrape(
+    pub(crate) fn record_scrape(
         &self,
         station: &StationId,
         elapsed: Duration,
@@ -84,7 +84,7 @@ impl Metrics {
     }
 
     /// The station's newest data from `method` is `age` old.
-    pub fn set_data_age(&self, station: &StationId, method: ApiMethod, age: Duration) {
+    pub(crate) fn set_data_age(&self, station: &StationId, method: ApiMethod, age: Duration) {
         self.families
             .data_age
             .with_label_values(&[station.as_str(), method.name()])
@@ -92,7 +92,7 @@ impl Metrics {
     }
 
     /// The fleet supervisor restarted the station's actor.
-    pub fn record_station_restart(&self, station: &StationId) {
+    pub(crate) fn record_station_restart(&self, station: &StationId) {
         self.families
             .restarts
             .with_label_values(&[station.as_str()])
@@ -101,7 +101,7 @@ impl Metrics {
 
     /// Whether the account's plan refuses `method` for the station (a plan-rights answer sets
     /// it; a later success clears it).
-    pub fn set_method_refused(&self, station: &StationId, method: ApiMethod, refused: bool) {
+    pub(crate) fn set_method_refused(&self, station: &StationId, method: ApiMethod, refused: bool) {
         self.families
             .method_refused
             .with_label_values(&[station.as_str(), method.name()])
@@ -109,7 +109,12 @@ impl Metrics {
     }
 
     /// A write of `attribute` (the registry attribute, e.g. `allowedLoad`) ended with `outcome`.
-    pub fn record_write(&self, station: &StationId, attribute: &str, outcome: &WriteOutcome) {
+    pub(crate) fn record_write(
+        &self,
+        station: &StationId,
+        attribute: &str,
+        outcome: &WriteOutcome,
+    ) {
         self.families
             .writes
             .with_label_values(&[station.as_str(), attribute, write_outcome_label(outcome)])
@@ -117,7 +122,7 @@ impl Metrics {
     }
 
     /// The number of the station's ports under a shed the supervisor commanded.
-    pub fn set_sheds_active(&self, station: &StationId, ports: usize) {
+    pub(crate) fn set_sheds_active(&self, station: &StationId, ports: usize) {
         self.families
             .sheds_active
             .with_label_values(&[station.as_str()])
@@ -125,7 +130,7 @@ impl Metrics {
     }
 
     /// The number of alarms getAlarms reports for the station.
-    pub fn set_active_alarms(&self, station: &StationId, alarms: usize) {
+    pub(crate) fn set_active_alarms(&self, station: &StationId, alarms: usize) {
         self.families
             .active_alarms
             .with_label_values(&[station.as_str()])
@@ -136,7 +141,7 @@ impl Metrics {
 
     /// One station's entry of a getLoad answer: station load and every port's load, cap,
     /// shed fraction and shed state.
-    pub fn record_station_load(&self, load: &StationLoad) {
+    pub(crate) fn record_station_load(&self, load: &StationLoad) {
         let f = &self.families;
         let station = load.station_id.as_str();
         if let Some(kw) = load.station_load {
@@ -163,7 +168,7 @@ impl Metrics {
 
     /// One station's entry of a getStationStatus answer: each port's status as a 1 on its
     /// current `status` label and 0 on the others.
-    pub fn record_station_status(&self, status: &StationStatus) {
+    pub(crate) fn record_station_status(&self, status: &StationStatus) {
         let station = status.station_id.as_str();
         for port in &status.ports {
             self.set_port_status(station, port.port, &port.status);
@@ -171,7 +176,7 @@ impl Metrics {
     }
 
     /// The latest charging session of a port; sessions without a port number are ignored.
-    pub fn record_session(&self, session: &ChargingSession) {
+    pub(crate) fn record_session(&self, session: &ChargingSession) {
         if let Some(port) = session.port {
             self.families
                 .port_session_energy
@@ -182,7 +187,7 @@ impl Metrics {
 
     /// Removes every series of a station that left the fleet, so dashboards stop showing it.
     /// Account-level series are kept: other stations of the account still use them.
-    pub fn forget_station(&self, station: &StationId) {
+    pub(crate) fn forget_station(&self, station: &StationId) {
         let f = &self.families;
         let station_families: [&dyn StationLabelled; 16] = [
             &f.station_up,
