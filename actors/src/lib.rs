@@ -3,7 +3,7 @@
 //! Layout:
 //! - `api`: the [`ChargePointApi`] trait the actors call, with its query types.
 //! - `error`: [`SoapError`], the typed failure of one ChargePoint call.
-//! - `gateway`: [`Gateway`], one actor per account: batching, coalescing, rate limit, retries.
+//! - `gateway`: `Gateway`, one actor per account: batching, coalescing, rate limit, retries.
 //! - `fleet`: `FleetSupervisor`: gateways and station actors, restart policy, sheds on exit.
 //! - `options`: [`FleetOptions`], how the supervisor behaves, with its defaults.
 //! - `station`: `StationActor`: one station as one device: scrapes, publishes, answers
@@ -41,12 +41,7 @@ pub use device::{
 };
 pub use error::{BoxError, ErrorKind, SoapError};
 pub use fleet::{AccountSpec, Connect, DeviceSpec, FleetSpec};
-pub use gateway::{
-    CallId, CallOutput, Gateway, GatewayArguments, GatewayError, GatewayHandle, GatewayMessage,
-    GatewayOptions, GatewayState, ReadReply, ReadRequest, WriteReply, WriteRequest,
-    DEFAULT_BATCH_WINDOW, DEFAULT_BURST, DEFAULT_CALL_TIMEOUT, DEFAULT_REQUESTS_PER_MINUTE,
-    DEFAULT_RETRY_DEADLINE, MAX_INFLIGHT_PER_ACCOUNT, MAX_QUEUED_PER_ACCOUNT,
-};
+pub use gateway::{GatewayError, GatewayOptions};
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};
 pub use metrics::Metrics;
 pub use observe::{CallObserver, NoObserver, StationObserver};

@@ -1,0 +1,354 @@
+//! The per-account gateway: the only place that talks to ChargePoint.
+//!
+//! One [`Gateway`] actor serves one ChargePoint account. Station actors ask it for their part of a
+//! read ([`ReadRequest`]) or for a write ([`WriteRequest`]); the gateway
+//! - collects the reads of a short window and merges them across stations: one
+//!   getStationStatus for every station asked about, one getLoad per station group that two or
+//!   more requesters share, one getAlarms / getStationRights / getStations for the whole account;
+//! - lets a read share a call that is already queued or in flight when that call answers it
+//!   (coalescing);
+//! - sends writes ahead of every queued read (two lanes);
+//! - keeps within the account's request rate (governor) and at most
+//!   [`MAX_INFLIGHT_PER_ACCOUNT`](options::MAX_INFLIGHT_PER_ACCOUNT) calls at a time (a
+//!   semaphore);
+//! - retries transient failures with exponential backoff and jitter up to a deadline;
+//! - refuses at once with [`GatewayError::Overloaded`] when its queue is full.
+//!
+//! The handler never waits on the network: each call runs in a task owned by the actor's
+//! [`JoinSet`], which sends [`GatewayMessage::CallCompleted`] back.
+//!
+//! Layout:
+//! - this file: the actor, its messages, arguments and state, and [`GatewayHandle`];
+//! - `options`: [`GatewayOptions`] and the default limits;
+//! - `queue`: the batching window, merging and coalescing of reads, the write and read lanes,
+//!   the queue bound, and splitting an answer among its requesters;
+//! - `call`: dispatching under the semaphore and the rate limit, one attempt's timeout, and what
+//!   is retried (503, 429, timeouts) and what is not;
+//! - `tests`: the gateway's behaviour against the fake account, on a paused clock.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cp_registry::{
+    AccountId, Alarm, ApiMethod, ChargingSession, GroupId, StationId, StationInfo, StationLoad,
+    StationRights, StationStatus,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::Semaphore;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::api::{
+    ChargePointApi, ClearAlarmsQuery, ClearShedAck, ClearShedRequest, ShedAck, ShedRequest,
+};
+use crate::error::SoapError;
+use crate::observe::CallObserver;
+
+mod call;
+mod options;
+mod queue;
+#[cfg(test)]
+mod tests;
+
+use call::{CallContext, CallOutput};
+pub use options::GatewayOptions;
+use queue::{Call, CallId};
+
+/// Why the gateway could not answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    /// The ChargePoint call failed (after retries, if it was worth retrying). Every requester
+    /// that shared the call gets the same error.
+    #[error("account {account}: {op} failed")]
+    Call {
+        account: AccountId,
+        op: ApiMethod,
+        #[source]
+        source: Arc<SoapError>,
+    },
+    /// The account's queue is full; nothing was sent.
+    #[error(
+        "account {account}: gateway queue is full ({capacity} requests waiting); try again later"
+    )]
+    Overloaded { account: AccountId, capacity: usize },
+    /// The gateway did not answer in time or has stopped.
+    #[error("account {account}: gateway did not answer ({reason})")]
+    Unreachable { account: AccountId, reason: String },
+}
+
+impl GatewayError {
+    /// The ChargePoint failure behind this error, if it is one.
+    pub fn soap(&self) -> Option<&SoapError> {
+        match self {
+            GatewayError::Call { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// A short, bounded name for the failure: the SOAP error kind, `overloaded` or `unreachable`.
+    pub fn kind_str(&self) -> &'static str {
+        match self {
+            GatewayError::Call { source, .. } => source.kind().as_str(),
+            GatewayError::Overloaded { .. } => "overloaded",
+            GatewayError::Unreachable { .. } => "unreachable",
+        }
+    }
+}
+
+/// A station's request for its part of a read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum ReadRequest {
+    /// getStationStatus, merged with every other station's in the window.
+    Status(StationId),
+    /// getLoad; by the station's group when another station of the group asks in the same window.
+    Load {
+        station: StationId,
+        group: Option<GroupId>,
+    },
+    /// getAlarms for the account, filtered to the station.
+    Alarms(StationId),
+    /// getStationRights for the account, filtered to the station.
+    Rights(StationId),
+    /// getChargingSessionData for the station, sessions started at or after `since`.
+    Sessions {
+        station: StationId,
+        since: Option<DateTime<Utc>>,
+    },
+    /// getStations for the account, filtered to the station.
+    Stations(StationId),
+    /// getStations for the account: every station it can see.
+    StationList,
+}
+
+impl ReadRequest {
+    /// The station asking; `None` for account-wide requests.
+    pub(crate) fn station(&self) -> Option<&StationId> {
+        match self {
+            ReadRequest::Status(s)
+            | ReadRequest::Load { station: s, .. }
+            | ReadRequest::Alarms(s)
+            | ReadRequest::Rights(s)
+            | ReadRequest::Sessions { station: s, .. }
+            | ReadRequest::Stations(s) => Some(s),
+            ReadRequest::StationList => None,
+        }
+    }
+}
+
+/// One station's part of a read's answer. `None` means the service did not mention the station.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadReply {
+    Status(Option<StationStatus>),
+    Load(Option<StationLoad>),
+    Alarms(Vec<Alarm>),
+    Rights(Option<StationRights>),
+    Sessions(Vec<ChargingSession>),
+    /// Boxed: nameplate data is large and rare.
+    Stations(Option<Box<StationInfo>>),
+    StationList(Vec<StationInfo>),
+}
+
+/// A write; it goes ahead of every queued read and is never merged with another.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum WriteRequest {
+    Shed(ShedRequest),
+    ClearShed(ClearShedRequest),
+    ClearAlarms(ClearAlarmsQuery),
+}
+
+/// A write's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum WriteReply {
+    Shed(ShedAck),
+    ClearShed(ClearShedAck),
+    ClearAlarms,
+}
+
+/// The gateway's mailbox.
+pub(crate) enum GatewayMessage {
+    /// A station's read. Answered after the batching window closes and the call returns.
+    Read {
+        request: ReadRequest,
+        reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
+    },
+    /// A write. Answered when its call returns.
+    Write {
+        request: WriteRequest,
+        reply: RpcReplyPort<Result<WriteReply, GatewayError>>,
+    },
+    /// The batching window opened as `generation` has closed. A stale generation is ignored.
+    Flush { generation: u64 },
+    /// The rate limiter may grant a call again.
+    Dispatch,
+    /// A call's task finished; arrives in completion order, not dispatch order.
+    CallCompleted {
+        call: CallId,
+        result: Result<CallOutput, SoapError>,
+    },
+}
+
+/// What [`Gateway`] needs to start.
+pub(crate) struct GatewayArguments {
+    pub(crate) account: AccountId,
+    pub(crate) api: Arc<dyn ChargePointApi>,
+    pub(crate) options: GatewayOptions,
+    pub(crate) observer: Arc<dyn CallObserver>,
+}
+
+/// The gateway actor; all state lives in [`GatewayState`].
+pub(crate) struct Gateway;
+
+/// The gateway's mutable state.
+pub(crate) struct GatewayState {
+    context: CallContext,
+    options: GatewayOptions,
+    /// Caps calls in flight; a permit travels with each call's task and is dropped before the
+    /// task reports back, so the handler of `CallCompleted` can dispatch the next call.
+    inflight: Arc<Semaphore>,
+    /// Reads collected in the open batching window.
+    window: Vec<(ReadRequest, RpcReplyPort<Result<ReadReply, GatewayError>>)>,
+    /// Tags the open window's `Flush` timer; bumped when the window closes.
+    window_generation: u64,
+    window_open: bool,
+    calls: HashMap<CallId, Call>,
+    next_call: u64,
+    /// Writes waiting to be sent; always served before `read_lane`.
+    write_lane: VecDeque<CallId>,
+    read_lane: VecDeque<CallId>,
+    /// Requests waiting in the window or the lanes (not yet sent).
+    queued: usize,
+    /// The pending `Dispatch` timer, if the rate limiter made us wait.
+    dispatch_timer: Option<JoinHandle<Result<(), ractor::MessagingErr<GatewayMessage>>>>,
+    /// The call tasks; dropping the set (in `post_stop`) aborts them.
+    tasks: JoinSet<()>,
+}
+
+impl GatewayState {
+    fn new(args: GatewayArguments) -> Self {
+        GatewayState {
+            context: CallContext::new(args.account, args.api, args.observer, &args.options),
+            inflight: Arc::new(Semaphore::new(args.options.max_inflight.max(1))),
+            options: args.options,
+            window: Vec::new(),
+            window_generation: 0,
+            window_open: false,
+            calls: HashMap::new(),
+            next_call: 0,
+            write_lane: VecDeque::new(),
+            read_lane: VecDeque::new(),
+            queued: 0,
+            dispatch_timer: None,
+            tasks: JoinSet::new(),
+        }
+    }
+
+    fn account(&self) -> &AccountId {
+        &self.context.account
+    }
+
+    fn report_depth(&self) {
+        let observer = &self.context.observer;
+        observer.queue_depth(self.account(), self.queued);
+        let in_flight = self.options.max_inflight.max(1) - self.inflight.available_permits();
+        observer.calls_in_flight(self.account(), in_flight);
+    }
+}
+
+impl Actor for Gateway {
+    type Msg = GatewayMessage;
+    type State = GatewayState;
+    type Arguments = GatewayArguments;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: GatewayArguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(GatewayState::new(args))
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Calls in flight are abandoned: their requesters see the reply port close.
+        state.tasks.abort_all();
+        if let Some(timer) = state.dispatch_timer.take() {
+            timer.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            GatewayMessage::Read { request, reply } => state.on_read(&myself, request, reply),
+            GatewayMessage::Write { request, reply } => state.on_write(&myself, request, reply),
+            GatewayMessage::Flush { generation } => state.on_flush(&myself, generation),
+            GatewayMessage::Dispatch => state.on_dispatch(&myself),
+            GatewayMessage::CallCompleted { call, result } => {
+                state.on_call_completed(&myself, call, result)
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A station's handle on its account's gateway: sends a request and waits for the answer with a
+/// deadline, turning a lost or silent gateway into [`GatewayError::Unreachable`].
+#[derive(Clone)]
+pub struct GatewayHandle {
+    pub(crate) account: AccountId,
+    pub(crate) actor: ActorRef<GatewayMessage>,
+}
+
+impl GatewayHandle {
+    /// Asks for a read.
+    ///
+    /// # Errors
+    /// The call's failure, [`GatewayError::Overloaded`], or `Unreachable` after `timeout`.
+    pub(crate) async fn read(
+        &self,
+        request: ReadRequest,
+        timeout: Duration,
+    ) -> Result<ReadReply, GatewayError> {
+        self.ask(|reply| GatewayMessage::Read { request, reply }, timeout)
+            .await
+    }
+
+    /// Asks for a write.
+    ///
+    /// # Errors
+    /// The call's failure, [`GatewayError::Overloaded`], or `Unreachable` after `timeout`.
+    pub(crate) async fn write(
+        &self,
+        request: WriteRequest,
+        timeout: Duration,
+    ) -> Result<WriteReply, GatewayError> {
+        self.ask(|reply| GatewayMessage::Write { request, reply }, timeout)
+            .await
+    }
+
+    async fn ask<T: Send + 'static>(
+        &self,
+        message: impl FnOnce(RpcReplyPort<Result<T, GatewayError>>) -> GatewayMessage,
+        timeout: Duration,
+    ) -> Result<T, GatewayError> {
+        let reason = match self.actor.call(message, Some(timeout)).await {
+            Ok(ractor::rpc::CallResult::Success(result)) => return result,
+            Ok(ractor::rpc::CallResult::Timeout) => "timed out",
+            Ok(ractor::rpc::CallResult::SenderError) => "dropped the request",
+            Err(_) => "stopped",
+        };
+        Err(GatewayError::Unreachable {
+            account: self.account.clone(),
+            reason: reason.to_string(),
+        })
+    }
+}

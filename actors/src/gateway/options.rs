@@ -1,0 +1,67 @@
+//! How a gateway behaves: [`GatewayOptions`] and the limits it defaults to.
+//!
+//! The fleet configuration fills the options per account; these constants are what an account
+//! gets when its configuration says nothing.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// Calls in flight at once per account. ChargePoint publishes no concurrency limit; four keeps
+/// one slow answer from stalling the account while staying far from anything that looks like
+/// a burst to the service.
+pub(crate) const MAX_INFLIGHT_PER_ACCOUNT: usize = 4;
+
+/// Requests that may wait per account (in the batching window and in the lanes). A fleet of a
+/// few hundred stations asks for at most a handful of reads each per scrape; beyond this the
+/// gateway is not keeping up and saying so beats queueing without end.
+pub(crate) const MAX_QUEUED_PER_ACCOUNT: usize = 4096;
+
+/// The account's request rate when the configuration says nothing. The service's limit is
+/// unpublished; public clients poll at 30–60 s, so one call a second is a safe default.
+pub(crate) const DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
+
+/// Calls that may go back to back before the rate applies.
+pub(crate) const DEFAULT_BURST: u32 = 5;
+
+/// How long reads are collected before they are merged into calls.
+pub(crate) const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(100);
+
+/// How long a failing call is retried before the gateway gives up with the last error.
+pub(crate) const DEFAULT_RETRY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The longest one attempt may take, on top of the client's own deadline.
+pub(crate) const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How one gateway behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayOptions {
+    /// How long reads are collected before they are merged.
+    pub batch_window: Duration,
+    /// The account's sustained request rate.
+    pub requests_per_minute: NonZeroU32,
+    /// Calls that may go back to back.
+    pub burst: NonZeroU32,
+    /// Calls in flight at once.
+    pub max_inflight: usize,
+    /// Requests that may wait before new ones are refused.
+    pub max_queued: usize,
+    /// How long a failing call is retried.
+    pub retry_deadline: Duration,
+    /// The longest one attempt may take.
+    pub call_timeout: Duration,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            batch_window: DEFAULT_BATCH_WINDOW,
+            requests_per_minute: NonZeroU32::new(DEFAULT_REQUESTS_PER_MINUTE)
+                .unwrap_or(NonZeroU32::MIN),
+            burst: NonZeroU32::new(DEFAULT_BURST).unwrap_or(NonZeroU32::MIN),
+            max_inflight: MAX_INFLIGHT_PER_ACCOUNT,
+            max_queued: MAX_QUEUED_PER_ACCOUNT,
+            retry_deadline: DEFAULT_RETRY_DEADLINE,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Recording the stations' events: fleet health (up, scrapes, data age, restarts, refused
+//! methods, writes, sheds, alarms) and telemetry (load, shed, status, session energy), all
+//! labelled by station and port; forgetting a station that left; and [`StationObserver`] for
+//! [`Metrics`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cp_registry::{
+    ApiMethod, ChargingSession, PortNumber, PortState, StationId, StationLoad, StationStatus,
+};
+use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
+
+use super::Metrics;
+use crate::device::WriteOutcome;
+use crate::observe::StationObserver;
+
+/// Watts per kilowatt: ChargePoint reports kW, Prometheus wants base units.
+const WATTS_PER_KILOWATT: f64 = 1_000.0;
+
+/// Joules per kilowatt-hour.
+const JOULES_PER_KILOWATT_HOUR: f64 = 3_600_000.0;
+
+/// The `status` label values of `cp_port_status`: ChargePoint's words, and `OTHER` for any word
+/// this version does not know (kept out of the label so an odd reply cannot grow the series).
+const PORT_STATUS_VALUES: [&str; 5] = ["AVAILABLE", "INUSE", "UNREACHABLE", "UNKNOWN", "OTHER"];
+
+/// The `outcome` label values of `cp_writes_total`, one per [`WriteOutcome`] variant.
+const WRITE_OUTCOMES: [&str; 3] = ["confirmed", "pending", "failed"];
+
+/// The `outcome` label value of a write's outcome.
+fn write_outcome_label(outcome: &WriteOutcome) -> &'static str {
+    match outcome {
+        WriteOutcome::Confirmed => WRITE_OUTCOMES[0],
+        WriteOutcome::Pending => WRITE_OUTCOMES[1],
+        WriteOutcome::Failed { .. } => WRITE_OUTCOMES[2],
+    }
+}
+
+impl Metrics {
+    // --- Fleet health (station actors, fleet supervisor) ---
+
+    /// Starts a new station's counters at zero (restarts, and every outcome of each writable
+    /// attribute, e.g. `["shedState", "allowedLoad", "percentShed", "clearAlarms"]`), so its
+    /// first restart or failed write shows in `increase()` and fires `CpWriteFailures`.
+    pub(crate) fn add_station(&self, station: &StationId, writable_attributes: &[&str]) {
+        let f = &self.families;
+        let id = station.as_str();
+        f.restarts.with_label_values(&[id]).inc_by(0);
+        for attribute in writable_attributes {
+            for outcome in WRITE_OUTCOMES {
+                f.writes
+                    .with_label_values(&[id, attribute, outcome])
+                    .inc_by(0);
+            }
+        }
+        f.sheds_active.with_label_values(&[id]).set(0.0);
+    }
+
+    /// Whether the station's API calls currently succeed.
+    pub(crate) fn set_station_up(&self, station: &StationId, up: bool) {
+        self.families
+            .station_up
+            .with_label_values(&[station.as_str()])
+            .set(bool_value(up));
+    }
+
+    /// A scrape of the station finished at `finished_at` after `elapsed`.
+    pub(crate) fn record_scrape(
+        &self,
+        station: &StationId,
+        elapsed: Duration,
+        finished_at: DateTime<Utc>,
+    ) {
+        let f = &self.families;
+        let station = station.as_str();
+        f.scrape_duration
+            .with_label_values(&[station])
+            .observe(elapsed.as_secs_f64());
+        f.last_scrape
+            .with_label_values(&[station])
+            .set(unix_seconds(finished_at));
+    }
+
+    /// The station's newest data from `method` is `age` old.
+    pub(crate) fn set_data_age(&self, station: &StationId, method: ApiMethod, age: Duration) {
+        self.families
+            .data_age
+            .with_label_values(&[station.as_str(), method.name()])
+            .set(age.as_secs_f64());
+    }
+
+    /// The fleet supervisor restarted the station's actor.
+    pub(crate) fn record_station_restart(&self, station: &StationId) {
+        self.families
+            .restarts
+            .with_label_values(&[station.as_str()])
+            .inc();
+    }
+
+    /// Whether the account's plan refuses `method` for the station (a plan-rights answer sets
+    /// it; a later success clears it).
+    pub(crate) fn set_method_refused(&self, station: &StationId, method: ApiMethod, refused: bool) {
+        self.families
+            .method_refused
+            .with_label_values(&[station.as_str(), method.name()])
+            .set(bool_value(refused));
+    }
+
+    /// A write of `attribute` (the registry attribute, e.g. `allowedLoad`) ended with `outcome`.
+    pub(crate) fn record_write(
+        &self,
+        station: &StationId,
+        attribute: &str,
+        outcome: &WriteOutcome,
+    ) {
+        self.families
+            .writes
+            .with_label_values(&[station.as_str(), attribute, write_outcome_label(outcome)])
+            .inc();
+    }
+
+    /// The number of the station's ports under a shed the supervisor commanded.
+    pub(crate) fn set_sheds_active(&self, station: &StationId, ports: usize) {
+        self.families
+            .sheds_active
+            .with_label_values(&[station.as_str()])
+            .set(ports as f64);
+    }
+
+    /// The number of alarms getAlarms reports for the station.
+    pub(crate) fn set_active_alarms(&self, station: &StationId, alarms: usize) {
+        self.families
+            .active_alarms
+            .with_label_values(&[station.as_str()])
+            .set(alarms as f64);
+    }
+
+    // --- Telemetry (the registry's numeric points) ---
+
+    /// One station's entry of a getLoad answer: station load and every port's load, cap,
+    /// shed fraction and shed state.
+    pub(crate) fn record_station_load(&self, load: &StationLoad) {
+        let f = &self.families;
+        let station = load.station_id.as_str();
+        if let Some(kw) = load.station_load {
+            f.station_load
+                .with_label_values(&[station])
+                .set(kw * WATTS_PER_KILOWATT);
+        }
+        for port in &load.ports {
+            let labels = [station, &port.port.to_string()];
+            f.port_load
+                .with_label_values(&labels)
+                .set(port.port_load * WATTS_PER_KILOWATT);
+            f.port_allowed_load
+                .with_label_values(&labels)
+                .set(port.allowed_load * WATTS_PER_KILOWATT);
+            f.port_shed_ratio
+                .with_label_values(&labels)
+                .set(f64::from(port.percent_shed) / 100.0);
+            f.port_shed_state
+                .with_label_values(&labels)
+                .set(bool_value(port.shed_state));
+        }
+    }
+
+    /// One station's entry of a getStationStatus answer: each port's status as a 1 on its
+    /// current `status` label and 0 on the others.
+    pub(crate) fn record_station_status(&self, status: &StationStatus) {
+        let station = status.station_id.as_str();
+        for port in &status.ports {
+            self.set_port_status(station, port.port, &port.status);
+        }
+    }
+
+    /// The latest charging session of a port; sessions without a port number are ignored.
+    pub(crate) fn record_session(&self, session: &ChargingSession) {
+        if let Some(port) = session.port {
+            self.families
+                .port_session_energy
+                .with_label_values(&[session.station_id.as_str(), &port.to_string()])
+                .set(session.energy * JOULES_PER_KILOWATT_HOUR);
+        }
+    }
+
+    /// Removes every series of a station that left the fleet, so dashboards stop showing it.
+    /// Account-level series are kept: other stations of the account still use them.
+    pub(crate) fn forget_station(&self, station: &StationId) {
+        let f = &self.families;
+        let station_families: [&dyn StationLabelled; 16] = [
+            &f.station_up,
+            &f.last_scrape,
+            &f.scrape_duration,
+            &f.data_age,
+            &f.restarts,
+            &f.method_refused,
+            &f.writes,
+            &f.sheds_active,
+            &f.active_alarms,
+            &f.station_load,
+            &f.port_load,
+            &f.port_allowed_load,
+            &f.port_shed_ratio,
+            &f.port_shed_state,
+            &f.port_session_energy,
+            &f.port_status,
+        ];
+        for family in station_families {
+            family.forget(station.as_str());
+        }
+    }
+
+    fn set_port_status(&self, station: &str, port: PortNumber, status: &PortState) {
+        let current = match status {
+            PortState::Other(_) => "OTHER",
+            known => known.as_str(),
+        };
+        let port = port.to_string();
+        for value in PORT_STATUS_VALUES {
+            self.families
+                .port_status
+                .with_label_values(&[station, &port, value])
+                .set(bool_value(value == current));
+        }
+    }
+}
+
+/// A family with a `station` label, whose series go when the station leaves the fleet.
+trait StationLabelled {
+    fn forget(&self, station: &str);
+}
+
+impl<T: MetricVecBuilder> StationLabelled for MetricVec<T> {
+    fn forget(&self, station: &str) {
+        // The crate removes only fully labelled series, so find the station's label sets first.
+        for family in Collector::collect(self) {
+            for metric in family.get_metric() {
+                let labels: HashMap<&str, &str> = metric
+                    .get_label()
+                    .iter()
+                    .map(|pair| (pair.name(), pair.value()))
+                    .collect();
+                if labels.get("station") == Some(&station) {
+                    // It was just collected, so it exists; a concurrent removal is harmless.
+                    let _ = self.remove(&labels);
+                }
+            }
+        }
+    }
+}
+
+fn bool_value(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+fn unix_seconds(at: DateTime<Utc>) -> f64 {
+    at.timestamp_millis() as f64 / 1_000.0
+}
+
+/// The stations' and supervisor's hook: fleet health and telemetry.
+impl StationObserver for Metrics {
+    fn station_started(&self, station: &StationId, writable: &[&str]) {
+        self.add_station(station, writable);
+    }
+
+    fn station_removed(&self, station: &StationId) {
+        self.forget_station(station);
+    }
+
+    fn station_restarted(&self, station: &StationId) {
+        self.record_station_restart(station);
+    }
+
+    fn station_up(&self, station: &StationId, up: bool) {
+        self.set_station_up(station, up);
+    }
+
+    fn scrape_finished(&self, station: &StationId, elapsed: Duration, at: DateTime<Utc>) {
+        self.record_scrape(station, elapsed, at);
+    }
+
+    fn data_age(&self, station: &StationId, op: ApiMethod, age: Duration) {
+        self.set_data_age(station, op, age);
+    }
+
+    fn method_refused(&self, station: &StationId, op: ApiMethod, refused: bool) {
+        self.set_method_refused(station, op, refused);
+    }
+
+    fn write_finished(&self, station: &StationId, attribute: &str, outcome: &WriteOutcome) {
+        self.record_write(station, attribute, outcome);
+    }
+
+    fn sheds_active(&self, station: &StationId, ports: usize) {
+        self.set_sheds_active(station, ports);
+    }
+
+    fn alarms_active(&self, station: &StationId, alarms: usize) {
+        self.set_active_alarms(station, alarms);
+    }
+
+    fn load_observed(&self, load: &StationLoad) {
+        self.record_station_load(load);
+    }
+
+    fn status_observed(&self, status: &StationStatus) {
+        self.record_station_status(status);
+    }
+
+    fn session_observed(&self, session: &ChargingSession) {
+        self.record_session(session);
+    }
+}
