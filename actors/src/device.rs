@@ -1,5 +1,4 @@
-//! The device vocabulary the HTTP API and the CLI see: readings, publishes, write outcomes,
-//! health, and [`DeviceError`] with its HTTP classification.
+//! The device vocabulary the HTTP API and the CLI see: readings, publishes, health, and [`DeviceError`] with its HTTP classification.
 
 use std::collections::BTreeMap;
 
@@ -48,20 +47,6 @@ pub struct Publish {
     pub headers: PublishHeaders,
     /// `[{point: value}, {point: {type, units, tz}}]`.
     pub message: AllMessage,
-}
-
-/// What became of a write.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum WriteOutcome {
-    /// ChargePoint accepted it and a read-back shows it (or there was nothing to send: a stored
-    /// limit for an unshed port, clearAlarms=0).
-    Confirmed,
-    /// ChargePoint accepted it but the read-back does not show it yet; the station keeps
-    /// re-asserting sheds in the background.
-    Pending,
-    /// The call failed.
-    Failed { reason: String },
 }
 
 /// The last failure of one method for one station.

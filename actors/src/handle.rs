@@ -15,11 +15,12 @@ use tokio::task::JoinHandle;
 
 use crate::device::{
     error_chain, DeviceError, DeviceSummary, FleetError, FleetHealth, PointReading, Publish,
-    StationHealth, WriteOutcome,
+    StationHealth,
 };
 use crate::directory::StationDirectory;
 use crate::fleet::{Connect, DeviceSpec, FleetArguments, FleetMessage, FleetSpec, FleetSupervisor};
 use crate::options::FleetOptions;
+use crate::outcome::WriteOutcome;
 use crate::station::{answers, StationMessage};
 
 /// Publishes buffered for subscribers. A subscriber that falls this far behind skips ahead

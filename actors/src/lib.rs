@@ -12,7 +12,8 @@
 //!   clear re-sends, the shedLoad/clearShedState calls and their read-back.
 //! - `directory`: the live station actors by device path, kept by the supervisor for the handle.
 //! - `handle`: [`Fleet`], the handle the HTTP API and the CLI use.
-//! - `device`: what the handle returns: readings, publishes, outcomes, health, [`DeviceError`].
+//! - `device`: what the handle returns: readings, publishes, health, [`DeviceError`].
+//! - `outcome`: [`WriteOutcome`], what became of a write.
 //! - `observe`: [`CallObserver`], [`StationObserver`]: the hooks the metrics module implements.
 //! - `metrics`: [`Metrics`], every Prometheus family of the supervisor.
 
@@ -26,6 +27,7 @@ mod handle;
 mod metrics;
 mod observe;
 mod options;
+mod outcome;
 mod port;
 mod station;
 
@@ -37,7 +39,7 @@ mod tests;
 pub use api::*;
 pub use device::{
     error_chain, DeviceError, DeviceSummary, FleetError, FleetHealth, MethodFailure, PointReading,
-    Publish, PublishHeaders, StationHealth, WriteOutcome,
+    Publish, PublishHeaders, StationHealth,
 };
 pub use error::{BoxError, ErrorKind, SoapError};
 pub use fleet::{AccountSpec, Connect, DeviceSpec, FleetSpec};
@@ -49,3 +51,4 @@ pub use options::{
     FleetOptions, DEFAULT_CONFIRM_POLL, DEFAULT_CONFIRM_TIMEOUT, DEFAULT_LEASE_MINUTES,
     STATION_INFO_REFRESH,
 };
+pub use outcome::WriteOutcome;

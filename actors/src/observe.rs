@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cp_registry::{AccountId, ApiMethod, ChargingSession, StationId, StationLoad, StationStatus};
 
-use crate::device::WriteOutcome;
 use crate::error::ErrorKind;
+use crate::outcome::WriteOutcome;
 
 /// What the gateway tells whoever counts its calls.
 pub trait CallObserver: Send + Sync + 'static {

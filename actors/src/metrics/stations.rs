@@ -13,8 +13,8 @@ use cp_registry::{
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 
 use super::Metrics;
-use crate::device::WriteOutcome;
 use crate::observe::StationObserver;
+use crate::outcome::WriteOutcome;
 
 /// Watts per kilowatt: ChargePoint reports kW, Prometheus wants base units.
 const WATTS_PER_KILOWATT: f64 = 1_000.0;

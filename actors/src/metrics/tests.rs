@@ -15,9 +15,9 @@ use cp_registry::{
 };
 
 use super::Metrics;
-use crate::device::WriteOutcome;
 use crate::error::ErrorKind;
 use crate::observe::{CallObserver, StationObserver};
+use crate::outcome::WriteOutcome;
 
 fn station(id: &str) -> StationId {
     StationId::new(id)

@@ -27,7 +27,8 @@ pub use registers::PortRegisters;
 pub use write::{PortAddress, PortContext, PortTasks, ReadBackSink};
 
 use crate::api::ShedLimit;
-use crate::device::{DeviceError, WriteOutcome};
+use crate::device::DeviceError;
+use crate::outcome::WriteOutcome;
 pub(crate) use write::report_write;
 use write::PortCalls;
 

@@ -19,11 +19,12 @@ use tokio_util::task::TaskTracker;
 use super::registers::shows_limit;
 use super::PortMessage;
 use crate::api::{ClearShedRequest, PortShed, ShedLimit, ShedRequest, ShedScope};
-use crate::device::{error_chain, DeviceError, WriteOutcome};
+use crate::device::{error_chain, DeviceError};
 use crate::gateway::{
     GatewayError, GatewayHandle, ReadReply, ReadRequest, WriteReply, WriteRequest,
 };
 use crate::options::FleetOptions;
+use crate::outcome::WriteOutcome;
 
 /// How long a task waits for a failed port actor to be restarted before its report is lost.
 const PORT_RESTART_WAIT: Duration = Duration::from_secs(2);

@@ -11,7 +11,8 @@ use ractor::RpcReplyPort;
 use super::plan::{original_value, plan_revert, plan_write, WriteAction};
 use super::StationState;
 use crate::api::ClearAlarmsQuery;
-use crate::device::{error_chain, DeviceError, WriteOutcome};
+use crate::device::{error_chain, DeviceError};
+use crate::outcome::WriteOutcome;
 use crate::port::{report_write, PortMessage};
 
 /// A write's result as the station routes it: answered at once (refused, or nothing to send),
