@@ -6,6 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use cp_registry::{AccountId, AllMessage, ApiMethod, PointMeta, PointValue, StationId};
 use serde::Serialize;
 
+use crate::error::FailureKind;
 use crate::gateway::GatewayError;
 
 /// One point's value as get_point returns it.
@@ -52,8 +53,7 @@ pub struct Publish {
 /// The last failure of one method for one station.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MethodFailure {
-    /// Bounded kind, e.g. `plan_rights`, `http_status`, `not_reported`.
-    pub kind: String,
+    pub kind: FailureKind,
     /// The whole error chain as text.
     pub text: String,
     pub at: DateTime<Utc>,
@@ -149,14 +149,14 @@ pub enum DeviceError {
         device: String,
         point: String,
         method: ApiMethod,
-        kind: String,
+        kind: FailureKind,
         text: String,
     },
     /// The gateway could not serve the request.
     #[error("device {device}: gateway failure ({kind})")]
     Gateway {
         device: String,
-        kind: String,
+        kind: FailureKind,
         #[source]
         source: GatewayError,
     },
@@ -190,7 +190,7 @@ impl DeviceError {
             },
             other => DeviceError::Gateway {
                 device: device.to_string(),
-                kind: other.kind_str().to_string(),
+                kind: other.kind(),
                 source: other,
             },
         }

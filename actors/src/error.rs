@@ -5,6 +5,7 @@
 //! (malformed answers, other response codes). ChargePoint's `responseCode`/`responseText` and
 //! SOAP fault strings are kept exactly as received. Passwords never reach any variant.
 
+use std::fmt;
 use std::time::Duration;
 
 use cp_registry::ApiMethod;
@@ -111,6 +112,49 @@ impl ErrorKind {
             ErrorKind::InvalidInput => "invalid_input",
             ErrorKind::Response => "response",
         }
+    }
+}
+
+/// Why a method's latest call for a station failed, as a bounded kind: health, the API's error
+/// replies and logs use it. A ChargePoint call's own kind, or what kept the call from an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The call failed with this kind of error.
+    Call(ErrorKind),
+    /// The account's gateway queue was full; nothing was sent.
+    Overloaded,
+    /// The gateway did not answer in time or has stopped.
+    Unreachable,
+    /// ChargePoint answered without the station in it.
+    NotReported,
+}
+
+impl FailureKind {
+    /// The bounded name, e.g. `plan_rights`, `http_status`, `not_reported`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Call(kind) => kind.as_str(),
+            FailureKind::Overloaded => "overloaded",
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::NotReported => "not_reported",
+        }
+    }
+
+    /// A plan that does not permit the method: configuration, not an outage.
+    pub fn is_plan_rights(self) -> bool {
+        self == FailureKind::Call(ErrorKind::PlanRights)
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FailureKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

@@ -41,7 +41,7 @@ pub use device::{
     error_chain, DeviceError, DeviceSummary, FleetError, FleetHealth, MethodFailure, PointReading,
     Publish, PublishHeaders, StationHealth,
 };
-pub use error::{BoxError, ErrorKind, SoapError};
+pub use error::{BoxError, ErrorKind, FailureKind, SoapError};
 pub use fleet::{AccountSpec, Connect, DeviceSpec, FleetSpec};
 pub use gateway::{GatewayError, GatewayOptions};
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};

@@ -83,7 +83,7 @@ impl ApiError {
                 DeviceError::NoData { .. } => "no_data",
                 // A plan refusal is the one upstream failure a user can act on (another
                 // registry), so it keeps its own kind.
-                DeviceError::PointUnavailable { kind, .. } if kind == "plan_rights" => {
+                DeviceError::PointUnavailable { kind, .. } if kind.is_plan_rights() => {
                     "plan_rights"
                 }
                 DeviceError::PointUnavailable { .. } => "point_unavailable",

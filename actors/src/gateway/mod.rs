@@ -42,7 +42,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::api::{
     ChargePointApi, ClearAlarmsQuery, ClearShedAck, ClearShedRequest, ShedAck, ShedRequest,
 };
-use crate::error::SoapError;
+use crate::error::{FailureKind, SoapError};
 use crate::observe::CallObserver;
 
 mod call;
@@ -86,12 +86,13 @@ impl GatewayError {
         }
     }
 
-    /// A short, bounded name for the failure: the SOAP error kind, `overloaded` or `unreachable`.
-    pub fn kind_str(&self) -> &'static str {
+    /// What kind of failure this is: the SOAP error's kind, or what kept the call from an
+    /// answer.
+    pub fn kind(&self) -> FailureKind {
         match self {
-            GatewayError::Call { source, .. } => source.kind().as_str(),
-            GatewayError::Overloaded { .. } => "overloaded",
-            GatewayError::Unreachable { .. } => "unreachable",
+            GatewayError::Call { source, .. } => FailureKind::Call(source.kind()),
+            GatewayError::Overloaded { .. } => FailureKind::Overloaded,
+            GatewayError::Unreachable { .. } => FailureKind::Unreachable,
         }
     }
 }

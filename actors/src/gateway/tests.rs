@@ -10,6 +10,7 @@ use ractor::Actor;
 
 use super::*;
 use crate::api::{PortShed, ShedLimit, ShedRequest, ShedScope};
+use crate::error::{ErrorKind, FailureKind};
 use crate::fake_api::{station_id, Fail, FakeApi};
 use crate::observe::NoObserver;
 
@@ -233,7 +234,7 @@ async fn a_plan_rights_refusal_is_not_retried() {
         .await
         .expect_err("refused");
     assert_eq!(error.to_string(), "account acct: getAlarms failed");
-    assert_eq!(error.kind_str(), "plan_rights");
+    assert_eq!(error.kind(), FailureKind::Call(ErrorKind::PlanRights));
     assert_eq!(
         error.soap().map(ToString::to_string).as_deref(),
         Some("getAlarms: not permitted by the account's plan (responseCode 101: not permitted)")
@@ -251,7 +252,7 @@ async fn a_failing_call_gives_up_with_the_last_error_after_the_deadline() {
         .read(ReadRequest::Status(station_id(0)), PATIENCE)
         .await
         .expect_err("gives up");
-    assert_eq!(error.kind_str(), "http_status");
+    assert_eq!(error.kind(), FailureKind::Call(ErrorKind::HttpStatus));
     let calls = api.calls_of(ApiMethod::GetStationStatus);
     assert!(calls.len() > 2, "{}", calls.len());
     // backoff never sleeps past the deadline: it gives up when the next pause would cross it.

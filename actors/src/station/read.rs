@@ -44,7 +44,7 @@ impl StationState {
                 device: self.path(),
                 point: name.to_string(),
                 method,
-                kind: failure.kind.clone(),
+                kind: failure.kind,
                 text: failure.text.clone(),
             });
         }
@@ -81,11 +81,7 @@ impl StationState {
 
     pub(super) fn is_up(&self) -> bool {
         // A plan refusal is configuration, not an outage: the station still answers.
-        self.latest.is_some()
-            && self
-                .failures
-                .values()
-                .all(|f| f.kind == crate::ErrorKind::PlanRights.as_str())
+        self.latest.is_some() && self.failures.values().all(|f| f.kind.is_plan_rights())
     }
 
     pub(super) fn summary(&self) -> DeviceSummary {

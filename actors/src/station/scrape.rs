@@ -18,6 +18,7 @@ use ractor::ActorRef;
 
 use super::{StationMessage, StationState, SESSION_LOOKBACK};
 use crate::device::{error_chain, MethodFailure, Publish, PublishHeaders};
+use crate::error::FailureKind;
 use crate::gateway::{GatewayError, ReadReply, ReadRequest};
 use crate::port::PortMessage;
 
@@ -139,14 +140,12 @@ impl StationState {
                 self.absorb(reply, now).err()
             }
             Err(error) => Some(MethodFailure {
-                kind: error.kind_str().to_string(),
+                kind: error.kind(),
                 text: error_chain(&error),
                 at: now,
             }),
         };
-        let refused = failure
-            .as_ref()
-            .is_some_and(|f| f.kind == crate::ErrorKind::PlanRights.as_str());
+        let refused = failure.as_ref().is_some_and(|f| f.kind.is_plan_rights());
         self.observer()
             .method_refused(self.station(), method, refused);
         match failure {
@@ -159,8 +158,8 @@ impl StationState {
             Some(failure) => {
                 // Said once per kind of failure: a fleet of hundreds repeating a standing
                 // refusal every tick would bury everything else.
-                let known = self.failures.get(&method).map(|f| f.kind.as_str());
-                if known == Some(failure.kind.as_str()) {
+                let known = self.failures.get(&method).map(|f| f.kind);
+                if known == Some(failure.kind) {
                     tracing::debug!(device = %self.device.path, op = %method, cause = %failure.text, "poll failed again");
                 } else {
                     tracing::warn!(device = %self.device.path, op = %method, cause = %failure.text, "poll failed");
@@ -223,7 +222,7 @@ impl StationState {
         now: DateTime<Utc>,
     ) -> Result<(), MethodFailure> {
         let missing = |method: ApiMethod| MethodFailure {
-            kind: "not_reported".to_string(),
+            kind: FailureKind::NotReported,
             text: format!(
                 "{method}: station {} not in the answer",
                 self.device.station
