@@ -48,11 +48,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{
-    read_text, resolve_registry, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL,
-    DEVICE_PATH_FORM,
+    resolve_registry, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL, DEVICE_PATH_FORM,
 };
 use crate::error::{Position, Problems, RegistryError, RegistryWarning};
 use crate::jsonc::JsonDoc;
+use crate::read::read_text;
 use crate::records::StationId;
 use crate::registry::Registry;
 use crate::secret::Secret;

@@ -13,6 +13,8 @@
 //! - `config`: VOLTTRON device configs ([`DeviceConfig`], [`DevicePath`]).
 //! - `fleet`: fleet directories and fleet files ([`Fleet`], [`Account`], [`StationSet`]).
 //! - `summary`: what a fleet will do, in numbers ([`FleetSummary`]).
+//! - `read`: reading a configuration file whole, with its path in the error.
+//! - `seconds`: seconds as durations, with the range every interval and currency shares.
 //! - `error`: every configuration problem ([`RegistryError`]), collected into [`Problems`].
 
 mod catalog;
@@ -23,8 +25,10 @@ mod jsonc;
 mod method;
 mod point;
 mod publish;
+mod read;
 mod records;
 mod registry;
+mod seconds;
 mod secret;
 mod snapshot;
 mod summary;
