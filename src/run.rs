@@ -173,7 +173,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     stop.cancel();
     while let Some(ended) = servers.join_next().await {
         if let Err(error) = server_ended(ended) {
-            tracing::error!(error = %crate::http::error_chain(&error), "server stopped with an error");
+            tracing::error!(error = %cp_actors::error_chain(&error), "server stopped with an error");
         }
     }
     // The summary only reads metrics; if it panicked there is nothing left to clean up.
@@ -335,7 +335,7 @@ impl Target {
                 }
             },
             Err(error) => {
-                tracing::error!(error = %crate::http::error_chain(&error), "fleet reload refused")
+                tracing::error!(error = %cp_actors::error_chain(&error), "fleet reload refused")
             }
         }
     }
