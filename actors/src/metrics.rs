@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    AccountId, ApiMethod, ChargingSession, PortNumber, PortState, StationId, StationLoad,
+    AccountId, ApiMethod, ChargingSession, PortNumber, PortStatusWord, StationId, StationLoad,
     StationStatus,
 };
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
@@ -603,9 +603,9 @@ impl Metrics {
         }
     }
 
-    fn set_port_status(&self, station: &str, port: PortNumber, status: &PortState) {
+    fn set_port_status(&self, station: &str, port: PortNumber, status: &PortStatusWord) {
         let current = match status {
-            PortState::Other(_) => "OTHER",
+            PortStatusWord::Other(_) => "OTHER",
             known => known.as_str(),
         };
         let port = port.to_string();
@@ -815,7 +815,7 @@ mod tests {
         }
     }
 
-    fn station_status(id: &str, statuses: &[PortState]) -> StationStatus {
+    fn station_status(id: &str, statuses: &[PortStatusWord]) -> StationStatus {
         StationStatus {
             station_id: station(id),
             ports: statuses
@@ -883,7 +883,7 @@ mod tests {
         m.set_sheds_active(&s1, 1);
         m.set_active_alarms(&s1, 2);
         m.record_station_load(&station_load("1:34003", vec![port_load(1, 6.6, 3.3, 0)]));
-        m.record_station_status(&station_status("1:34003", &[PortState::InUse]));
+        m.record_station_status(&station_status("1:34003", &[PortStatusWord::InUse]));
         m.record_session(&session("1:34003", 1, 12.5));
     }
 
@@ -955,10 +955,10 @@ mod tests {
     #[test]
     fn port_status_marks_the_current_status_and_clears_the_previous_one() {
         let m = Metrics::new().unwrap();
-        m.record_station_status(&station_status("1:34003", &[PortState::InUse]));
+        m.record_station_status(&station_status("1:34003", &[PortStatusWord::InUse]));
         m.record_station_status(&station_status(
             "1:34003",
-            &[PortState::Other("MAINTENANCE".into())],
+            &[PortStatusWord::Other("MAINTENANCE".into())],
         ));
         let text = m.render();
         let port1: Vec<&str> = text

@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cp_registry::{
     AllMessage, ApiMethod, Attribute, Device, GroupId, PointDef, PointMeta, PointValue, PortLoad,
-    PortNumber, PortState as PortStatusWord, Registry, StationId, StationLoad, StationSnapshot,
+    PortNumber, PortStatusWord, Registry, StationId, StationLoad, StationSnapshot,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::{broadcast, watch};

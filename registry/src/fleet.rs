@@ -216,7 +216,7 @@ pub struct Device {
 
 /// Everything the supervisor runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Fleet {
+pub struct FleetConfig {
     pub accounts: Vec<Account>,
     pub station_sets: Vec<StationSet>,
     /// The bearer token the device API requires for writes (the fleet file's `api` section);
@@ -224,12 +224,12 @@ pub struct Fleet {
     pub api_token: Option<Secret>,
 }
 
-impl Fleet {
+impl FleetConfig {
     /// Loads a fleet directory, a fleet file or a single device config (see the module doc).
     ///
     /// # Errors
     /// Every problem of every file, each with its file and line.
-    pub fn load(path: &Path) -> Result<Fleet, Problems> {
+    pub fn load(path: &Path) -> Result<FleetConfig, Problems> {
         let mut loader = Loader::default();
         if path.is_dir() {
             loader.directory(path);
@@ -292,10 +292,10 @@ struct Loader {
 }
 
 impl Loader {
-    fn finish(mut self) -> Result<Fleet, Problems> {
+    fn finish(mut self) -> Result<FleetConfig, Problems> {
         self.check_device_paths();
         if self.problems.is_empty() {
-            Ok(Fleet {
+            Ok(FleetConfig {
                 accounts: self.accounts,
                 station_sets: self.sets,
                 api_token: self.api_token,

@@ -2,7 +2,7 @@
 //! to each of the nine requests as one account sees them.
 //!
 //! Pure and deterministic: no I/O, no wall clock. The server advances it to the clock's time
-//! before each answer ([`Fleet::advance_to`]); the same seed advanced through the same times
+//! before each answer ([`SimFleet::advance_to`]); the same seed advanced through the same times
 //! gives the same sessions, loads and alarms.
 
 use chrono::{DateTime, Utc};
@@ -11,12 +11,12 @@ use cp_actors::{
     SessionQuery, ShedAck, ShedLimit, ShedRequest, ShedScope, StationsQuery, StatusQuery,
 };
 use cp_registry::{
-    Alarm, ChargingSession, GroupId, LoadReport, PortLoad, PortNumber, PortState, PortStatus,
+    Alarm, ChargingSession, GroupId, LoadReport, PortLoad, PortNumber, PortStatus, PortStatusWord,
     StationId, StationLoad, StationStatus,
 };
 use serde::Serialize;
 
-use super::layout::{FleetConfig, Layout, Plan};
+use super::layout::{Layout, Plan, SimFleetConfig};
 use super::station::{PortLoadView, Shed, StationSim};
 use crate::soap::ops::{codes, Outcome, Request, Response};
 
@@ -45,7 +45,7 @@ pub struct PortSnapshot {
 
 /// The whole simulated fleet.
 #[derive(Debug, Clone)]
-pub struct Fleet {
+pub struct SimFleet {
     layout: Layout,
     stations: Vec<StationSim>,
     now: DateTime<Utc>,
@@ -54,9 +54,9 @@ pub struct Fleet {
 /// Why a request got no success answer: the code and text of the error reply.
 type Refusal = (&'static str, String);
 
-impl Fleet {
+impl SimFleet {
     /// Builds the fleet and runs its history up to `config.start`.
-    pub fn new(config: &FleetConfig) -> Fleet {
+    pub fn new(config: &SimFleetConfig) -> SimFleet {
         let layout = Layout::new(config);
         let origin = config.start - config.history;
         let stations = layout
@@ -65,7 +65,7 @@ impl Fleet {
             .enumerate()
             .map(|(i, s)| StationSim::new(config.seed, i, &s.port_max_kw, origin))
             .collect();
-        let mut fleet = Fleet {
+        let mut fleet = SimFleet {
             layout,
             stations,
             now: origin,
@@ -220,14 +220,14 @@ impl Fleet {
         })
     }
 
-    fn port_state(&self, s: usize, p: usize) -> PortState {
+    fn port_state(&self, s: usize, p: usize) -> PortStatusWord {
         let port = &self.stations[s].ports[p];
         if port.unreachable_until.is_some() {
-            PortState::Unreachable
+            PortStatusWord::Unreachable
         } else if port.active.is_some() {
-            PortState::InUse
+            PortStatusWord::InUse
         } else {
-            PortState::Available
+            PortStatusWord::Available
         }
     }
 
@@ -599,7 +599,7 @@ impl Fleet {
     }
 }
 
-/// An account, as returned by [`Fleet::authenticate`].
+/// An account, as returned by [`SimFleet::authenticate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountRef(usize);
 

@@ -94,8 +94,8 @@ pub use calls::{CallLog, CallRecord};
 pub use cli::{run_sim, SimArgs};
 pub use clock::SimClock;
 pub use faults::{FaultDecision, FaultKind, FaultRule, FaultSpecError, FaultTable};
-pub use fleet::{AccountRef, Fleet, PortSnapshot, MAX_SESSIONS_PAGE, MAX_STATIONS_PAGE};
-pub use layout::{AccountSpec, FleetConfig, Plan};
+pub use fleet::{AccountRef, PortSnapshot, SimFleet, MAX_SESSIONS_PAGE, MAX_STATIONS_PAGE};
+pub use layout::{AccountSpec, Plan, SimFleetConfig};
 pub use server::{
     router, start, ResetConnection, SimConfig, SimHandle, MAX_REQUEST_BYTES, SOAP_PATH,
 };

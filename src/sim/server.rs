@@ -37,8 +37,8 @@ use super::admin;
 use super::calls::{Arrival, CallLog};
 use super::clock::SimClock;
 use super::faults::{FaultKind, FaultRule, FaultTable};
-use super::fleet::Fleet;
-use super::layout::FleetConfig;
+use super::fleet::SimFleet;
+use super::layout::SimFleetConfig;
 use super::state::{locked, SimState};
 use super::SimError;
 use crate::soap::envelope::{
@@ -73,7 +73,7 @@ const WSDL_ADDRESS: &str =
 /// Everything that configures one simulator.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    pub fleet: FleetConfig,
+    pub fleet: SimFleetConfig,
     /// Where to listen; port 0 picks a free one.
     pub listen: SocketAddr,
     /// Simulated seconds per real second; 0 freezes time (step it with `/admin/advance`).
@@ -85,7 +85,7 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
-            fleet: FleetConfig::default(),
+            fleet: SimFleetConfig::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             time_scale: 1.0,
             faults: Vec::new(),
@@ -165,7 +165,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     }
     // Simulating the history before `start` is CPU work proportional to the fleet: off the runtime.
     let fleet_config = config.fleet.clone();
-    let fleet = tokio::task::spawn_blocking(move || Fleet::new(&fleet_config))
+    let fleet = tokio::task::spawn_blocking(move || SimFleet::new(&fleet_config))
         .await
         .map_err(|_| SimError::FleetBuild)?;
     let state = Arc::new(SimState {

@@ -9,13 +9,13 @@ use tokio_util::sync::CancellationToken;
 use super::calls::CallLog;
 use super::clock::SimClock;
 use super::faults::{FaultRule, FaultSpecError, FaultTable};
-use super::fleet::{Fleet, PortSnapshot};
+use super::fleet::{PortSnapshot, SimFleet};
 
 /// The state every request shares. std Mutexes: each is held for in-memory work only, never
 /// across an await.
 #[derive(Debug)]
 pub struct SimState {
-    pub(super) fleet: Mutex<Fleet>,
+    pub(super) fleet: Mutex<SimFleet>,
     pub(super) clock: SimClock,
     pub(super) faults: Mutex<FaultTable>,
     pub(super) calls: Mutex<CallLog>,
@@ -89,7 +89,7 @@ impl SimState {
     }
 
     /// Runs `f` on the fleet, brought up to simulated now.
-    pub fn with_fleet<T>(&self, f: impl FnOnce(&mut Fleet) -> T) -> T {
+    pub fn with_fleet<T>(&self, f: impl FnOnce(&mut SimFleet) -> T) -> T {
         let mut fleet = locked(&self.fleet);
         fleet.advance_to(self.clock.now());
         f(&mut fleet)
