@@ -7,8 +7,9 @@
 
 use chrono::{DateTime, Utc};
 use cp_actors::{
-    AlarmQuery, ClearAlarmsQuery, ClearShedAck, ClearShedRequest, LoadQuery, RightsQuery,
-    SessionQuery, ShedAck, ShedLimit, ShedRequest, ShedScope, StationsQuery, StatusQuery,
+    AlarmQuery, ClearAlarmsQuery, ClearShedAck, ClearShedRequest, LimitError, LoadQuery,
+    RightsQuery, SessionQuery, ShedAck, ShedLimit, ShedRequest, ShedScope, StationsQuery,
+    StatusQuery,
 };
 use cp_registry::{
     Alarm, ChargingSession, GroupId, LoadReport, PortLoad, PortNumber, PortStatus, PortStatusWord,
@@ -657,15 +658,16 @@ fn parse_group(text: &str) -> Result<GroupId, Refusal> {
         .map_err(|_| invalid(&format!("sgID '{text}' is not a number")))
 }
 
+/// The range is [`ShedLimit::checked`]'s; the wording is the simulator's own responseText.
 fn check_limit(limit: ShedLimit) -> Result<(), Refusal> {
-    match limit {
-        ShedLimit::AllowedLoad(kw) if !kw.is_finite() || kw < 0.0 => Err(invalid(&format!(
+    match limit.checked() {
+        Ok(_) => Ok(()),
+        Err(LimitError::AllowedLoad { kw }) => Err(invalid(&format!(
             "allowedLoad must be a number >= 0, got {kw}"
         ))),
-        ShedLimit::PercentShed(pct) if pct > 100 => {
+        Err(LimitError::PercentShed { pct }) => {
             Err(invalid(&format!("percentShed must be 0..100, got {pct}")))
         }
-        _ => Ok(()),
     }
 }
 
