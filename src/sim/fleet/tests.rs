@@ -1,5 +1,5 @@
 use chrono::Duration;
-use cp_actors::PortShed;
+use cp_actors::{ClearShedRequest, PortShed, ShedLimit, ShedRequest, ShedScope};
 
 use super::*;
 
