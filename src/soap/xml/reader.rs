@@ -9,8 +9,8 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::error::syntax_error;
+use super::error::XmlError;
 use super::plain;
-use super::XmlError;
 
 /// The deepest nesting read. ChargePoint's messages nest about 8 levels (envelope, body,
 /// answer, list, entry, port, value).

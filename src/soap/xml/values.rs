@@ -6,7 +6,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 
-use super::{Element, XmlError, XmlIn};
+use super::error::XmlError;
+use super::reader::{Element, XmlIn};
 
 impl<'a> XmlIn<'a> {
     /// The text of `element` as an owned string, `None` when it is empty.

@@ -145,7 +145,7 @@ fn is_forbidden(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::soap::xml::XmlIn;
+    use crate::soap::xml::reader::XmlIn;
 
     #[test]
     fn escape_round_trips_through_the_reader() {
