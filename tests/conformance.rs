@@ -2,6 +2,10 @@
 //! validates against `cp_api_5.0.xsd` (with xmllint), reads back to what was written, and the
 //! spec's own sample XML reads into the expected records. Plus the meaning of faults and
 //! response codes, and the refusal of hostile or broken XML.
+//!
+//! Over the ~600-line guide: every operation's schema, round-trip and sample checks share the
+//! xmllint and sample helpers of one test binary; splitting it into `tests/conformance/` modules
+//! is a change of its own.
 
 mod util;
 

@@ -1,6 +1,9 @@
 //! The real SOAP client against the simulator over loopback: every method with real content,
 //! paging, plans and rights, schema validity of every answer, tolerance of what VOLTTRON's
 //! client sends, garbage, credentials, the WSDL, the admin endpoint, and determinism.
+//!
+//! Slightly over the ~600-line guide: one binary for everything the client and the simulator
+//! say to each other over loopback.
 
 #[path = "util/sim.rs"]
 mod sim_util;

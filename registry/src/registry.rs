@@ -9,6 +9,9 @@
 //! tables do not (see [`Attribute::accepts_type`]), writes Port # 0 for "no port", names
 //! `unitPriceForFirst`, and defines `startTime`/`endTime` twice. VOLTTRON keeps the later of
 //! two rows with one name, and so does this parser, with a [`RegistryWarning`] naming both lines.
+//!
+//! A little over the ~600-line guide: reading a row and checking it against the catalog are
+//! one pass over the CSV, kept together.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
