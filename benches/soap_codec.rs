@@ -18,7 +18,9 @@ use chargepoint_supervisor::soap::{
 };
 use chrono::{TimeZone, Utc};
 use cp_actors::{PortShed, ShedLimit, ShedRequest, ShedScope, StatusQuery};
-use cp_registry::{ApiMethod, PortNumber, PortState, PortStatus, Secret, StationId, StationStatus};
+use cp_registry::{
+    ApiMethod, PortNumber, PortStatus, PortStatusWord, Secret, StationId, StationStatus,
+};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -67,14 +69,14 @@ fn fleet_status(stations: usize) -> Response {
             ports: vec![
                 PortStatus {
                     port: PortNumber(1),
-                    status: PortState::Available,
+                    status: PortStatusWord::Available,
                     timestamp,
                     connector: Some("J1772".into()),
                     power: Some("6.6".into()),
                 },
                 PortStatus {
                     port: PortNumber(2),
-                    status: PortState::InUse,
+                    status: PortStatusWord::InUse,
                     timestamp,
                     connector: None,
                     power: None,

@@ -1,7 +1,7 @@
 //! `chargepoint-supervisor check <path>`: validates configuration before anything runs.
 //!
 //! The path may be a registry CSV, a VOLTTRON device config, a fleet file (`fleet.json`) or a
-//! fleet directory (see `cp_registry::Fleet`). Every problem is printed in grep format
+//! fleet directory (see `cp_registry::FleetConfig`). Every problem is printed in grep format
 //! (`file:line: …`); a clean configuration prints a summary of stations, ports, points,
 //! accounts and the API calls per hour it will cause.
 //!
@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 
 use cp_registry::{
-    Fleet, FleetSummary, Problems, Registry, RegistryError, RegistryWarning, DEFAULT_INTERVAL,
+    FleetConfig, FleetSummary, Problems, Registry, RegistryError, RegistryWarning, DEFAULT_INTERVAL,
 };
 
 /// Why `check` did not pass.
@@ -73,7 +73,7 @@ fn summarise(path: &Path) -> Result<(FleetSummary, Vec<RegistryWarning>), Proble
             registry.warnings,
         ))
     } else {
-        let fleet = Fleet::load(path)?;
+        let fleet = FleetConfig::load(path)?;
         let warnings = fleet.warnings().into_iter().cloned().collect();
         Ok((FleetSummary::of(&fleet), warnings))
     }

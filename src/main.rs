@@ -48,10 +48,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!(
-                "error: {}",
-                chargepoint_supervisor::http::error_chain(&error)
-            );
+            eprintln!("error: {}", cp_actors::error_chain(&error));
             ExitCode::FAILURE
         }
     }

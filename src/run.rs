@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RunConfig;
 use crate::http::{metrics_router, router, AppState};
-use crate::sim::{FleetConfig, SimConfig, SimHandle};
+use crate::sim::{SimConfig, SimFleetConfig, SimHandle};
 use crate::soap::{ClientConfig, SoapClient};
 use crate::summary::{self, SummaryOutput};
 
@@ -173,7 +173,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     stop.cancel();
     while let Some(ended) = servers.join_next().await {
         if let Err(error) = server_ended(ended) {
-            tracing::error!(error = %crate::http::error_chain(&error), "server stopped with an error");
+            tracing::error!(error = %cp_actors::error_chain(&error), "server stopped with an error");
         }
     }
     // The summary only reads metrics; if it panicked there is nothing left to clean up.
@@ -239,7 +239,7 @@ impl Target {
         match &config.fleet {
             Some(path) => Ok(Target::Fleet { path: path.clone() }),
             None => {
-                let mut fleet = FleetConfig::generate(
+                let mut fleet = SimFleetConfig::generate(
                     config.sim.stations as usize,
                     config.sim.ports,
                     EMBEDDED_ACCOUNTS,
@@ -335,7 +335,7 @@ impl Target {
                 }
             },
             Err(error) => {
-                tracing::error!(error = %crate::http::error_chain(&error), "fleet reload refused")
+                tracing::error!(error = %cp_actors::error_chain(&error), "fleet reload refused")
             }
         }
     }
@@ -435,7 +435,7 @@ pub fn with_interval(mut spec: FleetSpec, interval: Duration) -> FleetSpec {
 }
 
 fn load_fleet(path: &Path) -> Result<FleetSpec, RunError> {
-    cp_registry::Fleet::load(path).map_err(|problems| RunError::Fleet {
+    cp_registry::FleetConfig::load(path).map_err(|problems| RunError::Fleet {
         path: path.to_path_buf(),
         problems,
     })
@@ -481,7 +481,7 @@ mod tests {
     use super::*;
 
     fn simulated() -> FleetSpec {
-        let accounts = FleetConfig::generate(4, 2, 2).accounts;
+        let accounts = SimFleetConfig::generate(4, 2, 2).accounts;
         simulated_fleet(&accounts).expect("the example registry is valid")
     }
 

@@ -7,7 +7,7 @@ mod sim_util;
 
 use std::time::{Duration, Instant};
 
-use chargepoint_supervisor::sim::{self, FaultRule, FleetConfig, SimConfig};
+use chargepoint_supervisor::sim::{self, FaultRule, SimConfig, SimFleetConfig};
 use cp_actors::{ChargePointApi, ErrorKind, LoadQuery, SoapError, StationsQuery};
 use cp_registry::{GroupId, StationId};
 use sim_util::{add_fault, admin_get, client, start_sim};
@@ -22,7 +22,7 @@ fn load_query() -> LoadQuery {
 /// Injects `spec` (which must apply once) and returns the error the next getLoad gets; checks
 /// that the call after it succeeds again.
 async fn one_faulty_get_load(spec: &str) -> SoapError {
-    let sim = start_sim(FleetConfig::generate(2, 2, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(2, 2, 1)).await;
     let api = client(&sim, 1, Duration::from_secs(5));
     add_fault(&sim, spec).await;
     let err = api
@@ -124,7 +124,7 @@ async fn connection_reset_is_connect() {
 
 #[tokio::test]
 async fn latency_slows_the_answer_or_times_it_out() {
-    let sim = start_sim(FleetConfig::generate(2, 2, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(2, 2, 1)).await;
     let api = client(&sim, 1, SHORT);
     add_fault(&sim, "getLoad=latency:150ms:next=1").await;
     let started = Instant::now();
@@ -145,7 +145,7 @@ async fn latency_slows_the_answer_or_times_it_out() {
 
 #[tokio::test]
 async fn hang_times_out_and_does_not_outlive_shutdown() {
-    let sim = start_sim(FleetConfig::generate(2, 2, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(2, 2, 1)).await;
     let api = client(&sim, 1, SHORT);
     add_fault(&sim, "*=hang").await;
     let started = Instant::now();
@@ -165,7 +165,7 @@ async fn hang_times_out_and_does_not_outlive_shutdown() {
 #[tokio::test]
 async fn faults_given_at_start_apply_to_the_next_calls_only() {
     let mut config = SimConfig {
-        fleet: FleetConfig::generate(2, 1, 1),
+        fleet: SimFleetConfig::generate(2, 1, 1),
         time_scale: 0.0,
         ..SimConfig::default()
     };
@@ -192,7 +192,7 @@ async fn faults_given_at_start_apply_to_the_next_calls_only() {
 #[tokio::test]
 async fn probabilistic_faults_are_repeatable_with_the_seed() {
     async fn pattern() -> Vec<bool> {
-        let sim = start_sim(FleetConfig::generate(2, 1, 1)).await;
+        let sim = start_sim(SimFleetConfig::generate(2, 1, 1)).await;
         let api = client(&sim, 1, Duration::from_secs(5));
         add_fault(&sim, "getLoad=http503:p=0.5").await;
         let mut failed = Vec::new();
@@ -216,7 +216,7 @@ async fn probabilistic_faults_are_repeatable_with_the_seed() {
 
 #[tokio::test]
 async fn bad_fault_specs_are_refused_with_the_reason() {
-    let sim = start_sim(FleetConfig::generate(1, 1, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(1, 1, 1)).await;
     let response = sim_util::http()
         .post(format!("{}/faults", sim.admin_url()))
         .header("Content-Type", "application/json")

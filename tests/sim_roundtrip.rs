@@ -1,6 +1,9 @@
 //! The real SOAP client against the simulator over loopback: every method with real content,
 //! paging, plans and rights, schema validity of every answer, tolerance of what VOLTTRON's
 //! client sends, garbage, credentials, the WSDL, the admin endpoint, and determinism.
+//!
+//! Slightly over the ~600-line guide: one binary for everything the client and the simulator
+//! say to each other over loopback.
 
 #[path = "util/sim.rs"]
 mod sim_util;
@@ -8,14 +11,14 @@ mod util;
 
 use std::time::Duration;
 
-use chargepoint_supervisor::sim::FleetConfig;
+use chargepoint_supervisor::sim::SimFleetConfig;
 use chargepoint_supervisor::soap::{read_response, write_request, Request, UsernameToken};
 use cp_actors::{
     AlarmQuery, ChargePointApi, ClearAlarmsQuery, ClearShedRequest, LoadQuery, PortShed,
     RightsQuery, SessionQuery, ShedLimit, ShedRequest, ShedScope, SoapError, StationsQuery,
     StatusQuery,
 };
-use cp_registry::{ApiMethod, GroupId, PortNumber, PortState, Secret, StationId};
+use cp_registry::{ApiMethod, GroupId, PortNumber, PortStatusWord, Secret, StationId};
 use sim_util::{add_fault, admin_get, advance, client, client_as, post_raw, start_sim};
 
 const T: Duration = Duration::from_secs(10);
@@ -26,7 +29,7 @@ fn sid(id: &str) -> StationId {
 
 #[tokio::test]
 async fn every_method_round_trips_with_fleet_content() {
-    let sim = start_sim(FleetConfig::generate(24, 2, 2)).await;
+    let sim = start_sim(SimFleetConfig::generate(24, 2, 2)).await;
     let api = client(&sim, 1, T);
 
     let stations = api.get_stations(&StationsQuery::default()).await.unwrap();
@@ -155,7 +158,7 @@ async fn every_method_round_trips_with_fleet_content() {
 
 #[tokio::test]
 async fn six_hundred_stations_take_two_get_stations_pages() {
-    let sim = start_sim(FleetConfig::generate(600, 1, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(600, 1, 1)).await;
     let api = client(&sim, 1, T);
     let stations = api.get_stations(&StationsQuery::default()).await.unwrap();
     assert_eq!(stations.len(), 600);
@@ -166,7 +169,7 @@ async fn six_hundred_stations_take_two_get_stations_pages() {
 
 #[tokio::test]
 async fn station_status_for_the_whole_account_pages_with_more_flag() {
-    let sim = start_sim(FleetConfig::generate(120, 2, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(120, 2, 1)).await;
     let api = client(&sim, 1, T);
     let status = api
         .get_station_status(&StatusQuery::default())
@@ -180,7 +183,7 @@ async fn station_status_for_the_whole_account_pages_with_more_flag() {
 
 #[tokio::test]
 async fn more_than_100_sessions_are_paged_with_more_flag() {
-    let sim = start_sim(FleetConfig::generate(10, 2, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(10, 2, 1)).await;
     advance(&sim, 3 * 24 * 3600).await;
     let api = client(&sim, 1, T);
     let sessions = api
@@ -203,7 +206,7 @@ async fn more_than_100_sessions_are_paged_with_more_flag() {
 
 #[tokio::test]
 async fn restricted_plan_and_foreign_stations_are_refused() {
-    let sim = start_sim(FleetConfig::generate(4, 2, 2)).await;
+    let sim = start_sim(SimFleetConfig::generate(4, 2, 2)).await;
     let restricted = client(&sim, 2, T);
     let err = restricted
         .get_load(&LoadQuery::Station(sid("2:20001")))
@@ -235,7 +238,7 @@ async fn restricted_plan_and_foreign_stations_are_refused() {
 
 #[tokio::test]
 async fn wrong_password_is_an_auth_error() {
-    let sim = start_sim(FleetConfig::generate(2, 1, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(2, 1, 1)).await;
     let api = client_as(&sim, "account1", "not-the-password", T);
     let err = api
         .get_station_status(&StatusQuery::default())
@@ -398,7 +401,7 @@ fn schema_cases() -> Vec<(&'static str, usize, Request)> {
 
 #[tokio::test]
 async fn every_answer_validates_against_the_schema() {
-    let sim = start_sim(FleetConfig::generate(24, 2, 2)).await;
+    let sim = start_sim(SimFleetConfig::generate(24, 2, 2)).await;
     advance(&sim, 2 * 24 * 3600).await;
     for (what, k, request) in schema_cases() {
         let token = UsernameToken {
@@ -431,7 +434,7 @@ fn volttron_shed(time_interval: &str) -> String {
 #[tokio::test]
 async fn volttron_shed_with_empty_or_missing_time_interval_sheds_until_cleared() {
     for interval in ["<timeInterval/>", ""] {
-        let sim = start_sim(FleetConfig::generate(2, 2, 1)).await;
+        let sim = start_sim(SimFleetConfig::generate(2, 2, 1)).await;
         let (status, body) = post_raw(&sim, volttron_shed(interval)).await;
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("<responseCode>100</responseCode>"), "{body}");
@@ -445,7 +448,7 @@ async fn volttron_shed_with_empty_or_missing_time_interval_sheds_until_cleared()
 
 #[tokio::test]
 async fn garbage_gets_a_soap_fault_never_a_crash() {
-    let sim = start_sim(FleetConfig::generate(2, 1, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(2, 1, 1)).await;
     let bodies: Vec<Vec<u8>> = vec![
         b"".to_vec(),
         b"not xml at all".to_vec(),
@@ -477,7 +480,7 @@ async fn garbage_gets_a_soap_fault_never_a_crash() {
 
 #[tokio::test]
 async fn soap_action_naming_another_operation_is_a_client_fault() {
-    let sim = start_sim(FleetConfig::generate(2, 1, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(2, 1, 1)).await;
     let token = UsernameToken {
         username: "account1".into(),
         password: Secret::new("sim-password-1"),
@@ -507,7 +510,7 @@ async fn soap_action_naming_another_operation_is_a_client_fault() {
 
 #[tokio::test]
 async fn wsdl_is_served_with_this_servers_address() {
-    let sim = start_sim(FleetConfig::generate(1, 1, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(1, 1, 1)).await;
     let response = sim_util::http()
         .get(format!("{}?wsdl", sim.endpoint()))
         .send()
@@ -526,7 +529,7 @@ async fn wsdl_is_served_with_this_servers_address() {
 
 #[tokio::test]
 async fn admin_reports_calls_per_method_and_account_with_stations() {
-    let sim = start_sim(FleetConfig::generate(4, 2, 2)).await;
+    let sim = start_sim(SimFleetConfig::generate(4, 2, 2)).await;
     client(&sim, 1, T)
         .get_load(&LoadQuery::Station(sid("1:10002")))
         .await
@@ -562,7 +565,7 @@ async fn admin_reports_calls_per_method_and_account_with_stations() {
 #[tokio::test]
 async fn same_seed_and_same_steps_give_identical_answers() {
     async fn run(seed: u64) -> (String, String) {
-        let mut fleet = FleetConfig::generate(6, 2, 1);
+        let mut fleet = SimFleetConfig::generate(6, 2, 1);
         fleet.seed = seed;
         let sim = start_sim(fleet).await;
         let api = client(&sim, 1, T);
@@ -588,7 +591,7 @@ async fn same_seed_and_same_steps_give_identical_answers() {
 
 #[tokio::test]
 async fn status_follows_sessions_and_reachability() {
-    let sim = start_sim(FleetConfig::generate(20, 2, 1)).await;
+    let sim = start_sim(SimFleetConfig::generate(20, 2, 1)).await;
     let api = client(&sim, 1, T);
     let mut seen_in_use = false;
     let mut seen_unreachable = false;
@@ -599,8 +602,8 @@ async fn status_follows_sessions_and_reachability() {
             .await
             .unwrap();
         for port in status.iter().flat_map(|s| &s.ports) {
-            seen_in_use |= port.status == PortState::InUse;
-            seen_unreachable |= port.status == PortState::Unreachable;
+            seen_in_use |= port.status == PortStatusWord::InUse;
+            seen_unreachable |= port.status == PortStatusWord::Unreachable;
         }
     }
     assert!(seen_in_use, "no port was ever in use over a day");

@@ -81,23 +81,61 @@ pub enum ShedLimit {
 }
 
 impl ShedLimit {
-    /// What [`ShedLimit::allowed_load`] accepts, as an error message says it.
+    /// What [`ShedLimit::allowed_load`] accepts, as a user's error message says it.
     pub const ALLOWED_LOAD_RANGE: &'static str = "a number of kW >= 0";
-    /// What [`ShedLimit::percent_shed`] accepts, as an error message says it.
+    /// What [`ShedLimit::percent_shed`] accepts, as a user's error message says it.
     pub const PERCENT_SHED_RANGE: &'static str = "an integer 0..=100";
 
-    /// An allowedLoad limit; `None` unless `kw` is a finite number >= 0.
-    pub fn allowed_load(kw: f64) -> Option<ShedLimit> {
-        (kw.is_finite() && kw >= 0.0).then_some(ShedLimit::AllowedLoad(kw))
+    /// The most a shed can take off a port's maximum power, in percent.
+    pub const MAX_PERCENT_SHED: u8 = 100;
+
+    /// A cap of `kw` kilowatts.
+    ///
+    /// # Errors
+    /// [`LimitError::AllowedLoad`] unless `kw` is a finite number >= 0.
+    pub fn allowed_load(kw: f64) -> Result<ShedLimit, LimitError> {
+        if kw.is_finite() && kw >= 0.0 {
+            Ok(ShedLimit::AllowedLoad(kw))
+        } else {
+            Err(LimitError::AllowedLoad { kw })
+        }
     }
 
-    /// A percentShed limit; `None` unless `pct` is 0..=100.
-    pub fn percent_shed(pct: i64) -> Option<ShedLimit> {
+    /// A shed of `pct` percent of maximum power.
+    ///
+    /// # Errors
+    /// [`LimitError::PercentShed`] unless `pct` is 0..=100.
+    pub fn percent_shed(pct: i64) -> Result<ShedLimit, LimitError> {
         u8::try_from(pct)
             .ok()
-            .filter(|p| *p <= 100)
+            .filter(|p| *p <= Self::MAX_PERCENT_SHED)
             .map(ShedLimit::PercentShed)
+            .ok_or(LimitError::PercentShed { pct })
     }
+
+    /// This limit, if it is in range. The variants are public, so a limit built from one
+    /// directly (a request read off the wire, a test) has not been checked.
+    ///
+    /// # Errors
+    /// As [`ShedLimit::allowed_load`] and [`ShedLimit::percent_shed`].
+    pub fn checked(self) -> Result<ShedLimit, LimitError> {
+        match self {
+            ShedLimit::AllowedLoad(kw) => ShedLimit::allowed_load(kw),
+            ShedLimit::PercentShed(pct) => ShedLimit::percent_shed(i64::from(pct)),
+        }
+    }
+}
+
+/// A shed limit out of the range ChargePoint accepts. The values are kept as given, so a
+/// caller may word its own message.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum LimitError {
+    /// allowedLoad negative, infinite or NaN.
+    #[error("allowedLoad must be a number of kW >= 0, not {kw}")]
+    AllowedLoad { kw: f64 },
+    /// percentShed below 0 or above 100.
+    #[error("percentShed must be between 0 and 100, not {pct}")]
+    PercentShed { pct: i64 },
 }
 
 /// What a shedLoad or clearShedState addresses.
@@ -194,4 +232,38 @@ pub trait ChargePointApi: Send + Sync + 'static {
     /// clearShedState.
     async fn clear_shed_state(&self, request: &ClearShedRequest)
         -> Result<ClearShedAck, SoapError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shed_limits_out_of_range_are_refused_with_the_value_given() {
+        assert_eq!(
+            ShedLimit::allowed_load(0.0),
+            Ok(ShedLimit::AllowedLoad(0.0))
+        );
+        assert_eq!(
+            ShedLimit::percent_shed(100),
+            Ok(ShedLimit::PercentShed(100))
+        );
+        assert_eq!(
+            ShedLimit::allowed_load(-1.0).unwrap_err().to_string(),
+            "allowedLoad must be a number of kW >= 0, not -1"
+        );
+        assert!(ShedLimit::allowed_load(f64::NAN).is_err());
+        assert!(ShedLimit::allowed_load(f64::INFINITY).is_err());
+        assert_eq!(
+            ShedLimit::percent_shed(-1),
+            Err(LimitError::PercentShed { pct: -1 })
+        );
+        assert_eq!(
+            ShedLimit::PercentShed(101)
+                .checked()
+                .unwrap_err()
+                .to_string(),
+            "percentShed must be between 0 and 100, not 101"
+        );
+    }
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use cp_registry::{
-    Alarm, ApiMethod, ChargingSession, GroupId, LoadReport, PortLoad, PortNumber, PortState,
-    PortStatus, RightsProfile, StationId, StationInfo, StationLoad, StationRights, StationStatus,
+    Alarm, ApiMethod, ChargingSession, GroupId, LoadReport, PortLoad, PortNumber, PortStatus,
+    PortStatusWord, RightsProfile, StationId, StationInfo, StationLoad, StationRights,
+    StationStatus,
 };
 
 use crate::api::*;
@@ -46,7 +47,7 @@ pub(crate) struct RecordedCall {
 
 #[derive(Debug, Clone)]
 pub(crate) struct FakePort {
-    pub status: PortState,
+    pub status: PortStatusWord,
     pub load: f64,
     pub shed: Option<ShedLimit>,
 }
@@ -91,7 +92,7 @@ impl FakeApi {
                     (
                         PortNumber(p),
                         FakePort {
-                            status: PortState::Available,
+                            status: PortStatusWord::Available,
                             load: 0.0,
                             shed: None,
                         },

@@ -37,7 +37,7 @@ use crate::options::FleetOptions;
 use crate::station::{StationActor, StationArguments, StationMessage};
 
 /// The fleet as configured: accounts and station sets (the registry crate's model).
-pub type FleetSpec = cp_registry::Fleet;
+pub type FleetSpec = cp_registry::FleetConfig;
 /// One station device.
 pub type DeviceSpec = Device;
 /// One ChargePoint account.

@@ -32,8 +32,9 @@ use serde_json::Value;
 
 use crate::error::{Position, Problems, RegistryError};
 use crate::jsonc::JsonDoc;
+use crate::read::{read_all, read_text};
 use crate::records::StationId;
-use crate::registry::duration_from_seconds;
+use crate::seconds::duration_from_seconds;
 use crate::secret::Secret;
 
 /// VOLTTRON's default device `interval`, seconds.
@@ -306,28 +307,6 @@ pub(crate) fn resolve_registry(reference: &str, config_path: &Path) -> PathBuf {
             .unwrap_or(Path::new(""))
             .join(reference),
     }
-}
-
-/// Reads a whole file as text (invalid UTF-8 becomes U+FFFD, for the JSON parser to reject).
-pub(crate) fn read_text(path: &Path) -> Result<String, RegistryError> {
-    let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let bytes = read_all(file, path)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// Reads everything from `reader`; `path` names it in the error.
-pub(crate) fn read_all(mut reader: impl Read, path: &Path) -> Result<Vec<u8>, RegistryError> {
-    let mut bytes = Vec::new();
-    reader
-        .read_to_end(&mut bytes)
-        .map_err(|source| RegistryError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(bytes)
 }
 
 /// Typed access to a [`JsonDoc`]'s keys that records every problem with its line.

@@ -11,8 +11,10 @@
 //! - `publish`: VOLTTRON's scrape-all message ([`AllMessage`]).
 //! - `jsonc`: JSON with VOLTTRON's comments and trailing commas, with key lines for messages.
 //! - `config`: VOLTTRON device configs ([`DeviceConfig`], [`DevicePath`]).
-//! - `fleet`: fleet directories and fleet files ([`Fleet`], [`Account`], [`StationSet`]).
+//! - `fleet`: fleet directories and fleet files ([`FleetConfig`], [`Account`], [`StationSet`]).
 //! - `summary`: what a fleet will do, in numbers ([`FleetSummary`]).
+//! - `read`: reading a configuration file whole, with its path in the error.
+//! - `seconds`: seconds as durations, with the range every interval and currency shares.
 //! - `error`: every configuration problem ([`RegistryError`]), collected into [`Problems`].
 
 mod catalog;
@@ -23,8 +25,10 @@ mod jsonc;
 mod method;
 mod point;
 mod publish;
+mod read;
 mod records;
 mod registry;
+mod seconds;
 mod secret;
 mod snapshot;
 mod summary;
@@ -33,8 +37,8 @@ pub use catalog::{Attribute, Level, RegisterKind, ValueType};
 pub use config::{DeviceConfig, DevicePath, DriverConfig, DEFAULT_INTERVAL};
 pub use error::{Position, Problems, RegistryError, RegistryWarning};
 pub use fleet::{
-    is_fleet_file, Account, AccountId, Device, DevicePattern, Fleet, StationSelection, StationSet,
-    FLEET_FILE,
+    is_fleet_file, Account, AccountId, Device, DevicePattern, FleetConfig, StationSelection,
+    StationSet, FLEET_FILE,
 };
 pub use method::ApiMethod;
 pub use point::{CoerceError, PointMeta, PointValue};

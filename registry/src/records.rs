@@ -55,7 +55,7 @@ impl fmt::Display for GroupId {
 
 /// A port's status as getStationStatus reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum PortState {
+pub enum PortStatusWord {
     Available,
     InUse,
     Unreachable,
@@ -64,31 +64,31 @@ pub enum PortState {
     Other(String),
 }
 
-impl PortState {
+impl PortStatusWord {
     /// Reads ChargePoint's status word (`AVAILABLE`, `INUSE`, ...); anything else is kept as `Other`.
     pub fn parse(s: &str) -> Self {
         match s.trim() {
-            "AVAILABLE" => PortState::Available,
-            "INUSE" => PortState::InUse,
-            "UNREACHABLE" => PortState::Unreachable,
-            "UNKNOWN" => PortState::Unknown,
-            other => PortState::Other(other.to_string()),
+            "AVAILABLE" => PortStatusWord::Available,
+            "INUSE" => PortStatusWord::InUse,
+            "UNREACHABLE" => PortStatusWord::Unreachable,
+            "UNKNOWN" => PortStatusWord::Unknown,
+            other => PortStatusWord::Other(other.to_string()),
         }
     }
 
     /// The word ChargePoint uses for this status.
     pub fn as_str(&self) -> &str {
         match self {
-            PortState::Available => "AVAILABLE",
-            PortState::InUse => "INUSE",
-            PortState::Unreachable => "UNREACHABLE",
-            PortState::Unknown => "UNKNOWN",
-            PortState::Other(s) => s,
+            PortStatusWord::Available => "AVAILABLE",
+            PortStatusWord::InUse => "INUSE",
+            PortStatusWord::Unreachable => "UNREACHABLE",
+            PortStatusWord::Unknown => "UNKNOWN",
+            PortStatusWord::Other(s) => s,
         }
     }
 }
 
-impl fmt::Display for PortState {
+impl fmt::Display for PortStatusWord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -105,7 +105,7 @@ pub struct StationStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PortStatus {
     pub port: PortNumber,
-    pub status: PortState,
+    pub status: PortStatusWord,
     /// Last communication between the station and ChargePoint.
     pub timestamp: DateTime<Utc>,
     pub connector: Option<String>,

@@ -9,6 +9,9 @@
 //! tables do not (see [`Attribute::accepts_type`]), writes Port # 0 for "no port", names
 //! `unitPriceForFirst`, and defines `startTime`/`endTime` twice. VOLTTRON keeps the later of
 //! two rows with one name, and so does this parser, with a [`RegistryWarning`] naming both lines.
+//!
+//! A little over the ~600-line guide: reading a row and checking it against the catalog are
+//! one pass over the CSV, kept together.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
@@ -18,11 +21,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::catalog::{Attribute, Level, RegisterKind, ValueType};
-use crate::config::read_all;
 use crate::error::{Position, Problems, RegistryError, RegistryWarning};
 use crate::method::ApiMethod;
 use crate::point::{parse_bool, PointValue};
+use crate::read::read_all;
 use crate::records::PortNumber;
+use crate::seconds::duration_from_seconds;
 
 /// Highest port number a registry may name. ChargePoint stations have one to a few ports; the
 /// cap catches typos such as `100` while leaving room for multi-port cabinets.
@@ -608,16 +612,6 @@ fn starting_value(
         }
         _ => Ok(value),
     }
-}
-
-/// The longest interval, cadence or currency accepted anywhere: a year is far beyond any
-/// sensible value and keeps `Duration` arithmetic safe.
-const MAX_SECONDS: f64 = 366.0 * 86400.0;
-
-/// A positive number of seconds (millisecond precision, at most [`MAX_SECONDS`]) as a duration.
-pub(crate) fn duration_from_seconds(s: f64) -> Option<Duration> {
-    (s.is_finite() && (0.001..=MAX_SECONDS).contains(&s))
-        .then(|| Duration::from_millis((s * 1000.0).round() as u64))
 }
 
 /// Reads a Scrape Interval / Data Currency cell: empty, or positive seconds (millisecond

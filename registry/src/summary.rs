@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
-use crate::fleet::{AccountId, Device, Fleet, StationSelection};
+use crate::fleet::{AccountId, Device, FleetConfig, StationSelection};
 use crate::method::ApiMethod;
 use crate::registry::Registry;
 
@@ -91,7 +91,7 @@ impl Tally {
 
 impl FleetSummary {
     /// Summarises a loaded fleet.
-    pub fn of(fleet: &Fleet) -> FleetSummary {
+    pub fn of(fleet: &FleetConfig) -> FleetSummary {
         let devices = fleet.devices();
         let mut tally = Tally::default();
         let mut per_account: BTreeMap<AccountId, (BTreeSet<&str>, f64)> = BTreeMap::new();

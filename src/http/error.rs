@@ -6,14 +6,12 @@
 //! full error, with its source chain, in the response extensions, where [`log_server_errors`]
 //! logs it once.
 
-use std::fmt::Write as _;
-
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cp_actors::{DeviceError, FleetError};
+use cp_actors::{error_chain, DeviceError, FleetError};
 use serde_json::{json, Value};
 
 /// Why a device API request failed.
@@ -145,17 +143,6 @@ fn generic_message(kind: &str) -> &'static str {
         }
         _ => "internal error; see the supervisor's log",
     }
-}
-
-/// `error: source: source…`, the way `main` prints errors.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 /// Middleware: logs the full error behind every 5xx answer, with the route template.

@@ -40,14 +40,14 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
-use cp_actors::{DeviceError, Fleet};
+use cp_actors::{error_chain, DeviceError, Fleet};
 use cp_registry::Secret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tower_http::timeout::TimeoutLayer;
 
-pub use error::{error_chain, ApiError};
+pub use error::ApiError;
 pub use metrics::metrics_router;
 
 use body::{PointsBody, ValueBody};

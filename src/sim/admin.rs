@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::faults::FaultSpecError;
-use super::server::SimState;
+use super::state::SimState;
 
 /// Longest single step `POST /admin/advance` takes: a month of a large fleet is already
 /// seconds of CPU, and a bigger step is surely a typo.

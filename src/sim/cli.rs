@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 use super::faults::FaultRule;
-use super::layout::FleetConfig;
+use super::layout::SimFleetConfig;
 use super::server::{start, SimConfig};
 use super::SimError;
 
@@ -61,7 +61,7 @@ fn parse_fault(spec: &str) -> Result<FaultRule, String> {
 impl SimArgs {
     /// The simulator configuration these flags describe.
     pub fn into_config(self) -> SimConfig {
-        let mut fleet = FleetConfig::generate(self.stations, self.ports, self.accounts);
+        let mut fleet = SimFleetConfig::generate(self.stations, self.ports, self.accounts);
         fleet.stations_per_group = self.stations_per_group;
         fleet.seed = self.seed;
         fleet.start = self.start.unwrap_or_else(|| Utc::now().trunc_subsecs(0));

@@ -2,22 +2,21 @@
 //! to each of the nine requests as one account sees them.
 //!
 //! Pure and deterministic: no I/O, no wall clock. The server advances it to the clock's time
-//! before each answer ([`Fleet::advance_to`]); the same seed advanced through the same times
+//! before each answer ([`SimFleet::advance_to`]); the same seed advanced through the same times
 //! gives the same sessions, loads and alarms.
 
 use chrono::{DateTime, Utc};
 use cp_actors::{
-    AlarmQuery, ClearAlarmsQuery, ClearShedAck, ClearShedRequest, LoadQuery, RightsQuery,
-    SessionQuery, ShedAck, ShedLimit, ShedRequest, ShedScope, StationsQuery, StatusQuery,
+    AlarmQuery, ClearAlarmsQuery, LoadQuery, RightsQuery, SessionQuery, StationsQuery, StatusQuery,
 };
 use cp_registry::{
-    Alarm, ChargingSession, GroupId, LoadReport, PortLoad, PortNumber, PortState, PortStatus,
+    Alarm, ChargingSession, GroupId, LoadReport, PortLoad, PortNumber, PortStatus, PortStatusWord,
     StationId, StationLoad, StationStatus,
 };
 use serde::Serialize;
 
-use super::layout::{FleetConfig, Layout, Plan};
-use super::station::{PortLoadView, Shed, StationSim};
+use super::layout::{Layout, Plan, SimFleetConfig};
+use super::station::{PortLoadView, StationSim};
 use crate::soap::ops::{codes, Outcome, Request, Response};
 
 /// getStations returns at most this many stations a page (the service's documented cap).
@@ -45,7 +44,7 @@ pub struct PortSnapshot {
 
 /// The whole simulated fleet.
 #[derive(Debug, Clone)]
-pub struct Fleet {
+pub struct SimFleet {
     layout: Layout,
     stations: Vec<StationSim>,
     now: DateTime<Utc>,
@@ -54,9 +53,9 @@ pub struct Fleet {
 /// Why a request got no success answer: the code and text of the error reply.
 type Refusal = (&'static str, String);
 
-impl Fleet {
+impl SimFleet {
     /// Builds the fleet and runs its history up to `config.start`.
-    pub fn new(config: &FleetConfig) -> Fleet {
+    pub fn new(config: &SimFleetConfig) -> SimFleet {
         let layout = Layout::new(config);
         let origin = config.start - config.history;
         let stations = layout
@@ -65,7 +64,7 @@ impl Fleet {
             .enumerate()
             .map(|(i, s)| StationSim::new(config.seed, i, &s.port_max_kw, origin))
             .collect();
-        let mut fleet = Fleet {
+        let mut fleet = SimFleet {
             layout,
             stations,
             now: origin,
@@ -220,14 +219,14 @@ impl Fleet {
         })
     }
 
-    fn port_state(&self, s: usize, p: usize) -> PortState {
+    fn port_state(&self, s: usize, p: usize) -> PortStatusWord {
         let port = &self.stations[s].ports[p];
         if port.unreachable_until.is_some() {
-            PortState::Unreachable
+            PortStatusWord::Unreachable
         } else if port.active.is_some() {
-            PortState::InUse
+            PortStatusWord::InUse
         } else {
-            PortState::Available
+            PortStatusWord::Available
         }
     }
 
@@ -491,115 +490,9 @@ impl Fleet {
             more,
         })
     }
-
-    fn shed(&mut self, a: usize, request: &ShedRequest) -> Result<Response, Refusal> {
-        if let Some(limit) = request.station_limit {
-            check_limit(limit)?;
-        }
-        for port in &request.ports {
-            check_limit(port.limit)?;
-        }
-        let now = self.now;
-        let minutes = request.time_interval_minutes;
-        let ack = match &request.scope {
-            ShedScope::Group(g) => {
-                let limit = request.station_limit.ok_or_else(|| {
-                    invalid("a group shed needs allowedLoadPerStation or percentShedPerStation")
-                })?;
-                if !request.ports.is_empty() {
-                    return Err(invalid("a group shed cannot name ports"));
-                }
-                let gi = self.layout.group_of(a, *g).ok_or_else(|| no_group(*g))?;
-                for &s in &self.layout.groups[gi].stations {
-                    self.stations[s].shed = Some(Shed::new(limit, now, minutes));
-                }
-                ShedAck {
-                    success: true,
-                    group_id: Some(*g),
-                    station_id: None,
-                    station_limit: Some(limit),
-                    ports: Vec::new(),
-                }
-            }
-            ShedScope::Station(id) => {
-                let s = self.layout.station_of(a, id).ok_or_else(no_station)?;
-                if request.station_limit.is_none() && request.ports.is_empty() {
-                    return Err(invalid(
-                        "shedStation needs a station limit or at least one Port limit",
-                    ));
-                }
-                let indexes = request
-                    .ports
-                    .iter()
-                    .map(|p| {
-                        self.stations[s]
-                            .port_index(p.port)
-                            .ok_or_else(|| invalid(&format!("station {id} has no port {}", p.port)))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let station = &mut self.stations[s];
-                if let Some(limit) = request.station_limit {
-                    station.shed = Some(Shed::new(limit, now, minutes));
-                }
-                for (i, p) in indexes.into_iter().zip(&request.ports) {
-                    station.ports[i].shed = Some(Shed::new(p.limit, now, minutes));
-                }
-                ShedAck {
-                    success: true,
-                    group_id: None,
-                    station_id: Some(id.clone()),
-                    station_limit: request.station_limit,
-                    ports: request.ports.clone(),
-                }
-            }
-        };
-        Ok(Response::ShedLoad {
-            outcome: success(),
-            ack,
-        })
-    }
-
-    fn clear_shed(&mut self, a: usize, request: &ClearShedRequest) -> Result<Response, Refusal> {
-        let ack = match &request.scope {
-            ShedScope::Group(g) => {
-                let gi = self.layout.group_of(a, *g).ok_or_else(|| no_group(*g))?;
-                for &s in &self.layout.groups[gi].stations {
-                    self.stations[s].clear_all_sheds();
-                }
-                ClearShedAck {
-                    success: true,
-                    group_id: Some(*g),
-                    station_id: None,
-                }
-            }
-            ShedScope::Station(id) => {
-                let s = self.layout.station_of(a, id).ok_or_else(no_station)?;
-                let station = &mut self.stations[s];
-                if request.ports.is_empty() {
-                    station.clear_all_sheds();
-                } else {
-                    for port in &request.ports {
-                        let i = station
-                            .port_index(*port)
-                            .ok_or_else(|| invalid(&format!("station {id} has no port {port}")))?;
-                        station.ports[i].shed = None;
-                    }
-                }
-                ClearShedAck {
-                    success: true,
-                    group_id: None,
-                    station_id: Some(id.clone()),
-                }
-            }
-        };
-        Ok(Response::ClearShedState {
-            outcome: success(),
-            ack,
-        })
-    }
 }
 
-/// An account, as returned by [`Fleet::authenticate`].
+/// An account, as returned by [`SimFleet::authenticate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountRef(usize);
 
@@ -657,18 +550,6 @@ fn parse_group(text: &str) -> Result<GroupId, Refusal> {
         .map_err(|_| invalid(&format!("sgID '{text}' is not a number")))
 }
 
-fn check_limit(limit: ShedLimit) -> Result<(), Refusal> {
-    match limit {
-        ShedLimit::AllowedLoad(kw) if !kw.is_finite() || kw < 0.0 => Err(invalid(&format!(
-            "allowedLoad must be a number >= 0, got {kw}"
-        ))),
-        ShedLimit::PercentShed(pct) if pct > 100 => {
-            Err(invalid(&format!("percentShed must be 0..100, got {pct}")))
-        }
-        _ => Ok(()),
-    }
-}
-
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -676,6 +557,8 @@ fn round3(x: f64) -> f64 {
 fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
+
+mod shed;
 
 #[cfg(test)]
 mod tests;

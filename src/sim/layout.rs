@@ -67,13 +67,13 @@ pub struct AccountSpec {
 
 /// Everything that fixes the fleet's shape and its random course.
 #[derive(Debug, Clone)]
-pub struct FleetConfig {
+pub struct SimFleetConfig {
     pub accounts: Vec<AccountSpec>,
     pub ports_per_station: u16,
     pub stations_per_group: usize,
     /// Seed of every random choice: same seed and same steps give the same fleet history.
     pub seed: u64,
-    /// Simulated time at which the server starts answering. [`FleetConfig::generate`] fixes it
+    /// Simulated time at which the server starts answering. [`SimFleetConfig::generate`] fixes it
     /// (2024-06-03T12:00Z) so runs repeat; live use sets it to now (`run_sim` does).
     pub start: DateTime<Utc>,
     /// Simulated history run before `start`, so sessions and alarms exist from the first call.
@@ -91,10 +91,10 @@ pub const MAX_STATIONS_PER_ACCOUNT: usize = 9_999;
 /// Most station groups one account may have: its sgIDs stay within its 1000 block.
 pub const MAX_GROUPS_PER_ACCOUNT: usize = 999;
 
-impl FleetConfig {
+impl SimFleetConfig {
     /// `stations` split as evenly as possible across `accounts` accounts (earlier accounts take
     /// the remainder). Account 1 has the full plan; even-numbered accounts are restricted.
-    pub fn generate(stations: usize, ports_per_station: u16, accounts: usize) -> FleetConfig {
+    pub fn generate(stations: usize, ports_per_station: u16, accounts: usize) -> SimFleetConfig {
         let accounts = accounts.max(1);
         let specs = (1..=accounts)
             .map(|k| AccountSpec {
@@ -108,7 +108,7 @@ impl FleetConfig {
                 stations: stations / accounts + usize::from(k <= stations % accounts),
             })
             .collect();
-        FleetConfig {
+        SimFleetConfig {
             accounts: specs,
             ports_per_station,
             stations_per_group: 10,
@@ -167,10 +167,10 @@ impl FleetConfig {
     }
 }
 
-impl Default for FleetConfig {
+impl Default for SimFleetConfig {
     /// 50 stations × 2 ports over two accounts: what `chargepoint-supervisor sim` serves.
     fn default() -> Self {
-        FleetConfig::generate(50, 2, 2)
+        SimFleetConfig::generate(50, 2, 2)
     }
 }
 
@@ -233,7 +233,7 @@ const TOWNS: [(&str, &str, &str, f64, f64); 4] = [
 const PORT_MAX_KW: f64 = 6.6;
 
 impl Layout {
-    pub fn new(config: &FleetConfig) -> Layout {
+    pub fn new(config: &SimFleetConfig) -> Layout {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_1a70);
         let mut layout = Layout {
             accounts: Vec::new(),
@@ -451,7 +451,7 @@ mod tests {
 
     #[test]
     fn station_ids_follow_the_account_numbering_scheme() {
-        let layout = Layout::new(&FleetConfig::generate(5, 2, 2));
+        let layout = Layout::new(&SimFleetConfig::generate(5, 2, 2));
         let ids: Vec<&str> = layout.stations.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["1:10001", "1:10002", "1:10003", "2:20001", "2:20002"]);
         assert_eq!(layout.accounts[0].org_id, "1:ORG00001");
@@ -462,7 +462,7 @@ mod tests {
 
     #[test]
     fn stations_fall_into_groups_of_the_configured_size() {
-        let mut config = FleetConfig::generate(25, 1, 1);
+        let mut config = SimFleetConfig::generate(25, 1, 1);
         config.stations_per_group = 10;
         let layout = Layout::new(&config);
         let sizes: Vec<(i32, usize)> = layout
@@ -504,7 +504,7 @@ mod tests {
 
     #[test]
     fn configs_the_numbering_cannot_hold_are_refused_with_the_reason() {
-        let mut config = FleetConfig::generate(2000, 2, 1);
+        let mut config = SimFleetConfig::generate(2000, 2, 1);
         config.stations_per_group = 1;
         assert_eq!(
             config.validate().unwrap_err(),

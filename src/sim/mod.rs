@@ -10,6 +10,7 @@
 //! - `fleet`: the whole fleet and its answer to each of the nine requests.
 //! - `faults`: fault-injection rules and their syntax.
 //! - `calls`: the log of what went on the wire.
+//! - `state`: what every request shares (fleet, clock, fault rules, call log).
 //! - `server`: the HTTP server (SOAP endpoint, WSDL, connection handling).
 //! - `admin`: the `/admin` JSON endpoint.
 //! - `cli`: `SimArgs` and `run_sim`.
@@ -83,6 +84,7 @@ mod faults;
 mod fleet;
 mod layout;
 mod server;
+mod state;
 mod station;
 
 use std::net::SocketAddr;
@@ -92,11 +94,12 @@ pub use calls::{CallLog, CallRecord};
 pub use cli::{run_sim, SimArgs};
 pub use clock::SimClock;
 pub use faults::{FaultDecision, FaultKind, FaultRule, FaultSpecError, FaultTable};
-pub use fleet::{AccountRef, Fleet, PortSnapshot, MAX_SESSIONS_PAGE, MAX_STATIONS_PAGE};
-pub use layout::{AccountSpec, FleetConfig, Plan};
+pub use fleet::{AccountRef, PortSnapshot, SimFleet, MAX_SESSIONS_PAGE, MAX_STATIONS_PAGE};
+pub use layout::{AccountSpec, Plan, SimFleetConfig};
 pub use server::{
-    router, start, ResetConnection, SimConfig, SimHandle, SimState, MAX_REQUEST_BYTES, SOAP_PATH,
+    router, start, ResetConnection, SimConfig, SimHandle, MAX_REQUEST_BYTES, SOAP_PATH,
 };
+pub use state::SimState;
 
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@
 //! on which hyper drops the connection unanswered.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -36,9 +36,10 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use super::admin;
 use super::calls::{Arrival, CallLog};
 use super::clock::SimClock;
-use super::faults::{FaultKind, FaultRule, FaultSpecError, FaultTable};
-use super::fleet::{Fleet, PortSnapshot};
-use super::layout::FleetConfig;
+use super::faults::{FaultKind, FaultRule, FaultTable};
+use super::fleet::SimFleet;
+use super::layout::SimFleetConfig;
+use super::state::{locked, SimState};
 use super::SimError;
 use crate::soap::envelope::{
     AUTH_FAULT_CODE, AUTH_FAULT_TEXT, CLIENT_FAULT_CODE, SERVER_FAULT_CODE,
@@ -72,7 +73,7 @@ const WSDL_ADDRESS: &str =
 /// Everything that configures one simulator.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    pub fleet: FleetConfig,
+    pub fleet: SimFleetConfig,
     /// Where to listen; port 0 picks a free one.
     pub listen: SocketAddr,
     /// Simulated seconds per real second; 0 freezes time (step it with `/admin/advance`).
@@ -84,100 +85,11 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
-            fleet: FleetConfig::default(),
+            fleet: SimFleetConfig::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             time_scale: 1.0,
             faults: Vec::new(),
         }
-    }
-}
-
-/// The state every request shares. std Mutexes: each is held for in-memory work only, never
-/// across an await.
-#[derive(Debug)]
-pub struct SimState {
-    fleet: Mutex<Fleet>,
-    clock: SimClock,
-    faults: Mutex<FaultTable>,
-    calls: Mutex<CallLog>,
-    endpoint: String,
-    /// Cancelled when the server shuts down: hung and delayed answers give up on it.
-    shutdown: CancellationToken,
-}
-
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks cannot leave the data half-written in a way
-    // later calls depend on (each critical section is one model step or one counter update).
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl SimState {
-    /// The full SOAP endpoint URL.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    /// Simulated now.
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
-    }
-
-    /// Moves simulated time forward (the model catches up on the next call).
-    pub fn advance(&self, by: Duration) {
-        self.clock.advance(by);
-        self.sync_fleet();
-    }
-
-    /// Adds a fault rule written as on the command line.
-    ///
-    /// # Errors
-    /// [`FaultSpecError`] if the spec does not parse or too many rules are in force.
-    pub fn add_fault(&self, spec: &str) -> Result<FaultRule, FaultSpecError> {
-        let rule = FaultRule::parse(spec)?;
-        locked(&self.faults).add(rule.clone())?;
-        Ok(rule)
-    }
-
-    /// Drops every fault rule.
-    pub fn clear_faults(&self) {
-        locked(&self.faults).clear();
-    }
-
-    /// The fault rules in force.
-    pub fn faults(&self) -> Vec<FaultRule> {
-        locked(&self.faults).rules().to_vec()
-    }
-
-    /// A copy of the call log.
-    pub fn calls(&self) -> CallLog {
-        locked(&self.calls).clone()
-    }
-
-    /// Forgets every logged call.
-    pub fn reset_calls(&self) {
-        *locked(&self.calls) = CallLog::default();
-    }
-
-    /// A port's state at simulated now.
-    pub fn port(
-        &self,
-        station: &cp_registry::StationId,
-        port: cp_registry::PortNumber,
-    ) -> Option<PortSnapshot> {
-        let mut fleet = locked(&self.fleet);
-        fleet.advance_to(self.clock.now());
-        fleet.port_snapshot(station, port)
-    }
-
-    /// Runs `f` on the fleet, brought up to simulated now.
-    pub fn with_fleet<T>(&self, f: impl FnOnce(&mut Fleet) -> T) -> T {
-        let mut fleet = locked(&self.fleet);
-        fleet.advance_to(self.clock.now());
-        f(&mut fleet)
-    }
-
-    fn sync_fleet(&self) {
-        locked(&self.fleet).advance_to(self.clock.now());
     }
 }
 
@@ -253,7 +165,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     }
     // Simulating the history before `start` is CPU work proportional to the fleet: off the runtime.
     let fleet_config = config.fleet.clone();
-    let fleet = tokio::task::spawn_blocking(move || Fleet::new(&fleet_config))
+    let fleet = tokio::task::spawn_blocking(move || SimFleet::new(&fleet_config))
         .await
         .map_err(|_| SimError::FleetBuild)?;
     let state = Arc::new(SimState {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chargepoint_supervisor::run::{simulated_fleet, with_interval};
-use chargepoint_supervisor::sim::{self, FleetConfig, SimConfig, SimHandle};
+use chargepoint_supervisor::sim::{self, SimConfig, SimFleetConfig, SimHandle};
 use chargepoint_supervisor::soap::{ClientConfig, SoapClient};
 use chrono::{SubsecRound, Utc};
 use cp_actors::{
@@ -80,7 +80,7 @@ pub async fn supervise_spec(
     options: FleetOptions,
     shape: impl FnOnce(FleetSpec) -> FleetSpec,
 ) -> Supervised {
-    let mut fleet = FleetConfig::generate(stations, 2, accounts);
+    let mut fleet = SimFleetConfig::generate(stations, 2, accounts);
     fleet.start = Utc::now().trunc_subsecs(0);
     let simulated = fleet.accounts.clone();
     let sim = sim::start(SimConfig {

@@ -9,8 +9,8 @@ use cp_actors::{
     SessionQuery, ShedAck, ShedLimit, ShedRequest, ShedScope, StationsQuery, StatusQuery,
 };
 use cp_registry::{
-    Alarm, ChargingSession, GroupId, LoadReport, PortInfo, PortLoad, PortNumber, PortState,
-    PortStatus, Pricing, RightsProfile, StationId, StationInfo, StationLoad, StationRights,
+    Alarm, ChargingSession, GroupId, LoadReport, PortInfo, PortLoad, PortNumber, PortStatus,
+    PortStatusWord, Pricing, RightsProfile, StationId, StationInfo, StationLoad, StationRights,
     StationStatus,
 };
 
@@ -218,9 +218,9 @@ pub fn status_station(id: &str, ports: u16) -> StationStatus {
             .map(|p| PortStatus {
                 port: PortNumber(p),
                 status: if p % 2 == 1 {
-                    PortState::Available
+                    PortStatusWord::Available
                 } else {
-                    PortState::InUse
+                    PortStatusWord::InUse
                 },
                 timestamp: at("2016-11-07T19:19:19Z"),
                 connector: (p == 1).then(|| "J1772".to_string()),

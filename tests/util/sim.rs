@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use chargepoint_supervisor::sim::{self, FleetConfig, SimConfig, SimHandle};
+use chargepoint_supervisor::sim::{self, SimConfig, SimFleetConfig, SimHandle};
 use chargepoint_supervisor::soap::{ClientConfig, SoapClient};
 use cp_registry::Secret;
 
 /// A simulator on a free loopback port with frozen time: it moves only when a test steps it.
-pub async fn start_sim(fleet: FleetConfig) -> SimHandle {
+pub async fn start_sim(fleet: SimFleetConfig) -> SimHandle {
     sim::start(SimConfig {
         fleet,
         time_scale: 0.0,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    ApiMethod, ChargingSession, PortNumber, PortState, StationId, StationLoad, StationStatus,
+    ApiMethod, ChargingSession, PortNumber, PortStatusWord, StationId, StationLoad, StationStatus,
 };
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 
@@ -212,9 +212,9 @@ impl Metrics {
         }
     }
 
-    fn set_port_status(&self, station: &str, port: PortNumber, status: &PortState) {
+    fn set_port_status(&self, station: &str, port: PortNumber, status: &PortStatusWord) {
         let current = match status {
-            PortState::Other(_) => "OTHER",
+            PortStatusWord::Other(_) => "OTHER",
             known => known.as_str(),
         };
         let port = port.to_string();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use cp_registry::{
-    AccountId, ApiMethod, ChargingSession, PortNumber, PortState, StationId, StationLoad,
+    AccountId, ApiMethod, ChargingSession, PortNumber, PortStatusWord, StationId, StationLoad,
     StationStatus,
 };
 
@@ -45,7 +45,7 @@ fn station_load(id: &str, ports: Vec<PortLoad>) -> StationLoad {
     }
 }
 
-fn station_status(id: &str, statuses: &[PortState]) -> StationStatus {
+fn station_status(id: &str, statuses: &[PortStatusWord]) -> StationStatus {
     StationStatus {
         station_id: station(id),
         ports: statuses
@@ -113,7 +113,7 @@ fn populate_every_family(m: &Metrics) {
     m.set_sheds_active(&s1, 1);
     m.set_active_alarms(&s1, 2);
     m.record_station_load(&station_load("1:34003", vec![port_load(1, 6.6, 3.3, 0)]));
-    m.record_station_status(&station_status("1:34003", &[PortState::InUse]));
+    m.record_station_status(&station_status("1:34003", &[PortStatusWord::InUse]));
     m.record_session(&session("1:34003", 1, 12.5));
 }
 
@@ -185,10 +185,10 @@ fn station_load_is_exported_in_base_units_and_shed_as_ratio() {
 #[test]
 fn port_status_marks_the_current_status_and_clears_the_previous_one() {
     let m = Metrics::new().unwrap();
-    m.record_station_status(&station_status("1:34003", &[PortState::InUse]));
+    m.record_station_status(&station_status("1:34003", &[PortStatusWord::InUse]));
     m.record_station_status(&station_status(
         "1:34003",
-        &[PortState::Other("MAINTENANCE".into())],
+        &[PortStatusWord::Other("MAINTENANCE".into())],
     ));
     let text = m.render();
     let port1: Vec<&str> = text

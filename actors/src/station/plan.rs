@@ -62,13 +62,13 @@ pub(crate) fn plan_write(
         Attribute::AllowedLoad => {
             let limit = value
                 .as_f64()
-                .and_then(ShedLimit::allowed_load)
+                .and_then(|kw| ShedLimit::allowed_load(kw).ok())
                 .ok_or_else(|| bad_value(ShedLimit::ALLOWED_LOAD_RANGE))?;
             on_port(PortWrite::Limit(limit))
         }
         Attribute::PercentShed => {
             let limit = match value {
-                PointValue::Int(pct) => ShedLimit::percent_shed(pct),
+                PointValue::Int(pct) => ShedLimit::percent_shed(pct).ok(),
                 _ => None,
             }
             .ok_or_else(|| bad_value(ShedLimit::PERCENT_SHED_RANGE))?;

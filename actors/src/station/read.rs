@@ -2,7 +2,7 @@
 //! and the station's health. A point whose method is failing reads as that failure, never as
 //! stale data.
 
-use cp_registry::{PointDef, PointValue, PortState as PortStatusWord};
+use cp_registry::{PointDef, PointValue, PortStatusWord};
 use ractor::{ActorRef, RpcReplyPort};
 
 use super::{StationMessage, StationState};

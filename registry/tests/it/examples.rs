@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cp_registry::{
-    Attribute, DeviceConfig, Fleet, Level, PortNumber, RegisterKind, Registry, StationId,
+    Attribute, DeviceConfig, FleetConfig, Level, PortNumber, RegisterKind, Registry, StationId,
 };
 
 fn configs() -> PathBuf {
@@ -46,13 +46,13 @@ fn example_device_config_loads_as_a_fleet_of_one() {
     assert_eq!(c.driver.station_id, StationId::new("1:10001"));
     assert_eq!(c.path.as_str(), "campus/garage/cp10001");
     assert_eq!(c.registry_path, configs().join("chargepoint.csv"));
-    let fleet = Fleet::load(&configs().join("chargepoint.config")).expect("valid");
+    let fleet = FleetConfig::load(&configs().join("chargepoint.config")).expect("valid");
     assert_eq!(fleet.devices().len(), 1);
 }
 
 #[test]
 fn example_fleet_has_200_simulator_stations_on_two_accounts() {
-    let fleet = Fleet::load(&configs().join("fleet-200")).expect("valid");
+    let fleet = FleetConfig::load(&configs().join("fleet-200")).expect("valid");
     let usernames: Vec<&str> = fleet.accounts.iter().map(|a| a.username.as_str()).collect();
     assert_eq!(usernames, ["account1", "account2"]);
     let passwords: Vec<&str> = fleet.accounts.iter().map(|a| a.password.expose()).collect();
@@ -71,7 +71,7 @@ fn example_fleet_has_200_simulator_stations_on_two_accounts() {
 
 #[test]
 fn volttron_example_directory_loads_unchanged() {
-    let fleet = Fleet::load(&configs().join("volttron")).expect("valid");
+    let fleet = FleetConfig::load(&configs().join("volttron")).expect("valid");
     let devices = fleet.devices();
     assert_eq!(devices.len(), 1);
     let d = &devices[0];

@@ -2,7 +2,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use cp_registry::{AccountId, DevicePattern, Fleet, StationId, StationSelection};
+use cp_registry::{AccountId, DevicePattern, FleetConfig, StationId, StationSelection};
 
 const CSV: &str = "Volttron Point Name,Attribute Name,Register Name,Port #,Type,Units,Starting Value,Writable,Notes\n\
                    portLoad,portLoad,LoadRegister,1,float,kW,,FALSE,\n";
@@ -21,7 +21,7 @@ fn write(root: &Path, rel: &str, text: &str) {
 }
 
 fn problems(path: &Path) -> Vec<String> {
-    Fleet::load(path)
+    FleetConfig::load(path)
         .expect_err("invalid")
         .iter()
         .map(ToString::to_string)
@@ -47,7 +47,7 @@ fn config_store_directory_loads_nested_and_flat_device_configs() {
     write(root, "config", "{\"driver_scrape_interval\": 0.05}");
     write(root, "README.md", "# notes");
     write(root, "cp0", &config("bob", "pw2", "2:0"));
-    let fleet = Fleet::load(root).expect("valid");
+    let fleet = FleetConfig::load(root).expect("valid");
     let devices = fleet.devices();
     let paths: Vec<&str> = devices.iter().map(|d| d.path.as_str()).collect();
     assert_eq!(paths, ["cp0", "cp3", "campus/bldg/cp1", "campus/bldg/cp2"]);
@@ -157,7 +157,7 @@ fn fleet_file_gives_accounts_and_station_sets() {
     write(root, "fleet.json", FLEET);
     // The variable name is unique to this test, so parallel tests cannot race on it.
     std::env::set_var("CP_FLEET_TEST_PASSWORD", "from-env");
-    let fleet = Fleet::load(&root.join("fleet.json")).expect("valid");
+    let fleet = FleetConfig::load(&root.join("fleet.json")).expect("valid");
     assert_eq!(fleet.accounts.len(), 2);
     assert_eq!(fleet.accounts[0].rate_limit_per_minute, Some(120));
     assert_eq!(fleet.accounts[1].password.expose(), "from-env");
@@ -186,7 +186,7 @@ fn fleet_file_gives_accounts_and_station_sets() {
     assert_eq!(found.path.as_str(), "all2/cp29999");
     assert_eq!(found.account, AccountId("org2".into()));
     // The directory form finds the same fleet.
-    assert_eq!(Fleet::load(root).expect("valid"), fleet);
+    assert_eq!(FleetConfig::load(root).expect("valid"), fleet);
     assert!(!format!("{fleet:?}").contains("sim-password-1"));
 }
 
@@ -265,7 +265,7 @@ fn api_fleet_dir(api: &str) -> tempfile::TempDir {
 fn the_api_token_comes_from_the_fleet_file_and_never_shows() {
     let dir = api_fleet_dir(r#"{"token": "t0ken-secret"}"#);
     let root = dir.path();
-    let fleet = Fleet::load(&root.join("fleet.json")).expect("valid");
+    let fleet = FleetConfig::load(&root.join("fleet.json")).expect("valid");
     let token = fleet.api_token.as_ref().expect("a token");
     assert_eq!(token.expose(), "t0ken-secret");
     assert!(!format!("{fleet:?}").contains("t0ken-secret"));
@@ -277,7 +277,7 @@ fn the_api_token_comes_from_the_fleet_file_and_never_shows() {
         "fleet.json",
         &api_fleet(r#"{"token_file": "secrets/api-token"}"#),
     );
-    let fleet = Fleet::load(&root.join("fleet.json")).expect("valid");
+    let fleet = FleetConfig::load(&root.join("fleet.json")).expect("valid");
     assert_eq!(
         fleet.api_token.map(|t| t.expose().to_string()),
         Some("file-t0ken".into())
@@ -286,7 +286,7 @@ fn the_api_token_comes_from_the_fleet_file_and_never_shows() {
     // No api section, or one without a token: writes need no token from the file.
     write(root, "fleet.json", &api_fleet("{}"));
     assert_eq!(
-        Fleet::load(&root.join("fleet.json"))
+        FleetConfig::load(&root.join("fleet.json"))
             .expect("valid")
             .api_token,
         None

@@ -4,8 +4,8 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use cp_registry::{
     Alarm, AllMessage, Attribute, ChargingSession, PointValue, PortInfo, PortLoad, PortNumber,
-    PortState, PortStatus, Pricing, Registry, RightsProfile, StationId, StationInfo, StationLoad,
-    StationRights, StationSnapshot, StationStatus, ValueType,
+    PortStatus, PortStatusWord, Pricing, Registry, RightsProfile, StationId, StationInfo,
+    StationLoad, StationRights, StationSnapshot, StationStatus, ValueType,
 };
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -71,14 +71,14 @@ fn spec_snapshot() -> StationSnapshot {
             ports: vec![
                 PortStatus {
                     port: PortNumber(1),
-                    status: PortState::Available,
+                    status: PortStatusWord::Available,
                     timestamp: t("2016-11-07T19:19:19Z"),
                     connector: None,
                     power: None,
                 },
                 PortStatus {
                     port: PortNumber(2),
-                    status: PortState::InUse,
+                    status: PortStatusWord::InUse,
                     timestamp: t("2016-11-07T19:19:19Z"),
                     connector: None,
                     power: None,

@@ -1,10 +1,10 @@
 use chrono::Duration;
-use cp_actors::PortShed;
+use cp_actors::{ClearShedRequest, PortShed, ShedLimit, ShedRequest, ShedScope};
 
 use super::*;
 
-fn fleet(stations: usize, ports: u16, accounts: usize) -> (Fleet, AccountRef) {
-    let fleet = Fleet::new(&FleetConfig::generate(stations, ports, accounts));
+fn fleet(stations: usize, ports: u16, accounts: usize) -> (SimFleet, AccountRef) {
+    let fleet = SimFleet::new(&SimFleetConfig::generate(stations, ports, accounts));
     let account = fleet
         .authenticate("account1", "sim-password-1")
         .expect("account1 exists");
@@ -15,7 +15,7 @@ fn code(response: &Response) -> &str {
     &response.outcome().code
 }
 
-fn station_load(fleet: &mut Fleet, account: AccountRef, id: &str) -> StationLoad {
+fn station_load(fleet: &mut SimFleet, account: AccountRef, id: &str) -> StationLoad {
     match fleet.answer(
         account,
         &Request::GetLoad(LoadQuery::Station(StationId::new(id))),

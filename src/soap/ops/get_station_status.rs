@@ -2,7 +2,7 @@
 //! `startRecord`/`numStations` and `moreFlag`.
 
 use cp_actors::StatusQuery;
-use cp_registry::{ApiMethod, PortState, PortStatus, StationId, StationStatus};
+use cp_registry::{ApiMethod, PortStatus, PortStatusWord, StationId, StationStatus};
 
 use super::wire::{opt_port, query_children, read_page, request_body, required, response_body};
 use super::{Outcome, Request, Response};
@@ -133,7 +133,7 @@ fn read_port<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<PortStatus, Xm
             "portNumber" => port = opt_port(xin, &el)?,
             "Status" => {
                 let text = xin.text(&el)?;
-                status = (!text.is_empty()).then(|| PortState::parse(&text));
+                status = (!text.is_empty()).then(|| PortStatusWord::parse(&text));
             }
             "TimeStamp" => timestamp = xin.opt_time(&el)?,
             "Connector" => connector = xin.opt_string(&el)?,

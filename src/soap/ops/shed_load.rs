@@ -40,7 +40,7 @@ pub fn check_shed(request: &ShedRequest) -> Result<(), String> {
         .iter()
         .chain(request.ports.iter().map(|p| &p.limit));
     for limit in limits {
-        check_limit(limit)?;
+        limit.checked().map_err(|e| e.to_string())?;
     }
     let mut seen = HashSet::new();
     for port in &request.ports {
@@ -55,18 +55,6 @@ pub fn check_shed(request: &ShedRequest) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn check_limit(limit: &ShedLimit) -> Result<(), String> {
-    match *limit {
-        ShedLimit::AllowedLoad(kw) if !(kw.is_finite() && kw >= 0.0) => {
-            Err(format!("allowedLoad must be a number of kW >= 0, not {kw}"))
-        }
-        ShedLimit::PercentShed(pct) if pct > 100 => {
-            Err(format!("percentShed must be between 0 and 100, not {pct}"))
-        }
-        _ => Ok(()),
-    }
 }
 
 pub(crate) fn write_request(out: &mut XmlOut, request: &ShedRequest) {
@@ -152,15 +140,9 @@ impl LimitReader {
         match (self.allowed, self.percent) {
             (None, None) => Ok(None),
             (Some(kw), None) => Ok(Some(ShedLimit::AllowedLoad(kw))),
-            (None, Some(pct)) => u8::try_from(pct)
-                .ok()
-                .filter(|p| *p <= 100)
-                .map(|p| Some(ShedLimit::PercentShed(p)))
-                .ok_or_else(|| {
-                    XmlError::content(format!(
-                        "{what}: percentShed must be between 0 and 100, not {pct}"
-                    ))
-                }),
+            (None, Some(pct)) => ShedLimit::percent_shed(pct)
+                .map(Some)
+                .map_err(|e| XmlError::content(format!("{what}: {e}"))),
             (Some(_), Some(_)) => Err(XmlError::content(format!(
                 "{what}: give allowedLoad or percentShed, not both"
             ))),

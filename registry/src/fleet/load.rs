@@ -1,0 +1,501 @@
+//! Loading a fleet: walking a fleet directory, reading fleet files and device configs, sharing
+//! each registry CSV between the sets that name it, and collecting every problem on the way.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{
+    is_fleet_file, Account, AccountId, DevicePattern, FleetConfig, StationSelection, StationSet,
+    FLEET_FILE, PLACEHOLDERS,
+};
+use crate::config::{
+    resolve_registry, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL, DEVICE_PATH_FORM,
+};
+use crate::error::{Position, Problems, RegistryError};
+use crate::jsonc::JsonDoc;
+use crate::read::read_text;
+use crate::records::StationId;
+use crate::registry::Registry;
+use crate::secret::Secret;
+
+impl FleetConfig {
+    /// Loads a fleet directory, a fleet file or a single device config (see the module doc).
+    ///
+    /// # Errors
+    /// Every problem of every file, each with its file and line.
+    pub fn load(path: &Path) -> Result<FleetConfig, Problems> {
+        let mut loader = Loader::default();
+        if path.is_dir() {
+            loader.directory(path);
+        } else if is_fleet_file(path) {
+            loader.fleet_file(path);
+        } else {
+            loader.device_config(path);
+        }
+        loader.finish()
+    }
+}
+
+/// Accumulates accounts, sets and problems across the files of a fleet.
+#[derive(Default)]
+pub(super) struct Loader {
+    accounts: Vec<Account>,
+    api_token: Option<Secret>,
+    sets: Vec<StationSet>,
+    problems: Vec<RegistryError>,
+    /// Registries by resolved path, loaded once and shared; `None` = failed (already reported).
+    registries: HashMap<PathBuf, Option<Arc<Registry>>>,
+}
+
+impl Loader {
+    pub(super) fn finish(mut self) -> Result<FleetConfig, Problems> {
+        self.check_device_paths();
+        if self.problems.is_empty() {
+            Ok(FleetConfig {
+                accounts: self.accounts,
+                station_sets: self.sets,
+                api_token: self.api_token,
+            })
+        } else {
+            Err(Problems(self.problems))
+        }
+    }
+
+    pub(super) fn directory(&mut self, dir: &Path) {
+        let fleet_file = dir.join(FLEET_FILE);
+        if fleet_file.is_file() {
+            self.fleet_file(&fleet_file);
+        }
+        let mut configs = Vec::new();
+        collect_files(&dir.join("devices"), &mut configs);
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let p = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if p.is_file() && name != FLEET_FILE && is_device_config_name(&name, &p) {
+                    configs.push(p);
+                }
+            }
+        }
+        configs.sort();
+        if configs.is_empty() && !fleet_file.is_file() {
+            self.problems.push(RegistryError::Unrecognised {
+                path: dir.to_path_buf(),
+                what: format!(
+                    "no device configs (devices/…, *.config, *.json) and no {FLEET_FILE} found"
+                ),
+            });
+        }
+        for c in configs {
+            self.device_config(&c);
+        }
+    }
+
+    pub(super) fn device_config(&mut self, path: &Path) {
+        let (config, registry_pos) = match DeviceConfig::load(path) {
+            Ok(loaded) => loaded,
+            Err(p) => {
+                self.problems.extend(p);
+                return;
+            }
+        };
+        let pos = Position::new(path, 0);
+        let registry = self.registry(&config.registry_config, &config.registry_path, registry_pos);
+        let account = self.account_for_username(
+            &config.driver.username,
+            &config.driver.password,
+            pos.clone(),
+        );
+        if let Some(registry) = registry {
+            self.sets.push(StationSet {
+                account,
+                registry,
+                stations: StationSelection::Listed(vec![config.driver.station_id]),
+                device_path: DevicePattern::Fixed(config.path),
+                interval: config.interval,
+                heart_beat_point: config.heart_beat_point,
+                timezone: config.timezone,
+                cache_expiration: config.driver.cache_expiration,
+                source: pos,
+            });
+        }
+    }
+
+    /// The account of a plain device config: the one with this username, else a new one.
+    fn account_for_username(
+        &mut self,
+        username: &str,
+        password: &Secret,
+        pos: Position,
+    ) -> AccountId {
+        if let Some(a) = self.accounts.iter().find(|a| a.username == username) {
+            if &a.password != password {
+                self.problems.push(RegistryError::ConflictingPassword {
+                    pos,
+                    username: username.to_string(),
+                    first: a.source.clone(),
+                });
+            }
+            return a.id.clone();
+        }
+        let id = AccountId::for_username(username);
+        self.accounts.push(Account {
+            id: id.clone(),
+            username: username.to_string(),
+            password: password.clone(),
+            rate_limit_per_minute: None,
+            source: pos,
+        });
+        id
+    }
+
+    fn registry(&mut self, reference: &str, path: &Path, pos: Position) -> Option<Arc<Registry>> {
+        if let Some(r) = self.registries.get(path) {
+            return r.clone();
+        }
+        let loaded = if path.is_file() {
+            match Registry::parse(path) {
+                Ok(r) => Some(Arc::new(r)),
+                Err(p) => {
+                    self.problems.extend(p);
+                    None
+                }
+            }
+        } else {
+            self.problems.push(RegistryError::RegistryNotFound {
+                pos,
+                reference: reference.to_string(),
+                looked: path.to_path_buf(),
+            });
+            None
+        };
+        self.registries.insert(path.to_path_buf(), loaded.clone());
+        loaded
+    }
+
+    pub(super) fn fleet_file(&mut self, path: &Path) {
+        let doc = match read_text(path).and_then(|t| JsonDoc::parse(&t, path)) {
+            Ok(d) => d,
+            Err(e) => {
+                self.problems.push(e);
+                return;
+            }
+        };
+        let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let mut f = Fields::new(&doc);
+        let first_account = self.accounts.len();
+        for i in 0..array_len(&mut f, "", "accounts") {
+            let object = format!("/accounts/{i}");
+            if let Some(account) = parse_account(&mut f, &object, &base) {
+                if let Some(prev) = self.accounts.iter().find(|a| a.id == account.id) {
+                    f.problems.push(RegistryError::Duplicate {
+                        pos: account.source.clone(),
+                        what: "account",
+                        name: account.id.0.clone(),
+                        first: prev.source.clone(),
+                    });
+                } else {
+                    self.accounts.push(account);
+                }
+            }
+        }
+        if f.get("", "api").is_some()
+            && f.object("", "api")
+            && !f.secret_sources("/api", "token").is_empty()
+        {
+            self.api_token = f.secret("/api", "token", "api", &base);
+        }
+        let known: Vec<AccountId> = self.accounts[first_account..]
+            .iter()
+            .map(|a| a.id.clone())
+            .collect();
+        let mut pending = Vec::new();
+        for i in 0..array_len(&mut f, "", "station_sets") {
+            let object = format!("/station_sets/{i}");
+            if let Some(parsed) = parse_station_set(&mut f, &object, &base, &known) {
+                pending.push(parsed);
+            }
+        }
+        self.problems.extend(f.finish());
+        for p in pending {
+            let registry =
+                self.registry(&p.registry_config, &p.registry_path, p.registry_pos.clone());
+            if let Some(registry) = registry {
+                self.sets.push(p.into_set(registry));
+            }
+        }
+    }
+
+    /// Two devices with one path would publish over each other.
+    fn check_device_paths(&mut self) {
+        let mut seen: HashMap<DevicePath, Position> = HashMap::new();
+        for set in &self.sets {
+            for d in set.listed_devices() {
+                match seen.get(&d.path) {
+                    Some(first) => self.problems.push(RegistryError::Duplicate {
+                        pos: set.source.clone(),
+                        what: "device path",
+                        name: d.path.to_string(),
+                        first: first.clone(),
+                    }),
+                    None => {
+                        seen.insert(d.path, set.source.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a file next to the CSVs is a device config: `*.config` and `*.json` always (so their
+/// errors are reported); other names only when they mention `driver_config`, as VOLTTRON's
+/// extensionless config-store exports do. Hidden files, CSVs and VOLTTRON's platform-driver
+/// `config` are not.
+fn is_device_config_name(name: &str, path: &Path) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if name.starts_with('.') || name == "config" || lower.ends_with(".csv") {
+        return false;
+    }
+    lower.ends_with(".config")
+        || lower.ends_with(".json")
+        || read_text(path).is_ok_and(|t| t.contains("\"driver_config\""))
+}
+
+/// Files below `dir`, recursively, skipping hidden ones and CSVs.
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            collect_files(&p, out);
+        } else if !name.to_ascii_lowercase().ends_with(".csv") {
+            out.push(p);
+        }
+    }
+}
+
+/// The length of the list at `object/key` (a problem, and 0, when it is not a list).
+fn array_len(f: &mut Fields<'_>, object: &str, key: &str) -> usize {
+    match f.get(object, key) {
+        Some(Value::Array(a)) => a.len(),
+        None => 0,
+        Some(v) => {
+            f.bad(object, key, "a list", v);
+            0
+        }
+    }
+}
+
+fn parse_account(f: &mut Fields<'_>, object: &str, base: &Path) -> Option<Account> {
+    let name = f.string(object, "name", true);
+    let username = f.string(object, "username", true);
+    let label = name.clone().unwrap_or_else(|| object.to_string());
+    let password = f.secret(object, "password", &format!("account {label}"), base);
+    let rate = f.positive_int(object, "rate_limit_per_minute");
+    Some(Account {
+        source: f.doc.pos(object),
+        id: AccountId(name?),
+        username: username?,
+        password: password?,
+        rate_limit_per_minute: rate?,
+    })
+}
+
+/// A station set before its registry is loaded.
+struct PendingSet {
+    account: AccountId,
+    stations: StationSelection,
+    device_path: DevicePattern,
+    interval: Duration,
+    heart_beat_point: Option<String>,
+    timezone: Option<String>,
+    cache_expiration: Option<Duration>,
+    source: Position,
+    registry_config: String,
+    registry_path: PathBuf,
+    registry_pos: Position,
+}
+
+impl PendingSet {
+    fn into_set(self, registry: Arc<Registry>) -> StationSet {
+        StationSet {
+            account: self.account,
+            registry,
+            stations: self.stations,
+            device_path: self.device_path,
+            interval: self.interval,
+            heart_beat_point: self.heart_beat_point,
+            timezone: self.timezone,
+            cache_expiration: self.cache_expiration,
+            source: self.source,
+        }
+    }
+}
+
+fn parse_station_set(
+    f: &mut Fields<'_>,
+    object: &str,
+    base: &Path,
+    known: &[AccountId],
+) -> Option<PendingSet> {
+    let pos = f.doc.pos(object);
+    let account = f.string(object, "account", true).and_then(|a| {
+        let id = AccountId(a);
+        if known.contains(&id) {
+            Some(id)
+        } else {
+            f.problems.push(RegistryError::UnknownAccount {
+                pos: f.doc.pos(&format!("{object}/account")),
+                found: id.0,
+                expected: if known.is_empty() {
+                    "an account of this file's \"accounts\" list, which is empty".to_string()
+                } else {
+                    format!(
+                        "one of {}",
+                        known
+                            .iter()
+                            .map(|a| a.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+            });
+            None
+        }
+    });
+    let registry_config = f.string(object, "registry_config", true);
+    let stations = parse_stations(f, object);
+    let device_path = parse_pattern(f, object, stations.as_ref());
+    let interval = f
+        .seconds(object, "interval")
+        .map(|i| i.unwrap_or(DEFAULT_INTERVAL));
+    let cache_expiration = f.seconds(object, "cacheExpiration");
+    let heart_beat_point = f.string(object, "heart_beat_point", false);
+    let timezone = f.string(object, "timezone", false);
+    let registry_config = registry_config?;
+    // resolve_registry treats its argument as a file inside `base`.
+    let registry_path = resolve_registry(&registry_config, &base.join(FLEET_FILE));
+    Some(PendingSet {
+        account: account?,
+        stations: stations?,
+        device_path: device_path?,
+        interval: interval?,
+        heart_beat_point,
+        timezone,
+        cache_expiration: cache_expiration?,
+        source: pos,
+        registry_pos: f.doc.pos(&format!("{object}/registry_config")),
+        registry_config,
+        registry_path,
+    })
+}
+
+/// Reads `stations`: a list of IDs, a `{prefix, first, count}` range, or `"all"`.
+fn parse_stations(f: &mut Fields<'_>, object: &str) -> Option<StationSelection> {
+    const EXPECTED: &str = "a list of station IDs, {\"prefix\", \"first\", \"count\"} or \"all\"";
+    let key = "stations";
+    let Some(v) = f.get(object, key) else {
+        f.missing(object, key, "a list of station IDs or \"all\"");
+        return None;
+    };
+    match v {
+        Value::String(s) if s.trim().eq_ignore_ascii_case("all") => Some(StationSelection::All),
+        Value::Array(items) => {
+            let mut ids = Vec::new();
+            let mut first_index: HashMap<&str, usize> = HashMap::new();
+            let mut ok = true;
+            for (i, item) in items.iter().enumerate() {
+                let pointer = format!("{object}/{key}/{i}");
+                match item {
+                    Value::String(s) if !s.trim().is_empty() => {
+                        if let Some(&j) = first_index.get(s.trim()) {
+                            f.problems.push(RegistryError::Duplicate {
+                                pos: f.doc.pos(&pointer),
+                                what: "station",
+                                name: s.trim().to_string(),
+                                first: f.doc.pos(&format!("{object}/{key}/{j}")),
+                            });
+                            ok = false;
+                        } else {
+                            first_index.insert(s.trim(), i);
+                            ids.push(StationId::new(s.trim()));
+                        }
+                    }
+                    other => {
+                        f.bad(
+                            &format!("{object}/{key}"),
+                            &i.to_string(),
+                            "a station ID",
+                            other,
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            ok.then_some(StationSelection::Listed(ids))
+        }
+        Value::Object(_) => {
+            let range = format!("{object}/{key}");
+            let prefix = f.string(&range, "prefix", false).unwrap_or_default();
+            let first = f.get(&range, "first").and_then(Value::as_u64);
+            let count = f.get(&range, "count").and_then(Value::as_u64);
+            match (first, count) {
+                (Some(first), Some(count)) if count > 0 && count <= 100_000 => {
+                    Some(StationSelection::Listed(
+                        (first..first + count)
+                            .map(|n| StationId::new(format!("{prefix}{n}")))
+                            .collect(),
+                    ))
+                }
+                _ => {
+                    f.bad(object, key, EXPECTED, v);
+                    None
+                }
+            }
+        }
+        other => {
+            f.bad(object, key, EXPECTED, other);
+            None
+        }
+    }
+}
+
+fn parse_pattern(
+    f: &mut Fields<'_>,
+    object: &str,
+    stations: Option<&StationSelection>,
+) -> Option<DevicePattern> {
+    let template = f.string(object, "device_path", true)?;
+    let mut rest = template.clone();
+    for p in PLACEHOLDERS {
+        rest = rest.replace(p, "x");
+    }
+    let pattern = DevicePattern::Template(template.clone());
+    let single = matches!(stations, Some(StationSelection::Listed(ids)) if ids.len() == 1);
+    let problem = if rest.contains('{') || rest.contains('}') {
+        Some("a path whose placeholders are {station}, {org}, {station_number}")
+    } else if DevicePath::parse(&rest).is_none() {
+        Some(DEVICE_PATH_FORM)
+    } else if !single && !pattern.distinguishes_stations() {
+        Some("a path with {station} or {station_number}, so each station gets its own device")
+    } else {
+        None
+    };
+    match problem {
+        Some(expected) => {
+            f.bad(object, "device_path", expected, &Value::String(template));
+            None
+        }
+        None => Some(pattern),
+    }
+}

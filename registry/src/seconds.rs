@@ -1,0 +1,14 @@
+//! Seconds as durations: the one rule for every interval, cadence and data currency a device
+//! config or registry CSV gives in seconds.
+
+use std::time::Duration;
+
+/// The longest interval, cadence or currency accepted anywhere: a year is far beyond any
+/// sensible value and keeps `Duration` arithmetic safe.
+const MAX_SECONDS: f64 = 366.0 * 86400.0;
+
+/// A positive number of seconds (millisecond precision, at most [`MAX_SECONDS`]) as a duration.
+pub(crate) fn duration_from_seconds(s: f64) -> Option<Duration> {
+    (s.is_finite() && (0.001..=MAX_SECONDS).contains(&s))
+        .then(|| Duration::from_millis((s * 1000.0).round() as u64))
+}
