@@ -2,7 +2,7 @@
 //! every call recorded with its (tokio) time, failures scripted per method.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +15,26 @@ use cp_registry::{
 
 use crate::api::*;
 use crate::error::SoapError;
+use crate::gateway::{Gateway, GatewayArguments, GatewayHandle, GatewayOptions};
+use crate::observe::NoObserver;
+
+/// A gateway for the account `acct` whose calls go to `api`.
+pub(crate) async fn start_gateway(api: Arc<FakeApi>, options: GatewayOptions) -> GatewayHandle {
+    let account = cp_registry::AccountId("acct".into());
+    let (actor, _) = ractor::Actor::spawn(
+        None,
+        Gateway,
+        GatewayArguments {
+            account: account.clone(),
+            api,
+            options,
+            observer: Arc::new(NoObserver),
+        },
+    )
+    .await
+    .expect("gateway starts");
+    GatewayHandle { account, actor }
+}
 
 /// A failure to script for a method.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -6,32 +6,13 @@ use std::time::Duration;
 
 use cp_registry::{ApiMethod, GroupId, PortNumber};
 use futures::future::join_all;
-use ractor::Actor;
 
 use super::*;
 use crate::api::{PortShed, ShedLimit, ShedRequest, ShedScope};
 use crate::error::{ErrorKind, FailureKind};
-use crate::fake_api::{station_id, Fail, FakeApi};
-use crate::observe::NoObserver;
+use crate::fake_api::{start_gateway as start, station_id, Fail, FakeApi};
 
 const PATIENCE: Duration = Duration::from_secs(600);
-
-async fn start(api: Arc<FakeApi>, options: GatewayOptions) -> GatewayHandle {
-    let account = AccountId("acct".into());
-    let (actor, _) = Actor::spawn(
-        None,
-        Gateway,
-        GatewayArguments {
-            account: account.clone(),
-            api,
-            options,
-            observer: Arc::new(NoObserver),
-        },
-    )
-    .await
-    .expect("gateway starts");
-    GatewayHandle { account, actor }
-}
 
 fn options() -> GatewayOptions {
     GatewayOptions {

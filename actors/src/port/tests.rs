@@ -2,36 +2,22 @@
 
 use std::sync::Arc;
 
-use cp_registry::{AccountId, PortNumber, StationId};
+use cp_registry::{PortNumber, StationId};
 use ractor::concurrency::oneshot;
 use ractor::Actor;
 use tokio::sync::watch;
 
 use super::*;
-use crate::fake_api::{station_id, FakeApi};
-use crate::gateway::{Gateway, GatewayArguments, GatewayHandle};
-use crate::observe::NoObserver;
+use crate::fake_api::{start_gateway, station_id, FakeApi};
 use crate::options::FleetOptions;
 
 async fn context(api: Arc<FakeApi>) -> Arc<PortContext> {
-    let account = AccountId("acct".into());
-    let (actor, _) = Actor::spawn(
-        None,
-        Gateway,
-        GatewayArguments {
-            account: account.clone(),
-            api,
-            options: FleetOptions::default().gateway,
-            observer: Arc::new(NoObserver),
-        },
-    )
-    .await
-    .expect("gateway starts");
+    let gateway = start_gateway(api, FleetOptions::default().gateway).await;
     let (_, group) = watch::channel(None);
     Arc::new(PortContext {
         device: "campus/bldg/1001".into(),
         station: station_id(0),
-        gateway: GatewayHandle { account, actor },
+        gateway,
         options: Arc::new(FleetOptions::default()),
         group,
         read_back: Arc::new(|_, _| {}),
