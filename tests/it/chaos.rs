@@ -2,15 +2,12 @@
 //! client as the matching typed `SoapError`, rules expire and fire as configured, and a hung
 //! answer neither outlives the client's deadline nor the server's shutdown.
 
-#[path = "util/sim.rs"]
-mod sim_util;
-
 use std::time::{Duration, Instant};
 
+use crate::util::sim::{self as sim_util, add_fault, admin_get, client, start_sim};
 use chargepoint_supervisor::sim::{self, FaultRule, FleetConfig, SimConfig};
 use cp_actors::{ChargePointApi, ErrorKind, LoadQuery, SoapError, StationsQuery};
 use cp_registry::{GroupId, StationId};
-use sim_util::{add_fault, admin_get, client, start_sim};
 
 /// Client deadline for these tests: long enough for loopback, short enough for hang tests.
 const SHORT: Duration = Duration::from_millis(300);
