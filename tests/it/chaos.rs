@@ -47,16 +47,6 @@ async fn http_500_without_a_fault_body_is_http_status() {
 }
 
 #[tokio::test]
-async fn http_503_is_a_retryable_http_status() {
-    let err = one_faulty_get_load("getLoad=http503:next=1").await;
-    assert!(
-        matches!(err, SoapError::HttpStatus { status: 503, .. }),
-        "{err:?}"
-    );
-    assert!(err.is_retryable());
-}
-
-#[tokio::test]
 async fn http_429_is_rate_limited_with_retry_after() {
     let err = one_faulty_get_load("getLoad=http429:5s:next=1").await;
     assert!(

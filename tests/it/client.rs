@@ -210,24 +210,6 @@ async fn no_sessions_code_is_an_empty_list() {
 }
 
 #[tokio::test]
-async fn http_429_is_rate_limited_with_retry_after() {
-    let server = serve(|_| {
-        let mut reply = Reply::status(429, b"Too Many Requests".to_vec());
-        reply.headers.push(("retry-after", "3".into()));
-        reply
-    })
-    .await;
-    let err = client(&server.url)
-        .get_load(&cp_actors::LoadQuery::Station(sid("1:1")))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, SoapError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(3)),
-        "{err:?}"
-    );
-}
-
-#[tokio::test]
 async fn bad_credentials_fault_with_http_500_is_auth() {
     let server = serve(|_| {
         Reply::status(
