@@ -76,8 +76,8 @@ pub fn tools_present(tools: &[Tool]) -> bool {
         let thread = std::thread::current();
         let test = thread.name().unwrap_or("this test");
         eprintln!(
-            "SKIPPED {test}: {} ({SKIP_MISSING_TOOLS}=1)",
-            tool.missing()
+            "SKIPPED {test}: {} not found ({SKIP_MISSING_TOOLS}=1)",
+            tool.name
         );
         return false;
     }
