@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian's `prometheus` package (the `prometheus` server and `promtool`) when either is
-# missing, so tests/prometheus_dashboards.rs and the metrics unit tests run against the real thing.
+# missing, so tests/it/dashboards.rs and the metrics unit tests run against the real thing.
 # Non-interactive and idempotent: does nothing when both binaries are already on PATH.
 # The package also installs a systemd unit; on a machine without systemd nothing starts it, and
 # where systemd runs we stop and disable it: the tests start their own server on a free port.

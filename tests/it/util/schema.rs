@@ -1,9 +1,6 @@
-//! Helpers shared by integration tests: pull the element inside `soap:Body` out of a message and
-//! validate it against ChargePoint's schema with `xmllint`.
-#![allow(dead_code)]
-
-pub mod samples;
-pub mod server;
+//! ChargePoint's schema: pull the element inside `soap:Body` out of a message and validate it
+//! against `cp_api_5.0.xsd` with `xmllint`. Tests that validate first check the tool is there
+//! ([`super::tools_present`] with [`super::XMLLINT`]).
 
 use std::io::Write as _;
 use std::process::Command;
@@ -93,10 +90,9 @@ pub fn assert_valid(document: &str, what: &str) {
         .output()
     {
         Ok(output) => output,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "xmllint not found: install libxml2-utils (apt-get install libxml2-utils); \
-             scripts/test.sh does this"
-        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("{}", super::XMLLINT.missing())
+        }
         Err(e) => panic!("cannot run xmllint: {e}"),
     };
     assert!(

@@ -1,8 +1,6 @@
 //! A scripted HTTP server on 127.0.0.1:0 for client tests: every POST is recorded and answered
 //! by a closure, optionally after a delay.
-#![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,7 +52,6 @@ struct Shared {
 /// A running server; it stops when dropped.
 pub struct TestServer {
     pub url: String,
-    pub addr: SocketAddr,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -88,7 +85,6 @@ pub async fn serve(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> 
     });
     TestServer {
         url: format!("http://{addr}/webservices/chargepoint/services/5.0"),
-        addr,
         shared,
         task,
     }

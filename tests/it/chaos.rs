@@ -2,15 +2,12 @@
 //! client as the matching typed `SoapError`, rules expire and fire as configured, and a hung
 //! answer neither outlives the client's deadline nor the server's shutdown.
 
-#[path = "util/sim.rs"]
-mod sim_util;
-
 use std::time::{Duration, Instant};
 
+use crate::util::sim::{self as sim_util, add_fault, admin_get, client, start_sim};
 use chargepoint_supervisor::sim::{self, FaultRule, SimConfig, SimFleetConfig};
 use cp_actors::{ChargePointApi, ErrorKind, LoadQuery, SoapError, StationsQuery};
 use cp_registry::{GroupId, StationId};
-use sim_util::{add_fault, admin_get, client, start_sim};
 
 /// Client deadline for these tests: long enough for loopback, short enough for hang tests.
 const SHORT: Duration = Duration::from_millis(300);
@@ -47,16 +44,6 @@ async fn http_500_without_a_fault_body_is_http_status() {
             "{spec}: {err:?}"
         );
     }
-}
-
-#[tokio::test]
-async fn http_503_is_a_retryable_http_status() {
-    let err = one_faulty_get_load("getLoad=http503:next=1").await;
-    assert!(
-        matches!(err, SoapError::HttpStatus { status: 503, .. }),
-        "{err:?}"
-    );
-    assert!(err.is_retryable());
 }
 
 #[tokio::test]

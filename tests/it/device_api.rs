@@ -1,8 +1,9 @@
 //! The device HTTP API over a real fleet supervising the simulator: requests go through
 //! `router(state).oneshot(..)` (no socket); the fleet talks SOAP to the simulator on loopback.
 
-mod supervisor_util;
-
+use crate::util::supervisor::{
+    self as supervisor_util, eventually, quick_options, supervise, wait_for_point, Supervised,
+};
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
@@ -10,7 +11,6 @@ use chargepoint_supervisor::http::{router, AppState};
 use cp_registry::Secret;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use supervisor_util::{eventually, quick_options, supervise, wait_for_point, Supervised};
 use tower::ServiceExt;
 
 const TOKEN: &str = "test-token";

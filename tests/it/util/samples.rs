@@ -1,18 +1,33 @@
 //! Realistic requests and responses for every operation: paging, lists, optional fields filled
 //! and left out, both shed limit kinds, group and station scope, text that needs escaping.
-#![allow(dead_code)]
 
-use chargepoint_supervisor::soap::{Outcome, Request, Response};
+use chargepoint_supervisor::soap::{write_response, Outcome, Request, Response, UsernameToken};
 use chrono::{DateTime, Utc};
 use cp_actors::{
     AlarmQuery, ClearAlarmsQuery, ClearShedAck, ClearShedRequest, LoadQuery, PortShed, RightsQuery,
     SessionQuery, ShedAck, ShedLimit, ShedRequest, ShedScope, StationsQuery, StatusQuery,
 };
 use cp_registry::{
-    Alarm, ChargingSession, GroupId, LoadReport, PortInfo, PortLoad, PortNumber, PortStatus,
-    PortStatusWord, Pricing, RightsProfile, StationId, StationInfo, StationLoad, StationRights,
-    StationStatus,
+    Alarm, ApiMethod, ChargingSession, GroupId, LoadReport, PortInfo, PortLoad, PortNumber,
+    PortStatus, PortStatusWord, Pricing, RightsProfile, Secret, StationId, StationInfo,
+    StationLoad, StationRights, StationStatus,
 };
+
+/// The password of [`token`]: markup characters, so a request shows it was escaped.
+pub const PASSWORD: &str = "s3cr3t-p@ss&word";
+
+/// The credentials sample requests carry.
+pub fn token() -> UsernameToken {
+    UsernameToken {
+        username: "api-user-7c1f".into(),
+        password: Secret::new(PASSWORD),
+    }
+}
+
+/// A `method` response carrying only `code` and `text`.
+pub fn code_response(method: ApiMethod, code: &str, text: &str) -> Vec<u8> {
+    write_response(&Response::empty(method, Outcome::new(code, text)))
+}
 
 pub fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("test timestamp")

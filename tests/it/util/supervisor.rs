@@ -1,8 +1,6 @@
 //! Fixtures for the supervisor's API and end-to-end tests: a simulator on loopback with a real
 //! fleet (SOAP client, gateway, station actors) supervising it, and a polling helper.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -27,7 +25,6 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 pub struct Supervised {
     pub sim: SimHandle,
     pub fleet: Fleet,
-    pub spec: FleetSpec,
 }
 
 impl Supervised {
@@ -91,10 +88,10 @@ pub async fn supervise_spec(
     .await
     .expect("the simulator starts on loopback");
     let spec = shape(simulated_fleet(&simulated).expect("the example registry is valid"));
-    let fleet = Fleet::start(spec.clone(), connect(sim.endpoint()), options)
+    let fleet = Fleet::start(spec, connect(sim.endpoint()), options)
         .await
         .expect("the fleet starts");
-    Supervised { sim, fleet, spec }
+    Supervised { sim, fleet }
 }
 
 /// Each account's SOAP client, pointed at `endpoint`.

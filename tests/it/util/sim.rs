@@ -1,6 +1,5 @@
 //! Helpers for tests that run the simulator: start one on loopback, build a client for one of
 //! its accounts, and drive its admin endpoint over HTTP.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

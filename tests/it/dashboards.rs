@@ -12,7 +12,8 @@
 //! fault's alert must fire while nothing healthy alerts. `promtool check metrics` passes on the
 //! supervisor's `/metrics` before and after the faults.
 //!
-//! Without `prometheus`/`promtool` on PATH the Prometheus tests print SKIPPED and pass.
+//! Without `prometheus`/`promtool` on PATH the Prometheus tests fail, naming the missing tool and
+//! its install command (see `util` for the opt-out).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -26,8 +27,8 @@ use cp_actors::{DeviceError, Fleet, FleetOptions, Metrics, WriteOutcome};
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-mod supervisor_util;
-use supervisor_util::{quick_options, supervise, Supervised};
+use crate::util::supervisor::{quick_options, supervise, Supervised};
+use crate::util::{tools_present, PROMETHEUS, PROMTOOL};
 
 /// The job name the shipped config scrapes and `CpSupervisorDown` watches (checked in both).
 const JOB: &str = "chargepoint-supervisor";
@@ -146,25 +147,6 @@ fn dashboards_dir() -> PathBuf {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-/// False (with a SKIPPED line) when Debian's prometheus package is not installed.
-fn prometheus_installed(test: &str) -> bool {
-    let found = ["prometheus", "promtool"].iter().all(|tool| {
-        std::process::Command::new(tool)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    if !found {
-        eprintln!(
-            "SKIPPED {test}: `prometheus`/`promtool` not found; install them with \
-             scripts/prometheus-test-env.sh"
-        );
-    }
-    found
 }
 
 /// Runs promtool and fails the test with its output unless it succeeds.
@@ -520,7 +502,7 @@ fn dashboards_are_provisionable_and_use_only_the_provisioned_datasource() {
 
 #[tokio::test]
 async fn shipped_rules_and_config_pass_promtool() {
-    if !prometheus_installed("shipped_rules_and_config_pass_promtool") {
+    if !tools_present(&[PROMTOOL]) {
         return;
     }
     let dir = dashboards_dir();
@@ -540,9 +522,7 @@ async fn shipped_rules_and_config_pass_promtool() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_returns_data_and_alerts_fire_for_present_faults() {
-    if !prometheus_installed(
-        "every_dashboard_query_returns_data_and_alerts_fire_for_present_faults",
-    ) {
+    if !tools_present(&[PROMETHEUS, PROMTOOL]) {
         return;
     }
     let source = metrics_source().await;

@@ -2,8 +2,6 @@
 //! checked by the simulator's own state and call log; and the built binary (`run`, then `set`,
 //! `get`, `revert` in other processes) the way a user drives it.
 
-mod supervisor_util;
-
 use std::io::{BufRead, BufReader};
 use std::num::NonZeroU32;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
@@ -12,14 +10,15 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::util::supervisor::{
+    self as supervisor_util, eventually, quick_options, supervise, supervise_spec, wait_for_point,
+    PATIENCE,
+};
 use cp_actors::{
     DeviceError, Fleet, FleetOptions, FleetSpec, GatewayOptions, Metrics, WriteOutcome,
 };
 use cp_registry::{ApiMethod, PointValue, PortNumber};
 use serde_json::{json, Value};
-use supervisor_util::{
-    eventually, quick_options, supervise, supervise_spec, wait_for_point, PATIENCE,
-};
 use tokio::sync::broadcast::error::RecvError;
 
 const DEVICE: &str = "sim/account1/10001";

@@ -1,0 +1,23 @@
+//! The integration tests, one binary: `cargo test --test it` runs them all, and
+//! `cargo test --test it <module>::` runs one suite. Shared helpers live in `util`; fixture
+//! files in `tests/fixtures/`. Some tests need external tools: see `util` for which, how a
+//! missing one fails, and the opt-out.
+
+// The codec against ChargePoint's schema (xmllint) and spec samples; faults, codes, hostile XML.
+mod codec;
+// Codec round trips over generated content (proptest).
+mod codec_properties;
+// The SOAP client over HTTP against a scripted server: paging, errors, deadlines, secrecy.
+mod client;
+// The real SOAP client against the simulator: every method, plans, schema validity, admin.
+mod simulator;
+// Faults the simulator injects, each reaching the client as the matching typed error.
+mod chaos;
+// The device HTTP API (`router(state).oneshot`) over a real fleet supervising the simulator.
+mod device_api;
+// End to end: client, gateway and actors against the simulator, and the built binary's CLI.
+mod end_to_end;
+// The Grafana dashboards and alert rules against a real Prometheus (prometheus, promtool).
+mod dashboards;
+// Helpers: samples, the schema check, the scripted server, the simulator and fleet fixtures.
+mod util;
