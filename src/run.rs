@@ -21,12 +21,10 @@ use std::time::Duration;
 
 use axum::Router;
 use chrono::{SubsecRound, Utc};
-use cp_actors::{
-    AccountSpec, ChargePointApi, Connect, Fleet, FleetError, FleetOptions, FleetSpec, Metrics,
-};
+use cp_actors::{ChargePointApi, Connect, Fleet, FleetError, FleetOptions, Metrics};
 use cp_registry::{
-    Account, AccountId, DevicePattern, Position, Registry, Secret, StationSelection, StationSet,
-    DEFAULT_INTERVAL,
+    Account, AccountId, DevicePattern, FleetConfig, Position, Registry, Secret, StationSelection,
+    StationSet, DEFAULT_INTERVAL,
 };
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -110,7 +108,7 @@ pub async fn shutdown_signal() {
 /// The bearer token writes require: `--token` / `CP_SUPERVISOR_TOKEN` when given, else the
 /// fleet file's `api` token, else none (writes are open). Read once at start: a SIGHUP reload
 /// does not change it.
-fn write_token(flag: Option<&Secret>, fleet: &FleetSpec) -> Option<Secret> {
+fn write_token(flag: Option<&Secret>, fleet: &FleetConfig) -> Option<Secret> {
     flag.or(fleet.api_token.as_ref()).cloned()
 }
 
@@ -259,7 +257,7 @@ impl Target {
 
     /// The fleet to supervise: loaded from disk, or every station of every simulated account
     /// with the example registry.
-    fn spec(&self, config: &RunConfig) -> Result<FleetSpec, RunError> {
+    fn spec(&self, config: &RunConfig) -> Result<FleetConfig, RunError> {
         Ok(match self {
             Target::Fleet { path } => {
                 let spec = load_fleet(path)?;
@@ -296,7 +294,7 @@ impl Target {
     async fn start_fleet(
         &self,
         config: &RunConfig,
-        spec: FleetSpec,
+        spec: FleetConfig,
         metrics: Metrics,
     ) -> Result<Fleet, RunError> {
         let endpoints = self.endpoints(config);
@@ -308,7 +306,7 @@ impl Target {
             station_observer: metrics,
             ..FleetOptions::default()
         };
-        let connect: Connect = Arc::new(move |account: &AccountSpec| {
+        let connect: Connect = Arc::new(move |account: &Account| {
             let client = endpoints
                 .client(account)
                 .expect("every account's client was built once when the fleet was (re)loaded");
@@ -373,7 +371,7 @@ const EXAMPLE_REGISTRY: &str = include_str!("../registry/configs/chargepoint.csv
 
 /// Every station of every simulated account, each a device `sim/<account>/<station number>`
 /// with the example registry. Stations are found with getStations at start.
-pub fn simulated_fleet(simulated: &[crate::sim::AccountSpec]) -> Result<FleetSpec, RunError> {
+pub fn simulated_fleet(simulated: &[crate::sim::AccountSpec]) -> Result<FleetConfig, RunError> {
     let source = Position::new("(embedded simulator)", 0);
     let registry =
         Registry::parse_reader(EXAMPLE_REGISTRY.as_bytes(), Path::new("chargepoint.csv")).map_err(
@@ -410,7 +408,7 @@ pub fn simulated_fleet(simulated: &[crate::sim::AccountSpec]) -> Result<FleetSpe
             source: source.clone(),
         })
         .collect();
-    Ok(FleetSpec {
+    Ok(FleetConfig {
         accounts,
         station_sets,
         api_token: None,
@@ -419,7 +417,7 @@ pub fn simulated_fleet(simulated: &[crate::sim::AccountSpec]) -> Result<FleetSpe
 
 /// `--interval`: every point that changes is scraped, and may be as old as, `interval`.
 /// getStations' nameplate points keep their own cadence.
-pub fn with_interval(mut spec: FleetSpec, interval: Duration) -> FleetSpec {
+pub fn with_interval(mut spec: FleetConfig, interval: Duration) -> FleetConfig {
     for set in &mut spec.station_sets {
         let mut registry = (*set.registry).clone();
         for point in &mut registry.points {
@@ -434,7 +432,7 @@ pub fn with_interval(mut spec: FleetSpec, interval: Duration) -> FleetSpec {
     spec
 }
 
-fn load_fleet(path: &Path) -> Result<FleetSpec, RunError> {
+fn load_fleet(path: &Path) -> Result<FleetConfig, RunError> {
     cp_registry::FleetConfig::load(path).map_err(|problems| RunError::Fleet {
         path: path.to_path_buf(),
         problems,
@@ -450,7 +448,7 @@ struct Endpoints {
 }
 
 impl Endpoints {
-    fn client(&self, account: &AccountSpec) -> Result<SoapClient, RunError> {
+    fn client(&self, account: &Account) -> Result<SoapClient, RunError> {
         let endpoint = self
             .overrides
             .iter()
@@ -469,7 +467,7 @@ impl Endpoints {
 
     /// Builds every account's client once, so a bad endpoint is an error at (re)load time and
     /// never inside an actor.
-    fn check(&self, spec: &FleetSpec) -> Result<(), RunError> {
+    fn check(&self, spec: &FleetConfig) -> Result<(), RunError> {
         spec.accounts
             .iter()
             .try_for_each(|account| self.client(account).map(drop))
@@ -480,7 +478,7 @@ impl Endpoints {
 mod tests {
     use super::*;
 
-    fn simulated() -> FleetSpec {
+    fn simulated() -> FleetConfig {
         let accounts = SimFleetConfig::generate(4, 2, 2).accounts;
         simulated_fleet(&accounts).expect("the example registry is valid")
     }

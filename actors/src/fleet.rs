@@ -22,7 +22,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cp_registry::{Account, AccountId, Device, StationId, StationSelection};
+use cp_registry::{Account, AccountId, Device, FleetConfig, StationId, StationSelection};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::broadcast;
 use tokio::task::{JoinHandle, JoinSet};
@@ -36,14 +36,8 @@ use crate::gateway::{
 use crate::options::FleetOptions;
 use crate::station::{StationActor, StationArguments, StationMessage};
 
-/// The fleet as configured: accounts and station sets (the registry crate's model).
-pub type FleetSpec = cp_registry::FleetConfig;
-/// One station device.
-pub type DeviceSpec = Device;
-/// One ChargePoint account.
-pub type AccountSpec = Account;
 /// Builds the API client of an account (the SOAP client, or a fake in tests).
-pub type Connect = Arc<dyn Fn(&AccountSpec) -> Arc<dyn ChargePointApi> + Send + Sync>;
+pub type Connect = Arc<dyn Fn(&Account) -> Arc<dyn ChargePointApi> + Send + Sync>;
 
 /// The longest pause before a failed station actor is restarted.
 pub const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
@@ -59,7 +53,7 @@ pub struct FleetSupervisor;
 
 /// What [`FleetSupervisor`] needs to start.
 pub struct FleetArguments {
-    pub spec: FleetSpec,
+    pub spec: FleetConfig,
     pub connect: Connect,
     pub options: Arc<FleetOptions>,
     pub publisher: broadcast::Sender<Publish>,
@@ -70,7 +64,7 @@ pub struct FleetArguments {
 /// The supervisor's mailbox.
 pub enum FleetMessage {
     AddStation {
-        device: DeviceSpec,
+        device: Device,
         reply: RpcReplyPort<Result<(), FleetError>>,
     },
     RemoveStation {
@@ -79,18 +73,18 @@ pub enum FleetMessage {
     },
     /// Replace the configuration: new devices start, gone ones stop, changed ones restart.
     Reload {
-        spec: FleetSpec,
+        spec: FleetConfig,
         reply: RpcReplyPort<Result<(), FleetError>>,
     },
     /// Stations an account can see, found with getStations for `"stations": "all"` sets.
     /// Arrives once per such set, some time after start.
-    Discovered { devices: Vec<DeviceSpec> },
+    Discovered { devices: Vec<Device> },
     /// The restart timer of a failed station; stale when the generation moved on.
     RestartStation { device: String, generation: u64 },
 }
 
 struct StationEntry {
-    device: DeviceSpec,
+    device: Device,
     /// Position in the fleet: spreads first scrapes.
     index: usize,
     actor: Option<ActorRef<StationMessage>>,
@@ -103,7 +97,7 @@ struct StationEntry {
 }
 
 impl StationEntry {
-    fn new(device: DeviceSpec, index: usize) -> Self {
+    fn new(device: Device, index: usize) -> Self {
         StationEntry {
             device,
             index,
@@ -117,7 +111,7 @@ impl StationEntry {
 
 /// The supervisor's mutable state.
 pub struct FleetState {
-    spec: FleetSpec,
+    spec: FleetConfig,
     connect: Connect,
     options: Arc<FleetOptions>,
     publisher: broadcast::Sender<Publish>,
@@ -218,7 +212,7 @@ impl FleetState {
     async fn add_station(
         &mut self,
         myself: &ActorRef<FleetMessage>,
-        device: DeviceSpec,
+        device: Device,
     ) -> Result<(), FleetError> {
         let path = device.path.to_string();
         if self.stations.contains_key(&path) {
@@ -264,7 +258,7 @@ impl FleetState {
     async fn reload(
         &mut self,
         myself: &ActorRef<FleetMessage>,
-        spec: FleetSpec,
+        spec: FleetConfig,
     ) -> Result<(), FleetError> {
         let wanted: BTreeMap<String, Device> = spec
             .devices()

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cp_registry::{Device, PortNumber};
+use cp_registry::{Device, FleetConfig, PortNumber};
 use futures::future::join_all;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use tokio::sync::broadcast;
@@ -18,7 +18,7 @@ use crate::device::{
     StationHealth,
 };
 use crate::directory::StationDirectory;
-use crate::fleet::{Connect, DeviceSpec, FleetArguments, FleetMessage, FleetSpec, FleetSupervisor};
+use crate::fleet::{Connect, FleetArguments, FleetMessage, FleetSupervisor};
 use crate::options::FleetOptions;
 use crate::outcome::WriteOutcome;
 use crate::station::{answers, StationMessage};
@@ -51,7 +51,7 @@ impl Fleet {
     /// # Errors
     /// [`FleetError::Start`] when an actor fails to start.
     pub async fn start(
-        spec: FleetSpec,
+        spec: FleetConfig,
         connect: Connect,
         options: FleetOptions,
     ) -> Result<Fleet, FleetError> {
@@ -338,7 +338,7 @@ impl Fleet {
     ///
     /// # Errors
     /// The device runs already; its account is unknown; the supervisor does not answer.
-    pub async fn add_station(&self, device: DeviceSpec) -> Result<(), FleetError> {
+    pub async fn add_station(&self, device: Device) -> Result<(), FleetError> {
         self.ask_fleet(
             |reply| FleetMessage::AddStation { device, reply },
             QUERY_TIMEOUT,
@@ -363,7 +363,7 @@ impl Fleet {
     ///
     /// # Errors
     /// The first device that failed to start; the supervisor does not answer.
-    pub async fn reload(&self, spec: FleetSpec) -> Result<(), FleetError> {
+    pub async fn reload(&self, spec: FleetConfig) -> Result<(), FleetError> {
         self.ask_fleet(
             |reply| FleetMessage::Reload { spec, reply },
             QUERY_TIMEOUT * 6,

@@ -42,7 +42,7 @@ pub use device::{
     Publish, PublishHeaders, StationHealth,
 };
 pub use error::{BoxError, ErrorKind, FailureKind, SoapError};
-pub use fleet::{AccountSpec, Connect, DeviceSpec, FleetSpec};
+pub use fleet::Connect;
 pub use gateway::{GatewayError, GatewayOptions};
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};
 pub use metrics::Metrics;

@@ -14,10 +14,8 @@ use crate::util::supervisor::{
     self as supervisor_util, eventually, quick_options, supervise, supervise_spec, wait_for_point,
     PATIENCE,
 };
-use cp_actors::{
-    DeviceError, Fleet, FleetOptions, FleetSpec, GatewayOptions, Metrics, WriteOutcome,
-};
-use cp_registry::{ApiMethod, PointValue, PortNumber};
+use cp_actors::{DeviceError, Fleet, FleetOptions, GatewayOptions, Metrics, WriteOutcome};
+use cp_registry::{ApiMethod, FleetConfig, PointValue, PortNumber};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -127,7 +125,7 @@ async fn a_hundred_stations_are_read_in_batches_within_the_rate_limit() {
     };
     // Only load and status are read every second; sessions, alarms and rights are per-station
     // calls at the registry's own cadence, as in production.
-    let fast_reads_only = |mut spec: FleetSpec| {
+    let fast_reads_only = |mut spec: FleetConfig| {
         for set in &mut spec.station_sets {
             let mut registry = (*set.registry).clone();
             for point in &mut registry.points {

@@ -21,7 +21,8 @@ use tokio::sync::broadcast;
 
 use crate::api::{ChargePointApi, ShedLimit};
 use crate::fake_api::{station_id, Fail, FakeApi};
-use crate::{DeviceError, Fleet, FleetOptions, FleetSpec, GatewayOptions, Publish, WriteOutcome};
+use crate::{DeviceError, Fleet, FleetOptions, GatewayOptions, Publish, WriteOutcome};
+use cp_registry::FleetConfig;
 
 const REGISTRY: &str = "\
 Volttron Point Name,Attribute Name,Register Name,Port #,Type,Units,Starting Value,Writable,Notes
@@ -36,15 +37,15 @@ clearAlarms,clearAlarms,AlarmRegister,,integer,,0,TRUE,
 
 const DEVICE: &str = "campus/bldg/1000";
 
-fn spec(stations: usize) -> FleetSpec {
+fn spec(stations: usize) -> FleetConfig {
     spec_with(REGISTRY, stations)
 }
 
-fn spec_with(csv: &str, stations: usize) -> FleetSpec {
+fn spec_with(csv: &str, stations: usize) -> FleetConfig {
     let registry = Registry::parse_reader(csv.as_bytes(), Path::new("test.csv"))
         .expect("test registry parses");
     let account = AccountId("acct".into());
-    FleetSpec {
+    FleetConfig {
         accounts: vec![Account {
             id: account.clone(),
             username: "acct".into(),
@@ -83,7 +84,7 @@ async fn start(api: &Arc<FakeApi>, stations: usize) -> Fleet {
     start_with(api, spec(stations), options()).await
 }
 
-async fn start_with(api: &Arc<FakeApi>, spec: FleetSpec, options: FleetOptions) -> Fleet {
+async fn start_with(api: &Arc<FakeApi>, spec: FleetConfig, options: FleetOptions) -> Fleet {
     let api = Arc::clone(api);
     Fleet::start(
         spec,

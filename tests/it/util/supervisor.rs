@@ -10,10 +10,8 @@ use chargepoint_supervisor::run::{simulated_fleet, with_interval};
 use chargepoint_supervisor::sim::{self, SimConfig, SimFleetConfig, SimHandle};
 use chargepoint_supervisor::soap::{ClientConfig, SoapClient};
 use chrono::{SubsecRound, Utc};
-use cp_actors::{
-    AccountSpec, ChargePointApi, Connect, Fleet, FleetOptions, FleetSpec, GatewayOptions,
-};
-use cp_registry::{PortNumber, StationId};
+use cp_actors::{ChargePointApi, Connect, Fleet, FleetOptions, GatewayOptions};
+use cp_registry::{Account, FleetConfig, PortNumber, StationId};
 
 /// Scrape cadence in tests: quick enough that a test sees several scrapes in a few seconds.
 pub const TEST_INTERVAL: Duration = Duration::from_secs(1);
@@ -75,7 +73,7 @@ pub async fn supervise_spec(
     stations: usize,
     accounts: usize,
     options: FleetOptions,
-    shape: impl FnOnce(FleetSpec) -> FleetSpec,
+    shape: impl FnOnce(FleetConfig) -> FleetConfig,
 ) -> Supervised {
     let mut fleet = SimFleetConfig::generate(stations, 2, accounts);
     fleet.start = Utc::now().trunc_subsecs(0);
@@ -96,7 +94,7 @@ pub async fn supervise_spec(
 
 /// Each account's SOAP client, pointed at `endpoint`.
 pub fn connect(endpoint: String) -> Connect {
-    Arc::new(move |account: &AccountSpec| {
+    Arc::new(move |account: &Account| {
         let client = SoapClient::new(ClientConfig::new(
             endpoint.clone(),
             account.username.clone(),
