@@ -7,7 +7,8 @@
 //!   more requesters share, one getAlarms / getStationRights / getStations for the whole account;
 //! - lets a read share a call that is already queued or in flight when that call answers it
 //!   (coalescing);
-//! - sends writes ahead of every queued read (two lanes);
+//! - sends writes, and the getLoad read-backs that confirm them, ahead of every queued read
+//!   (two lanes);
 //! - keeps within the account's request rate (governor) and at most
 //!   [`MAX_INFLIGHT_PER_ACCOUNT`](options::MAX_INFLIGHT_PER_ACCOUNT) calls at a time (a
 //!   semaphore);
@@ -173,6 +174,12 @@ pub(crate) enum GatewayMessage {
         request: ReadRequest,
         reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
     },
+    /// A write's read-back: the getLoad that confirms a write. Skips the batching window and
+    /// goes in the write lane, ahead of every queued read; never joins a call sent before it.
+    ReadBack {
+        request: ReadRequest,
+        reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
+    },
     /// A write. Answered when its call returns.
     Write {
         request: WriteRequest,
@@ -290,6 +297,9 @@ impl Actor for Gateway {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             GatewayMessage::Read { request, reply } => state.on_read(&myself, request, reply),
+            GatewayMessage::ReadBack { request, reply } => {
+                state.on_read_back(&myself, request, reply)
+            }
             GatewayMessage::Write { request, reply } => state.on_write(&myself, request, reply),
             GatewayMessage::Flush { generation } => state.on_flush(&myself, generation),
             GatewayMessage::Dispatch => state.on_dispatch(&myself),
@@ -320,6 +330,19 @@ impl GatewayHandle {
         timeout: Duration,
     ) -> Result<ReadReply, GatewayError> {
         self.ask(|reply| GatewayMessage::Read { request, reply }, timeout)
+            .await
+    }
+
+    /// Asks for a write's read-back (see [`GatewayMessage::ReadBack`]).
+    ///
+    /// # Errors
+    /// The call's failure, [`GatewayError::Overloaded`], or `Unreachable` after `timeout`.
+    pub(crate) async fn read_back(
+        &self,
+        request: ReadRequest,
+        timeout: Duration,
+    ) -> Result<ReadReply, GatewayError> {
+        self.ask(|reply| GatewayMessage::ReadBack { request, reply }, timeout)
             .await
     }
 

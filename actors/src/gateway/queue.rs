@@ -6,7 +6,8 @@
 //! getAlarms / getStationRights / getStations for the whole account. A read first joins a call
 //! already queued or in flight whose answer contains it (coalescing, [`CallOp::serves`]), or
 //! widens a queued one. Writes are never merged and wait in their own lane, which is always
-//! served first. Every requester ([`Waiter`]) gets its own part of the shared answer.
+//! served first; a write's read-back skips the window and waits there too, so a shed is
+//! confirmed without waiting for the fleet's reads. Every requester ([`Waiter`]) gets its own part of the shared answer.
 //!
 //! The queue is bounded: beyond [`max_queued`](super::GatewayOptions::max_queued) waiting
 //! requests a new one is refused at once with [`GatewayError::Overloaded`]. Sending the calls
@@ -76,6 +77,25 @@ impl GatewayState {
             });
         }
         self.report_depth();
+    }
+
+    /// A write's read-back: a call of its own for just the station asked about, in the write
+    /// lane. A call already sent may have been answered before the write took, so it is not
+    /// joined; later reads may join this one.
+    pub(super) fn on_read_back(
+        &mut self,
+        myself: &ActorRef<GatewayMessage>,
+        request: ReadRequest,
+        reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
+    ) {
+        let Some(reply) = self.admit(reply) else {
+            return;
+        };
+        let op = BatchPlan::alone(&request).op_for(&request);
+        let id = self.new_call(op, vec![Waiter::Read { request, reply }]);
+        self.write_lane.push_back(id);
+        self.queued += 1;
+        self.pump(myself);
     }
 
     pub(super) fn on_write(
@@ -213,6 +233,18 @@ struct BatchPlan {
 }
 
 impl BatchPlan {
+    /// The plan of `request` on its own: it shares nothing.
+    fn alone(request: &ReadRequest) -> Self {
+        let status_ids = match request {
+            ReadRequest::Status(station) => vec![station.clone()],
+            _ => Vec::new(),
+        };
+        BatchPlan {
+            status_ids,
+            shared_groups: Vec::new(),
+        }
+    }
+
     fn new(window: &[(ReadRequest, RpcReplyPort<Result<ReadReply, GatewayError>>)]) -> Self {
         let mut status_ids = Vec::new();
         let mut group_members: HashMap<GroupId, Vec<&StationId>> = HashMap::new();

@@ -270,6 +270,38 @@ async fn writes_go_ahead_of_queued_reads() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_read_back_goes_ahead_of_queued_reads() {
+    let (api, gateway) = busy(1, Duration::from_secs(1)).await;
+    let reads = join_all((0..5).map(|n| {
+        gateway.read(
+            ReadRequest::Sessions {
+                station: station_id(n),
+                since: None,
+            },
+            PATIENCE,
+        )
+    }));
+    let read_back = async {
+        // The reads are queued behind the first one by now.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let request = ReadRequest::Load {
+            station: station_id(5),
+            group: Some(GroupId(1)),
+        };
+        gateway.read_back(request, PATIENCE).await
+    };
+    let (reads, read_back) = tokio::join!(reads, read_back);
+    assert!(reads.iter().all(Result::is_ok));
+    assert!(
+        matches!(&read_back, Ok(ReadReply::Load(Some(load))) if load.station_id == station_id(5)),
+        "{read_back:?}"
+    );
+    let order: Vec<ApiMethod> = api.calls().into_iter().map(|c| c.method).collect();
+    assert_eq!(order[0], ApiMethod::GetChargingSessionData);
+    assert_eq!(order[1], ApiMethod::GetLoad, "{order:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_full_queue_answers_overloaded_at_once() {
     let api = Arc::new(FakeApi::new(5, 1, 1));
     let gateway = start(

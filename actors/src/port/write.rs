@@ -188,7 +188,7 @@ impl PortCalls {
             if let Ok(ReadReply::Load(Some(load))) = self
                 .context
                 .gateway
-                .read(request, options.gateway_wait())
+                .read_back(request, options.gateway_wait())
                 .await
             {
                 let shown = load
