@@ -14,6 +14,10 @@
 //!
 //! Without `prometheus`/`promtool` on PATH the Prometheus tests fail, naming the missing tool and
 //! its install command (see `util` for the opt-out).
+//!
+//! Over the ~600-line guide: one scenario (a real Prometheus over a faulted fleet) with the
+//! fixture only it uses (the Prometheus process, its config, the dashboards' panel queries);
+//! split apart, each half would be read only with the other.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
