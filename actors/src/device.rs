@@ -17,6 +17,11 @@ pub struct PointReading {
     /// When the method that feeds the point last answered.
     pub timestamp: DateTime<Utc>,
     pub meta: PointMeta,
+    /// allowedLoad / percentShed: a limit written but not in force (the port is not shed, or
+    /// not by it), the intent the next shedState=1 applies. `value` stays the value in force,
+    /// as VOLTTRON reads it; absent when nothing is stored apart from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<PointValue>,
 }
 
 /// The headers VOLTTRON puts on a device publish; both RFC 3339 UTC.

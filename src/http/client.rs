@@ -235,7 +235,7 @@ pub async fn execute(
 }
 
 /// Points of a multi-point answer that failed: each entry of `errors`, and each write whose
-/// outcome is `failed`.
+/// outcome is `failed` or `refused`.
 fn failed_points(answer: &Value) -> usize {
     let errors = answer
         .get("errors")
@@ -247,7 +247,12 @@ fn failed_points(answer: &Value) -> usize {
         .into_iter()
         .flat_map(|points| points.values())
         .chain(std::iter::once(answer))
-        .filter(|v| v.get("outcome").and_then(Value::as_str) == Some("failed"))
+        .filter(|v| {
+            matches!(
+                v.get("outcome").and_then(Value::as_str),
+                Some("failed" | "refused")
+            )
+        })
         .count();
     errors + outcomes
 }

@@ -135,7 +135,7 @@ async fn allowed_load_then_shed_state_is_confirmed_and_caps_the_port() {
     let (status, body) = write(&app, "port1.allowedLoad", json!(1.5), Some(TOKEN)).await;
     assert_eq!(
         (status, body),
-        (StatusCode::OK, json!({"outcome": "confirmed"}))
+        (StatusCode::OK, json!({"outcome": "stored"}))
     );
     assert!(
         !supervised.port("1:10001", 1).load.shed_state,
@@ -374,5 +374,200 @@ async fn health_reports_every_station() {
     })
     .await;
     assert_eq!(total, 2);
+    supervised.stop().await;
+}
+
+/// The clearShedState calls the simulator received since `reset_calls`, as their bodies.
+fn clear_shed_bodies(supervised: &Supervised) -> Vec<String> {
+    supervised
+        .sim
+        .state()
+        .calls()
+        .recent
+        .iter()
+        .filter(|c| c.method == "clearShedState")
+        .map(|c| c.body.clone())
+        .collect()
+}
+
+/// Issue 13 item 9: a device revert undoes what this supervisor changed and nothing else. The
+/// example registry gives every shedState a Starting Value of 0; port 2 was never written, so
+/// no clearShedState goes to it.
+#[tokio::test]
+async fn device_revert_clears_only_the_ports_this_supervisor_shed() {
+    let (supervised, app) = supervised_api().await;
+    write(&app, "port1.allowedLoad", json!(1.5), Some(TOKEN)).await;
+    let (status, _) = write(&app, "port1.shedState", json!(1), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    supervised.sim.state().reset_calls();
+
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/devices/{DEVICE}/revert"),
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["errors"], json!({}), "{body}");
+    let names: Vec<&String> = body["points"]
+        .as_object()
+        .expect("per-point outcomes")
+        .keys()
+        .collect();
+    assert_eq!(names, ["port1.allowedLoad", "port1.shedState"], "{body}");
+    let clears = clear_shed_bodies(&supervised);
+    assert_eq!(clears.len(), 1, "{clears:?}");
+    assert!(
+        clears[0].contains("<portNumber>1</portNumber>"),
+        "{}",
+        clears[0]
+    );
+    assert!(!supervised.port("1:10001", 1).load.shed_state);
+    supervised.stop().await;
+}
+
+/// Issue 13 item 9 on a restricted plan (account2 cannot clearShedState): a revert after a
+/// limit-only write sends nothing, so nothing fails.
+#[tokio::test]
+async fn device_revert_on_a_restricted_station_sends_no_clear_it_never_needed() {
+    let supervised = supervise(2, 2, quick_options()).await;
+    let app = router(AppState {
+        fleet: supervised.fleet.clone(),
+        token: Some(Secret::new(TOKEN)),
+    });
+    let device = "sim/account2/20001";
+    wait_for_point(&supervised.fleet, device, "port1.Status").await;
+    let (status, _) = call(
+        &app,
+        Method::PUT,
+        &format!("/api/devices/{device}/points/port1.allowedLoad"),
+        Some(json!({"value": 2.0})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    supervised.sim.state().reset_calls();
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/devices/{device}/revert"),
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["errors"], json!({}), "{body}");
+    let outcomes: Vec<&Value> = body["points"]
+        .as_object()
+        .expect("per-point outcomes")
+        .values()
+        .collect();
+    assert_eq!(outcomes, [&json!({"outcome": "stored"})], "{body}");
+    assert!(clear_shed_bodies(&supervised).is_empty());
+    supervised.stop().await;
+}
+
+/// Issue 13 item 2: a limit written to an unshed port is only stored, and says so; a read
+/// shows the value in force (getLoad's) with the stored intent beside it, until a shed
+/// applies it.
+#[tokio::test]
+async fn a_limit_written_alone_is_stored_and_read_beside_the_value_in_force() {
+    let (supervised, app) = supervised_api().await;
+    assert_eq!(
+        write(&app, "port1.allowedLoad", json!(1.5), Some(TOKEN)).await,
+        (StatusCode::OK, json!({"outcome": "stored"}))
+    );
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        &point_uri("port1.allowedLoad"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&body["value"], &body["stored"]),
+        (&json!(0.0), &json!(1.5)),
+        "{body}"
+    );
+    let (_, other) = call(
+        &app,
+        Method::GET,
+        &point_uri("port1.percentShed"),
+        None,
+        None,
+    )
+    .await;
+    assert!(other.get("stored").is_none(), "{other}");
+
+    assert_eq!(
+        write(&app, "port1.shedState", json!(1), Some(TOKEN)).await,
+        (StatusCode::OK, json!({"outcome": "confirmed"}))
+    );
+    let (_, body) = call(
+        &app,
+        Method::GET,
+        &point_uri("port1.allowedLoad"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(body["value"], json!(1.5), "{body}");
+    assert!(
+        body.get("stored").is_none(),
+        "applied: nothing stored apart: {body}"
+    );
+    supervised.stop().await;
+}
+
+/// Issue 13 item 2 on account2, whose plan refuses shedLoad: the limit is stored; shedState=1
+/// is `refused` naming the method and the account's plan; once ChargePoint has refused it,
+/// the next one is refused at once, without a call.
+#[tokio::test]
+async fn shed_on_a_plan_without_shed_load_is_refused_and_then_not_sent_again() {
+    let supervised = supervise(2, 2, quick_options()).await;
+    let app = router(AppState {
+        fleet: supervised.fleet.clone(),
+        token: Some(Secret::new(TOKEN)),
+    });
+    let device = "sim/account2/20001";
+    wait_for_point(&supervised.fleet, device, "port1.Status").await;
+    let put = |point: &str, value: Value| {
+        let uri = format!("/api/devices/{device}/points/{point}");
+        let app = app.clone();
+        async move {
+            call(
+                &app,
+                Method::PUT,
+                &uri,
+                Some(json!({ "value": value })),
+                Some(TOKEN),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        put("port1.allowedLoad", json!(2.0)).await,
+        (StatusCode::OK, json!({"outcome": "stored"}))
+    );
+    let (status, first) = put("port1.shedState", json!(1)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first["outcome"], "refused", "{first}");
+    let reason = first["reason"].as_str().expect("a reason");
+    assert!(
+        reason.contains("account account2")
+            && reason.contains("shedLoad")
+            && reason.contains("plan"),
+        "{reason}"
+    );
+
+    supervised.sim.state().reset_calls();
+    let (status, second) = put("port1.shedState", json!(1)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(second["outcome"], "refused", "{second}");
+    assert_eq!(supervised.sim.state().calls().count("shedLoad"), 0);
     supervised.stop().await;
 }

@@ -32,7 +32,7 @@ async fn write_semantics_follow_the_spec() {
     let outcome = fleet
         .set_point(DEVICE, "port1.allowedLoad", json!(2.0))
         .await;
-    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    assert_eq!(outcome.unwrap(), WriteOutcome::Stored);
     assert!(!supervised.port("1:10001", 1).load.shed_state);
 
     // shedState=1 sheds with the stored allowedLoad.
@@ -188,7 +188,7 @@ async fn a_panicking_port_restarts_with_the_limit_written_before() {
     let outcome = fleet
         .set_point(DEVICE, "port1.allowedLoad", json!(2.5))
         .await;
-    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    assert_eq!(outcome.unwrap(), WriteOutcome::Stored);
 
     fleet
         .inject_port_panic(DEVICE, PortNumber(1))

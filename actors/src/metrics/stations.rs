@@ -26,15 +26,18 @@ const JOULES_PER_KILOWATT_HOUR: f64 = 3_600_000.0;
 /// this version does not know (kept out of the label so an odd reply cannot grow the series).
 const PORT_STATUS_VALUES: [&str; 5] = ["AVAILABLE", "INUSE", "UNREACHABLE", "UNKNOWN", "OTHER"];
 
-/// The `outcome` label values of `cp_writes_total`, one per [`WriteOutcome`] variant.
-const WRITE_OUTCOMES: [&str; 3] = ["confirmed", "pending", "failed"];
+/// The `outcome` label values of `cp_writes_total`, one per [`WriteOutcome`] variant but
+/// `refused`.
+/// A plan refusal counts as `failed`: the write did not take effect, as for any failed call.
+const WRITE_OUTCOMES: [&str; 4] = ["confirmed", "pending", "failed", "stored"];
 
 /// The `outcome` label value of a write's outcome.
 fn write_outcome_label(outcome: &WriteOutcome) -> &'static str {
     match outcome {
         WriteOutcome::Confirmed => WRITE_OUTCOMES[0],
         WriteOutcome::Pending => WRITE_OUTCOMES[1],
-        WriteOutcome::Failed { .. } => WRITE_OUTCOMES[2],
+        WriteOutcome::Failed { .. } | WriteOutcome::Refused { .. } => WRITE_OUTCOMES[2],
+        WriteOutcome::Stored => WRITE_OUTCOMES[3],
     }
 }
 

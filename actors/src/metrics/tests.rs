@@ -313,7 +313,7 @@ fn added_accounts_and_stations_start_their_counters_at_zero() {
             "missing {line} in:\n{text}"
         );
     }
-    assert_eq!(text.matches("cp_writes_total{").count(), 6);
+    assert_eq!(text.matches("cp_writes_total{").count(), 8);
 }
 
 #[test]

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use registers::PortRegisters;
-pub use write::{PortAddress, PortContext, PortTasks, ReadBackSink};
+pub use write::{PlanRefusals, PortAddress, PortContext, PortTasks, ReadBackSink};
 
 use crate::api::ShedLimit;
 use crate::device::DeviceError;
@@ -192,12 +192,22 @@ impl PortState {
                     let _ = reply.send(result);
                 };
                 match self.plan(&point, write) {
+                    // Only the intent changed; nothing was sent, so nothing is confirmed.
                     Ok(None) => {
-                        answer(Ok(WriteOutcome::Confirmed));
+                        answer(Ok(WriteOutcome::Stored));
                         false
                     }
                     Err(e) => {
                         answer(Err(e));
+                        false
+                    }
+                    Ok(Some(call)) if calls.context.plan_refusals.of(call.method()).is_some() => {
+                        let known = calls.context.plan_refusals.of(call.method());
+                        let reason = format!(
+                            "{} (refused before; not sent again)",
+                            known.unwrap_or_default()
+                        );
+                        answer(Ok(WriteOutcome::Refused { reason }));
                         false
                     }
                     Ok(Some(call)) => {
@@ -281,6 +291,15 @@ impl PortState {
 enum PortCall {
     Shed(ShedLimit),
     Clear,
+}
+
+impl PortCall {
+    fn method(&self) -> cp_registry::ApiMethod {
+        match self {
+            PortCall::Shed(_) => cp_registry::ApiMethod::ShedLoad,
+            PortCall::Clear => cp_registry::ApiMethod::ClearShedState,
+        }
+    }
 }
 
 impl Actor for PortActor {

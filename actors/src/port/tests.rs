@@ -22,6 +22,7 @@ async fn context(api: Arc<FakeApi>) -> Arc<PortContext> {
         group,
         read_back: Arc::new(|_, _| {}),
         tasks: PortTasks::default(),
+        plan_refusals: PlanRefusals::default(),
     })
 }
 
@@ -82,7 +83,7 @@ async fn writes_queued_at_a_port_run_in_order() {
     );
     assert_eq!(
         (limit, shed),
-        (WriteOutcome::Confirmed, WriteOutcome::Confirmed)
+        (WriteOutcome::Stored, WriteOutcome::Confirmed)
     );
     let shed = api.with_station(&station_id(0), |s| s.ports[&PortNumber(1)].shed);
     assert_eq!(shed, Some(ShedLimit::AllowedLoad(2.0)));
@@ -100,7 +101,7 @@ async fn the_kept_registers_are_those_of_the_last_message_before_a_panic() {
         PortWrite::Limit(ShedLimit::AllowedLoad(3.0)),
     )
     .await;
-    assert_eq!(outcome, WriteOutcome::Confirmed);
+    assert_eq!(outcome, WriteOutcome::Stored);
     port.cast(PortMessage::ShedApplied {
         limit: ShedLimit::AllowedLoad(3.0),
     })

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cp_registry::{GroupId, PortLoad, PortNumber, StationId, StationLoad};
+use cp_registry::{ApiMethod, GroupId, PortLoad, PortNumber, StationId, StationLoad};
 use ractor::{ActorRef, MessagingErr};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -75,6 +75,35 @@ pub struct PortContext {
     pub group: watch::Receiver<Option<GroupId>>,
     pub read_back: ReadBackSink,
     pub tasks: PortTasks,
+    /// The write methods the account's plan is known to refuse (see [`PlanRefusals`]).
+    pub plan_refusals: PlanRefusals,
+}
+
+/// Write methods the station's account is known not to be permitted, each with the refusal
+/// ChargePoint sent. Learned from a write call ChargePoint refused for plan rights, not from
+/// getStationRights: a rights profile (`network_manager`, `station_viewer`) says what the
+/// account may do to a station, not which API methods its API plan grants, so no profile name
+/// can promise a refusal. Once known, a write that needs the method is answered `refused` at
+/// once and nothing is sent. Kept for the station's life: a plan does not change under a
+/// running supervisor (a restart learns again, at the cost of one refused call).
+#[derive(Default)]
+pub struct PlanRefusals {
+    /// std Mutex: held only to read or insert, never across an await.
+    known: std::sync::Mutex<std::collections::HashMap<ApiMethod, String>>,
+}
+
+impl PlanRefusals {
+    /// The refusal of `method`, if one is known.
+    pub fn of(&self, method: ApiMethod) -> Option<String> {
+        // A poisoned lock only means a panic elsewhere mid-insert; the map is still usable.
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(&method).cloned()
+    }
+
+    fn remember(&self, method: ApiMethod, reason: String) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.insert(method, reason);
+    }
 }
 
 /// One port's calls; cheap to clone into a task.
@@ -208,12 +237,20 @@ impl PortCalls {
         }
     }
 
-    /// A write call that failed: a full queue is the caller's to retry (nothing was sent); any
+    /// A write call that failed: a full queue is the caller's to retry (nothing was sent); a
+    /// plan-rights refusal is remembered (see [`PlanRefusals`]) and answered `refused`; any
     /// other failure is the write's outcome.
     fn failed(&self, error: GatewayError) -> Result<WriteOutcome, DeviceError> {
         match error {
             GatewayError::Overloaded { .. } => {
                 Err(DeviceError::from_gateway(&self.context.device, error))
+            }
+            refused if refused.kind().is_plan_rights() => {
+                let reason = error_chain(&refused);
+                if let Some(op) = refused.soap().map(crate::error::SoapError::op) {
+                    self.context.plan_refusals.remember(op, reason.clone());
+                }
+                Ok(WriteOutcome::Refused { reason })
             }
             other => Ok(WriteOutcome::Failed {
                 reason: error_chain(&other),

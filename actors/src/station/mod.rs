@@ -30,7 +30,8 @@ use crate::gateway::{GatewayError, GatewayHandle, ReadReply};
 use crate::observe::StationObserver;
 use crate::options::FleetOptions;
 use crate::port::{
-    PortActor, PortArguments, PortContext, PortMessage, PortRegisters, PortTasks, ReadBackSink,
+    PlanRefusals, PortActor, PortArguments, PortContext, PortMessage, PortRegisters, PortTasks,
+    ReadBackSink,
 };
 
 /// How far back getChargingSessionData looks for a port's latest session. ChargePoint pages at
@@ -326,6 +327,7 @@ impl Actor for StationActor {
             group: group_seen,
             read_back,
             tasks: PortTasks::default(),
+            plan_refusals: PlanRefusals::default(),
         });
         let mut ports = BTreeMap::new();
         for port in args.device.registry.ports() {

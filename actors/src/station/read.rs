@@ -2,10 +2,11 @@
 //! and the station's health. A point whose method is failing reads as that failure, never as
 //! stale data.
 
-use cp_registry::{PointDef, PointValue, PortStatusWord};
+use cp_registry::{Attribute, PointDef, PointValue, PortStatusWord};
 use ractor::{ActorRef, RpcReplyPort};
 
 use super::{StationMessage, StationState};
+use crate::api::ShedLimit;
 use crate::device::{DeviceError, DeviceSummary, PointReading, Publish, StationHealth};
 
 impl StationState {
@@ -60,7 +61,26 @@ impl StationState {
             value,
             timestamp,
             meta: point.meta(self.tz()),
+            stored: self.stored_limit(point),
         })
+    }
+
+    /// The limit `point` holds as its port's intent when that intent is not the shed in force
+    /// (see [`PointReading::stored`]).
+    fn stored_limit(&self, point: &PointDef) -> Option<PointValue> {
+        let registers = self.ports.get(&point.port?)?.kept.borrow().clone();
+        let intent = registers.intent?;
+        if registers.believed_shed == Some(intent) {
+            return None;
+        }
+        let value = match (point.attribute, intent) {
+            (Attribute::AllowedLoad, ShedLimit::AllowedLoad(kw)) => PointValue::Float(kw),
+            (Attribute::PercentShed, ShedLimit::PercentShed(pct)) => {
+                PointValue::Int(i64::from(pct))
+            }
+            _ => return None,
+        };
+        Some(value.into_type(point.value_type))
     }
 
     pub(super) fn on_get_points(

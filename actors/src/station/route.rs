@@ -70,15 +70,18 @@ impl StationState {
                 vec![name]
             }
             None => {
-                // Every point written since start or carrying a Starting Value; sheds first, so
-                // reverted limits are stored rather than applied.
+                // Only what this supervisor changed: the points written since start (Starting
+                // Values written at start included). A point never written is left alone even
+                // if it has a Starting Value: reverting an untouched shedState would send
+                // clearShedState for a port nobody shed here (and fail where the plan refuses
+                // it). Sheds first, so reverted limits are stored rather than applied.
                 let mut points: Vec<&PointDef> = self
                     .device
                     .registry
                     .points
                     .iter()
                     .filter(|p| p.writable && p.attribute.is_writable())
-                    .filter(|p| self.originals.contains_key(&p.name) || p.starting_value.is_some())
+                    .filter(|p| self.originals.contains_key(&p.name))
                     .collect();
                 points.sort_by_key(|p| p.attribute != Attribute::ShedState);
                 points.into_iter().map(|p| p.name.clone()).collect()

@@ -180,7 +180,7 @@ async fn observers_see_calls_scrapes_and_writes() {
     assert!(recorder.seen("call acct getStationStatus ok"));
     assert!(recorder.seen("scraped 1:1000"));
     assert!(recorder.seen("up 1:1000 true"));
-    assert!(recorder.seen("write 1:1000 allowedLoad Confirmed"));
+    assert!(recorder.seen("write 1:1000 allowedLoad Stored"));
 }
 
 #[tokio::test(start_paused = true)]

@@ -14,7 +14,7 @@ async fn crash_port(fleet: &Fleet) {
 #[tokio::test(start_paused = true)]
 async fn a_restarted_port_sheds_with_the_limit_written_before_it_failed() {
     let (api, fleet) = one_station().await;
-    expect_write(&fleet, "allowedLoad", json!(3.0), WriteOutcome::Confirmed).await;
+    expect_write(&fleet, "allowedLoad", json!(3.0), WriteOutcome::Stored).await;
     crash_port(&fleet).await;
     expect_write(&fleet, "shedState", json!(1), WriteOutcome::Confirmed).await;
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(3.0)));
