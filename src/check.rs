@@ -132,6 +132,7 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
                  \x20 getStationStatus              60.00/h  from 1 station\n\
                  \x20 getLoad                       60.00/h  from 1 station\n\
                  \x20 getAlarms                     60.00/h  from 1 station\n\
+                 \x20 getStations                    0.17/h  from 1 station (no point reads it: the station group, so getLoad reads a group at once; at start, then every 6h)\n\
                  on set_point only: shedLoad, clearShedState\n\
                  account 1b905c-e171aeeddd46b69b: 1 station, 3.0 calls/min\n",
                 root.display()
@@ -259,6 +260,22 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,eg. 'GFCI Trip'
             "{}: OK\n1 station, 1 device, 1 port, 4 points, 0 accounts\n",
             csv.display()
         )));
+    }
+
+    #[test]
+    fn check_lists_get_stations_only_when_a_point_or_the_station_group_needs_it() {
+        let rows = "\
+Status,Status,StationStatusRegister,1,string,,,FALSE,
+alarmType,alarmType,AlarmRegister,,string,,,FALSE,
+";
+        let (_guard, root) = volttron_dir(rows);
+        let (r, out) = run(&root);
+        assert!(r.is_ok(), "{out}");
+        assert!(!out.contains("getStations"), "{out}");
+
+        let (_guard, root) = volttron_dir(SPEC_ROWS);
+        let (_, out) = run(&root);
+        assert!(out.contains("  getStations "), "{out}");
     }
 
     #[test]

@@ -72,8 +72,9 @@ pub enum Command {
         api: ApiArgs,
         /// The device path, e.g. `campus/building/unit`.
         device: String,
-        /// POINT VALUE [POINT VALUE...]; VALUE is JSON (`3.5`, `1`, `true`) or else plain text.
-        #[arg(required = true, num_args = 2.., value_names = ["POINT", "VALUE"])]
+        /// POINT VALUE [POINT VALUE...]; VALUE is JSON (`3.5`, `-1`, `true`) or else plain text.
+        /// A negative number is a value, not an option: the server judges its range.
+        #[arg(required = true, num_args = 2.., value_names = ["POINT", "VALUE"], allow_negative_numbers = true)]
         pairs: Vec<String>,
     },
     /// Scrape every point of a device on a running supervisor.

@@ -339,6 +339,33 @@ mod tests {
     }
 
     #[test]
+    fn set_takes_a_negative_number_as_a_value_without_dashes() {
+        let Task::Client { request, .. } = config(&[
+            "set",
+            "a/b/c",
+            "port1.allowedLoad",
+            "-1",
+            "port1.percentShed",
+            "-2.5",
+        ])
+        .unwrap()
+        .task
+        else {
+            panic!("set is a client task");
+        };
+        assert_eq!(
+            request,
+            ClientRequest::Set {
+                device: "a/b/c".into(),
+                points: vec![
+                    ("port1.allowedLoad".into(), json!(-1)),
+                    ("port1.percentShed".into(), json!(-2.5)),
+                ],
+            }
+        );
+    }
+
+    #[test]
     fn set_with_a_point_but_no_value_is_refused() {
         let err = config(&["set", "a/b/c", "allowedLoad", "3", "shedState"]).unwrap_err();
         assert_eq!(

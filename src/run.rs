@@ -366,6 +366,10 @@ const EMBEDDED_RATE_PER_MINUTE: u32 = 1_200;
 /// simulator is local, so the fleet is scraped often enough for the summary to move.
 const EMBEDDED_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The embedded simulator's heartbeat point: toggles 0/1 at each publish, so a reader (or
+/// `get sim/account1/10001 Heartbeat`) sees the station is being scraped.
+pub const EMBEDDED_HEARTBEAT_POINT: &str = "Heartbeat";
+
 /// The example registry, compiled in so `run` works from any directory.
 const EXAMPLE_REGISTRY: &str = include_str!("../registry/configs/chargepoint.csv");
 
@@ -402,9 +406,10 @@ pub fn simulated_fleet(simulated: &[crate::sim::AccountSpec]) -> Result<FleetCon
                 account.username
             )),
             interval: DEFAULT_INTERVAL,
-            heart_beat_point: None,
+            heart_beat_point: Some(EMBEDDED_HEARTBEAT_POINT.to_string()),
             timezone: None,
             cache_expiration: None,
+            shed_lease_minutes: None,
             source: source.clone(),
         })
         .collect();

@@ -8,7 +8,8 @@
 //!
 //! # Sheds on exit
 //! Stopping the supervisor (or removing a station) does **not** clear sheds. Every shed the
-//! supervisor sends carries a lease (`timeInterval`, [`FleetOptions::lease_minutes`]); port
+//! supervisor sends carries a lease (`timeInterval`, [`FleetOptions::lease_minutes`], or the
+//! device's own `shed_lease_minutes`; 0, "until cleared", has no lease to lapse); port
 //! actors renew it at two thirds of the lease while the port should stay shed. Once the
 //! supervisor is gone nobody renews it, and ChargePoint lifts the cap when the lease lapses: a
 //! lost or stopped supervisor never leaves a port capped for longer than one lease. A restarted

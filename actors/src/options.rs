@@ -27,7 +27,8 @@ pub struct FleetOptions {
     /// Batching window, default rate, retry deadline, queue bounds of every gateway. An
     /// account's `rate_limit_per_minute` overrides the rate.
     pub gateway: GatewayOptions,
-    /// `timeInterval` of every shed, minutes.
+    /// `timeInterval` of every shed, minutes, unless the device's `shed_lease_minutes` says
+    /// otherwise (the station gives its ports options with that lease).
     pub lease_minutes: u32,
     /// Write the registry's Starting Values when a station starts.
     pub write_starting_values: bool,

@@ -4,7 +4,7 @@
 //! ```json
 //! {
 //!     "driver_config": {"username": "...", "password": "...", "stationID": "1:34003",
-//!                       "cacheExpiration": 30},
+//!                       "cacheExpiration": 30, "shed_lease_minutes": 15},
 //!     "driver_type": "chargepoint",
 //!     "registry_config": "config://chargepoint.csv",
 //!     "interval": 60,
@@ -110,6 +110,9 @@ pub struct DriverConfig {
     /// `cacheExpiration`, seconds: how long fetched data may be reused; `None` = each point's
     /// data currency decides.
     pub cache_expiration: Option<Duration>,
+    /// `shed_lease_minutes`: the `timeInterval` of this station's sheds; `None` = the
+    /// supervisor's default (see `FleetOptions::lease_minutes`).
+    pub shed_lease_minutes: Option<u32>,
 }
 
 /// A loaded VOLTTRON device config.
@@ -186,13 +189,17 @@ impl DeviceConfig {
             );
             let station_id = f.string("/driver_config", "stationID", true);
             let cache_expiration = f.seconds("/driver_config", "cacheExpiration");
-            match (username, password, station_id) {
-                (Some(username), Some(password), Some(id)) => Some(DriverConfig {
-                    username,
-                    password,
-                    station_id: StationId::new(id),
-                    cache_expiration: cache_expiration.flatten(),
-                }),
+            let shed_lease_minutes = f.non_negative_int("/driver_config", "shed_lease_minutes");
+            match (username, password, station_id, shed_lease_minutes) {
+                (Some(username), Some(password), Some(id), Some(shed_lease_minutes)) => {
+                    Some(DriverConfig {
+                        username,
+                        password,
+                        station_id: StationId::new(id),
+                        cache_expiration: cache_expiration.flatten(),
+                        shed_lease_minutes,
+                    })
+                }
                 _ => None,
             }
         } else {
@@ -406,6 +413,19 @@ impl<'d> Fields<'d> {
     }
 
     /// An optional positive integer.
+    pub(crate) fn non_negative_int(&mut self, object: &str, key: &str) -> Option<Option<u32>> {
+        let Some(v) = self.get(object, key) else {
+            return Some(None);
+        };
+        match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => Some(Some(n)),
+            None => {
+                self.bad(object, key, "an integer 0 or more", v);
+                None
+            }
+        }
+    }
+
     pub(crate) fn positive_int(&mut self, object: &str, key: &str) -> Option<Option<u32>> {
         let Some(v) = self.get(object, key) else {
             return Some(None);

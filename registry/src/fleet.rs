@@ -21,7 +21,8 @@
 //!     "station_sets": [
 //!       {"account": "org1", "registry_config": "chargepoint.csv",
 //!        "stations": ["1:10001", "1:10002"],
-//!        "device_path": "org1/garage/{station_number}", "interval": 60}
+//!        "device_path": "org1/garage/{station_number}", "interval": 60,
+//!        "shed_lease_minutes": 15}
 //!     ]
 //!   }
 //!   ```
@@ -167,6 +168,9 @@ pub struct StationSet {
     pub timezone: Option<String>,
     /// `cacheExpiration`: how long fetched data may be reused.
     pub cache_expiration: Option<Duration>,
+    /// `shed_lease_minutes`: the `timeInterval` of the set's sheds (0: until cleared);
+    /// `None` = the supervisor's default.
+    pub shed_lease_minutes: Option<u32>,
     /// Where the set (or device config) was defined.
     #[serde(skip)]
     pub source: Position,
@@ -185,6 +189,7 @@ impl StationSet {
             heart_beat_point: self.heart_beat_point.clone(),
             timezone: self.timezone.clone(),
             cache_expiration: self.cache_expiration,
+            shed_lease_minutes: self.shed_lease_minutes,
         })
     }
 
@@ -210,6 +215,9 @@ pub struct Device {
     pub heart_beat_point: Option<String>,
     pub timezone: Option<String>,
     pub cache_expiration: Option<Duration>,
+    /// The `timeInterval` of this station's sheds, minutes (0: until cleared); `None` = the
+    /// supervisor's default.
+    pub shed_lease_minutes: Option<u32>,
 }
 
 /// Everything the supervisor runs.

@@ -44,7 +44,9 @@ pub use method::ApiMethod;
 pub use point::{CoerceError, PointMeta, PointValue};
 pub use publish::AllMessage;
 pub use records::*;
-pub use registry::{PointDef, Registry, MAX_PORT_NUMBER, STATIC_MIN_CURRENCY};
+pub use registry::{
+    PointDef, Registry, MAX_PORT_NUMBER, STATIC_MIN_CURRENCY, STATION_GROUP_REFRESH,
+};
 pub use secret::Secret;
 pub use snapshot::StationSnapshot;
 pub use summary::{AccountRate, FleetSummary, MethodRate};

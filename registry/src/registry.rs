@@ -36,6 +36,10 @@ pub const MAX_PORT_NUMBER: u16 = 64;
 /// refreshed at most hourly whatever the CSV says.
 pub const STATIC_MIN_CURRENCY: Duration = Duration::from_secs(3600);
 
+/// How often getStations is called when no point reads it and only the station group is
+/// needed (for getLoad by group): a station's group changes only when it is re-commissioned.
+pub const STATION_GROUP_REFRESH: Duration = Duration::from_secs(6 * 3600);
+
 /// One row of a registry CSV: a point of the device.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PointDef {
@@ -336,6 +340,10 @@ impl Registry {
     /// For each method the registry needs: how often one station calls it, i.e. the shortest
     /// data currency among its points (never shorter than the point's scrape interval, since
     /// data is fetched only when a scrape finds it too old). One getLoad serves every port.
+    ///
+    /// A registry that reads getLoad also calls getStations, at start and then every
+    /// [`STATION_GROUP_REFRESH`], even when no point reads it: its station group ID lets the
+    /// gateway read the load of a whole group in one getLoad (see [`Registry::needs_station_group`]).
     pub fn call_periods(&self, device_interval: Duration) -> Vec<(ApiMethod, Duration)> {
         let mut periods: Vec<(ApiMethod, Duration)> = Vec::new();
         for p in &self.points {
@@ -346,8 +354,23 @@ impl Registry {
                 None => periods.push((p.method(), period)),
             }
         }
+        if self.needs_station_group() && !periods.iter().any(|(m, _)| *m == ApiMethod::GetStations)
+        {
+            periods.push((ApiMethod::GetStations, STATION_GROUP_REFRESH));
+        }
         periods.sort_by_key(|(m, _)| *m);
         periods
+    }
+
+    /// Whether a station calls getStations for its group only: some point reads getLoad and
+    /// none reads getStations. One getStations per station every six hours costs far less than
+    /// the per-station getLoads it saves (see the README, "Which API calls a station makes").
+    pub fn needs_station_group(&self) -> bool {
+        self.points.iter().any(|p| p.method() == ApiMethod::GetLoad)
+            && !self
+                .points
+                .iter()
+                .any(|p| p.method() == ApiMethod::GetStations)
     }
 }
 

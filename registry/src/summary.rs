@@ -24,6 +24,9 @@ pub struct MethodRate {
     pub stations: usize,
     /// The longest period of one station's calls (shown for static data).
     pub longest_period: Duration,
+    /// Stations that call it only for their station group (getStations with no point reading
+    /// it, see `Registry::needs_station_group`).
+    pub for_group: usize,
 }
 
 /// One account's share of the calls.
@@ -70,7 +73,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, periods: &[(ApiMethod, Duration)]) -> f64 {
+    fn add(&mut self, periods: &[(ApiMethod, Duration)], for_group: bool) -> f64 {
         let mut per_hour_total = 0.0;
         for &(method, period) in periods {
             let per_hour = 3600.0 / period.as_secs_f64();
@@ -80,7 +83,11 @@ impl Tally {
                 calls_per_hour: 0.0,
                 stations: 0,
                 longest_period: Duration::ZERO,
+                for_group: 0,
             });
+            if for_group && method == ApiMethod::GetStations {
+                r.for_group += 1;
+            }
             r.calls_per_hour += per_hour;
             r.stations += 1;
             r.longest_period = r.longest_period.max(period);
@@ -96,7 +103,7 @@ impl FleetSummary {
         let mut tally = Tally::default();
         let mut per_account: BTreeMap<AccountId, (BTreeSet<&str>, f64)> = BTreeMap::new();
         for d in &devices {
-            let per_hour = tally.add(&d.call_periods());
+            let per_hour = tally.add(&d.call_periods(), d.registry.needs_station_group());
             let entry = per_account.entry(d.account.clone()).or_default();
             entry.0.insert(d.station.as_str());
             entry.1 += per_hour;
@@ -138,7 +145,10 @@ impl FleetSummary {
     /// Summarises one registry as the registry of a single station scraped every `interval`.
     pub fn of_registry(registry: &Registry, interval: Duration) -> FleetSummary {
         let mut tally = Tally::default();
-        tally.add(&registry.call_periods(interval));
+        tally.add(
+            &registry.call_periods(interval),
+            registry.needs_station_group(),
+        );
         FleetSummary {
             accounts: 0,
             devices: 1,
@@ -199,11 +209,22 @@ impl fmt::Display for FleetSummary {
                 plural(m.stations, "station")
             )?;
             if m.method == ApiMethod::GetStations {
-                write!(
-                    f,
-                    " (static: at start, then every {})",
-                    human(m.longest_period)
-                )?;
+                let every = human(m.longest_period);
+                if m.for_group == m.stations {
+                    write!(
+                        f,
+                        " (no point reads it: the station group, so getLoad reads a group at once; at start, then every {every})"
+                    )?;
+                } else {
+                    write!(f, " (static: at start, then every {every})")?;
+                    if m.for_group > 0 {
+                        write!(
+                            f,
+                            "; {} call it for the station group only",
+                            plural(m.for_group, "station")
+                        )?;
+                    }
+                }
             }
             writeln!(f)?;
         }

@@ -199,13 +199,16 @@ fn api_error(status: StatusCode, body: &Value) -> ClientError {
     };
     ClientError::Api {
         status: status.as_u16(),
-        kind: field("kind").unwrap_or_else(|| "unknown".into()),
-        message: field("message").unwrap_or_else(|| {
-            status
-                .canonical_reason()
-                .unwrap_or("unexpected status")
-                .into()
-        }),
+        kind: field("kind").map_or_else(|| "unknown".into(), |k| escape_controls(&k)),
+        message: field("message").map_or_else(
+            || {
+                status
+                    .canonical_reason()
+                    .unwrap_or("unexpected status")
+                    .into()
+            },
+            |m| escape_controls(&m),
+        ),
     }
 }
 
@@ -265,7 +268,7 @@ pub fn readable(value: &Value) -> String {
     let mut out = String::new();
     match (value.get("point").and_then(Value::as_str), compact(value)) {
         (Some(point), Some(line)) => {
-            let _ = writeln!(out, "{point}: {line}");
+            let _ = writeln!(out, "{}: {line}", escape_controls(point));
         }
         _ => write_readable(&mut out, value, 0),
     }
@@ -275,19 +278,22 @@ pub fn readable(value: &Value) -> String {
 /// A reading or a write outcome as one line; `None` for any other shape.
 fn compact(value: &Value) -> Option<String> {
     if let Some(outcome) = value.get("outcome").and_then(Value::as_str) {
+        let outcome = escape_controls(outcome);
         return Some(match value.get("reason").and_then(Value::as_str) {
-            Some(reason) => format!("{outcome}: {reason}"),
-            None => outcome.to_string(),
+            Some(reason) => format!("{outcome}: {}", escape_controls(reason)),
+            None => outcome,
         });
     }
     let reading = value.get("value")?;
-    let units = value.pointer("/meta/units").and_then(Value::as_str)?;
-    let at = value
-        .get("timestamp")
-        .and_then(Value::as_str)
-        .unwrap_or("-");
+    let units = escape_controls(value.pointer("/meta/units").and_then(Value::as_str)?);
+    let at = escape_controls(
+        value
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .unwrap_or("-"),
+    );
     let value = scalar(reading);
-    Some(match units {
+    Some(match units.as_str() {
         "" => format!("{value} (at {at})"),
         // Registry units are free text ("0 or 1"): set apart, they don't read as the value.
         units if units.contains(' ') => format!("{value} [{units}] (at {at})"),
@@ -300,6 +306,7 @@ fn write_readable(out: &mut String, value: &Value, indent: usize) {
     match value {
         Value::Object(map) => {
             for (key, value) in map {
+                let key = escape_controls(key);
                 if let Some(line) = compact(value) {
                     let _ = writeln!(out, "{pad}{key}: {line}");
                 } else if is_scalar(value) {
@@ -334,14 +341,33 @@ fn is_scalar(value: &Value) -> bool {
     }
 }
 
+/// One value on one line: a string as it is, a dictionary or list in full as JSON; control
+/// characters escaped, since the text comes from ChargePoint and goes to a terminal.
 fn scalar(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        Value::Object(_) => "{}".into(),
-        Value::Array(_) => "[]".into(),
+        Value::String(s) => escape_controls(s),
+        // JSON escapes the control characters in strings itself.
         other => other.to_string(),
     }
+}
+
+/// `text` with every control character (ESC, BEL, newline, …) written as a Rust escape
+/// (`\u{1b}`, `\n`), so text from the service cannot move the cursor or recolour the
+/// terminal, nor break the one-line layout.
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -413,6 +439,49 @@ mod tests {
             "device: sim/account1/10001\n\
              errors: {}\n\
              points:\n  port1.allowedLoad: confirmed\n  port1.shedState: failed: shedLoad: HTTP status 503\n"
+        );
+    }
+
+    #[test]
+    fn a_dictionary_value_prints_in_full() {
+        let reading = json!({
+            "point": "stationRightsProfile",
+            "value": {"1001": "network_manager", "1002": "station_viewer"},
+            "timestamp": "2026-11-25T13:39:47Z",
+            "meta": {"type": "dictionary", "units": "", "tz": ""},
+        });
+        assert_eq!(
+            readable(&reading),
+            "stationRightsProfile: {\"1001\":\"network_manager\",\"1002\":\"station_viewer\"} (at 2026-11-25T13:39:47Z)\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_from_the_service_are_escaped() {
+        let reading = json!({
+            "point": "port1.stationName",
+            "value": "Garage\u{1b}[2J\u{7}\nB",
+            "timestamp": "2026-11-25T13:39:47Z",
+            "meta": {"type": "string", "units": "", "tz": ""},
+        });
+        assert_eq!(
+            readable(&reading),
+            "port1.stationName: Garage\\u{1b}[2J\\u{7}\\nB (at 2026-11-25T13:39:47Z)\n"
+        );
+        let answer = json!({"failures": {"getLoad": {"text": "refused\u{1b}]0;x\u{7}"}}});
+        assert_eq!(
+            readable(&answer),
+            "failures:\n  getLoad:\n    text: refused\\u{1b}]0;x\\u{7}\n"
+        );
+        let error = api_error(
+            StatusCode::BAD_GATEWAY,
+            &json!({"error": {"kind": "gateway", "message": "bad\u{1b}[31m"}}),
+        );
+        assert_eq!(error.to_string(), "bad\\u{1b}[31m (HTTP 502, gateway)");
+        // --json output is JSON, which escapes control characters itself.
+        assert_eq!(
+            serde_json::to_string(&json!("a\u{1b}")).unwrap(),
+            "\"a\\u001b\""
         );
     }
 

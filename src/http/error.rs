@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cp_actors::{error_chain, DeviceError, FleetError};
+use cp_registry::ApiMethod;
 use serde_json::{json, Value};
 
 /// Why a device API request failed.
@@ -40,9 +41,13 @@ pub enum ApiError {
     Fleet(#[from] FleetError),
 }
 
-/// The full text of a 5xx error, attached to the response for [`log_server_errors`].
+/// The full text of a 5xx error, attached to the response for [`log_server_errors`], with the
+/// ChargePoint method that failed when there is one.
 #[derive(Debug, Clone)]
-struct ServerErrorReport(String);
+struct ServerErrorReport {
+    error: String,
+    op: Option<ApiMethod>,
+}
 
 impl ApiError {
     fn status(&self) -> StatusCode {
@@ -98,17 +103,40 @@ impl ApiError {
         }
     }
 
+    /// The ChargePoint method whose failure this is, when one is known.
+    fn method(&self) -> Option<ApiMethod> {
+        match self {
+            ApiError::Device(
+                DeviceError::PointUnavailable { method, .. } | DeviceError::NoData { method, .. },
+            ) => Some(*method),
+            _ => None,
+        }
+    }
+
     /// `{"kind", "message"}` as a client may see it: the whole message for a client error, a
-    /// generic one for a server error.
+    /// generic one for a server error. A plan refusal also names the method the plan refuses
+    /// (`"method": "getLoad"`, and in the message): that is what the user takes to their
+    /// ChargePoint plan or removes from the registry.
     pub(crate) fn public(&self) -> Value {
         let status = self.status();
         let kind = self.kind();
-        let message = if status.is_server_error() {
-            generic_message(kind).to_string()
-        } else {
-            self.to_string()
-        };
-        json!({"kind": kind, "message": message})
+        match self.method() {
+            Some(method) if kind == "plan_rights" => json!({
+                "kind": kind,
+                "message": format!(
+                    "the account's plan does not permit {method}, the ChargePoint method behind this point"
+                ),
+                "method": method.name(),
+            }),
+            _ => {
+                let message = if status.is_server_error() {
+                    generic_message(kind).to_string()
+                } else {
+                    self.to_string()
+                };
+                json!({"kind": kind, "message": message})
+            }
+        }
     }
 
     pub(crate) fn is_server_error(&self) -> bool {
@@ -121,9 +149,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut response = (status, Json(json!({"error": self.public()}))).into_response();
         if status.is_server_error() {
-            response
-                .extensions_mut()
-                .insert(ServerErrorReport(error_chain(&self)));
+            response.extensions_mut().insert(ServerErrorReport {
+                error: error_chain(&self),
+                op: self.method(),
+            });
         }
         response
     }
@@ -135,9 +164,6 @@ fn generic_message(kind: &str) -> &'static str {
         "no_data" => "no data yet for this point; try again after the next scrape",
         "overloaded" => "the account's request queue is full; try again later",
         "unavailable" => "the station is not answering; try again",
-        "plan_rights" => {
-            "the account's plan does not permit the ChargePoint method behind this point"
-        }
         "point_unavailable" | "gateway" => {
             "the ChargePoint call behind this point failed; see the supervisor's log"
         }
@@ -154,8 +180,15 @@ pub(crate) async fn log_server_errors(request: Request, next: Next) -> Response 
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
     let response = next.run(request).await;
-    if let Some(ServerErrorReport(error)) = response.extensions().get::<ServerErrorReport>() {
-        tracing::error!(%method, %route, status = response.status().as_u16(), %error, "request failed");
+    if let Some(report) = response.extensions().get::<ServerErrorReport>() {
+        let error = &report.error;
+        let status = response.status().as_u16();
+        match report.op {
+            Some(op) => {
+                tracing::error!(%method, %route, status, op = %op, %error, "request failed")
+            }
+            None => tracing::error!(%method, %route, status, %error, "request failed"),
+        }
     }
     response
 }

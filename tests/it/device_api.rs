@@ -1,13 +1,17 @@
 //! The device HTTP API over a real fleet supervising the simulator: requests go through
 //! `router(state).oneshot(..)` (no socket); the fleet talks SOAP to the simulator on loopback.
 
+use std::time::Duration;
+
 use crate::util::supervisor::{
-    self as supervisor_util, eventually, quick_options, supervise, wait_for_point, Supervised,
+    self as supervisor_util, eventually, quick_options, supervise, supervise_spec, wait_for_point,
+    Supervised, TEST_INTERVAL,
 };
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use chargepoint_supervisor::http::{router, AppState};
+use chargepoint_supervisor::run::with_interval;
 use cp_registry::Secret;
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -18,6 +22,11 @@ const DEVICE: &str = "sim/account1/10001";
 
 async fn supervised_api() -> (Supervised, Router) {
     let supervised = supervise(2, 1, quick_options()).await;
+    api_of(supervised).await
+}
+
+/// The API over `supervised`, once [`DEVICE`]'s load is readable.
+async fn api_of(supervised: Supervised) -> (Supervised, Router) {
     let app = router(AppState {
         fleet: supervised.fleet.clone(),
         token: Some(Secret::new(TOKEN)),
@@ -569,5 +578,147 @@ async fn shed_on_a_plan_without_shed_load_is_refused_and_then_not_sent_again() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(second["outcome"], "refused", "{second}");
     assert_eq!(supervised.sim.state().calls().count("shedLoad"), 0);
+}
+
+/// After an accepted clearAlarms the alarm points read empty at once, not after the next
+/// getAlarms (here, as with the shipped registry, 300 s away).
+#[tokio::test]
+async fn cleared_alarms_read_empty_at_once() {
+    let supervised = supervise_spec(6, 1, quick_options(), |spec| {
+        let mut spec = with_interval(spec, TEST_INTERVAL);
+        for set in &mut spec.station_sets {
+            let mut registry = (*set.registry).clone();
+            for point in &mut registry.points {
+                if point.method() == cp_registry::ApiMethod::GetAlarms {
+                    point.scrape_interval = Some(Duration::from_secs(300));
+                    point.data_currency = Some(Duration::from_secs(300));
+                }
+            }
+            set.registry = std::sync::Arc::new(registry);
+        }
+        spec
+    })
+    .await;
+    let (supervised, app) = api_of(supervised).await;
+    // The simulator's day of history leaves alarms on most stations.
+    let device = eventually("a station with an alarm", || async {
+        for n in 1..=6 {
+            let device = format!("sim/account1/{}", 10000 + n);
+            let uri = format!("/api/devices/{device}/points/alarmType");
+            let (status, body) = call(&app, Method::GET, &uri, None, None).await;
+            if status == StatusCode::OK && body["value"].is_string() {
+                return Some(device);
+            }
+        }
+        None
+    })
+    .await;
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        &format!("/api/devices/{device}/points/clearAlarms"),
+        Some(json!({"value": 1})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"outcome": "confirmed"}))
+    );
+    for point in ["alarmType", "alarmTime"] {
+        let uri = format!("/api/devices/{device}/points/{point}");
+        let (status, body) = call(&app, Method::GET, &uri, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["value"],
+            Value::Null,
+            "{point} after the clear: {body}"
+        );
+    }
+    supervised.stop().await;
+}
+
+/// A plan refusal names the method the plan refuses, in the message and on its own.
+#[tokio::test]
+async fn plan_rights_refusal_names_the_refused_method() {
+    let supervised = supervise(4, 2, quick_options()).await;
+    let (supervised, app) = api_of(supervised).await;
+    let uri = "/api/devices/sim/account2/20001/points/port1.portLoad";
+    let answer = eventually("getLoad refused for account2", || async {
+        let answer = call(&app, Method::GET, uri, None, None).await;
+        (answer.1["error"]["kind"] == "plan_rights").then_some(answer)
+    })
+    .await;
+    assert_eq!(
+        answer,
+        (
+            StatusCode::BAD_GATEWAY,
+            json!({"error": {
+                "kind": "plan_rights",
+                "message": "the account's plan does not permit getLoad, the ChargePoint method behind this point",
+                "method": "getLoad",
+            }})
+        )
+    );
+    supervised.stop().await;
+}
+
+/// The device's heartbeat point reads as the latest publish carried it (the simulated fleet,
+/// as `run` supervises it, has one).
+#[tokio::test]
+async fn heartbeat_point_is_readable() {
+    let (supervised, app) = supervised_api().await;
+    let (status, body) = call(&app, Method::GET, &point_uri("Heartbeat"), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["point"], "Heartbeat");
+    assert_eq!(body["meta"]["type"], "integer");
+    let beat = body["value"].as_i64().expect("an integer heartbeat");
+    assert!(beat == 0 || beat == 1, "{beat}");
+    // It toggles with each publish.
+    eventually("the heartbeat toggles", || async {
+        let (_, body) = call(&app, Method::GET, &point_uri("Heartbeat"), None, None).await;
+        (body["value"].as_i64() == Some(1 - beat)).then_some(())
+    })
+    .await;
+    supervised.stop().await;
+}
+
+/// A station set's `shed_lease_minutes` is the `timeInterval` its sheds carry: a 5-minute
+/// shed has lapsed at the simulator 6 minutes on, where the 15-minute default would hold.
+#[tokio::test]
+async fn a_station_sets_shed_lease_is_the_sheds_time_interval() {
+    let supervised = supervise_spec(2, 1, quick_options(), |spec| {
+        let mut spec = with_interval(spec, TEST_INTERVAL);
+        for set in &mut spec.station_sets {
+            set.shed_lease_minutes = Some(5);
+        }
+        spec
+    })
+    .await;
+    let (supervised, app) = api_of(supervised).await;
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        &format!("/api/devices/{DEVICE}/points"),
+        Some(json!({"points": {"port1.allowedLoad": 1.0, "port1.shedState": 1}})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["points"]["port1.shedState"],
+        json!({"outcome": "confirmed"})
+    );
+    let state = supervised.sim.state();
+    state.advance(Duration::from_secs(4 * 60));
+    assert!(
+        supervised.port("1:10001", 1).load.shed_state,
+        "held within the lease"
+    );
+    state.advance(Duration::from_secs(2 * 60));
+    assert!(
+        !supervised.port("1:10001", 1).load.shed_state,
+        "lapsed after the 5-minute lease"
+    );
     supervised.stop().await;
 }

@@ -408,6 +408,71 @@ fn cli_shed_drops_the_simulated_load_and_revert_restores_it() {
     supervisor.stop();
 }
 
+/// The binary's `get` and `set` on the edges: the default run's heartbeat reads, a
+/// dictionary prints in full, a negative value reaches the server (which answers with its
+/// range), and a plan refusal names the refused method.
+#[test]
+fn cli_reads_heartbeat_and_dictionaries_passes_negative_values_and_names_refused_methods() {
+    let token = "e2e-token";
+    let mut supervisor = Supervisor::start(&[
+        "run",
+        "--api-listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--sim-stations",
+        "4",
+        "--interval",
+        "1",
+        "--token",
+        token,
+    ]);
+    let device = "sim/account1/10001";
+    let get = |point: &str| cli(&supervisor.api, token, &["get", device, point]);
+    wait_until("the heartbeat is readable", || {
+        get("Heartbeat").status.success()
+    });
+    let heartbeat = String::from_utf8_lossy(&get("Heartbeat").stdout).to_string();
+    assert!(heartbeat.starts_with("Heartbeat: "), "{heartbeat}");
+
+    wait_until("the rights profile is readable", || {
+        get("stationRightsProfile").status.success()
+    });
+    let rights = String::from_utf8_lossy(&get("stationRightsProfile").stdout).to_string();
+    assert!(
+        rights.starts_with("stationRightsProfile: {\"") && !rights.contains("{}"),
+        "{rights}"
+    );
+
+    let negative = cli(
+        &supervisor.api,
+        token,
+        &["set", device, "port1.allowedLoad", "-1"],
+    );
+    assert!(!negative.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&negative.stderr).trim(),
+        "error: device sim/account1/10001: point port1.allowedLoad: expected a number of kW >= 0, found -1 (HTTP 400, bad_value)"
+    );
+
+    let refused_device = "sim/account2/20001";
+    let mut refusal = String::new();
+    wait_until("account2's getLoad refusal", || {
+        let out = cli(
+            &supervisor.api,
+            token,
+            &["get", refused_device, "port1.portLoad"],
+        );
+        refusal = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        refusal.contains("plan_rights")
+    });
+    assert_eq!(
+        refusal,
+        "error: the account's plan does not permit getLoad, the ChargePoint method behind this point (HTTP 502, plan_rights)"
+    );
+    supervisor.stop();
+}
+
 /// The body of a GET, from a blocking test.
 fn http_get(url: &str) -> Vec<u8> {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");

@@ -74,6 +74,10 @@ pub enum StationMessage {
         load: StationLoad,
         requested: tokio::time::Instant,
     },
+    /// clearAlarms was accepted at `accepted`: the station's alarms are gone, so its alarm
+    /// points read empty at once rather than at the next getAlarms. Sent by the clearAlarms
+    /// task before it answers the write, so a read after the answer sees it.
+    AlarmsCleared { accepted: tokio::time::Instant },
     /// get_point.
     GetPoint {
         point: String,
@@ -124,6 +128,9 @@ struct PortChild {
     address: watch::Sender<Option<ActorRef<PortMessage>>>,
 }
 
+/// Tells the station that clearAlarms was accepted (see [`StationMessage::AlarmsCleared`]).
+pub(crate) type AlarmsClearedSink = Arc<dyn Fn(tokio::time::Instant) + Send + Sync>;
+
 /// The station's mutable state.
 pub struct StationState {
     device: Device,
@@ -152,6 +159,11 @@ pub struct StationState {
     /// When the newest getLoad in the snapshot was asked for: a scrape's getLoad asked before
     /// a write's read-back must not bring back the values the write replaced.
     load_requested: Option<tokio::time::Instant>,
+    /// When the latest clearAlarms was accepted: a getAlarms asked before it must not bring
+    /// back the alarms it cleared.
+    alarms_cleared: Option<tokio::time::Instant>,
+    /// The clearAlarms task's way back to the station.
+    alarms_cleared_sink: AlarmsClearedSink,
     /// Methods whose latest call failed.
     failures: BTreeMap<ApiMethod, MethodFailure>,
     /// Methods with a poll in flight.
@@ -183,15 +195,21 @@ impl StationState {
         ports: BTreeMap<PortNumber, PortChild>,
         port_context: Arc<PortContext>,
         group: watch::Sender<Option<GroupId>>,
+        alarms_cleared_sink: AlarmsClearedSink,
     ) -> Self {
         let interval = args.device.interval;
         let registry = &args.device.registry;
         // The device's periods, not the bare registry's: `cacheExpiration` stretches them, as
         // `check` reports.
         let mut periods = args.device.call_periods();
-        if !periods.iter().any(|(m, _)| *m == ApiMethod::GetStations) {
-            // Needed for the station group even when no point reads it.
-            periods.push((ApiMethod::GetStations, args.options.station_info_refresh));
+        if registry.needs_station_group() {
+            // Called for the station group only (getLoad by group): the fleet's refresh
+            // period decides, as no point's data currency does.
+            for (method, period) in &mut periods {
+                if *method == ApiMethod::GetStations {
+                    *period = args.options.station_info_refresh;
+                }
+            }
         }
         let tick = registry
             .points
@@ -223,6 +241,8 @@ impl StationState {
             requested_at: HashMap::new(),
             fetched_at: HashMap::new(),
             load_requested: None,
+            alarms_cleared: None,
+            alarms_cleared_sink,
             failures: BTreeMap::new(),
             polling: HashSet::new(),
             scrape_pending: false,
@@ -276,8 +296,15 @@ impl StationState {
             .map(|p| p.attribute.name())
             .collect();
         self.observer().station_started(self.station(), &writable);
-        // getStations first, so the group is known when the first scrape reads load.
-        self.poll(myself, ApiMethod::GetStations);
+        // getStations first, so the group is known when the first scrape reads load; only when
+        // a point or the group needs it (see `Registry::call_periods`).
+        if self
+            .periods
+            .iter()
+            .any(|(m, _)| *m == ApiMethod::GetStations)
+        {
+            self.poll(myself, ApiMethod::GetStations);
+        }
         self.next_tick = tokio::time::Instant::now() + self.first_delay;
         self.arm_tick_timer(myself);
         if self.options.write_starting_values {
@@ -319,11 +346,16 @@ impl Actor for StationActor {
             // A stopped station has no reads to update.
             let _ = station_actor.cast(StationMessage::LoadReadBack { load, requested });
         });
+        let station_actor = myself.clone();
+        let alarms_cleared: AlarmsClearedSink = Arc::new(move |accepted| {
+            // A stopped station has no alarms to show.
+            let _ = station_actor.cast(StationMessage::AlarmsCleared { accepted });
+        });
         let port_context = Arc::new(PortContext {
             device: args.device.path.to_string(),
             station: args.device.station.clone(),
             gateway: args.gateway.clone(),
-            options: Arc::clone(&args.options),
+            options: port_options(&args.options, &args.device),
             group: group_seen,
             read_back,
             tasks: PortTasks::default(),
@@ -336,7 +368,13 @@ impl Actor for StationActor {
             let child = spawn_port(&myself, &port_context, registers, address).await?;
             ports.insert(port, child);
         }
-        Ok(StationState::new(args, ports, port_context, group))
+        Ok(StationState::new(
+            args,
+            ports,
+            port_context,
+            group,
+            alarms_cleared,
+        ))
     }
 
     async fn post_start(
@@ -374,6 +412,7 @@ impl Actor for StationActor {
             StationMessage::LoadReadBack { load, requested } => {
                 state.on_load_read_back(load, requested)
             }
+            StationMessage::AlarmsCleared { accepted } => state.on_alarms_cleared(accepted),
             StationMessage::GetPoint { point, reply } => {
                 // The caller may have given up waiting.
                 let _ = reply.send(state.reading(&point));
@@ -422,6 +461,18 @@ impl Actor for StationActor {
             }
         }
         Ok(())
+    }
+}
+
+/// The options the station's ports run with: the fleet's, with the device's own shed lease
+/// when its configuration gives one.
+fn port_options(options: &Arc<FleetOptions>, device: &Device) -> Arc<FleetOptions> {
+    match device.shed_lease_minutes {
+        Some(minutes) if minutes != options.lease_minutes => Arc::new(FleetOptions {
+            lease_minutes: minutes,
+            ..(**options).clone()
+        }),
+        _ => Arc::clone(options),
     }
 }
 

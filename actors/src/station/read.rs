@@ -2,7 +2,7 @@
 //! and the station's health. A point whose method is failing reads as that failure, never as
 //! stale data.
 
-use cp_registry::{Attribute, PointDef, PointValue, PortStatusWord};
+use cp_registry::{Attribute, PointDef, PointMeta, PointValue, PortStatusWord};
 use ractor::{ActorRef, RpcReplyPort};
 
 use super::{StationMessage, StationState};
@@ -38,6 +38,9 @@ impl StationState {
     }
 
     pub(super) fn reading(&self, name: &str) -> Result<PointReading, DeviceError> {
+        if self.is_heartbeat(name) {
+            return self.heartbeat_reading(name);
+        }
         let point = self.point(name)?;
         let method = point.method();
         if let Some(failure) = self.failures.get(&method) {
@@ -81,6 +84,29 @@ impl StationState {
             _ => return None,
         };
         Some(value.into_type(point.value_type))
+    }
+
+    /// Whether `name` is the device's heartbeat point (and not also a registry point, which
+    /// would win).
+    fn is_heartbeat(&self, name: &str) -> bool {
+        self.device.heart_beat_point.as_deref() == Some(name)
+            && self.device.registry.point(name).is_none()
+    }
+
+    /// The heartbeat as the latest publish carried it: it toggles at each publish, so it is
+    /// as old as that publish.
+    fn heartbeat_reading(&self, name: &str) -> Result<PointReading, DeviceError> {
+        let timestamp = self.last_scrape.ok_or_else(|| DeviceError::Unavailable {
+            device: self.path(),
+            reason: format!("point {name}: no scrape has published the heartbeat yet"),
+        })?;
+        Ok(PointReading {
+            point: name.to_string(),
+            value: PointValue::Int(i64::from(self.heartbeat)),
+            timestamp,
+            meta: heartbeat_meta(self.tz()),
+            stored: None,
+        })
     }
 
     pub(super) fn on_get_points(
@@ -137,5 +163,14 @@ impl StationState {
             sheds_active: load_ports
                 .map_or(0, |ports| ports.iter().filter(|p| p.shed_state).count()),
         }
+    }
+}
+
+/// The heartbeat point's meta: an integer that toggles 0/1 at each publish.
+pub(super) fn heartbeat_meta(tz: &str) -> PointMeta {
+    PointMeta {
+        value_type: "integer".into(),
+        units: String::new(),
+        tz: tz.to_string(),
     }
 }

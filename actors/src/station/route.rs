@@ -188,13 +188,19 @@ impl StationState {
         let wait = self.options.gateway_wait();
         let device = self.path();
         let context = std::sync::Arc::clone(&self.port_context);
+        let cleared = std::sync::Arc::clone(&self.alarms_cleared_sink);
         let request = crate::gateway::WriteRequest::ClearAlarms(ClearAlarmsQuery {
             station_id: Some(self.station().clone()),
             ..ClearAlarmsQuery::default()
         });
         self.tasks.spawn(async move {
             let outcome = match gateway.write(request, wait).await {
-                Ok(_) => Ok(WriteOutcome::Confirmed),
+                Ok(_) => {
+                    // Before the answer, so a read after it shows no alarms; a getAlarms
+                    // asked before now may predate the clear and is dropped.
+                    cleared(tokio::time::Instant::now());
+                    Ok(WriteOutcome::Confirmed)
+                }
                 Err(e @ crate::gateway::GatewayError::Overloaded { .. }) => {
                     Err(DeviceError::from_gateway(&device, e))
                 }

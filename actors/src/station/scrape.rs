@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use cp_registry::{
-    AllMessage, ApiMethod, GroupId, PointMeta, PointValue, PortLoad, PortNumber, StationLoad,
-};
+use cp_registry::{AllMessage, ApiMethod, GroupId, PointValue, PortLoad, PortNumber, StationLoad};
 use ractor::ActorRef;
 
 use super::{StationMessage, StationState, SESSION_LOOKBACK};
@@ -133,6 +131,7 @@ impl StationState {
         let requested = self.requested_at.get(&method).copied();
         let failure = match result {
             Ok(ReadReply::Load(_)) if self.has_newer_load(requested) => None,
+            Ok(ReadReply::Alarms(_)) if self.asked_before_alarms_cleared(requested) => None,
             Ok(reply) => {
                 if method == ApiMethod::GetLoad {
                     self.load_requested = requested;
@@ -180,6 +179,21 @@ impl StationState {
     /// Whether the snapshot holds a getLoad asked for after `requested`.
     pub(super) fn has_newer_load(&self, requested: Option<tokio::time::Instant>) -> bool {
         matches!((self.load_requested, requested), (Some(held), Some(asked)) if held > asked)
+    }
+
+    /// Whether a getAlarms asked at `requested` may still show alarms a clearAlarms since removed.
+    fn asked_before_alarms_cleared(&self, requested: Option<tokio::time::Instant>) -> bool {
+        matches!((self.alarms_cleared, requested), (Some(cleared), Some(asked)) if asked <= cleared)
+    }
+
+    /// clearAlarms was accepted: the station has no alarms now, so its alarm points read empty
+    /// (as an absorbed empty getAlarms would) without waiting up to a whole alarm period.
+    pub(super) fn on_alarms_cleared(&mut self, accepted: tokio::time::Instant) {
+        self.alarms_cleared = Some(self.alarms_cleared.map_or(accepted, |t| t.max(accepted)));
+        let _ = self.absorb(ReadReply::Alarms(Vec::new()), Utc::now());
+        self.failures.remove(&ApiMethod::GetAlarms);
+        self.fetched_at.insert(ApiMethod::GetAlarms, Utc::now());
+        self.refresh_cached_publish(ApiMethod::GetAlarms);
     }
 
     /// A write's getLoad read-back: absorbed exactly as a successful getLoad poll, unless a
@@ -312,14 +326,9 @@ impl StationState {
                 heartbeat.clone(),
                 PointValue::Int(i64::from(self.heartbeat)),
             );
-            message.meta.insert(
-                heartbeat,
-                PointMeta {
-                    value_type: "integer".into(),
-                    units: String::new(),
-                    tz: self.tz().to_string(),
-                },
-            );
+            message
+                .meta
+                .insert(heartbeat, super::read::heartbeat_meta(self.tz()));
         }
         let at = Utc::now();
         if self.failures.is_empty() {

@@ -62,6 +62,7 @@ fn spec_with(csv: &str, stations: usize) -> FleetConfig {
             heart_beat_point: Some("heartbeat".into()),
             timezone: Some("UTC".into()),
             cache_expiration: None,
+            shed_lease_minutes: None,
             source: Position::new("fleet.json", 2),
         }],
         api_token: None,

@@ -100,3 +100,23 @@ async fn cache_expiration_spaces_out_the_calls_but_not_the_scrapes() {
         assert_eq!(at, vec![0, 120, 240, 360, 480], "{method:?}");
     }
 }
+
+/// A registry with no load point and no getStations point: the station never calls
+/// getStations (there is no group to learn and no point to fill).
+#[tokio::test(start_paused = true)]
+async fn get_stations_is_not_called_when_no_point_or_group_needs_it() {
+    let csv = "\
+Volttron Point Name,Attribute Name,Register Name,Port #,Type,Units,Starting Value,Writable,Notes
+Status,Status,StationStatusRegister,1,string,,,FALSE,
+alarmType,alarmType,AlarmRegister,,string,,,FALSE,
+";
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let fleet = start_with(&api, spec_with(csv, 1), options()).await;
+    let mut rx = fleet.subscribe();
+    for _ in 0..3 {
+        next_publish_of(&mut rx, DEVICE).await;
+    }
+    assert!(api.calls_of(ApiMethod::GetStations).is_empty());
+    assert_eq!(api.calls_of(ApiMethod::GetStationStatus).len(), 3);
+    fleet.shutdown().await;
+}

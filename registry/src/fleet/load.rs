@@ -120,6 +120,7 @@ impl Loader {
                 heart_beat_point: config.heart_beat_point,
                 timezone: config.timezone,
                 cache_expiration: config.driver.cache_expiration,
+                shed_lease_minutes: config.driver.shed_lease_minutes,
                 source: pos,
             });
         }
@@ -320,6 +321,7 @@ struct PendingSet {
     heart_beat_point: Option<String>,
     timezone: Option<String>,
     cache_expiration: Option<Duration>,
+    shed_lease_minutes: Option<u32>,
     source: Position,
     registry_config: String,
     registry_path: PathBuf,
@@ -337,6 +339,7 @@ impl PendingSet {
             heart_beat_point: self.heart_beat_point,
             timezone: self.timezone,
             cache_expiration: self.cache_expiration,
+            shed_lease_minutes: self.shed_lease_minutes,
             source: self.source,
         }
     }
@@ -380,6 +383,7 @@ fn parse_station_set(
         .seconds(object, "interval")
         .map(|i| i.unwrap_or(DEFAULT_INTERVAL));
     let cache_expiration = f.seconds(object, "cacheExpiration");
+    let shed_lease_minutes = f.non_negative_int(object, "shed_lease_minutes");
     let heart_beat_point = f.string(object, "heart_beat_point", false);
     let timezone = f.string(object, "timezone", false);
     let registry_config = registry_config?;
@@ -393,6 +397,7 @@ fn parse_station_set(
         heart_beat_point,
         timezone,
         cache_expiration: cache_expiration?,
+        shed_lease_minutes: shed_lease_minutes?,
         source: pos,
         registry_pos: f.doc.pos(&format!("{object}/registry_config")),
         registry_config,

@@ -190,3 +190,15 @@ fn config_store_name_wins_over_legacy_campus_keys_below_devices() {
     let flat = parse(&text, "store/cp9.config").expect("valid");
     assert_eq!(flat.path.as_str(), "c/b/u");
 }
+
+#[test]
+fn shed_lease_minutes_is_a_driver_config_setting() {
+    let text = "{\"driver_config\": {\"username\": \"u\", \"password\": \"p\", \"stationID\": \"1:1\", \"shed_lease_minutes\": 30},\n\"driver_type\": \"chargepoint\", \"registry_config\": \"config://cp.csv\"}\n";
+    let c = parse(text, "cp1.config").expect("valid");
+    assert_eq!(c.driver.shed_lease_minutes, Some(30));
+    let text = text.replace("30}", "1.5}");
+    assert_eq!(
+        parse(&text, "cp1.config").unwrap_err(),
+        ["cp1.config:1: bad 'driver_config.shed_lease_minutes' (expected an integer 0 or more, found 1.5)"]
+    );
+}

@@ -318,3 +318,35 @@ fn api_token_sources_are_checked_like_passwords() {
         )]
     );
 }
+
+#[test]
+fn shed_lease_minutes_comes_from_a_station_set_and_must_be_a_whole_number() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(root, "cp.csv", CSV);
+    let fleet = |lease: &str| {
+        format!(
+            r#"{{
+  "accounts": [{{"name": "org1", "username": "account1", "password": "p"}}],
+  "station_sets": [
+    {{"account": "org1", "registry_config": "cp.csv", "stations": ["1:1"], "device_path": "a/{{station_number}}"{lease}}}
+  ]
+}}"#
+        )
+    };
+    write(root, "fleet.json", &fleet(r#", "shed_lease_minutes": 0"#));
+    let loaded = FleetConfig::load(&root.join("fleet.json")).expect("valid");
+    assert_eq!(loaded.devices()[0].shed_lease_minutes, Some(0));
+    write(root, "fleet.json", &fleet(""));
+    let loaded = FleetConfig::load(&root.join("fleet.json")).expect("valid");
+    assert_eq!(loaded.devices()[0].shed_lease_minutes, None);
+    write(root, "fleet.json", &fleet(r#", "shed_lease_minutes": -5"#));
+    let f = root.join("fleet.json");
+    assert_eq!(
+        problems(&f),
+        [format!(
+            "{}:4: bad 'station_sets[0].shed_lease_minutes' (expected an integer 0 or more, found -5)",
+            f.display()
+        )]
+    );
+}
