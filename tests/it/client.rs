@@ -421,3 +421,36 @@ async fn redirect_to_another_origin_is_an_error_and_the_envelope_stays_home() {
     assert!(elsewhere.seen().is_empty(), "the envelope was re-sent");
     assert!(!err.to_string().contains(PASSWORD));
 }
+
+#[tokio::test]
+async fn physically_impossible_loads_are_an_error_not_data() {
+    let good = String::from_utf8(write_response(&Response::GetLoad {
+        outcome: Outcome::success(),
+        report: samples::load_report(),
+    }))
+    .expect("UTF-8");
+    let limit = good
+        .find(">3.5<")
+        .expect("the sample's allowedLoad of 3.5 kW");
+    for (bad, shown) in [
+        ("NaN", "NaN"),
+        ("INF", "inf"),
+        ("-INF", "-inf"),
+        ("-2.5", "-2.5"),
+        ("1e308", "1e308"),
+    ] {
+        let body = format!("{}>{bad}<{}", &good[..limit], &good[limit + 5..]);
+        let server = serve(move |_| Reply::ok(body.clone().into_bytes())).await;
+        let err = client(&server.url)
+            .get_load(&cp_actors::LoadQuery::Station(sid("1:33923")))
+            .await
+            .expect_err("an impossible allowedLoad is not data");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "getLoad: malformed response: <allowedLoad> is {shown}"
+            )) && text.ends_with("outside its physical range 0..=1000 kW"),
+            "{text}"
+        );
+    }
+}
