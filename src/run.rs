@@ -32,7 +32,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RunConfig;
-use crate::http::{metrics_router, router, AppState};
+use crate::http::{metrics_router, router, AppState, ServeLimits};
 use crate::sim::{SimConfig, SimFleetConfig, SimHandle};
 use crate::soap::{ClientConfig, SoapClient};
 use crate::summary::{self, SummaryOutput};
@@ -121,6 +121,16 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let target = Target::start(&config).await?;
     let spec = target.spec(&config)?;
     let token = write_token(config.token.as_ref(), &spec);
+    if token.is_none() && !config.api_listen.ip().is_loopback() {
+        tracing::warn!(
+            api_listen = %config.api_listen,
+            "the device API listens beyond loopback without a token: other hosts may read \
+             every point, and their writes are refused (403); set --token to allow them"
+        );
+    }
+    if let Some(files) = crate::http::raise_file_limit() {
+        tracing::debug!(files, "open-file limit");
+    }
     let fleet = target.start_fleet(&config, spec, metrics.clone()).await?;
 
     let api = bind("device API", config.api_listen).await?;
@@ -140,9 +150,8 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         fleet: fleet.clone(),
         token,
     };
-    servers.spawn(serve("device API", api, router(state), stop.clone()));
+    servers.spawn(serve(api, router(state), stop.clone()));
     servers.spawn(serve(
-        "metrics",
         prometheus,
         metrics_router(metrics.clone()),
         stop.clone(),
@@ -193,17 +202,15 @@ fn local_addr(what: &'static str, listener: &TcpListener) -> Result<SocketAddr, 
         .map_err(|source| RunError::Serve { what, source })
 }
 
-/// Serves `app` until `stop` is cancelled, letting requests in flight finish.
+/// Serves `app` until `stop` is cancelled, letting requests in flight finish (within
+/// `http::serve`'s grace), with the header timeout and connection cap of [`ServeLimits`].
 async fn serve(
-    what: &'static str,
     listener: TcpListener,
     app: Router,
     stop: CancellationToken,
 ) -> Result<(), RunError> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-        .map_err(|source| RunError::Serve { what, source })
+    crate::http::serve(listener, app, ServeLimits::default(), stop).await;
+    Ok(())
 }
 
 /// A server task's end: before shutdown any end is a failure worth stopping for.

@@ -74,7 +74,7 @@ pub struct StationsQuery {
 /// The cap a shed puts on a port or station: ChargePoint accepts exactly one of the two.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum ShedLimit {
-    /// Maximum draw in kW (`allowedLoadPer…`), >= 0.
+    /// Maximum draw in kW (`allowedLoadPer…`), 0..=[`ShedLimit::MAX_ALLOWED_LOAD_KW`].
     AllowedLoad(f64),
     /// Percent of maximum power to shed (`percentShedPer…`), 0..=100.
     PercentShed(u8),
@@ -82,9 +82,16 @@ pub enum ShedLimit {
 
 impl ShedLimit {
     /// What [`ShedLimit::allowed_load`] accepts, as a user's error message says it.
-    pub const ALLOWED_LOAD_RANGE: &'static str = "a number of kW >= 0";
+    pub const ALLOWED_LOAD_RANGE: &'static str = "a number of kW from 0 to 1000";
     /// What [`ShedLimit::percent_shed`] accepts, as a user's error message says it.
     pub const PERCENT_SHED_RANGE: &'static str = "an integer 0..=100";
+
+    /// The largest allowedLoad, in kW. The most powerful chargers on ChargePoint's network
+    /// (Express Plus, up to 500 kW per port) with a margin of two, so a station-level cap of a
+    /// two-port DC station still fits. Above this a value is a typo or an attack (`1e308` was
+    /// once sent on as a 309-digit number), never a limit a station could apply.
+    /// [`ShedLimit::ALLOWED_LOAD_RANGE`] says the same in words.
+    pub const MAX_ALLOWED_LOAD_KW: f64 = 1000.0;
 
     /// The most a shed can take off a port's maximum power, in percent.
     pub const MAX_PERCENT_SHED: u8 = 100;
@@ -92,9 +99,10 @@ impl ShedLimit {
     /// A cap of `kw` kilowatts.
     ///
     /// # Errors
-    /// [`LimitError::AllowedLoad`] unless `kw` is a finite number >= 0.
+    /// [`LimitError::AllowedLoad`] unless `kw` is a number from 0 to
+    /// [`ShedLimit::MAX_ALLOWED_LOAD_KW`] (NaN is not).
     pub fn allowed_load(kw: f64) -> Result<ShedLimit, LimitError> {
-        if kw.is_finite() && kw >= 0.0 {
+        if (0.0..=Self::MAX_ALLOWED_LOAD_KW).contains(&kw) {
             Ok(ShedLimit::AllowedLoad(kw))
         } else {
             Err(LimitError::AllowedLoad { kw })
@@ -130,8 +138,8 @@ impl ShedLimit {
 /// caller may word its own message.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum LimitError {
-    /// allowedLoad negative, infinite or NaN.
-    #[error("allowedLoad must be a number of kW >= 0, not {kw}")]
+    /// allowedLoad negative, over [`ShedLimit::MAX_ALLOWED_LOAD_KW`], infinite or NaN.
+    #[error("allowedLoad must be a number of kW from 0 to 1000, not {kw}")]
     AllowedLoad { kw: f64 },
     /// percentShed below 0 or above 100.
     #[error("percentShed must be between 0 and 100, not {pct}")]
@@ -250,7 +258,19 @@ mod tests {
         );
         assert_eq!(
             ShedLimit::allowed_load(-1.0).unwrap_err().to_string(),
-            "allowedLoad must be a number of kW >= 0, not -1"
+            "allowedLoad must be a number of kW from 0 to 1000, not -1"
+        );
+        assert_eq!(
+            ShedLimit::allowed_load(ShedLimit::MAX_ALLOWED_LOAD_KW),
+            Ok(ShedLimit::AllowedLoad(1000.0))
+        );
+        assert_eq!(
+            ShedLimit::allowed_load(1e308),
+            Err(LimitError::AllowedLoad { kw: 1e308 })
+        );
+        assert_eq!(
+            ShedLimit::AllowedLoad(1000.5).checked(),
+            Err(LimitError::AllowedLoad { kw: 1000.5 })
         );
         assert!(ShedLimit::allowed_load(f64::NAN).is_err());
         assert!(ShedLimit::allowed_load(f64::INFINITY).is_err());

@@ -37,6 +37,15 @@ pub enum SoapError {
     /// An HTTP status other than 200 that carried no SOAP fault.
     #[error("{op}: HTTP status {status}")]
     HttpStatus { op: ApiMethod, status: u16 },
+    /// A 3xx answer. Redirects are never followed: following one re-sends the whole envelope,
+    /// password included, to wherever the `Location` points. `location` is the header as
+    /// received, minus any `user:password@` part.
+    #[error("{op}: HTTP status {status} redirects to {location}; redirects are not followed")]
+    Redirect {
+        op: ApiMethod,
+        status: u16,
+        location: String,
+    },
     /// A SOAP Fault that is neither an authentication nor a throttling fault.
     #[error("{op}: SOAP fault {code}: {text}")]
     Fault {
@@ -166,6 +175,7 @@ impl SoapError {
             | SoapError::Timeout { op, .. }
             | SoapError::Tls { op, .. }
             | SoapError::HttpStatus { op, .. }
+            | SoapError::Redirect { op, .. }
             | SoapError::Fault { op, .. }
             | SoapError::Malformed { op, .. }
             | SoapError::Auth { op, .. }
@@ -181,7 +191,7 @@ impl SoapError {
             SoapError::Connect { .. } => ErrorKind::Connect,
             SoapError::Timeout { .. } => ErrorKind::Timeout,
             SoapError::Tls { .. } => ErrorKind::Tls,
-            SoapError::HttpStatus { .. } => ErrorKind::HttpStatus,
+            SoapError::HttpStatus { .. } | SoapError::Redirect { .. } => ErrorKind::HttpStatus,
             SoapError::Fault { .. } => ErrorKind::Fault,
             SoapError::Malformed { .. } => ErrorKind::Malformed,
             SoapError::Auth { .. } => ErrorKind::Auth,
@@ -204,7 +214,9 @@ impl SoapError {
             | SoapError::RateLimited { .. }
             | SoapError::Malformed { .. } => true,
             SoapError::HttpStatus { status, .. } => *status >= 500 || *status == 429,
+            // A moved endpoint is configuration, not an accident.
             SoapError::Tls { .. }
+            | SoapError::Redirect { .. }
             | SoapError::Fault { .. }
             | SoapError::Auth { .. }
             | SoapError::PlanRights { .. }

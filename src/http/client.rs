@@ -105,8 +105,9 @@ impl ApiClient {
                     .write(Method::PUT, &device_path(device, &["points"]))
                     .body(json_bytes(&PointWrites::from(points.clone()).into_body())),
             },
+            // A scrape spends the account's API quota: the API treats it as a write.
             ClientRequest::Scrape { device } => {
-                self.call(Method::POST, &device_path(device, &["scrape"]))
+                self.write(Method::POST, &device_path(device, &["scrape"]))
             }
             ClientRequest::Revert {
                 device,

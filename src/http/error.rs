@@ -6,7 +6,10 @@
 //! full error, with its source chain, in the response extensions, where [`log_server_errors`]
 //! logs it once.
 
+use std::net::SocketAddr;
+
 use axum::extract::Request;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +17,15 @@ use axum::Json;
 use cp_actors::{error_chain, DeviceError, FleetError};
 use cp_registry::ApiMethod;
 use serde_json::{json, Value};
+
+use super::{MAX_BODY_BYTES, MAX_HEADERS, MAX_HEADER_BYTES, REQUEST_TIMEOUT};
+
+fn not_loopback(peer: Option<SocketAddr>) -> String {
+    let from = peer.map_or("an unknown peer".to_string(), |p| p.ip().to_string());
+    format!(
+        "without a configured token, writes are accepted from loopback callers only, not from {from}"
+    )
+}
 
 /// Why a device API request failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +42,31 @@ pub enum ApiError {
     /// A write came with the wrong token.
     #[error("the bearer token is not valid")]
     WrongToken,
+    /// A write without a configured token, from a peer that is not on loopback (`None`: the
+    /// request came with no peer address).
+    #[error("{}", not_loopback(*peer))]
+    NotLoopback { peer: Option<SocketAddr> },
+    /// No token is configured and the `Host` is not a loopback name or IP address.
+    #[error("Host '{host}' is not this API's (expected localhost or an IP address); configure a token to serve other names")]
+    ForeignHost { host: String },
+    /// No token is configured and the `Origin` is not the API's own.
+    #[error("Origin '{origin}' is not this API's origin")]
+    ForeignOrigin { origin: String },
+    /// A POST or PUT without `Content-Type: application/json`.
+    #[error("POST and PUT need 'Content-Type: application/json', not {}", found.as_deref().map_or("none".to_string(), |t| format!("'{t}'")))]
+    UnsupportedMediaType { found: Option<String> },
+    /// The request head is over the API's limits.
+    #[error("the request head is over {MAX_HEADER_BYTES} bytes or {MAX_HEADERS} fields")]
+    HeadersTooLarge,
+    /// The request body is over [`MAX_BODY_BYTES`].
+    #[error("the request body is over {MAX_BODY_BYTES} bytes")]
+    BodyTooLarge,
+    /// The request took longer than [`REQUEST_TIMEOUT`].
+    #[error("no answer within {REQUEST_TIMEOUT:?}")]
+    Timeout,
+    /// Any other error status a layer below the handlers answered with.
+    #[error("HTTP status {status}")]
+    Http { status: u16 },
     /// The request body or query string could not be read.
     #[error("bad request: {detail}")]
     BadRequest { detail: String },
@@ -55,6 +92,16 @@ impl ApiError {
             ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::MissingToken | ApiError::WrongToken => StatusCode::UNAUTHORIZED,
+            ApiError::NotLoopback { .. }
+            | ApiError::ForeignHost { .. }
+            | ApiError::ForeignOrigin { .. } => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Http { status } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Device(error) => StatusCode::from_u16(error.status_hint())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -76,6 +123,14 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::MissingToken => "missing_token",
             ApiError::WrongToken => "wrong_token",
+            ApiError::NotLoopback { .. } => "loopback_only",
+            ApiError::ForeignHost { .. } => "foreign_host",
+            ApiError::ForeignOrigin { .. } => "foreign_origin",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::HeadersTooLarge => "headers_too_large",
+            ApiError::BodyTooLarge => "body_too_large",
+            ApiError::Timeout => "timeout",
+            ApiError::Http { .. } => "http",
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::Device(error) => match error {
                 DeviceError::UnknownDevice { .. } => "unknown_device",
@@ -164,6 +219,7 @@ fn generic_message(kind: &str) -> &'static str {
         "no_data" => "no data yet for this point; try again after the next scrape",
         "overloaded" => "the account's request queue is full; try again later",
         "unavailable" => "the station is not answering; try again",
+        "timeout" => "the request took too long; its outcome is unknown, read the point back",
         "point_unavailable" | "gateway" => {
             "the ChargePoint call behind this point failed; see the supervisor's log"
         }
@@ -191,4 +247,99 @@ pub(crate) async fn log_server_errors(request: Request, next: Next) -> Response 
         }
     }
     response
+}
+
+/// Middleware, outermost: every error answer is the API's JSON. Layers below the handlers
+/// answer some errors themselves with a text or empty body: the router's 405, the body limit's
+/// 413, the timeout's 504. Those become the matching [`ApiError`].
+pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed {
+            method: method.clone(),
+            path: path.clone(),
+        },
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiError::HeadersTooLarge,
+        StatusCode::GATEWAY_TIMEOUT => ApiError::Timeout,
+        StatusCode::NOT_FOUND => ApiError::NoRoute {
+            method: method.clone(),
+            path: path.clone(),
+        },
+        _ => ApiError::Http {
+            status: status.as_u16(),
+        },
+    };
+    if status.is_server_error() {
+        tracing::error!(%method, %path, status = status.as_u16(), error = %error, "request failed");
+    }
+    let mut answer = error.into_response();
+    // Keep what the lower layer said beyond its body (an `Allow` on 405, for instance).
+    for (name, value) in response.headers() {
+        if name != CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer.extensions_mut().remove::<ServerErrorReport>();
+    answer
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::{middleware, Router};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn answer_of(status: StatusCode) -> (StatusCode, Value) {
+        let app = Router::new()
+            .route("/", get(move || async move { status }))
+            .layer(middleware::from_fn(json_errors));
+        let request = Request::builder()
+            .uri("/")
+            .body(Body::empty())
+            .expect("a valid request");
+        let response = app.oneshot(request).await.expect("the router answers");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("a body");
+        (status, serde_json::from_slice(&bytes).expect("a JSON body"))
+    }
+
+    #[tokio::test]
+    async fn bare_error_statuses_become_the_apis_json() {
+        assert_eq!(
+            answer_of(StatusCode::GATEWAY_TIMEOUT).await,
+            (
+                StatusCode::GATEWAY_TIMEOUT,
+                json!({"error": {"kind": "timeout", "message": "the request took too long; its outcome is unknown, read the point back"}})
+            )
+        );
+        assert_eq!(
+            answer_of(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                .await
+                .1["error"]["kind"],
+            "headers_too_large"
+        );
+        assert_eq!(
+            answer_of(StatusCode::IM_A_TEAPOT).await,
+            (
+                StatusCode::IM_A_TEAPOT,
+                json!({"error": {"kind": "http", "message": "HTTP status 418"}})
+            )
+        );
+    }
 }

@@ -9,20 +9,27 @@
 //! | GET  | `/api/devices` | `devices` | no |
 //! | GET  | `/api/devices/{device}/points/{point}` | `get_point` | no |
 //! | GET  | `/api/devices/{device}/points?names=a,b` | `get_multiple_points` | no |
-//! | POST | `/api/devices/{device}/scrape` | `scrape_all` | no |
+//! | POST | `/api/devices/{device}/scrape` | `scrape_all` (spends API quota) | yes |
 //! | PUT  | `/api/devices/{device}/points/{point}` body `{"value": v}` | `set_point` | yes |
 //! | PUT  | `/api/devices/{device}/points` body `{"points": {name: v}}` | `set_multiple_points` | yes |
 //! | POST | `/api/devices/{device}/points/{point}/revert` | `revert_point` | yes |
 //! | POST | `/api/devices/{device}/revert` | `revert_device` | yes |
 //! | GET  | `/api/events` | `subscribe`: SSE `publish` / `lagged` events | no |
 //!
+//! "token: yes" means: with a token configured, `Authorization: Bearer <token>`; without one,
+//! the caller must be on loopback. Every POST and PUT needs `Content-Type: application/json`,
+//! and without a token every request's `Host`/`Origin` must be the API's own: see `auth`.
+//! Every error answer, including the 405, 413, 431 and 504 of the layers below the handlers,
+//! is `{"error": {"kind", "message"}}`.
+//!
 //! Layout:
 //! - `route`: reads `/api/devices/{*rest}` into a device path and an operation.
 //! - `body`: JSON bodies of the write endpoints, shared by server and client.
-//! - `auth`: the bearer-token check of write endpoints.
+//! - `auth`: who may call: token or loopback peer, content type, `Host`/`Origin`, head size.
 //! - `error`: [`ApiError`] and its HTTP answers.
 //! - `events`: the SSE stream of publish messages.
 //! - `metrics`: the `/metrics` router for the separate Prometheus listener.
+//! - `serve`: the accept loop: header timeout, connection cap, peer addresses, file limit.
 //! - `client`: the reqwest client the CLI commands use.
 mod auth;
 mod body;
@@ -31,12 +38,13 @@ mod error;
 mod events;
 mod metrics;
 mod route;
+mod serve;
 
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
@@ -49,6 +57,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 pub use metrics::metrics_router;
+pub use serve::{raise_file_limit, serve, ServeLimits, HEADER_TIMEOUT, MAX_CONNECTIONS};
 
 use body::{PointsBody, ValueBody};
 use route::DeviceRoute;
@@ -61,11 +70,19 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest request body: a multi-point write of every point of a station is a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The largest request head (request line and headers) the API reads: the CLI sends a few
+/// hundred bytes and browsers a few KiB; 16 KiB leaves room for long device paths.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The most header fields in a request; browsers send about 20.
+pub const MAX_HEADERS: usize = 64;
+
 /// What every handler needs. Cheap to clone: the fleet handle is shared.
 #[derive(Clone)]
 pub struct AppState {
     pub fleet: Fleet,
-    /// When set, writes must carry `Authorization: Bearer <token>`.
+    /// When set, every POST and PUT must carry `Authorization: Bearer <token>`; when not, they
+    /// are accepted from loopback peers only, and `Host`/`Origin` must be the API's own.
     pub token: Option<Secret>,
 }
 
@@ -87,6 +104,8 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        .layer(middleware::from_fn(error::json_errors))
         .with_state(state)
 }
 
@@ -131,23 +150,20 @@ async fn device_get(
     }
 }
 
-/// PUT: set_point and set_multiple_points; both need the token.
+/// PUT: set_point and set_multiple_points (`auth::guard` has let them through).
 async fn device_put(
     State(state): State<AppState>,
     Path(rest): Path<String>,
-    headers: HeaderMap,
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let route = parse_route(&Method::PUT, &uri, &rest)?;
     match route {
         DeviceRoute::Point { device, point } => {
-            auth::authorize(&state, &headers)?;
             let ValueBody { value } = json_body(&body)?;
             Ok(Json(state.fleet.set_point(&device, &point, value).await?).into_response())
         }
         DeviceRoute::Points { device } => {
-            auth::authorize(&state, &headers)?;
             let PointsBody { points } = json_body(&body)?;
             if points.0.is_empty() {
                 return Err(ApiError::BadRequest {
@@ -161,11 +177,10 @@ async fn device_put(
     }
 }
 
-/// POST: scrape_all (a read), revert_point and revert_device (writes, token needed).
+/// POST: scrape_all, revert_point and revert_device (`auth::guard` has let them through).
 async fn device_post(
     State(state): State<AppState>,
     Path(rest): Path<String>,
-    headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
     match parse_route(&Method::POST, &uri, &rest)? {
@@ -173,11 +188,9 @@ async fn device_post(
             Ok(Json(state.fleet.scrape_all(&device).await?).into_response())
         }
         DeviceRoute::RevertPoint { device, point } => {
-            auth::authorize(&state, &headers)?;
             Ok(Json(state.fleet.revert_point(&device, &point).await?).into_response())
         }
         DeviceRoute::Revert { device } => {
-            auth::authorize(&state, &headers)?;
             let outcomes = state.fleet.revert_device(&device).await?;
             let results = outcomes
                 .into_iter()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cp_actors::SoapError;
 use cp_registry::ApiMethod;
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
 use super::codec::{read_response, soap_action, MAX_RESPONSE_BYTES};
@@ -35,6 +35,9 @@ impl Transport {
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(timeout)
+            // Never follow a redirect: reqwest would re-send the envelope, WS-Security password
+            // included, to any origin the `Location` names. A 3xx is a `Redirect` error.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
                 "chargepoint-supervisor/",
                 env!("CARGO_PKG_VERSION")
@@ -69,6 +72,13 @@ impl Transport {
             .await
             .map_err(|e| self.transport_error(method, e))?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(SoapError::Redirect {
+                op: method,
+                status: status.as_u16(),
+                location: location(response.headers()),
+            });
+        }
         let retry_after = retry_after(response.headers());
         if let Some(length) = response.content_length() {
             if length > MAX_RESPONSE_BYTES as u64 {
@@ -147,6 +157,32 @@ fn status_error(
     }
 }
 
+/// A redirect's `Location` as the error names it: at most [`MAX_LOCATION_CHARS`] characters,
+/// with a `user:password@` part removed, so a hostile server cannot put secrets or a
+/// screenful of text into our logs through it.
+fn location(headers: &HeaderMap) -> String {
+    let Some(value) = headers.get(LOCATION) else {
+        return "(no Location header)".to_string();
+    };
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let text = match Url::parse(&text) {
+        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+            // Both setters only fail for URLs that cannot have credentials, which these have.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => text.into_owned(),
+    };
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_LOCATION_CHARS)
+        .collect()
+}
+
+/// How much of a redirect's `Location` an error keeps.
+const MAX_LOCATION_CHARS: usize = 200;
+
 /// `Retry-After` in seconds (the HTTP-date form is rare for APIs and is ignored).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
@@ -208,5 +244,16 @@ mod tests {
             b"",
         );
         assert_eq!(plain_503.to_string(), "getLoad: HTTP status 503");
+    }
+
+    #[test]
+    fn redirect_location_loses_its_credentials() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LOCATION,
+            "https://user:pw@evil.example/cp?x=1".parse().unwrap(),
+        );
+        assert_eq!(location(&headers), "https://evil.example/cp?x=1");
+        assert_eq!(location(&HeaderMap::new()), "(no Location header)");
     }
 }

@@ -312,11 +312,11 @@ async fn impossible_writes_are_refused_before_sending() {
         ),
         (
             shed(station(), Some(ShedLimit::AllowedLoad(-1.0)), vec![]),
-            "shedLoad: invalid input (responseCode client: allowedLoad must be a number of kW >= 0, not -1)",
+            "shedLoad: invalid input (responseCode client: allowedLoad must be a number of kW from 0 to 1000, not -1)",
         ),
         (
             shed(station(), Some(ShedLimit::AllowedLoad(f64::NAN)), vec![]),
-            "shedLoad: invalid input (responseCode client: allowedLoad must be a number of kW >= 0, not NaN)",
+            "shedLoad: invalid input (responseCode client: allowedLoad must be a number of kW from 0 to 1000, not NaN)",
         ),
         (
             shed(station(), None, vec![]),
@@ -390,4 +390,67 @@ async fn debug_and_display_never_show_the_password() {
     assert_no_password(&format!("{err} {err:?}"));
     let (read, credentials) = read_request(&request).unwrap();
     assert_no_password(&format!("{read:?} {credentials:?}"));
+}
+
+#[tokio::test]
+async fn redirect_to_another_origin_is_an_error_and_the_envelope_stays_home() {
+    let elsewhere = serve(|_| Reply::ok(Vec::new())).await;
+    let target = format!(
+        "{}?from=redirect",
+        elsewhere.url.replace("127.0.0.1", "localhost")
+    );
+    let location = target.clone();
+    let server = serve(move |_| Reply {
+        status: 307,
+        headers: vec![("location", location.clone())],
+        body: Vec::new(),
+        delay: Duration::ZERO,
+    })
+    .await;
+    let err = client(&server.url)
+        .get_stations(&StationsQuery::default())
+        .await
+        .expect_err("a 307 is not an answer");
+    assert_eq!(
+        err.to_string(),
+        format!("getStations: HTTP status 307 redirects to {target}; redirects are not followed")
+    );
+    assert!(matches!(err, SoapError::Redirect { status: 307, .. }));
+    assert!(!err.is_retryable());
+    assert_eq!(server.seen().len(), 1);
+    assert!(elsewhere.seen().is_empty(), "the envelope was re-sent");
+    assert!(!err.to_string().contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn physically_impossible_loads_are_an_error_not_data() {
+    let good = String::from_utf8(write_response(&Response::GetLoad {
+        outcome: Outcome::success(),
+        report: samples::load_report(),
+    }))
+    .expect("UTF-8");
+    let limit = good
+        .find(">3.5<")
+        .expect("the sample's allowedLoad of 3.5 kW");
+    for (bad, shown) in [
+        ("NaN", "NaN"),
+        ("INF", "inf"),
+        ("-INF", "-inf"),
+        ("-2.5", "-2.5"),
+        ("1e308", "1e308"),
+    ] {
+        let body = format!("{}>{bad}<{}", &good[..limit], &good[limit + 5..]);
+        let server = serve(move |_| Reply::ok(body.clone().into_bytes())).await;
+        let err = client(&server.url)
+            .get_load(&cp_actors::LoadQuery::Station(sid("1:33923")))
+            .await
+            .expect_err("an impossible allowedLoad is not data");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "getLoad: malformed response: <allowedLoad> is {shown}"
+            )) && text.ends_with("outside its physical range 0..=1000 kW"),
+            "{text}"
+        );
+    }
 }

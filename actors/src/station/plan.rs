@@ -246,7 +246,7 @@ mod tests {
         let error = plan_write("d", &allowed_load(), &json!(-1.0)).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "device d: point allowedLoad: expected a number of kW >= 0, found -1.0"
+            "device d: point allowedLoad: expected a number of kW from 0 to 1000, found -1.0"
         );
         let error = plan_write("d", &shed_state(), &json!(2)).unwrap_err();
         assert_eq!(

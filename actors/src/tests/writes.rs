@@ -196,7 +196,7 @@ async fn bad_values_and_read_only_points_are_refused_with_the_point_named() {
         (
             "allowedLoad",
             json!(-1),
-            "device campus/bldg/1000: point allowedLoad: expected a number of kW >= 0, found -1",
+            "device campus/bldg/1000: point allowedLoad: expected a number of kW from 0 to 1000, found -1",
             400,
         ),
         (

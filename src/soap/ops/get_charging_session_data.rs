@@ -4,7 +4,10 @@
 use cp_actors::SessionQuery;
 use cp_registry::{ApiMethod, ChargingSession, StationId};
 
-use super::wire::{opt_port, query_children, read_page, request_body, required, response_body};
+use super::wire::{
+    opt_port, physical, query_children, read_page, request_body, required, response_body,
+    MAX_SESSION_KWH,
+};
 use super::{Outcome, Request, Response};
 use crate::soap::xml::{Element, XmlError, XmlIn, XmlOut};
 
@@ -132,7 +135,10 @@ pub(crate) fn read_session<'a>(
             "Country" => s.country = xin.opt_string(&el)?,
             "postalCode" => s.postal_code = xin.opt_string(&el)?,
             "sessionID" => session_id = xin.opt_parse(&el)?,
-            "Energy" => s.energy = xin.opt_double(&el)?.unwrap_or(0.0),
+            "Energy" => {
+                let kwh = physical(xin.opt_double(&el)?, "Energy", MAX_SESSION_KWH, "kWh")?;
+                s.energy = kwh.unwrap_or(0.0);
+            }
             "startTime" => start_time = xin.opt_time(&el)?,
             "endTime" => s.end_time = xin.opt_time(&el)?,
             "userID" => s.user_id = xin.opt_string(&el)?,

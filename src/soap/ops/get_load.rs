@@ -3,7 +3,10 @@
 use cp_actors::LoadQuery;
 use cp_registry::{ApiMethod, GroupId, LoadReport, PortLoad, StationId, StationLoad};
 
-use super::wire::{opt_port, query_children, request_body, required, response_body, OutcomeReader};
+use super::wire::{
+    opt_port, physical, query_children, request_body, required, response_body, OutcomeReader,
+    MAX_PORT_KW, MAX_STATION_KW,
+};
 use super::{Outcome, Request, Response};
 use crate::soap::xml::{Element, XmlError, XmlIn, XmlOut};
 
@@ -104,7 +107,9 @@ fn read_station<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<StationLoad
             "stationID" => station_id = xin.opt_string(&el)?,
             "stationName" => station_name = xin.opt_string(&el)?,
             "Address" => address = xin.opt_string(&el)?,
-            "stationLoad" => station_load = xin.opt_double(&el)?,
+            "stationLoad" => {
+                station_load = physical(xin.opt_double(&el)?, "stationLoad", MAX_STATION_KW, "kW")?;
+            }
             "Port" => ports.push(read_port(xin, &el)?),
             _ => xin.skip(&el)?,
         }
@@ -137,8 +142,14 @@ fn read_port<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<PortLoad, XmlE
             "userID" => load.user_id = xin.opt_string(&el)?,
             "credentialID" => load.credential_id = xin.opt_string(&el)?,
             "shedState" => load.shed_state = xin.flag(&el)?,
-            "portLoad" => load.port_load = xin.opt_double(&el)?.unwrap_or(0.0),
-            "allowedLoad" => load.allowed_load = xin.opt_double(&el)?.unwrap_or(0.0),
+            "portLoad" => {
+                let kw = physical(xin.opt_double(&el)?, "portLoad", MAX_PORT_KW, "kW")?;
+                load.port_load = kw.unwrap_or(0.0);
+            }
+            "allowedLoad" => {
+                let kw = physical(xin.opt_double(&el)?, "allowedLoad", MAX_PORT_KW, "kW")?;
+                load.allowed_load = kw.unwrap_or(0.0);
+            }
             "percentShed" => load.percent_shed = xin.opt_parse(&el)?.unwrap_or(0),
             _ => xin.skip(&el)?,
         }

@@ -197,6 +197,42 @@ pub(crate) fn one_scope(mut scopes: Vec<ShedScope>) -> Result<ShedScope, XmlErro
     }
 }
 
+/// The most power one port can draw or be allowed, in kW: the largest shed limit a user may set
+/// ([`cp_actors::ShedLimit::MAX_ALLOWED_LOAD_KW`], the largest ChargePoint charger with a margin).
+pub(crate) const MAX_PORT_KW: f64 = cp_actors::ShedLimit::MAX_ALLOWED_LOAD_KW;
+
+/// The most power one station draws, in kW: ten ports at [`MAX_PORT_KW`].
+pub(crate) const MAX_STATION_KW: f64 = 10.0 * MAX_PORT_KW;
+
+/// The most energy one session delivers, in kWh: [`MAX_PORT_KW`] for ten hours.
+pub(crate) const MAX_SESSION_KWH: f64 = 10.0 * MAX_PORT_KW;
+
+/// A number the service sent, if it is physically possible: NaN, infinities, negative power or
+/// energy and values beyond the largest charger are refused here, where the answer becomes
+/// records, so that neither the points nor the Prometheus gauges (both read the records) ever
+/// see them. The whole answer fails as `Malformed`, naming the element and the value.
+pub(crate) fn physical(
+    value: Option<f64>,
+    element: &str,
+    max: f64,
+    unit: &str,
+) -> Result<Option<f64>, XmlError> {
+    match value {
+        Some(v) if !(0.0..=max).contains(&v) => {
+            // 1e308 written out is 309 digits.
+            let shown = if v.abs() >= 1e9 {
+                format!("{v:e}")
+            } else {
+                v.to_string()
+            };
+            Err(XmlError::content(format!(
+                "<{element}> is {shown}, outside its physical range 0..={max} {unit}"
+            )))
+        }
+        _ => Ok(value),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
