@@ -452,7 +452,7 @@ fn cli_reads_heartbeat_and_dictionaries_passes_negative_values_and_names_refused
     assert!(!negative.status.success());
     assert_eq!(
         String::from_utf8_lossy(&negative.stderr).trim(),
-        "error: device sim/account1/10001: point port1.allowedLoad: expected a number of kW >= 0, found -1 (HTTP 400, bad_value)"
+        "error: device sim/account1/10001: point port1.allowedLoad: expected a number of kW from 0 to 1000, found -1 (HTTP 400, bad_value)"
     );
 
     let refused_device = "sim/account2/20001";
