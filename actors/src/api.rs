@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    Alarm, ChargingSession, GroupId, LoadReport, PortNumber, StationId, StationInfo, StationRights,
-    StationStatus,
+    limits, Alarm, ChargingSession, GroupId, LoadReport, PortNumber, StationId, StationInfo,
+    StationRights, StationStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -82,19 +82,13 @@ pub enum ShedLimit {
 
 impl ShedLimit {
     /// What [`ShedLimit::allowed_load`] accepts, as a user's error message says it.
-    pub const ALLOWED_LOAD_RANGE: &'static str = "a number of kW from 0 to 1000";
+    pub const ALLOWED_LOAD_RANGE: &'static str = limits::ALLOWED_LOAD_RANGE;
     /// What [`ShedLimit::percent_shed`] accepts, as a user's error message says it.
-    pub const PERCENT_SHED_RANGE: &'static str = "an integer 0..=100";
-
-    /// The largest allowedLoad, in kW. The most powerful chargers on ChargePoint's network
-    /// (Express Plus, up to 500 kW per port) with a margin of two, so a station-level cap of a
-    /// two-port DC station still fits. Above this a value is a typo or an attack (`1e308` was
-    /// once sent on as a 309-digit number), never a limit a station could apply.
-    /// [`ShedLimit::ALLOWED_LOAD_RANGE`] says the same in words.
-    pub const MAX_ALLOWED_LOAD_KW: f64 = 1000.0;
-
+    pub const PERCENT_SHED_RANGE: &'static str = limits::PERCENT_SHED_RANGE;
+    /// The largest allowedLoad, in kW (see [`limits::MAX_ALLOWED_LOAD_KW`] for why).
+    pub const MAX_ALLOWED_LOAD_KW: f64 = limits::MAX_ALLOWED_LOAD_KW;
     /// The most a shed can take off a port's maximum power, in percent.
-    pub const MAX_PERCENT_SHED: u8 = 100;
+    pub const MAX_PERCENT_SHED: u8 = limits::MAX_PERCENT_SHED;
 
     /// A cap of `kw` kilowatts.
     ///
@@ -102,7 +96,7 @@ impl ShedLimit {
     /// [`LimitError::AllowedLoad`] unless `kw` is a number from 0 to
     /// [`ShedLimit::MAX_ALLOWED_LOAD_KW`] (NaN is not).
     pub fn allowed_load(kw: f64) -> Result<ShedLimit, LimitError> {
-        if (0.0..=Self::MAX_ALLOWED_LOAD_KW).contains(&kw) {
+        if limits::allowed_load_in_range(kw) {
             Ok(ShedLimit::AllowedLoad(kw))
         } else {
             Err(LimitError::AllowedLoad { kw })
@@ -116,7 +110,7 @@ impl ShedLimit {
     pub fn percent_shed(pct: i64) -> Result<ShedLimit, LimitError> {
         u8::try_from(pct)
             .ok()
-            .filter(|p| *p <= Self::MAX_PERCENT_SHED)
+            .filter(|p| limits::percent_shed_in_range(f64::from(*p)))
             .map(ShedLimit::PercentShed)
             .ok_or(LimitError::PercentShed { pct })
     }

@@ -22,6 +22,7 @@ mod config;
 mod error;
 mod fleet;
 mod jsonc;
+pub mod limits;
 mod method;
 mod point;
 mod publish;

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::catalog::{Attribute, Level, RegisterKind, ValueType};
 use crate::error::{Position, Problems, RegistryError, RegistryWarning};
+use crate::limits;
 use crate::method::ApiMethod;
 use crate::point::{parse_bool, PointValue};
 use crate::read::read_all;
@@ -626,10 +627,12 @@ fn starting_value(
     let value = PointValue::parse(ty, text).map_err(|e| (e.expected, e.found))?;
     let out_of_range = |expected: &str| Err((expected.to_string(), format!("'{}'", text.trim())));
     match (attribute, value.as_f64()) {
-        (Attribute::PercentShed, Some(p)) if !(0.0..=100.0).contains(&p) => {
-            out_of_range("a percent from 0 to 100")
+        (Attribute::PercentShed, Some(p)) if !limits::percent_shed_in_range(p) => {
+            out_of_range(limits::PERCENT_SHED_RANGE)
         }
-        (Attribute::AllowedLoad, Some(kw)) if kw < 0.0 => out_of_range("kW >= 0"),
+        (Attribute::AllowedLoad, Some(kw)) if !limits::allowed_load_in_range(kw) => {
+            out_of_range(limits::ALLOWED_LOAD_RANGE)
+        }
         (Attribute::ShedState | Attribute::ClearAlarms, Some(f)) if f != 0.0 && f != 1.0 => {
             out_of_range("0 or 1")
         }

@@ -239,8 +239,8 @@ fn bad_starting_values_are_rejected_with_the_expected_form() {
         [
             "cp.csv:2: point shed: bad Starting Value (expected integer, found 'maybe')",
             "cp.csv:3: point shed2: bad Starting Value (expected 0 or 1, found '2')",
-            "cp.csv:4: point pct: bad Starting Value (expected a percent from 0 to 100, found '150')",
-            "cp.csv:5: point kw: bad Starting Value (expected kW >= 0, found '-1.5')",
+            "cp.csv:4: point pct: bad Starting Value (expected an integer 0..=100, found '150')",
+            "cp.csv:5: point kw: bad Starting Value (expected a number of kW from 0 to 1000, found '-1.5')",
             "cp.csv:6: point at: bad Starting Value (expected datetime (RFC 3339), found 'noon')",
         ]
     );

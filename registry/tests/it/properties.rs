@@ -18,7 +18,9 @@ fn value_of(attribute: Attribute, ty: ValueType) -> BoxedStrategy<Option<PointVa
             (0i64..=1).prop_map(PointValue::Int).boxed()
         }
         (ValueType::Integer, _) => any::<i64>().prop_map(PointValue::Int).boxed(),
-        (ValueType::Float, A::AllowedLoad) => (0.0f64..1e6).prop_map(PointValue::Float).boxed(),
+        (ValueType::Float, A::AllowedLoad) => (0.0f64..=cp_registry::limits::MAX_ALLOWED_LOAD_KW)
+            .prop_map(PointValue::Float)
+            .boxed(),
         (ValueType::Float, A::PercentShed) => (0.0f64..=100.0).prop_map(PointValue::Float).boxed(),
         (ValueType::Float, A::ShedState | A::ClearAlarms) => (0u8..=1)
             .prop_map(|b| PointValue::Float(f64::from(b)))
