@@ -40,8 +40,8 @@ use cp_actors::{
     ShedRequest, ShedScope, SoapError, StationsQuery, StatusQuery,
 };
 use cp_registry::{ApiMethod, PortNumber, Registry, Secret, StationId};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// The VOLTTRON device interval of the shipped examples: one scrape of every point a minute.
 const SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
@@ -69,7 +69,7 @@ struct Args {
     #[arg(long, default_value_t = 60)]
     seconds: u64,
     /// Longest wait for every station to publish before the window starts anyway.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 90)]
     publish_timeout: u64,
     /// Simulated accounts (odd ones have the full plan, even ones a restricted plan).
     #[arg(long, default_value_t = 4)]
@@ -182,7 +182,9 @@ fn main() -> std::process::ExitCode {
     // One thread: the children's PR_SET_PDEATHSIG fires when the thread that spawned them
     // exits, so they must be spawned from a thread that lives as long as the benchmark.
     let runtime = if args.per_station_child.is_some() {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -330,12 +332,16 @@ fn table(args: &Args, stations: usize, ours: &RunFigures, theirs: &RunFigures) -
          {} s window\n",
         args.ports, args.accounts, args.latency_ms, args.rate_per_minute, args.seconds
     );
-    let _ = writeln!(out, "| row | this supervisor | per-station pattern | target |");
+    let _ = writeln!(
+        out,
+        "| row | this supervisor | per-station pattern | target |"
+    );
     let _ = writeln!(out, "|---|---|---|---|");
     let mut row = |name: &str, a: String, b: String, target: &str| {
         let _ = writeln!(out, "| {name} | {a} | {b} | {target} |");
     };
-    let total = |f: &RunFigures| f.calls_per_60s.values().sum::<f64>();
+    // Folded from +0.0: an empty float `sum` is -0.0.
+    let total = |f: &RunFigures| f.calls_per_60s.values().fold(0.0, |a, b| a + b);
     row(
         "SOAP calls per 60 s",
         format!("{:.0}", total(ours)),
@@ -446,12 +452,15 @@ struct Guarded {
     child: Child,
     pid: u32,
     lines: Lines<BufReader<ChildStdout>>,
+    /// The child's standard input: a line on it tells a per-station child that its figures
+    /// have been read and it may finish (exiting earlier would leave nothing in /proc).
+    stdin: Option<ChildStdin>,
 }
 
 impl Guarded {
     fn spawn(what: &'static str, mut command: Command) -> Result<Guarded, BenchError> {
         command
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true);
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
@@ -472,11 +481,13 @@ impl Guarded {
             what,
             expected: "its standard output",
         })?;
+        let stdin = child.stdin.take();
         Ok(Guarded {
             what,
             child,
             pid,
             lines: BufReader::new(stdout).lines(),
+            stdin,
         })
     }
 
@@ -550,6 +561,19 @@ impl Guarded {
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
         Ok((ticks(11)? + ticks(12)?) * 1000.0 / hz)
+    }
+
+    /// Sends `line` to the child's standard input.
+    async fn tell(&mut self, line: &str) -> Result<(), BenchError> {
+        let what = self.what;
+        let stdin = self.stdin.as_mut().ok_or(BenchError::Ended {
+            what,
+            expected: "its standard input",
+        })?;
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .map_err(|source| BenchError::Read { what, source })
     }
 
     async fn stop(mut self) {
@@ -675,10 +699,8 @@ impl Sim {
         }
         let url = format!("{}/calls", self.admin);
         let text = send("GET", &url, http.get(&url)).await?;
-        let calls: Calls = serde_json::from_str(&text).map_err(|source| BenchError::Json {
-            what: url,
-            source,
-        })?;
+        let calls: Calls =
+            serde_json::from_str(&text).map_err(|source| BenchError::Json { what: url, source })?;
         Ok(calls.by_method)
     }
 }
@@ -780,11 +802,9 @@ mod supervised {
             .await?;
 
         let targets = write_targets(args, stations);
-        let writes = futures::future::join_all(
-            targets
-                .iter()
-                .map(|&n| write(http, &api, n)),
-        );
+        let known_by = started + Duration::from_secs(args.publish_timeout);
+        let writes =
+            futures::future::join_all(targets.iter().map(|&n| write(http, &api, n, known_by)));
         let publishing = wait_published(http, &metrics, stations, started, args);
         let (write_ms, (published_s, published)) = tokio::join!(writes, publishing);
         let write_ms: Vec<f64> = write_ms.into_iter().flatten().collect();
@@ -863,8 +883,22 @@ mod supervised {
 
     /// allowedLoad 3 kW and shedState 1 on port 1 of station `n` of account 1, in one
     /// request; its latency in ms when the supervisor says both are confirmed.
-    async fn write(http: &reqwest::Client, api: &str, n: usize) -> Option<f64> {
+    async fn write(http: &reqwest::Client, api: &str, n: usize, known_by: Instant) -> Option<f64> {
         let id = 10_000 + n;
+        // `"stations": "all"` is discovered after the API listens: until then the device is
+        // unknown (404). The write goes as soon as the device is listed.
+        let device = format!("\"bench/account1/{id}\"");
+        let devices = format!("{api}/api/devices");
+        loop {
+            if Instant::now() > known_by {
+                eprintln!("   device of {id} not listed by the publish timeout");
+                return None;
+            }
+            match send("GET", &devices, http.get(&devices)).await {
+                Ok(text) if text.contains(&device) => break,
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
         let url = format!("{api}/api/devices/bench/account1/{id}/points");
         let body = serde_json::json!({
             "points": { "port1.allowedLoad": 3.0, "port1.shedState": 1 }
@@ -938,9 +972,11 @@ mod supervised {
             if !line.starts_with("cp_station_data_age_seconds{") {
                 continue;
             }
-            let (Some(station), Some(method), Some(age)) =
-                (label(line, "station"), label(line, "method"), sample_value(line))
-            else {
+            let (Some(station), Some(method), Some(age)) = (
+                label(line, "station"),
+                label(line, "method"),
+                sample_value(line),
+            ) else {
                 continue;
             };
             let since = last_scrape.get(station).map_or(0.0, |t| (now - t).max(0.0));
@@ -1008,12 +1044,15 @@ mod per_station {
         let window = Instant::now();
         let window_len = Duration::from_secs(args.seconds) + READY_TIMEOUT;
         child
-            .wait_for("window-end", window_len, |l| (l == "window-end").then_some(()))
+            .wait_for("window-end", window_len, |l| {
+                (l == "window-end").then_some(())
+            })
             .await?;
         let cpu = child.cpu_ms()? - cpu0;
         let scale = 60.0 / window.elapsed().as_secs_f64();
         let calls = sim.calls(http).await?;
         let (rss_mib, hwm_mib) = child.rss_mib()?;
+        child.tell("measured").await?;
         let result = child
             .wait_for("its result", READY_TIMEOUT, |l| {
                 l.strip_prefix("result ").map(str::to_string)
@@ -1066,16 +1105,15 @@ mod per_station {
     /// Child side: the loops, then one `result {json}` line.
     pub(super) async fn child(args: &Args, endpoint: &str) -> Result<(), BenchError> {
         let path = registry_path(args);
-        let registry = Registry::parse(&path)
-            .map_err(|problems| BenchError::Registry { path, problems })?;
+        let registry =
+            Registry::parse(&path).map_err(|problems| BenchError::Registry { path, problems })?;
         let methods: Vec<ApiMethod> = registry.read_methods().into_iter().collect();
         let stations = args.stations.first().copied().unwrap_or(0);
         let per_account = stations / args.accounts.max(1);
         let period = Duration::from_secs(60) / args.rate_per_minute.max(1);
         let started = Instant::now();
-        let hard_deadline = started
-            + Duration::from_secs(args.publish_timeout)
-            + Duration::from_secs(args.seconds);
+        let hard_deadline =
+            started + Duration::from_secs(args.publish_timeout) + Duration::from_secs(args.seconds);
         let published = Arc::new(AtomicUsize::new(0));
         let mut tracks = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();
@@ -1129,6 +1167,9 @@ mod per_station {
         println!("window-start");
         tokio::time::sleep(Duration::from_secs(args.seconds)).await;
         println!("window-end");
+        // Wait (bounded) for the parent to read this process's RSS and CPU before finishing.
+        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+        let _ = tokio::time::timeout(READY_TIMEOUT, stdin.next_line()).await;
 
         let now = Instant::now();
         let mut ages: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -1162,8 +1203,8 @@ mod per_station {
             write_ms,
             ..RunFigures::default()
         };
-        let json = serde_json::to_string(&figures)
-            .map_err(|e| BenchError::ChildResult(e.to_string()))?;
+        let json =
+            serde_json::to_string(&figures).map_err(|e| BenchError::ChildResult(e.to_string()))?;
         println!("result {json}");
         Ok(())
     }
