@@ -1225,7 +1225,7 @@ mod per_station {
                 if !pace.wait(deadline).await {
                     return;
                 }
-                let outcome = call(&*client, method, &station).await;
+                let outcome = call(&client, method, &station).await;
                 let mut track = track.lock().unwrap_or_else(|p| p.into_inner());
                 match outcome {
                     Ok(()) => {
