@@ -95,8 +95,8 @@ struct Args {
     /// Only time the bare simulator (item 5); no supervisor or per-station run.
     #[arg(long)]
     sim_only: bool,
-    /// Passed by `cargo bench`; ignored.
-    #[arg(long, hide = true)]
+    /// Passed by `cargo bench`: run the benchmark (without it, as under `cargo test`, nothing runs).
+    #[arg(long)]
     bench: bool,
     /// Internal: run the per-station pattern against this SOAP endpoint and report.
     #[arg(long, hide = true, value_name = "ENDPOINT")]
@@ -179,6 +179,15 @@ enum BenchError {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    // `cargo test --all-targets` runs bench targets too, without `--bench`: minutes of fleet
+    // runs do not belong in the test suite, so only `cargo bench` (or an explicit `--bench`)
+    // starts them.
+    if !args.bench && args.per_station_child.is_none() {
+        println!(
+            "fleet benchmark: run it with `cargo bench --bench fleet` (see benches/README.md)"
+        );
+        return std::process::ExitCode::SUCCESS;
+    }
     // One thread: the children's PR_SET_PDEATHSIG fires when the thread that spawned them
     // exits, so they must be spawned from a thread that lives as long as the benchmark.
     let runtime = if args.per_station_child.is_some() {
