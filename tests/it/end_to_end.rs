@@ -1,6 +1,9 @@
 //! End to end over loopback: the real SOAP client, gateway and actors against the simulator,
 //! checked by the simulator's own state and call log; and the built binary (`run`, then `set`,
 //! `get`, `revert` in other processes) the way a user drives it.
+//!
+//! Just over the ~600-line guide: the in-process and the built-binary scenarios share one
+//! supervised-simulator fixture each, and every test here is one user story from start to end.
 
 use std::io::{BufRead, BufReader};
 use std::num::NonZeroU32;

@@ -15,6 +15,10 @@ mod simulator;
 mod chaos;
 // The device HTTP API (`router(state).oneshot`) over a real fleet supervising the simulator.
 mod device_api;
+// What the driver spec promises, through the device API.
+mod driver_fidelity;
+// The device API's defences (token, loopback, Host/Origin, JSON, connection limits).
+mod api_security;
 // End to end: client, gateway and actors against the simulator, and the built binary's CLI.
 mod end_to_end;
 // The Grafana dashboards and alert rules against a real Prometheus (prometheus, promtool).

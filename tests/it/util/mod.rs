@@ -7,6 +7,8 @@
 //! (`CP_TESTS_SKIP_MISSING_TOOLS=1`): those tests then print `SKIPPED` and pass.
 
 /// Realistic requests and responses for every operation, and the credentials they carry.
+/// The device API router over a supervised fleet, and requests to it.
+pub mod api;
 pub mod samples;
 /// ChargePoint's XSD and the `xmllint` check against it.
 pub mod schema;

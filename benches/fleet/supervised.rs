@@ -1,0 +1,242 @@
+//! This supervisor as a child process.
+
+use super::*;
+
+pub(super) async fn run(
+    args: &Args,
+    http: &reqwest::Client,
+    sim: &Sim,
+    stations: usize,
+) -> Result<RunFigures, BenchError> {
+    let dir = tempfile::tempdir().map_err(|source| BenchError::File {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let fleet = dir.path().join("fleet.json");
+    write_file(&fleet, &fleet_file(args, &registry_path(args)))?;
+    let log = dir.path().join("supervisor.log");
+    let log_file = std::fs::File::create(&log).map_err(|source| BenchError::File {
+        path: log.clone(),
+        source,
+    })?;
+    sim.reset_calls(http).await?;
+    let mut command = Command::new(supervisor_bin(args));
+    command
+        .arg("run")
+        .arg(&fleet)
+        .args(["--endpoint", &sim.endpoint])
+        .args(["--api-listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .args(["--no-summary", "--log-format", "json"])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::from(log_file));
+    let started = Instant::now();
+    let mut child = Guarded::spawn("the supervisor", command)?;
+    let (api, metrics) = child
+        .wait_for("its listening line", READY_TIMEOUT, |line| {
+            let rest = line.strip_prefix("listening api=")?;
+            let (api, rest) = rest.split_once(" metrics=")?;
+            let metrics = rest.split_whitespace().next()?;
+            Some((api.to_string(), metrics.to_string()))
+        })
+        .await?;
+
+    let targets = write_targets(args, stations);
+    let known_by = started + Duration::from_secs(args.publish_timeout);
+    let writes = futures::future::join_all(targets.iter().map(|&n| write(http, &api, n, known_by)));
+    let publishing = wait_published(http, &metrics, stations, started, args);
+    let (write_ms, (published_s, published)) = tokio::join!(writes, publishing);
+    let write_ms: Vec<f64> = write_ms.into_iter().flatten().collect();
+
+    sim.reset_calls(http).await?;
+    let cpu0 = child.cpu_ms()?;
+    let window = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let cpu = child.cpu_ms()? - cpu0;
+    let scale = 60.0 / window.elapsed().as_secs_f64();
+    let calls = sim.calls(http).await?;
+    let (rss_mib, hwm_mib) = child.rss_mib()?;
+
+    let mut render = Vec::new();
+    let mut text = String::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        text = send("GET", &metrics, http.get(&metrics)).await?;
+        render.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let series = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count();
+    let figures = RunFigures {
+        calls_per_60s: calls.into_iter().map(|(m, c)| (m, c * scale)).collect(),
+        published_s,
+        published,
+        data_age_p99_s: data_ages(&text),
+        writes_sent: targets.len(),
+        write_ms,
+        rss_mib,
+        hwm_mib,
+        cpu_ms_per_60s: cpu * scale,
+        metrics_bytes: Some(text.len()),
+        metrics_series: Some(series),
+        metrics_ms: percentile(&mut render, 50.0),
+    };
+    child.stop().await;
+    Ok(figures)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), BenchError> {
+    std::fs::write(path, text).map_err(|source| BenchError::File {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Every station of every simulated account, the shipped registry, 60 s interval.
+fn fleet_file(args: &Args, registry: &Path) -> String {
+    let accounts: Vec<serde_json::Value> = (1..=args.accounts)
+        .map(|k| {
+            serde_json::json!({
+                "name": format!("account{k}"),
+                "username": format!("account{k}"),
+                "password": format!("sim-password-{k}"),
+                "rate_limit_per_minute": args.rate_per_minute,
+            })
+        })
+        .collect();
+    let sets: Vec<serde_json::Value> = (1..=args.accounts)
+        .map(|k| {
+            serde_json::json!({
+                "account": format!("account{k}"),
+                "registry_config": registry,
+                "device_path": format!("bench/account{k}/{{station_number}}"),
+                "interval": SCRAPE_INTERVAL.as_secs(),
+                "timezone": "UTC",
+                "stations": "all",
+            })
+        })
+        .collect();
+    serde_json::json!({ "accounts": accounts, "station_sets": sets }).to_string()
+}
+
+/// allowedLoad 3 kW and shedState 1 on port 1 of station `n` of account 1, in one
+/// request; its latency in ms when the supervisor says both are confirmed.
+async fn write(http: &reqwest::Client, api: &str, n: usize, known_by: Instant) -> Option<f64> {
+    let id = 10_000 + n;
+    // `"stations": "all"` is discovered after the API listens: until then the device is
+    // unknown (404). The write goes as soon as the device is listed.
+    let device = format!("\"bench/account1/{id}\"");
+    let devices = format!("{api}/api/devices");
+    loop {
+        if Instant::now() > known_by {
+            eprintln!("   device of {id} not listed by the publish timeout");
+            return None;
+        }
+        match send("GET", &devices, http.get(&devices)).await {
+            Ok(text) if text.contains(&device) => break,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let url = format!("{api}/api/devices/bench/account1/{id}/points");
+    let body = serde_json::json!({
+        "points": { "port1.allowedLoad": 3.0, "port1.shedState": 1 }
+    })
+    .to_string();
+    let t = Instant::now();
+    let request = http
+        .put(&url)
+        .header("content-type", "application/json")
+        .body(body);
+    match send("PUT", &url, request).await {
+        Ok(text) if text.matches("\"confirmed\"").count() >= 2 => {
+            Some(t.elapsed().as_secs_f64() * 1000.0)
+        }
+        Ok(text) => {
+            eprintln!("   write to {id} not confirmed: {text}");
+            None
+        }
+        Err(error) => {
+            eprintln!(
+                "   write to {id} failed: {}",
+                cp_actors::error_chain(&error)
+            );
+            None
+        }
+    }
+}
+
+/// Polls /metrics every second until every station has a last-scrape time, or the cap.
+async fn wait_published(
+    http: &reqwest::Client,
+    metrics: &str,
+    stations: usize,
+    started: Instant,
+    args: &Args,
+) -> (Option<f64>, usize) {
+    let cap = Duration::from_secs(args.publish_timeout);
+    let mut published = 0;
+    while started.elapsed() < cap {
+        if let Ok(text) = send("GET", metrics, http.get(metrics)).await {
+            published = text
+                .lines()
+                .filter(|l| l.starts_with("cp_station_last_scrape_timestamp_seconds{"))
+                .filter(|l| sample_value(l).is_some_and(|v| v > 0.0))
+                .count();
+            if published >= stations {
+                return (Some(started.elapsed().as_secs_f64()), published);
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    (None, published)
+}
+
+/// p99 per method of each station's data age now: the age its last scrape reported
+/// (`cp_station_data_age_seconds`) plus the time since that scrape.
+fn data_ages(text: &str) -> BTreeMap<String, f64> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let mut last_scrape = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with("cp_station_last_scrape_timestamp_seconds{") {
+            if let (Some(station), Some(v)) = (label(line, "station"), sample_value(line)) {
+                last_scrape.insert(station.to_string(), v);
+            }
+        }
+    }
+    let mut by_method: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for line in text.lines() {
+        if !line.starts_with("cp_station_data_age_seconds{") {
+            continue;
+        }
+        let (Some(station), Some(method), Some(age)) = (
+            label(line, "station"),
+            label(line, "method"),
+            sample_value(line),
+        ) else {
+            continue;
+        };
+        let since = last_scrape.get(station).map_or(0.0, |t| (now - t).max(0.0));
+        by_method
+            .entry(method.to_string())
+            .or_default()
+            .push(age + since);
+    }
+    by_method
+        .into_iter()
+        .filter_map(|(m, mut ages)| percentile(&mut ages, 99.0).map(|p| (m, p)))
+        .collect()
+}
+
+fn label<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("{name}=\"");
+    let start = line.find(&key)? + key.len();
+    let end = line[start..].find('"')?;
+    Some(&line[start..start + end])
+}
+
+fn sample_value(line: &str) -> Option<f64> {
+    line.rsplit(' ').next()?.parse().ok()
+}

@@ -1,0 +1,87 @@
+//! The device API as the API suites drive it: a router over a supervised simulator fleet,
+//! requests sent with `oneshot`, answers read as JSON.
+
+use crate::util::supervisor::{quick_options, supervise, wait_for_point, Supervised};
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use chargepoint_supervisor::http::{router, AppState};
+use cp_registry::Secret;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+pub const TOKEN: &str = "test-token";
+pub const DEVICE: &str = "sim/account1/10001";
+
+pub async fn supervised_api() -> (Supervised, Router) {
+    let supervised = supervise(2, 1, quick_options()).await;
+    api_of(supervised).await
+}
+
+/// The API over `supervised`, once [`DEVICE`]'s load is readable.
+pub async fn api_of(supervised: Supervised) -> (Supervised, Router) {
+    let app = router(AppState {
+        fleet: supervised.fleet.clone(),
+        token: Some(Secret::new(TOKEN)),
+    });
+    wait_for_point(&supervised.fleet, DEVICE, "port1.portLoad").await;
+    (supervised, app)
+}
+
+/// Sends one request and returns the status and the JSON body.
+pub async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method.clone()).uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    // Every POST and PUT must say it is JSON, even without a body.
+    if method == Method::POST || method == Method::PUT {
+        request = request.header(header::CONTENT_TYPE, "application/json");
+    }
+    let request = match body {
+        Some(body) => request.body(Body::from(body.to_string())),
+        None => request.body(Body::empty()),
+    }
+    .expect("a valid request");
+    send(app, request).await
+}
+
+/// Sends a prepared request and returns the status and the JSON body (every answer is JSON).
+pub async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router answers");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("a readable body");
+    let body = serde_json::from_slice(&bytes).expect("a JSON body");
+    (status, body)
+}
+
+pub fn point_uri(point: &str) -> String {
+    format!("/api/devices/{DEVICE}/points/{point}")
+}
+
+/// `PUT …/points/{point}` with `{"value": value}`.
+pub async fn write(
+    app: &Router,
+    point: &str,
+    value: Value,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let body = json!({ "value": value });
+    call(app, Method::PUT, &point_uri(point), Some(body), token).await
+}
+
+/// The answer to a refused request: its status and `{"error": {kind, message}}`.
+pub fn refusal(status: StatusCode, kind: &str, message: &str) -> (StatusCode, Value) {
+    (status, json!({"error": {"kind": kind, "message": message}}))
+}
