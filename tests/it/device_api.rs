@@ -3,7 +3,9 @@
 //! Reads, writes, the token, events and health; the driver spec's promises are in
 //! `driver_fidelity`, the API's defences in `api_security`.
 
-use crate::util::api::{call, point_uri, refusal, supervised_api, write, DEVICE, TOKEN};
+use crate::util::api::{
+    call, point_uri, refusal, revert_device, supervised_api, write, DEVICE, TOKEN,
+};
 use crate::util::supervisor::{self as supervisor_util, eventually};
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -94,15 +96,7 @@ async fn allowed_load_then_shed_state_is_confirmed_and_caps_the_port() {
         port.load.load_kw
     );
 
-    let (status, _) = call(
-        &app,
-        Method::POST,
-        &format!("/api/devices/{DEVICE}/revert"),
-        None,
-        Some(TOKEN),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    revert_device(&app, DEVICE).await;
     assert!(
         !supervised.port("1:10001", 1).load.shed_state,
         "revert clears the shed"

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::util::api::{api_of, call, point_uri, supervised_api, write, DEVICE, TOKEN};
+use crate::util::api::{
+    api_of, call, point_uri, revert_device, supervised_api, write, DEVICE, TOKEN,
+};
 use crate::util::supervisor::{
     eventually, quick_options, supervise, supervise_spec, wait_for_point, Supervised, TEST_INTERVAL,
 };
@@ -38,16 +40,7 @@ async fn device_revert_clears_only_the_ports_this_supervisor_shed() {
     assert_eq!(status, StatusCode::OK);
     supervised.sim.state().reset_calls();
 
-    let (status, body) = call(
-        &app,
-        Method::POST,
-        &format!("/api/devices/{DEVICE}/revert"),
-        None,
-        Some(TOKEN),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["errors"], json!({}), "{body}");
+    let body = revert_device(&app, DEVICE).await;
     let names: Vec<&String> = body["points"]
         .as_object()
         .expect("per-point outcomes")
@@ -86,16 +79,7 @@ async fn device_revert_on_a_restricted_station_sends_no_clear_it_never_needed() 
     .await;
     assert_eq!(status, StatusCode::OK);
     supervised.sim.state().reset_calls();
-    let (status, body) = call(
-        &app,
-        Method::POST,
-        &format!("/api/devices/{device}/revert"),
-        None,
-        Some(TOKEN),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["errors"], json!({}), "{body}");
+    let body = revert_device(&app, device).await;
     let outcomes: Vec<&Value> = body["points"]
         .as_object()
         .expect("per-point outcomes")

@@ -85,3 +85,12 @@ pub async fn write(
 pub fn refusal(status: StatusCode, kind: &str, message: &str) -> (StatusCode, Value) {
     (status, json!({"error": {"kind": kind, "message": message}}))
 }
+
+/// `POST …/{device}/revert` with the token: the 200 answer's body, which names no error.
+pub async fn revert_device(app: &Router, device: &str) -> Value {
+    let uri = format!("/api/devices/{device}/revert");
+    let (status, body) = call(app, Method::POST, &uri, None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["errors"], json!({}), "{body}");
+    body
+}
