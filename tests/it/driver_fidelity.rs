@@ -5,15 +5,14 @@
 use std::time::Duration;
 
 use crate::util::api::{
-    api_of, call, point_uri, revert_device, supervised_api, write, DEVICE, TOKEN,
+    api_of, call, point_uri, restricted_api, revert_device, supervised_api, write, DEVICE,
+    RESTRICTED_DEVICE, TOKEN,
 };
 use crate::util::supervisor::{
-    eventually, quick_options, supervise, supervise_spec, wait_for_point, Supervised, TEST_INTERVAL,
+    eventually, quick_options, supervise, supervise_spec, Supervised, TEST_INTERVAL,
 };
 use axum::http::{Method, StatusCode};
-use chargepoint_supervisor::http::{router, AppState};
 use chargepoint_supervisor::run::with_interval;
-use cp_registry::Secret;
 use serde_json::{json, Value};
 
 /// The clearShedState calls the simulator received since `reset_calls`, as their bodies.
@@ -62,13 +61,8 @@ async fn device_revert_clears_only_the_ports_this_supervisor_shed() {
 /// limit-only write sends nothing, so nothing fails.
 #[tokio::test]
 async fn device_revert_on_a_restricted_station_sends_no_clear_it_never_needed() {
-    let supervised = supervise(2, 2, quick_options()).await;
-    let app = router(AppState {
-        fleet: supervised.fleet.clone(),
-        token: Some(Secret::new(TOKEN)),
-    });
-    let device = "sim/account2/20001";
-    wait_for_point(&supervised.fleet, device, "port1.Status").await;
+    let (supervised, app) = restricted_api().await;
+    let device = RESTRICTED_DEVICE;
     let (status, _) = call(
         &app,
         Method::PUT,
@@ -149,13 +143,8 @@ async fn a_limit_written_alone_is_stored_and_read_beside_the_value_in_force() {
 /// the next one is refused at once, without a call.
 #[tokio::test]
 async fn shed_on_a_plan_without_shed_load_is_refused_and_then_not_sent_again() {
-    let supervised = supervise(2, 2, quick_options()).await;
-    let app = router(AppState {
-        fleet: supervised.fleet.clone(),
-        token: Some(Secret::new(TOKEN)),
-    });
-    let device = "sim/account2/20001";
-    wait_for_point(&supervised.fleet, device, "port1.Status").await;
+    let (supervised, app) = restricted_api().await;
+    let device = RESTRICTED_DEVICE;
     let put = |point: &str, value: Value| {
         let uri = format!("/api/devices/{device}/points/{point}");
         let app = app.clone();

@@ -94,3 +94,18 @@ pub async fn revert_device(app: &Router, device: &str) -> Value {
     assert_eq!(body["errors"], json!({}), "{body}");
     body
 }
+
+/// A station of `account2`, whose plan refuses getLoad, shedLoad and clearShedState.
+pub const RESTRICTED_DEVICE: &str = "sim/account2/20001";
+
+/// The API (with the token) over two accounts, once [`RESTRICTED_DEVICE`] has answered
+/// getStationStatus (its load never comes).
+pub async fn restricted_api() -> (Supervised, Router) {
+    let supervised = supervise(2, 2, quick_options()).await;
+    let app = router(AppState {
+        fleet: supervised.fleet.clone(),
+        token: Some(Secret::new(TOKEN)),
+    });
+    wait_for_point(&supervised.fleet, RESTRICTED_DEVICE, "port1.Status").await;
+    (supervised, app)
+}
