@@ -201,16 +201,12 @@ impl PortState {
                         answer(Err(e));
                         false
                     }
-                    Ok(Some(call)) if calls.context.plan_refusals.of(call.method()).is_some() => {
-                        let known = calls.context.plan_refusals.of(call.method());
-                        let reason = format!(
-                            "{} (refused before; not sent again)",
-                            known.unwrap_or_default()
-                        );
-                        answer(Ok(WriteOutcome::Refused { reason }));
-                        false
-                    }
                     Ok(Some(call)) => {
+                        if let Some(known) = calls.context.plan_refusals.of(call.method()) {
+                            let reason = format!("{known} (refused before; not sent again)");
+                            answer(Ok(WriteOutcome::Refused { reason }));
+                            return false;
+                        }
                         self.spawn_call(async move {
                             let outcome = match call {
                                 PortCall::Shed(limit) => calls.shed(limit).await,
