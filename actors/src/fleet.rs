@@ -86,8 +86,6 @@ pub enum FleetMessage {
 
 struct StationEntry {
     device: Device,
-    /// Position in the fleet: spreads first scrapes.
-    index: usize,
     actor: Option<ActorRef<StationMessage>>,
     /// Recent failures, for the restart backoff.
     restarts: u32,
@@ -98,10 +96,9 @@ struct StationEntry {
 }
 
 impl StationEntry {
-    fn new(device: Device, index: usize) -> Self {
+    fn new(device: Device) -> Self {
         StationEntry {
             device,
-            index,
             actor: None,
             restarts: 0,
             started_at: tokio::time::Instant::now(),
@@ -119,7 +116,8 @@ pub struct FleetState {
     directory: StationDirectory,
     gateways: BTreeMap<AccountId, GatewayHandle>,
     stations: BTreeMap<String, StationEntry>,
-    next_index: usize,
+    /// The stations' tick origin (see `StationArguments::epoch`).
+    epoch: tokio::time::Instant,
     timers: Vec<JoinHandle<Result<(), ractor::MessagingErr<FleetMessage>>>>,
     /// Discovery tasks (`"stations": "all"`); aborted on stop.
     tasks: JoinSet<()>,
@@ -166,7 +164,6 @@ impl FleetState {
         myself: &ActorRef<FleetMessage>,
         path: &str,
     ) -> Result<(), FleetError> {
-        let count = self.stations.len();
         let Some(entry) = self.stations.get_mut(path) else {
             return Err(FleetError::UnknownDevice {
                 device: path.to_string(),
@@ -184,8 +181,7 @@ impl FleetState {
             StationActor,
             StationArguments {
                 device: entry.device.clone(),
-                index: entry.index,
-                count,
+                epoch: self.epoch,
                 gateway,
                 options: Arc::clone(&self.options),
                 publisher: self.publisher.clone(),
@@ -233,8 +229,7 @@ impl FleetState {
                 })?;
         }
         self.stations
-            .insert(path.clone(), StationEntry::new(device, self.next_index));
-        self.next_index += 1;
+            .insert(path.clone(), StationEntry::new(device));
         self.spawn_station(myself, &path).await
     }
 
@@ -317,7 +312,10 @@ impl FleetState {
             let myself = myself.clone();
             let timeout = self.options.gateway.retry_deadline * 2 + Duration::from_secs(30);
             self.tasks.spawn(async move {
-                match gateway.read(ReadRequest::StationList, timeout).await {
+                match gateway
+                    .read(ReadRequest::StationList, Duration::ZERO, timeout)
+                    .await
+                {
                     Ok(ReadReply::StationList(infos)) => {
                         let devices = infos
                             .iter()
@@ -475,7 +473,7 @@ impl Actor for FleetSupervisor {
             directory: args.directory,
             gateways: BTreeMap::new(),
             stations: BTreeMap::new(),
-            next_index: 0,
+            epoch: tokio::time::Instant::now(),
             timers: Vec::new(),
             tasks: JoinSet::new(),
         };
@@ -483,14 +481,12 @@ impl Actor for FleetSupervisor {
             state.spawn_gateway(&myself, account).await?;
         }
         let devices = args.spec.devices();
-        // Index every station before spawning any, so first scrapes spread over the fleet.
         for device in devices {
             let path = device.path.to_string();
             state.directory.set(&path, &device, None);
             state
                 .stations
-                .insert(path, StationEntry::new(device, state.next_index));
-            state.next_index += 1;
+                .insert(path, StationEntry::new(device));
         }
         let paths: Vec<String> = state.stations.keys().cloned().collect();
         for path in paths {

@@ -32,6 +32,7 @@ use governor::{Quota, RateLimiter};
 use ractor::ActorRef;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::queue::CallPurpose;
 use super::{CallId, GatewayError, GatewayMessage, GatewayOptions, GatewayState};
 use crate::api::{
     AlarmQuery, ChargePointApi, ClearAlarmsQuery, ClearShedAck, ClearShedRequest, LoadQuery,
@@ -181,7 +182,8 @@ pub(super) enum CallOp {
     Load(LoadQuery),
     Alarms,
     Rights,
-    Sessions(StationId, Option<DateTime<Utc>>),
+    /// The whole account's sessions started at or after the time given.
+    Sessions(Option<DateTime<Utc>>),
     Stations,
     Shed(ShedRequest),
     ClearShed(ClearShedRequest),
@@ -216,9 +218,8 @@ impl CallOp {
             CallOp::Rights => {
                 CallOutput::Rights(api.get_station_rights(&RightsQuery::default()).await?)
             }
-            CallOp::Sessions(station, since) => CallOutput::Sessions(
+            CallOp::Sessions(since) => CallOutput::Sessions(
                 api.get_charging_sessions(&SessionQuery {
-                    station_id: Some(station.clone()),
                     from: *since,
                     ..SessionQuery::default()
                 })
@@ -300,13 +301,18 @@ impl GatewayState {
             return;
         };
         call.in_flight = true;
-        self.queued -= call.waiters.len();
         let op = call.op.clone();
-        let stations = match &op {
-            CallOp::Status(ids) => Some(ids.len()),
-            CallOp::Load(LoadQuery::Group(_)) => Some(call.waiters.len()),
+        let stations = match (&op, &call.purpose) {
+            (CallOp::Status(ids), _) => Some(ids.len()),
+            (CallOp::Load(LoadQuery::Group(_)), CallPurpose::Read { covers, .. }) => {
+                Some(covers.len())
+            }
             _ => None,
         };
+        match call.purpose {
+            CallPurpose::Write(_) => self.queued -= 1,
+            CallPurpose::Read { round, .. } => self.round_dispatched(round),
+        }
         if let Some(stations) = stations {
             self.context
                 .observer
@@ -332,17 +338,12 @@ impl GatewayState {
         // Reap finished tasks so the set holds only running ones.
         while self.tasks.try_join_next().is_some() {}
         if let Some(call) = self.calls.remove(&id) {
-            match result {
-                Ok(output) => call.waiters.into_iter().for_each(|w| w.answer(&output)),
-                Err(error) => {
-                    let error = GatewayError::Call {
-                        account: self.account().clone(),
-                        op: error.op(),
-                        source: Arc::new(error),
-                    };
-                    call.waiters.into_iter().for_each(|w| w.fail(error.clone()));
-                }
-            }
+            let result = result.map_err(|error| GatewayError::Call {
+                account: self.account().clone(),
+                op: error.op(),
+                source: Arc::new(error),
+            });
+            self.complete(call, result);
         }
         self.pump(myself);
         self.report_depth();

@@ -2,11 +2,14 @@
 //!
 //! One [`Gateway`] actor serves one ChargePoint account. Station actors ask it for their part of a
 //! read ([`ReadRequest`]) or for a write ([`WriteRequest`]); the gateway
-//! - collects the reads of a short window and merges them across stations: one
-//!   getStationStatus for every station asked about, one getLoad per station group that two or
-//!   more requesters share, one getAlarms / getStationRights / getStations for the whole account;
-//! - lets a read share a call that is already queued or in flight when that call answers it
-//!   (coalescing);
+//! - answers a station's read from the account's latest answers when they are fresh enough for
+//!   it; otherwise collects the reads of a short window and reads the whole account in one
+//!   round per method: getStationStatus in pages of 500 stations, getLoad by the fewest station
+//!   groups that cover the account, one getAlarms / getStationRights / getStations /
+//!   getChargingSessionData (incremental) for the whole account, so a fleet's cost grows with
+//!   its accounts, not its stations;
+//! - does not ask a method the account's plan refused (101) again for an hour;
+//! - lets a read join a round that is already queued or in flight when it covers the station;
 //! - sends writes, and the getLoad read-backs that confirm them, ahead of every queued read
 //!   (two lanes);
 //! - keeps within the account's request rate (governor) and at most
@@ -21,8 +24,10 @@
 //! Layout:
 //! - this file: the actor, its messages, arguments and state, and [`GatewayHandle`];
 //! - `options`: [`GatewayOptions`] and the default limits;
-//! - `queue`: the batching window, merging and coalescing of reads, the write and read lanes,
-//!   the queue bound, and splitting an answer among its requesters;
+//! - `queue`: admitting requests, the batching window, the write and read lanes, the queue
+//!   bound;
+//! - `rounds`: the account-wide calls of one method, who joins them, and answering them;
+//! - `held`: the account's latest answers, split by station, and standing plan refusals;
 //! - `call`: dispatching under the semaphore and the rate limit, one attempt's timeout, and what
 //!   is retried (503, 429, timeouts) and what is not;
 //! - `tests`: the gateway's behaviour against the fake account, on a paused clock.
@@ -47,14 +52,18 @@ use crate::error::{FailureKind, SoapError};
 use crate::observe::CallObserver;
 
 mod call;
+mod held;
 mod options;
 mod queue;
+mod rounds;
 #[cfg(test)]
 mod tests;
 
 use call::{CallContext, CallOutput};
+use held::Held;
 pub use options::GatewayOptions;
 use queue::{Call, CallId};
+use rounds::{Members, PendingRead, Round, RoundId};
 
 /// Why the gateway could not answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -112,7 +121,8 @@ pub(crate) enum ReadRequest {
     Alarms(StationId),
     /// getStationRights for the account, filtered to the station.
     Rights(StationId),
-    /// getChargingSessionData for the station, sessions started at or after `since`.
+    /// getChargingSessionData: the station's latest session per port. `since` bounds the
+    /// account's first query; later ones go on from the newest session seen.
     Sessions {
         station: StationId,
         since: Option<DateTime<Utc>>,
@@ -169,9 +179,11 @@ pub(crate) enum WriteReply {
 
 /// The gateway's mailbox.
 pub(crate) enum GatewayMessage {
-    /// A station's read. Answered after the batching window closes and the call returns.
+    /// A station's read, happy with an account answer asked no more than `fresh_within` ago:
+    /// answered at once from the latest answers, or when the round that reads it is in.
     Read {
         request: ReadRequest,
+        fresh_within: Duration,
         reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
     },
     /// A write's read-back: the getLoad that confirms a write. Skips the batching window and
@@ -215,12 +227,19 @@ pub(crate) struct GatewayState {
     /// task reports back, so the handler of `CallCompleted` can dispatch the next call.
     inflight: Arc<Semaphore>,
     /// Reads collected in the open batching window.
-    window: Vec<(ReadRequest, RpcReplyPort<Result<ReadReply, GatewayError>>)>,
+    window: Vec<PendingRead>,
     /// Tags the open window's `Flush` timer; bumped when the window closes.
     window_generation: u64,
     window_open: bool,
     calls: HashMap<CallId, Call>,
     next_call: u64,
+    /// Account-wide reads under way.
+    rounds: HashMap<RoundId, Round>,
+    next_round: u64,
+    /// The stations that read status and load: every round reads them all.
+    members: Members,
+    /// The account's latest answers, and its standing plan refusals.
+    held: Held,
     /// Writes waiting to be sent; always served before `read_lane`.
     write_lane: VecDeque<CallId>,
     read_lane: VecDeque<CallId>,
@@ -243,6 +262,10 @@ impl GatewayState {
             window_open: false,
             calls: HashMap::new(),
             next_call: 0,
+            rounds: HashMap::new(),
+            next_round: 0,
+            members: Members::default(),
+            held: Held::default(),
             write_lane: VecDeque::new(),
             read_lane: VecDeque::new(),
             queued: 0,
@@ -296,7 +319,11 @@ impl Actor for Gateway {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            GatewayMessage::Read { request, reply } => state.on_read(&myself, request, reply),
+            GatewayMessage::Read {
+                request,
+                fresh_within,
+                reply,
+            } => state.on_read(&myself, request, fresh_within, reply),
             GatewayMessage::ReadBack { request, reply } => {
                 state.on_read_back(&myself, request, reply)
             }
@@ -320,17 +347,25 @@ pub struct GatewayHandle {
 }
 
 impl GatewayHandle {
-    /// Asks for a read.
+    /// Asks for a read, happy with an account answer asked no more than `fresh_within` ago.
     ///
     /// # Errors
     /// The call's failure, [`GatewayError::Overloaded`], or `Unreachable` after `timeout`.
     pub(crate) async fn read(
         &self,
         request: ReadRequest,
+        fresh_within: Duration,
         timeout: Duration,
     ) -> Result<ReadReply, GatewayError> {
-        self.ask(|reply| GatewayMessage::Read { request, reply }, timeout)
-            .await
+        self.ask(
+            |reply| GatewayMessage::Read {
+                request,
+                fresh_within,
+                reply,
+            },
+            timeout,
+        )
+        .await
     }
 
     /// Asks for a write's read-back (see [`GatewayMessage::ReadBack`]).

@@ -11,10 +11,11 @@ use std::time::Duration;
 /// a burst to the service.
 pub(crate) const MAX_INFLIGHT_PER_ACCOUNT: usize = 4;
 
-/// Requests that may wait per account (in the batching window and in the lanes). A fleet of a
-/// few hundred stations asks for at most a handful of reads each per scrape; beyond this the
+/// Requests that may wait per account (in the batching window and in the lanes). A station
+/// has at most one read of each method waiting, and the stations of an account ask together,
+/// so a 10,000-station account asks for up to ~60,000 reads in one window; beyond this the
 /// gateway is not keeping up and saying so beats queueing without end.
-pub(crate) const MAX_QUEUED_PER_ACCOUNT: usize = 4096;
+pub(crate) const MAX_QUEUED_PER_ACCOUNT: usize = 65_536;
 
 /// The account's request rate when the configuration says nothing. The service's limit is
 /// unpublished; public clients poll at 30–60 s, so one call a second is a safe default.

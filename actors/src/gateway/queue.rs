@@ -1,38 +1,48 @@
-//! The gateway's queue: the batching window, merging and coalescing reads, and the two lanes.
+//! The gateway's queue: admitting requests, the batching window, and the two lanes.
 //!
-//! Reads wait in a short window ([`batch_window`](super::GatewayOptions::batch_window)); when
-//! it closes they are merged across stations ([`BatchPlan`]): one getStationStatus for every
-//! station asked about, one getLoad per station group that two or more requesters share, one
-//! getAlarms / getStationRights / getStations for the whole account. A read first joins a call
-//! already queued or in flight whose answer contains it (coalescing, [`CallOp::serves`]), or
-//! widens a queued one. Writes are never merged and wait in their own lane, which is always
-//! served first; a write's read-back skips the window and waits there too, so a shed is
-//! confirmed without waiting for the fleet's reads. Every requester ([`Waiter`]) gets its own part of the shared answer.
+//! A read is answered at once from the account's latest answers when they are fresh enough
+//! for it (`held.rs`), or at once with a standing plan refusal of its method. Otherwise it
+//! waits in a short window ([`batch_window`](super::GatewayOptions::batch_window)); when the
+//! window closes each read joins an account-wide round under way that covers it, or the reads
+//! left start one round per method (`rounds.rs`). Writes are never merged and wait in their own
+//! lane, which is always served first; a write's read-back is a round of its own in that lane,
+//! so a shed is confirmed without waiting for the fleet's reads.
 //!
 //! The queue is bounded: beyond [`max_queued`](super::GatewayOptions::max_queued) waiting
 //! requests a new one is refused at once with [`GatewayError::Overloaded`]. Sending the calls
 //! is `call.rs`'s job.
 
-use std::collections::HashMap;
+use std::time::Duration;
 
-use cp_registry::{GroupId, StationId};
+use cp_registry::{ApiMethod, StationId};
 use ractor::{ActorRef, RpcReplyPort};
+use tokio::time::Instant;
 
 use super::call::{CallOp, CallOutput};
-use super::{
-    GatewayError, GatewayMessage, GatewayState, ReadReply, ReadRequest, WriteReply, WriteRequest,
-};
-use crate::api::LoadQuery;
+use super::rounds::{PendingRead, RoundId};
+use super::{GatewayError, GatewayMessage, GatewayState, ReadReply, ReadRequest, WriteReply};
+use super::WriteRequest;
 
 /// Identifies one call for the lifetime of a gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct CallId(u64);
 
-/// One ChargePoint call and everyone waiting for it.
+/// One ChargePoint call and who waits for it.
 pub(super) struct Call {
     pub(super) op: CallOp,
-    pub(super) waiters: Vec<Waiter>,
+    pub(super) purpose: CallPurpose,
     pub(super) in_flight: bool,
+}
+
+/// Who waits for a call.
+pub(super) enum CallPurpose {
+    /// A write's requester; writes are never merged.
+    Write(RpcReplyPort<Result<WriteReply, GatewayError>>),
+    /// A round, for the stations `covers` (empty: the whole account).
+    Read {
+        round: RoundId,
+        covers: Vec<StationId>,
+    },
 }
 
 impl GatewayState {
@@ -57,16 +67,34 @@ impl GatewayState {
         None
     }
 
+    /// A station's read, happy with an answer asked no more than `fresh_within` ago.
     pub(super) fn on_read(
         &mut self,
         myself: &ActorRef<GatewayMessage>,
         request: ReadRequest,
+        fresh_within: Duration,
         reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
     ) {
+        let now = Instant::now();
+        self.members.note(&request, now);
+        if let Some(refusal) = self.held.refusal(request.method()) {
+            // The plan refused the method lately; asking again would only be refused again.
+            let _ = reply.send(Err(refusal.clone()));
+            return;
+        }
+        let after = now.checked_sub(fresh_within).unwrap_or(now);
+        if let Some(answer) = self.held.reply(&request, after) {
+            let _ = reply.send(Ok(answer));
+            return;
+        }
         let Some(reply) = self.admit(reply) else {
             return;
         };
-        self.window.push((request, reply));
+        self.window.push(PendingRead {
+            request,
+            after,
+            reply,
+        });
         self.queued += 1;
         if !self.window_open {
             self.window_open = true;
@@ -79,9 +107,9 @@ impl GatewayState {
         self.report_depth();
     }
 
-    /// A write's read-back: a call of its own for just the station asked about, in the write
-    /// lane. A call already sent may have been answered before the write took, so it is not
-    /// joined; later reads may join this one.
+    /// A write's read-back: a round of its own for just the station asked about, in the write
+    /// lane. An answer asked before may predate the write, so none is reused; later reads may
+    /// join this one.
     pub(super) fn on_read_back(
         &mut self,
         myself: &ActorRef<GatewayMessage>,
@@ -91,10 +119,12 @@ impl GatewayState {
         let Some(reply) = self.admit(reply) else {
             return;
         };
-        let op = BatchPlan::alone(&request).op_for(&request);
-        let id = self.new_call(op, vec![Waiter::Read { request, reply }]);
-        self.write_lane.push_back(id);
         self.queued += 1;
+        self.start_read_back(PendingRead {
+            request,
+            after: Instant::now(),
+            reply,
+        });
         self.pump(myself);
     }
 
@@ -112,303 +142,69 @@ impl GatewayState {
             WriteRequest::ClearShed(r) => CallOp::ClearShed(r),
             WriteRequest::ClearAlarms(q) => CallOp::ClearAlarms(q),
         };
-        let id = self.new_call(op, vec![Waiter::Write { reply }]);
+        let id = self.new_call(Call {
+            op,
+            purpose: CallPurpose::Write(reply),
+            in_flight: false,
+        });
         self.write_lane.push_back(id);
         self.queued += 1;
         self.pump(myself);
     }
 
-    /// Closes the batching window: merges its reads into calls and queues them.
+    /// Closes the batching window: each read is answered from a round finished meanwhile,
+    /// joins one under way, or starts a new one with the other reads of its method.
     pub(super) fn on_flush(&mut self, myself: &ActorRef<GatewayMessage>, generation: u64) {
         if generation != self.window_generation || !self.window_open {
             return;
         }
         self.window_open = false;
         self.window_generation += 1;
-        let window = std::mem::take(&mut self.window);
-        let plan = BatchPlan::new(&window);
-        for (request, reply) in window {
-            if reply.is_closed() {
+        // Per method, in the order the methods were first asked for, so calls queue as asked.
+        let mut new_rounds: Vec<(ApiMethod, Vec<PendingRead>)> = Vec::new();
+        for read in std::mem::take(&mut self.window) {
+            if read.reply.is_closed() {
                 self.queued -= 1;
                 continue;
             }
-            match self.serving_call(&request) {
-                Some(id) => {
-                    let call = self
-                        .calls
-                        .get_mut(&id)
-                        .expect("serving_call returns ids of live calls");
-                    if call.in_flight {
-                        // Joining a call already sent: the request no longer waits in a queue.
-                        self.queued -= 1;
-                    }
-                    call.waiters.push(Waiter::Read { request, reply });
-                }
-                None => match self.grow_queued_call(&request) {
-                    Some(id) => {
-                        let call = self
-                            .calls
-                            .get_mut(&id)
-                            .expect("grow_queued_call returns ids of live calls");
-                        call.waiters.push(Waiter::Read { request, reply });
-                    }
-                    None => {
-                        let op = plan.op_for(&request);
-                        let id = self.new_call(op, vec![Waiter::Read { request, reply }]);
-                        self.read_lane.push_back(id);
-                    }
-                },
+            if let Some(answer) = self.held.reply(&read.request, read.after) {
+                self.queued -= 1;
+                read.answer(Ok(answer));
+                continue;
             }
+            if let Some(read) = self.join_round(read) {
+                let method = read.request.method();
+                match new_rounds.iter_mut().find(|(m, _)| *m == method) {
+                    Some((_, reads)) => reads.push(read),
+                    None => new_rounds.push((method, vec![read])),
+                }
+            }
+        }
+        for (method, reads) in new_rounds {
+            self.start_round(method, reads);
         }
         self.pump(myself);
         self.report_depth();
     }
 
-    /// A queued or in-flight read call whose answer contains what `request` asks for.
-    fn serving_call(&self, request: &ReadRequest) -> Option<CallId> {
-        self.calls
-            .iter()
-            .find(|(_, call)| call.op.serves(request))
-            .map(|(id, _)| *id)
-    }
-
-    /// Widens a call still waiting in the read lane so that it also answers `request`: a queued
-    /// getStationStatus takes one more station, a queued getLoad of a station becomes a getLoad
-    /// of the group when `request` names the same group. While the rate limit holds calls back,
-    /// reads arriving in later windows so merge into the calls already waiting.
-    fn grow_queued_call(&mut self, request: &ReadRequest) -> Option<CallId> {
-        let queued = |call: &&mut Call| !call.in_flight;
-        match request {
-            ReadRequest::Status(station) => {
-                let (id, call) = self
-                    .calls
-                    .iter_mut()
-                    .filter(|(_, c)| queued(c))
-                    .find(|(_, c)| matches!(c.op, CallOp::Status(_)))?;
-                if let CallOp::Status(ids) = &mut call.op {
-                    ids.push(station.clone());
-                }
-                Some(*id)
-            }
-            ReadRequest::Load {
-                group: Some(group), ..
-            } => {
-                let (id, call) = self
-                    .calls
-                    .iter_mut()
-                    .filter(|(_, c)| queued(c))
-                    .filter(|(_, c)| matches!(c.op, CallOp::Load(LoadQuery::Station(_))))
-                    .find(|(_, c)| {
-                        c.waiters.iter().any(|w| {
-                            matches!(w, Waiter::Read { request: ReadRequest::Load { group: g, .. }, .. } if *g == Some(*group))
-                        })
-                    })?;
-                call.op = CallOp::Load(LoadQuery::Group(*group));
-                Some(*id)
-            }
-            _ => None,
-        }
-    }
-
-    fn new_call(&mut self, op: CallOp, waiters: Vec<Waiter>) -> CallId {
+    pub(super) fn new_call(&mut self, call: Call) -> CallId {
         let id = CallId(self.next_call);
         self.next_call += 1;
-        self.calls.insert(
-            id,
-            Call {
-                op,
-                waiters,
-                in_flight: false,
-            },
-        );
+        self.calls.insert(id, call);
         id
     }
-}
 
-/// How one window's reads become calls: which station groups are shared, which stations want
-/// status.
-struct BatchPlan {
-    status_ids: Vec<StationId>,
-    shared_groups: Vec<GroupId>,
-}
-
-impl BatchPlan {
-    /// The plan of `request` on its own: it shares nothing.
-    fn alone(request: &ReadRequest) -> Self {
-        let status_ids = match request {
-            ReadRequest::Status(station) => vec![station.clone()],
-            _ => Vec::new(),
-        };
-        BatchPlan {
-            status_ids,
-            shared_groups: Vec::new(),
-        }
-    }
-
-    fn new(window: &[(ReadRequest, RpcReplyPort<Result<ReadReply, GatewayError>>)]) -> Self {
-        let mut status_ids = Vec::new();
-        let mut group_members: HashMap<GroupId, Vec<&StationId>> = HashMap::new();
-        for (request, _) in window {
-            match request {
-                ReadRequest::Status(s) if !status_ids.contains(s) => status_ids.push(s.clone()),
-                ReadRequest::Load {
-                    station,
-                    group: Some(g),
-                } => {
-                    let members = group_members.entry(*g).or_default();
-                    if !members.contains(&station) {
-                        members.push(station);
-                    }
-                }
-                _ => {}
+    /// Hands a finished call's result to who waits for it.
+    pub(super) fn complete(&mut self, call: Call, result: Result<CallOutput, GatewayError>) {
+        match call.purpose {
+            CallPurpose::Write(reply) => {
+                // A closed port means the requester stopped waiting.
+                let _ = reply.send(result.map(|output| write_reply(&output)));
+            }
+            CallPurpose::Read { round, covers } => {
+                self.on_round_call_completed(round, call.op, covers, result)
             }
         }
-        let mut shared_groups: Vec<GroupId> = group_members
-            .into_iter()
-            .filter(|(_, members)| members.len() > 1)
-            .map(|(g, _)| g)
-            .collect();
-        shared_groups.sort();
-        BatchPlan {
-            status_ids,
-            shared_groups,
-        }
-    }
-
-    /// The call to make for a request no existing call serves. Status asks for every station of
-    /// the window at once, so later status requests of the window find this call.
-    fn op_for(&self, request: &ReadRequest) -> CallOp {
-        match request {
-            ReadRequest::Status(_) => CallOp::Status(self.status_ids.clone()),
-            ReadRequest::Load { group: Some(g), .. } if self.shared_groups.contains(g) => {
-                CallOp::Load(LoadQuery::Group(*g))
-            }
-            ReadRequest::Load { station, .. } => CallOp::Load(LoadQuery::Station(station.clone())),
-            ReadRequest::Alarms(_) => CallOp::Alarms,
-            ReadRequest::Rights(_) => CallOp::Rights,
-            ReadRequest::Sessions { station, since } => CallOp::Sessions(station.clone(), *since),
-            ReadRequest::Stations(_) | ReadRequest::StationList => CallOp::Stations,
-        }
-    }
-}
-
-impl CallOp {
-    /// Whether this call's answer contains what `request` asks for.
-    fn serves(&self, request: &ReadRequest) -> bool {
-        match (self, request) {
-            (CallOp::Status(ids), ReadRequest::Status(s)) => ids.contains(s),
-            (CallOp::Load(LoadQuery::Station(a)), ReadRequest::Load { station, .. }) => {
-                a == station
-            }
-            (CallOp::Load(LoadQuery::Group(g)), ReadRequest::Load { group, .. }) => {
-                *group == Some(*g)
-            }
-            (CallOp::Alarms, ReadRequest::Alarms(_))
-            | (CallOp::Rights, ReadRequest::Rights(_))
-            | (CallOp::Stations, ReadRequest::Stations(_) | ReadRequest::StationList) => true,
-            (CallOp::Sessions(a, since_a), ReadRequest::Sessions { station, since }) => {
-                a == station && since_a == since
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Someone waiting for a call's answer.
-pub(super) enum Waiter {
-    Read {
-        request: ReadRequest,
-        reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
-    },
-    Write {
-        reply: RpcReplyPort<Result<WriteReply, GatewayError>>,
-    },
-}
-
-impl Waiter {
-    /// Hands the waiter its part of a successful answer.
-    pub(super) fn answer(self, output: &CallOutput) {
-        // A send fails only when the requester has given up waiting; nothing is left to do.
-        match self {
-            Waiter::Read { request, reply } => {
-                let _ = reply.send(Ok(read_reply(output, &request)));
-            }
-            Waiter::Write { reply } => {
-                let _ = reply.send(Ok(write_reply(output)));
-            }
-        }
-    }
-
-    pub(super) fn fail(self, error: GatewayError) {
-        // As in `answer`: a closed port means the requester stopped waiting.
-        match self {
-            Waiter::Read { reply, .. } => {
-                let _ = reply.send(Err(error));
-            }
-            Waiter::Write { reply } => {
-                let _ = reply.send(Err(error));
-            }
-        }
-    }
-}
-
-/// Picks the requesting station's part out of a read call's answer.
-fn read_reply(output: &CallOutput, request: &ReadRequest) -> ReadReply {
-    let Some(station) = request.station() else {
-        return match output {
-            CallOutput::Stations(all) => ReadReply::StationList(all.clone()),
-            _ => empty_read_reply(request),
-        };
-    };
-    match output {
-        CallOutput::Status(all) => {
-            ReadReply::Status(all.iter().find(|s| &s.station_id == station).cloned())
-        }
-        CallOutput::Load(report) => ReadReply::Load(
-            report
-                .stations
-                .iter()
-                .find(|s| &s.station_id == station)
-                .cloned(),
-        ),
-        CallOutput::Alarms(all) => ReadReply::Alarms(
-            all.iter()
-                .filter(|a| &a.station_id == station)
-                .cloned()
-                .collect(),
-        ),
-        CallOutput::Rights(all) => {
-            ReadReply::Rights(all.iter().find(|r| &r.station_id == station).cloned())
-        }
-        CallOutput::Sessions(all) => ReadReply::Sessions(
-            all.iter()
-                .filter(|s| &s.station_id == station)
-                .cloned()
-                .collect(),
-        ),
-        CallOutput::Stations(all) => ReadReply::Stations(
-            all.iter()
-                .find(|i| i.station_id.as_ref() == Some(station))
-                .cloned()
-                .map(Box::new),
-        ),
-        // A read never waits on a write call (`CallOp::serves` only matches reads); if it ever
-        // did, "nothing reported" is the honest answer.
-        CallOutput::Shed(_) | CallOutput::ClearShed(_) | CallOutput::ClearAlarms => {
-            empty_read_reply(request)
-        }
-    }
-}
-
-fn empty_read_reply(request: &ReadRequest) -> ReadReply {
-    match request {
-        ReadRequest::Status(_) => ReadReply::Status(None),
-        ReadRequest::Load { .. } => ReadReply::Load(None),
-        ReadRequest::Alarms(_) => ReadReply::Alarms(Vec::new()),
-        ReadRequest::Rights(_) => ReadReply::Rights(None),
-        ReadRequest::Sessions { .. } => ReadReply::Sessions(Vec::new()),
-        ReadRequest::Stations(_) => ReadReply::Stations(None),
-        ReadRequest::StationList => ReadReply::StationList(Vec::new()),
     }
 }
 

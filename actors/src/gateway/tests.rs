@@ -14,6 +14,9 @@ use crate::fake_api::{start_gateway as start, station_id, Fail, FakeApi};
 
 const PATIENCE: Duration = Duration::from_secs(600);
 
+/// How fresh an account answer a read accepts: half of a 60 s tick, as a station asks.
+const FRESH: Duration = Duration::from_secs(30);
+
 fn options() -> GatewayOptions {
     GatewayOptions {
         retry_deadline: Duration::from_secs(20),
@@ -50,7 +53,7 @@ async fn status_reads_of_100_stations_become_one_call() {
     let api = Arc::new(FakeApi::new(100, 2, 10));
     let gateway = start(api.clone(), options()).await;
     let replies =
-        join_all((0..100).map(|n| gateway.read(ReadRequest::Status(station_id(n)), PATIENCE)))
+        join_all((0..100).map(|n| gateway.read(ReadRequest::Status(station_id(n)), FRESH, PATIENCE)))
             .await;
     for (n, reply) in replies.into_iter().enumerate() {
         match reply {
@@ -72,7 +75,7 @@ async fn load_reads_share_a_group_call_only_when_two_stations_of_the_group_ask()
         station: station_id(n),
         group: Some(GroupId(i32::try_from(n / 5).unwrap() + 1)),
     });
-    let replies = join_all(requests.map(|r| gateway.read(r, PATIENCE))).await;
+    let replies = join_all(requests.map(|r| gateway.read(r, FRESH, PATIENCE))).await;
     for (n, reply) in replies.into_iter().enumerate() {
         match reply {
             Ok(ReadReply::Load(Some(load))) => {
@@ -111,7 +114,7 @@ async fn account_wide_reads_are_made_once_and_filtered_per_station() {
                     ReadRequest::Stations(station_id(n)),
                 ]
             })
-            .map(|r| gateway.read(r, PATIENCE)),
+            .map(|r| gateway.read(r, FRESH, PATIENCE)),
     )
     .await;
     assert!(replies.iter().all(Result::is_ok), "{replies:?}");
@@ -131,12 +134,12 @@ async fn a_read_joins_an_identical_call_already_in_flight() {
     let api = Arc::new(FakeApi::new(2, 1, 2));
     api.set_latency(Duration::from_secs(2));
     let gateway = start(api.clone(), options()).await;
-    let first = gateway.read(ReadRequest::Alarms(station_id(0)), PATIENCE);
+    let first = gateway.read(ReadRequest::Alarms(station_id(0)), FRESH, PATIENCE);
     let later = async {
         // Well after the first window closed, while its call is still on the wire.
         tokio::time::sleep(Duration::from_secs(1)).await;
         gateway
-            .read(ReadRequest::Alarms(station_id(1)), PATIENCE)
+            .read(ReadRequest::Alarms(station_id(1)), FRESH, PATIENCE)
             .await
     };
     let (first, later) = tokio::join!(first, later);
@@ -157,13 +160,14 @@ async fn calls_never_exceed_the_account_rate() {
         },
     )
     .await;
-    // Session reads are per station, so these are 30 separate calls.
+    // Load reads of stations in no known group are per station, so these are 30 separate calls.
     let replies = join_all((0..30).map(|n| {
         gateway.read(
-            ReadRequest::Sessions {
+            ReadRequest::Load {
                 station: station_id(n),
-                since: None,
+                group: None,
             },
+            FRESH,
             PATIENCE,
         )
     }))
@@ -198,6 +202,7 @@ async fn a_503_is_retried_and_the_retry_answers() {
                 station: station_id(0),
                 group: None,
             },
+            FRESH,
             PATIENCE,
         )
         .await;
@@ -211,7 +216,7 @@ async fn a_plan_rights_refusal_is_not_retried() {
     api.always_fail(ApiMethod::GetAlarms, Fail::PlanRights);
     let gateway = start(api.clone(), options()).await;
     let error = gateway
-        .read(ReadRequest::Alarms(station_id(0)), PATIENCE)
+        .read(ReadRequest::Alarms(station_id(0)), FRESH, PATIENCE)
         .await
         .expect_err("refused");
     assert_eq!(error.to_string(), "account acct: getAlarms failed");
@@ -230,7 +235,7 @@ async fn a_failing_call_gives_up_with_the_last_error_after_the_deadline() {
     let gateway = start(api.clone(), options()).await;
     let started = tokio::time::Instant::now();
     let error = gateway
-        .read(ReadRequest::Status(station_id(0)), PATIENCE)
+        .read(ReadRequest::Status(station_id(0)), FRESH, PATIENCE)
         .await
         .expect_err("gives up");
     assert_eq!(error.kind(), FailureKind::Call(ErrorKind::HttpStatus));
@@ -253,6 +258,7 @@ async fn writes_go_ahead_of_queued_reads() {
                 station: station_id(n),
                 since: None,
             },
+            FRESH,
             PATIENCE,
         )
     }));
@@ -278,6 +284,7 @@ async fn a_read_back_goes_ahead_of_queued_reads() {
                 station: station_id(n),
                 since: None,
             },
+            FRESH,
             PATIENCE,
         )
     }));
@@ -313,12 +320,12 @@ async fn a_full_queue_answers_overloaded_at_once() {
     )
     .await;
     let waiting =
-        join_all((0..3).map(|n| gateway.read(ReadRequest::Status(station_id(n)), PATIENCE)));
+        join_all((0..3).map(|n| gateway.read(ReadRequest::Status(station_id(n)), FRESH, PATIENCE)));
     let refused = async {
         tokio::task::yield_now().await;
         let before = tokio::time::Instant::now();
         let result = gateway
-            .read(ReadRequest::Status(station_id(4)), PATIENCE)
+            .read(ReadRequest::Status(station_id(4)), FRESH, PATIENCE)
             .await;
         (result, before.elapsed())
     };
@@ -340,12 +347,13 @@ async fn reads_held_back_by_a_busy_account_merge_into_the_calls_waiting() {
         async move {
             // One request per batching window, while the first call keeps the account busy.
             tokio::time::sleep(Duration::from_millis(300) * u32::try_from(n).unwrap()).await;
-            let status = gateway.read(ReadRequest::Status(station_id(n)), PATIENCE);
+            let status = gateway.read(ReadRequest::Status(station_id(n)), FRESH, PATIENCE);
             let load = gateway.read(
                 ReadRequest::Load {
                     station: station_id(n),
                     group: Some(GroupId(1)),
                 },
+                FRESH,
                 PATIENCE,
             );
             let (status, load) = tokio::join!(status, load);

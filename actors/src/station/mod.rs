@@ -38,20 +38,15 @@ use crate::port::{
 /// 100 sessions oldest first, so an unbounded query would return the oldest, not the latest.
 const SESSION_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
 
-/// First scrapes of a fleet fall into this many slots across the interval: spread enough that
-/// the fleet does not call all at once, few enough that each slot's reads still merge into one
-/// call per method (the gateway merges what arrives within one batching window).
-const SCRAPE_SLOTS: u32 = 6;
-
 /// The station actor; all state lives in [`StationState`].
 pub struct StationActor;
 
 /// What [`StationActor`] needs to start.
 pub struct StationArguments {
     pub device: Device,
-    /// The station's position in the fleet and the fleet's size: spreads first scrapes.
-    pub index: usize,
-    pub count: usize,
+    /// The fleet's tick origin: every station ticks at `epoch + n × tick`, so the stations of an
+    /// account ask together and one round of account-wide calls answers them all.
+    pub epoch: tokio::time::Instant,
     pub gateway: GatewayHandle,
     pub options: Arc<FleetOptions>,
     /// Where every publish goes (the SSE stream subscribes); bounded, slow readers lag.
@@ -149,7 +144,8 @@ pub struct StationState {
     periods: Vec<(ApiMethod, Duration)>,
     /// The publish cadence: the shortest scrape interval of any point.
     tick: Duration,
-    first_delay: Duration,
+    /// See [`StationArguments::epoch`].
+    epoch: tokio::time::Instant,
     /// When the next scrape tick is due.
     next_tick: tokio::time::Instant,
     /// When each method was last asked for (cleared on failure, so the next tick retries).
@@ -218,15 +214,8 @@ impl StationState {
             .min()
             .unwrap_or(interval)
             .max(Duration::from_secs(1));
-        let count = u32::try_from(args.count.max(1)).unwrap_or(u32::MAX);
-        let index = u32::try_from(args.index).unwrap_or(0) % count;
-        // Contiguous blocks share a slot: neighbours in the configuration (often one station
-        // group) scrape together, so the gateway can merge their reads.
-        let slots = count.min(SCRAPE_SLOTS);
-        let slot =
-            u32::try_from(u64::from(index) * u64::from(slots) / u64::from(count)).unwrap_or(0);
         StationState {
-            first_delay: tick / slots * slot,
+            epoch: args.epoch,
             device: args.device,
             gateway: args.gateway,
             options: args.options,
@@ -305,7 +294,8 @@ impl StationState {
         {
             self.poll(myself, ApiMethod::GetStations);
         }
-        self.next_tick = tokio::time::Instant::now() + self.first_delay;
+        // The first scrape at once; then on the fleet's ticks.
+        self.next_tick = tokio::time::Instant::now();
         self.arm_tick_timer(myself);
         if self.options.write_starting_values {
             self.write_starting_values();

@@ -4,8 +4,9 @@
 //! At each tick a station asks for every method some point needs whose data is older than that
 //! method's period (the shortest data currency of its points, and never shorter than the
 //! device's `cacheExpiration`, see `Device::call_periods`); getStations is fetched at start and
-//! then rarely. When the polls of a tick are in, it publishes. First ticks of many stations are
-//! spread over the interval by station index, so a fleet does not scrape all at once.
+//! then rarely. When the polls of a tick are in, it publishes. A station scrapes at once when it
+//! starts, then on the fleet's ticks, together with every other station: the gateway answers
+//! them all with one round of account-wide calls.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,16 +26,13 @@ impl StationState {
         if generation != self.generation {
             return;
         }
-        let now = tokio::time::Instant::now();
-        while self.next_tick <= now {
-            self.next_tick += self.tick;
-        }
+        self.next_tick = next_on_schedule(self.epoch, self.tick, tokio::time::Instant::now());
         self.arm_tick_timer(myself);
         self.start_scrape(myself);
     }
 
-    /// Ticks keep to a fixed schedule (start + n × tick) rather than "a tick after the last
-    /// one", so stations of one slot stay together and their reads keep merging.
+    /// Ticks keep to the fleet's schedule (epoch + n × tick) rather than "a tick after the last
+    /// one", so the stations of an account stay together and their reads keep merging.
     pub(super) fn arm_tick_timer(&mut self, myself: &ActorRef<StationMessage>) {
         let generation = self.generation;
         let wait = self
@@ -111,9 +109,13 @@ impl StationState {
             .insert(method, tokio::time::Instant::now());
         let gateway = self.gateway.clone();
         let timeout = self.options.gateway_wait();
+        // An account answer from within half a tick is as good as a new one: the fleet's
+        // stations tick together, and those just past the batching window need no second
+        // round of calls.
+        let fresh_within = self.tick / 2;
         let myself = myself.clone();
         self.tasks.spawn(async move {
-            let result = gateway.read(request, timeout).await;
+            let result = gateway.read(request, fresh_within, timeout).await;
             // The station may have stopped meanwhile; then the answer has no reader.
             let _ = myself.cast(StationMessage::PollCompleted { method, result });
         });
@@ -360,6 +362,18 @@ impl StationState {
             observer.data_age(station, *method, age);
         }
     }
+}
+
+/// The first `epoch + n × tick` after `now`.
+fn next_on_schedule(
+    epoch: tokio::time::Instant,
+    tick: Duration,
+    now: tokio::time::Instant,
+) -> tokio::time::Instant {
+    let since = now.saturating_duration_since(epoch);
+    let tick_ns = tick.as_nanos().max(1);
+    let ticks = since.as_nanos() / tick_ns + 1;
+    epoch + Duration::from_nanos(u64::try_from(ticks * tick_ns).unwrap_or(u64::MAX))
 }
 
 /// The shortest run of whole `tick`s that is at least `period`.

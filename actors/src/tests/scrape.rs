@@ -26,21 +26,28 @@ async fn a_scrape_publishes_the_volttron_all_message_and_toggles_the_heartbeat()
 }
 
 #[tokio::test(start_paused = true)]
-async fn first_scrapes_are_spread_in_slots_whose_reads_merge() {
-    // Twelve stations in groups of two: six slots of two neighbours, ten seconds apart.
+async fn a_fleet_scrapes_together_with_one_round_of_calls_per_method() {
+    // Twelve stations in six groups of two.
     let api = Arc::new(FakeApi::new(12, 1, 2));
     let fleet = start(&api, 12).await;
     let mut rx = fleet.subscribe();
     let origin = tokio::time::Instant::now();
-    let mut firsts = std::collections::BTreeMap::new();
-    while firsts.len() < 12 {
+    let mut publishes = std::collections::BTreeMap::<String, Vec<u64>>::new();
+    while publishes.values().map(Vec::len).min().unwrap_or(0) < 2 || publishes.len() < 12 {
         let publish = next_publish(&mut rx).await;
-        firsts
+        publishes
             .entry(publish.device)
-            .or_insert_with(|| origin.elapsed().as_secs());
+            .or_default()
+            .push(origin.elapsed().as_secs());
     }
-    let times: Vec<u64> = firsts.into_values().collect();
-    assert_eq!(times, vec![0, 0, 10, 10, 20, 20, 30, 30, 40, 40, 50, 50]);
+    let firsts: Vec<u64> = publishes.values().map(|t| t[0]).collect();
+    let seconds: Vec<u64> = publishes.values().map(|t| t[1]).collect();
+    assert!(firsts.iter().all(|t| *t == firsts[0]), "{firsts:?}");
+    // On the fleet's next tick, 60 s after start, plus the round's calls.
+    assert!(
+        seconds.iter().all(|t| *t == seconds[0]) && (60..70).contains(&seconds[0]),
+        "{seconds:?}"
+    );
     let first_minute = |method| {
         api.calls_of(method)
             .into_iter()
@@ -49,10 +56,13 @@ async fn first_scrapes_are_spread_in_slots_whose_reads_merge() {
             .collect::<Vec<_>>()
     };
     let status = first_minute(ApiMethod::GetStationStatus);
-    assert_eq!(status.len(), 6, "{status:?}");
+    assert_eq!(status.len(), 1, "{status:?}");
     let loads = first_minute(ApiMethod::GetLoad);
-    assert_eq!(loads.len(), 6, "{loads:?}");
+    assert_eq!(loads.len(), 6, "one per group: {loads:?}");
     assert!(loads.iter().all(|d| d.starts_with("Group(")), "{loads:?}");
+    for method in [ApiMethod::GetStations, ApiMethod::GetAlarms] {
+        assert_eq!(first_minute(method).len(), 1, "{method}");
+    }
 }
 
 /// When getLoad and getStationStatus are called over ten scrapes a minute apart, with the

@@ -1,0 +1,452 @@
+//! Rounds: the account-wide calls that answer a method for every station at once.
+//!
+//! Reads that the account's latest answers ([`Held`](super::held::Held)) cannot serve fresh
+//! enough start a round, or join one already under way that covers them. A round asks for every
+//! station of the account that reads the method (its members), not only those that asked in
+//! this window, so the stations that ask a moment later find a fresh answer waiting:
+//! - getStationStatus: pages of [`STATUS_PAGE`] station IDs;
+//! - getLoad: by station group, the fewest groups that cover the members (a group learned from
+//!   getStations, or from what a getLoad of the group returned), by station for the rest;
+//! - getAlarms, getStationRights, getStations: one call for the account (the client pages);
+//! - getChargingSessionData: one call for the account, incremental (see `held.rs`).
+//!
+//! When the last call of a round is in, each waiter gets its station's part, or the failure of
+//! the call that covered it: a failed page withholds only its stations.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cp_registry::{ApiMethod, GroupId, StationId};
+use ractor::RpcReplyPort;
+use tokio::time::Instant;
+
+use super::call::{CallOp, CallOutput};
+use super::queue::{Call, CallPurpose};
+use super::{CallId, GatewayError, GatewayState, ReadReply, ReadRequest};
+use crate::api::LoadQuery;
+
+/// Station IDs per getStationStatus call, as getStations pages them.
+pub(super) const STATUS_PAGE: usize = 500;
+
+/// A station that has not asked for a method this long is no longer read for it.
+const MEMBER_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// Identifies one round for the lifetime of a gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct RoundId(u64);
+
+/// A station's read waiting for an answer at least as fresh as `after`.
+pub(super) struct PendingRead {
+    pub(super) request: ReadRequest,
+    pub(super) after: Instant,
+    pub(super) reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
+}
+
+impl PendingRead {
+    pub(super) fn answer(self, result: Result<ReadReply, GatewayError>) {
+        // A closed port means the requester stopped waiting; nothing is left to do.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// One method's account-wide calls and the reads waiting for them.
+pub(super) struct Round {
+    method: ApiMethod,
+    started: Instant,
+    calls: Vec<CallId>,
+    calls_left: usize,
+    /// Whether a call of the round has been sent: then it no longer takes more stations.
+    pub(super) dispatched: bool,
+    /// The stations the round reads; `None`: the whole account.
+    covers: Option<HashSet<StationId>>,
+    pub(super) waiters: Vec<PendingRead>,
+    failures: HashMap<StationId, GatewayError>,
+    account_failure: Option<GatewayError>,
+}
+
+impl Round {
+    fn covers(&self, station: Option<&StationId>) -> bool {
+        match (&self.covers, station) {
+            (None, _) => true,
+            (Some(set), Some(station)) => set.contains(station),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// The stations that read status and load, with when they last asked (and, for load, the
+/// station group they belong to), so a round reads them all.
+#[derive(Default)]
+pub(super) struct Members {
+    status: HashMap<StationId, Instant>,
+    load: HashMap<StationId, (Option<GroupId>, Instant)>,
+}
+
+impl Members {
+    pub(super) fn note(&mut self, request: &ReadRequest, now: Instant) {
+        match request {
+            ReadRequest::Status(station) => {
+                self.status.insert(station.clone(), now);
+            }
+            ReadRequest::Load { station, group } => {
+                self.load.insert(station.clone(), (*group, now));
+            }
+            _ => {}
+        }
+    }
+
+    fn forget_quiet(&mut self, now: Instant) {
+        self.status
+            .retain(|_, asked| now.duration_since(*asked) < MEMBER_TTL);
+        self.load
+            .retain(|_, (_, asked)| now.duration_since(*asked) < MEMBER_TTL);
+    }
+
+    fn group_of(&self, station: &StationId) -> Option<GroupId> {
+        self.load.get(station).and_then(|(group, _)| *group)
+    }
+}
+
+impl GatewayState {
+    /// A read the latest answers cannot serve: joins a round under way that covers it, widens
+    /// one not sent yet, or is left for a new round (returned).
+    pub(super) fn join_round(&mut self, read: PendingRead) -> Option<PendingRead> {
+        let method = read.request.method();
+        let station = read.request.station();
+        let joinable = self
+            .rounds
+            .iter()
+            .find(|(_, r)| r.method == method && r.started >= read.after && r.covers(station))
+            .map(|(id, _)| *id);
+        let Some(id) = joinable.or_else(|| self.widen_round(&read)) else {
+            return Some(read);
+        };
+        let round = self.rounds.get_mut(&id).expect("ids found above are live");
+        if round.dispatched {
+            // Joining a call already sent: the request no longer waits in a queue.
+            self.queued -= 1;
+        }
+        round.waiters.push(read);
+        None
+    }
+
+    /// Adds the station of `read` to a status or load round whose calls are all still queued:
+    /// while the rate limit holds calls back, reads of later windows merge into them.
+    fn widen_round(&mut self, read: &PendingRead) -> Option<RoundId> {
+        let method = read.request.method();
+        let station = read.request.station()?.clone();
+        if !matches!(method, ApiMethod::GetStationStatus | ApiMethod::GetLoad) {
+            return None;
+        }
+        let (&id, round) = self
+            .rounds
+            .iter_mut()
+            .find(|(_, r)| r.method == method && !r.dispatched)?;
+        let group = self.members.group_of(&station);
+        // Widen an existing call: a status page with room, or a load of the station's group (a
+        // load of another station of the group becomes the group's).
+        let widened = round.calls.iter().find_map(|call_id| {
+            let call = self.calls.get_mut(call_id)?;
+            let CallPurpose::Read { covers, .. } = &mut call.purpose else {
+                return None;
+            };
+            let fits = match &mut call.op {
+                CallOp::Status(ids) if ids.len() < STATUS_PAGE => {
+                    ids.push(station.clone());
+                    true
+                }
+                CallOp::Load(LoadQuery::Group(g)) => group == Some(*g),
+                CallOp::Load(query @ LoadQuery::Station(_))
+                    if group.is_some()
+                        && covers.iter().any(|s| self.members.group_of(s) == group) =>
+                {
+                    *query = LoadQuery::Group(group.expect("checked above"));
+                    true
+                }
+                _ => false,
+            };
+            fits.then(|| covers.push(station.clone()))
+        });
+        if widened.is_none() {
+            let op = match method {
+                ApiMethod::GetStationStatus => CallOp::Status(vec![station.clone()]),
+                _ => CallOp::Load(LoadQuery::Station(station.clone())),
+            };
+            let call = self.new_round_call(id, op, vec![station.clone()]);
+            self.read_lane.push_back(call);
+            let round = self.rounds.get_mut(&id).expect("found above");
+            round.calls.push(call);
+            round.calls_left += 1;
+        }
+        let round = self.rounds.get_mut(&id).expect("found above");
+        if let Some(covers) = &mut round.covers {
+            covers.insert(station);
+        }
+        Some(id)
+    }
+
+    /// Starts one round for `method` with the reads that found none to join, reading every
+    /// member not covered by a round under way.
+    pub(super) fn start_round(&mut self, method: ApiMethod, reads: Vec<PendingRead>) {
+        let now = Instant::now();
+        self.members.forget_quiet(now);
+        let under_way = |state: &GatewayState, station: &StationId| {
+            state
+                .rounds
+                .values()
+                .any(|r| r.method == method && r.covers(Some(station)))
+        };
+        let mut wanted: Vec<StationId> = match method {
+            ApiMethod::GetStationStatus => self.members.status.keys().cloned().collect(),
+            ApiMethod::GetLoad => self.members.load.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        wanted.extend(reads.iter().filter_map(|r| r.request.station().cloned()));
+        wanted.sort();
+        wanted.dedup();
+        wanted.retain(|s| !under_way(self, s));
+        let calls: Vec<(CallOp, Vec<StationId>)> = match method {
+            ApiMethod::GetStationStatus => wanted
+                .chunks(STATUS_PAGE)
+                .map(|page| (CallOp::Status(page.to_vec()), page.to_vec()))
+                .collect(),
+            ApiMethod::GetLoad => self
+                .load_cover(&wanted)
+                .into_iter()
+                .map(|(query, covers)| (CallOp::Load(query), covers))
+                .collect(),
+            ApiMethod::GetAlarms => vec![(CallOp::Alarms, Vec::new())],
+            ApiMethod::GetStationRights => vec![(CallOp::Rights, Vec::new())],
+            ApiMethod::GetStations => vec![(CallOp::Stations, Vec::new())],
+            ApiMethod::GetChargingSessionData => {
+                let first = reads.iter().filter_map(|r| r.request.since()).min();
+                vec![(
+                    CallOp::Sessions(self.held.sessions_from(first)),
+                    Vec::new(),
+                )]
+            }
+            // Writes never come as reads.
+            ApiMethod::ShedLoad | ApiMethod::ClearShedState | ApiMethod::ClearAlarms => {
+                Vec::new()
+            }
+        };
+        let covers = matches!(method, ApiMethod::GetStationStatus | ApiMethod::GetLoad)
+            .then(|| wanted.into_iter().collect());
+        let id = self.open_round(method, covers, reads, calls);
+        let round = &self.rounds[&id];
+        self.read_lane.extend(round.calls.iter().copied());
+    }
+
+    /// A write's read-back: a round of its own for the one station, sent in the write lane. It
+    /// is never answered from an earlier answer, which may predate the write.
+    pub(super) fn start_read_back(&mut self, read: PendingRead) {
+        let Some(station) = read.request.station().cloned() else {
+            return;
+        };
+        let op = CallOp::Load(LoadQuery::Station(station.clone()));
+        let covers = Some(HashSet::from([station.clone()]));
+        let id = self.open_round(
+            ApiMethod::GetLoad,
+            covers,
+            vec![read],
+            vec![(op, vec![station])],
+        );
+        let round = &self.rounds[&id];
+        self.write_lane.extend(round.calls.iter().copied());
+    }
+
+    fn open_round(
+        &mut self,
+        method: ApiMethod,
+        covers: Option<HashSet<StationId>>,
+        waiters: Vec<PendingRead>,
+        calls: Vec<(CallOp, Vec<StationId>)>,
+    ) -> RoundId {
+        let id = RoundId(self.next_round);
+        self.next_round += 1;
+        let calls: Vec<CallId> = calls
+            .into_iter()
+            .map(|(op, covers)| self.new_round_call(id, op, covers))
+            .collect();
+        self.rounds.insert(
+            id,
+            Round {
+                method,
+                started: Instant::now(),
+                calls_left: calls.len(),
+                calls,
+                dispatched: false,
+                covers,
+                waiters,
+                failures: HashMap::new(),
+                account_failure: None,
+            },
+        );
+        if self.rounds[&id].calls_left == 0 {
+            self.finish_round(id);
+        }
+        id
+    }
+
+    fn new_round_call(&mut self, round: RoundId, op: CallOp, covers: Vec<StationId>) -> CallId {
+        self.new_call(Call {
+            op,
+            purpose: CallPurpose::Read { round, covers },
+            in_flight: false,
+        })
+    }
+
+    /// The fewest getLoad calls that cover `wanted`: greedily, the station group covering most
+    /// of the stations still uncovered, while a group covers two or more; one call per station
+    /// for the rest.
+    fn load_cover(&self, wanted: &[StationId]) -> Vec<(LoadQuery, Vec<StationId>)> {
+        let mut uncovered: HashSet<&StationId> = wanted.iter().collect();
+        let mut groups: Vec<GroupId> = wanted
+            .iter()
+            .filter_map(|s| self.members.group_of(s))
+            .collect();
+        groups.sort();
+        groups.dedup();
+        let mut calls = Vec::new();
+        loop {
+            let best = groups
+                .iter()
+                .map(|g| {
+                    let declared = uncovered
+                        .iter()
+                        .copied()
+                        .filter(|s| self.members.group_of(s) == Some(*g));
+                    let learned = self
+                        .held
+                        .members_of(*g)
+                        .iter()
+                        .filter(|s| uncovered.contains(s));
+                    let covered: HashSet<&StationId> = declared.chain(learned).collect();
+                    (*g, covered)
+                })
+                .max_by_key(|(g, covered)| (covered.len(), std::cmp::Reverse(*g)));
+            let Some((group, covered)) = best.filter(|(_, covered)| covered.len() >= 2) else {
+                break;
+            };
+            let mut covered: Vec<StationId> = covered.into_iter().cloned().collect();
+            covered.sort();
+            covered.iter().for_each(|s| {
+                uncovered.remove(s);
+            });
+            groups.retain(|g| *g != group);
+            calls.push((LoadQuery::Group(group), covered));
+        }
+        let mut rest: Vec<&StationId> = uncovered.into_iter().collect();
+        rest.sort();
+        calls.extend(
+            rest.into_iter()
+                .map(|s| (LoadQuery::Station(s.clone()), vec![s.clone()])),
+        );
+        calls
+    }
+
+    /// A round's call finished: its answer goes into the latest answers, or its failure to the
+    /// stations it covered; when it was the round's last, the waiters are answered.
+    pub(super) fn on_round_call_completed(
+        &mut self,
+        id: RoundId,
+        op: CallOp,
+        covers: Vec<StationId>,
+        result: Result<CallOutput, GatewayError>,
+    ) {
+        let Some(round) = self.rounds.get_mut(&id) else {
+            return;
+        };
+        let asked = round.started;
+        match result {
+            Ok(output) => self.held.absorb(asked, &op, &covers, output),
+            Err(error) => {
+                if error.kind().is_plan_rights() {
+                    self.held.refused(round.method, error.clone());
+                }
+                if covers.is_empty() {
+                    round.account_failure = Some(error);
+                } else {
+                    for station in covers {
+                        round.failures.insert(station, error.clone());
+                    }
+                }
+            }
+        }
+        let round = self.rounds.get_mut(&id).expect("looked up above");
+        round.calls_left -= 1;
+        if round.calls_left == 0 {
+            self.finish_round(id);
+        }
+    }
+
+    fn finish_round(&mut self, id: RoundId) {
+        let Some(round) = self.rounds.remove(&id) else {
+            return;
+        };
+        if !round.dispatched {
+            self.queued -= round.waiters.len();
+        }
+        for waiter in round.waiters {
+            let failure = waiter
+                .request
+                .station()
+                .and_then(|s| round.failures.get(s))
+                .or(round.account_failure.as_ref());
+            let result = match failure {
+                Some(error) => Err(error.clone()),
+                None => Ok(self
+                    .held
+                    .reply(&waiter.request, round.started)
+                    .unwrap_or_else(|| waiter.request.not_reported())),
+            };
+            waiter.answer(result);
+        }
+    }
+
+    /// The round call `call` is being sent: its round's waiters stop counting as queued.
+    pub(super) fn round_dispatched(&mut self, round: RoundId) {
+        if let Some(round) = self.rounds.get_mut(&round) {
+            if !round.dispatched {
+                round.dispatched = true;
+                self.queued -= round.waiters.len();
+            }
+        }
+    }
+}
+
+impl ReadRequest {
+    /// The method that answers this request.
+    pub(crate) fn method(&self) -> ApiMethod {
+        match self {
+            ReadRequest::Status(_) => ApiMethod::GetStationStatus,
+            ReadRequest::Load { .. } => ApiMethod::GetLoad,
+            ReadRequest::Alarms(_) => ApiMethod::GetAlarms,
+            ReadRequest::Rights(_) => ApiMethod::GetStationRights,
+            ReadRequest::Sessions { .. } => ApiMethod::GetChargingSessionData,
+            ReadRequest::Stations(_) | ReadRequest::StationList => ApiMethod::GetStations,
+        }
+    }
+
+    /// How far back the first session query looks.
+    fn since(&self) -> Option<DateTime<Utc>> {
+        match self {
+            ReadRequest::Sessions { since, .. } => *since,
+            _ => None,
+        }
+    }
+
+    /// The answer when the service did not mention the station.
+    pub(super) fn not_reported(&self) -> ReadReply {
+        match self {
+            ReadRequest::Status(_) => ReadReply::Status(None),
+            ReadRequest::Load { .. } => ReadReply::Load(None),
+            ReadRequest::Alarms(_) => ReadReply::Alarms(Vec::new()),
+            ReadRequest::Rights(_) => ReadReply::Rights(None),
+            ReadRequest::Sessions { .. } => ReadReply::Sessions(Vec::new()),
+            ReadRequest::Stations(_) => ReadReply::Stations(None),
+            ReadRequest::StationList => ReadReply::StationList(Vec::new()),
+        }
+    }
+}
