@@ -91,6 +91,8 @@ struct Inner {
     broken_stations: HashSet<StationId>,
     /// Accept sheds without applying them: the write never becomes visible.
     ignore_writes: bool,
+    /// What getChargingSessionData finds, filtered by its query.
+    sessions: Vec<ChargingSession>,
     latency: Duration,
 }
 
@@ -100,6 +102,38 @@ pub(crate) struct FakeApi {
 
 pub(crate) fn station_id(n: usize) -> StationId {
     StationId::new(format!("1:{}", 1000 + n))
+}
+
+/// A session on `port` of `station` that started `start_min` minutes after 10:00 on
+/// 2026-11-29 and lasted half an hour, or is still running.
+pub(crate) fn session(
+    station: &StationId,
+    port: u16,
+    id: i64,
+    start_min: i64,
+    ended: bool,
+) -> ChargingSession {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-29T10:00:00Z")
+        .expect("a valid time")
+        .with_timezone(&chrono::Utc)
+        + chrono::Duration::minutes(start_min);
+    ChargingSession {
+        station_id: station.clone(),
+        station_name: None,
+        port: Some(PortNumber(port)),
+        address: None,
+        city: None,
+        state: None,
+        country: None,
+        postal_code: None,
+        session_id: id,
+        energy: 1.0,
+        start_time: start,
+        end_time: ended.then_some(start + chrono::Duration::minutes(30)),
+        user_id: None,
+        record_number: None,
+        credential_id: None,
+    }
 }
 
 impl FakeApi {
@@ -165,6 +199,10 @@ impl FakeApi {
 
     pub fn heal_station(&self, station: &StationId) {
         self.lock().broken_stations.remove(station);
+    }
+
+    pub fn add_session(&self, session: ChargingSession) {
+        self.lock().sessions.push(session);
     }
 
     pub fn ignore_writes(&self, ignore: bool) {
@@ -395,7 +433,19 @@ impl ChargePointApi for FakeApi {
             query.station_id.as_ref(),
         )
         .await?;
-        Ok(Vec::new())
+        Ok(self
+            .lock()
+            .sessions
+            .iter()
+            .filter(|s| {
+                query
+                    .station_id
+                    .as_ref()
+                    .is_none_or(|id| *id == s.station_id)
+            })
+            .filter(|s| query.from.is_none_or(|from| s.start_time >= from))
+            .cloned()
+            .collect())
     }
 
     async fn get_stations(&self, query: &StationsQuery) -> Result<Vec<StationInfo>, SoapError> {

@@ -484,9 +484,7 @@ impl Actor for FleetSupervisor {
         for device in devices {
             let path = device.path.to_string();
             state.directory.set(&path, &device, None);
-            state
-                .stations
-                .insert(path, StationEntry::new(device));
+            state.stations.insert(path, StationEntry::new(device));
         }
         let paths: Vec<String> = state.stations.keys().cloned().collect();
         for path in paths {

@@ -142,16 +142,9 @@ impl Held {
     }
 
     /// getStationStatus for `asked_for` answered `all`.
-    fn absorb_status(
-        &mut self,
-        asked: Instant,
-        asked_for: &[StationId],
-        all: Vec<StationStatus>,
-    ) {
-        let mut found: HashMap<StationId, StationStatus> = all
-            .into_iter()
-            .map(|s| (s.station_id.clone(), s))
-            .collect();
+    fn absorb_status(&mut self, asked: Instant, asked_for: &[StationId], all: Vec<StationStatus>) {
+        let mut found: HashMap<StationId, StationStatus> =
+            all.into_iter().map(|s| (s.station_id.clone(), s)).collect();
         for station in asked_for {
             let value = found.remove(station);
             self.status
@@ -175,13 +168,8 @@ impl Held {
             );
         }
         for station in expected {
-            self.load.insert(
-                station.clone(),
-                Fetched {
-                    asked,
-                    value: None,
-                },
-            );
+            self.load
+                .insert(station.clone(), Fetched { asked, value: None });
         }
         for load in stations {
             self.load.insert(
@@ -206,10 +194,7 @@ impl Held {
     }
 
     fn absorb_rights(&mut self, asked: Instant, all: Vec<StationRights>) {
-        let by_station = all
-            .into_iter()
-            .map(|r| (r.station_id.clone(), r))
-            .collect();
+        let by_station = all.into_iter().map(|r| (r.station_id.clone(), r)).collect();
         self.rights = Some(AccountWide { asked, by_station });
     }
 
@@ -282,11 +267,7 @@ impl SessionLog {
     /// start seen (that session is read again, in case it was still running), or earlier when a
     /// port's latest session was still running when last read, so its energy and end are read
     /// again: `fromTimeStamp` filters on the session's start.
-    fn next_from(
-        &self,
-        first: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    fn next_from(&self, first: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let Some(newest) = self.newest_start else {
             return first;
         };
@@ -304,29 +285,10 @@ impl SessionLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_api::session as started;
 
     fn session(station: &str, port: u16, id: i64, start_min: i64, ended: bool) -> ChargingSession {
-        let t0 = DateTime::parse_from_rfc3339("2026-11-29T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let start = t0 + chrono::Duration::minutes(start_min);
-        ChargingSession {
-            station_id: StationId::new(station),
-            station_name: None,
-            port: Some(PortNumber(port)),
-            address: None,
-            city: None,
-            state: None,
-            country: None,
-            postal_code: None,
-            session_id: id,
-            energy: 1.0,
-            start_time: start,
-            end_time: ended.then_some(start + chrono::Duration::minutes(30)),
-            user_id: None,
-            record_number: None,
-            credential_id: None,
-        }
+        started(&StationId::new(station), port, id, start_min, ended)
     }
 
     #[test]

@@ -20,8 +20,8 @@ use tokio::time::Instant;
 
 use super::call::{CallOp, CallOutput};
 use super::rounds::{PendingRead, RoundId};
-use super::{GatewayError, GatewayMessage, GatewayState, ReadReply, ReadRequest, WriteReply};
 use super::WriteRequest;
+use super::{GatewayError, GatewayMessage, GatewayState, ReadReply, ReadRequest, WriteReply};
 
 /// Identifies one call for the lifetime of a gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

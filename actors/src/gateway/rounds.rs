@@ -221,15 +221,10 @@ impl GatewayState {
             ApiMethod::GetStations => vec![(CallOp::Stations, Vec::new())],
             ApiMethod::GetChargingSessionData => {
                 let first = reads.iter().filter_map(|r| r.request.since()).min();
-                vec![(
-                    CallOp::Sessions(self.held.sessions_from(first)),
-                    Vec::new(),
-                )]
+                vec![(CallOp::Sessions(self.held.sessions_from(first)), Vec::new())]
             }
             // Writes never come as reads.
-            ApiMethod::ShedLoad | ApiMethod::ClearShedState | ApiMethod::ClearAlarms => {
-                Vec::new()
-            }
+            ApiMethod::ShedLoad | ApiMethod::ClearShedState | ApiMethod::ClearAlarms => Vec::new(),
         };
         let covers = matches!(method, ApiMethod::GetStationStatus | ApiMethod::GetLoad)
             .then(|| wanted.into_iter().collect());

@@ -52,9 +52,10 @@ fn shed(station: usize, kw: f64) -> WriteRequest {
 async fn status_reads_of_100_stations_become_one_call() {
     let api = Arc::new(FakeApi::new(100, 2, 10));
     let gateway = start(api.clone(), options()).await;
-    let replies =
-        join_all((0..100).map(|n| gateway.read(ReadRequest::Status(station_id(n)), FRESH, PATIENCE)))
-            .await;
+    let replies = join_all(
+        (0..100).map(|n| gateway.read(ReadRequest::Status(station_id(n)), FRESH, PATIENCE)),
+    )
+    .await;
     for (n, reply) in replies.into_iter().enumerate() {
         match reply {
             Ok(ReadReply::Status(Some(status))) => assert_eq!(status.station_id, station_id(n)),
@@ -376,6 +377,147 @@ async fn reads_held_back_by_a_busy_account_merge_into_the_calls_waiting() {
             status_of(0..1),
             "Group(GroupId(1))".to_string(),
             status_of(1..6)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_is_answered_from_a_fresh_account_answer_and_a_round_reads_every_member() {
+    let api = Arc::new(FakeApi::new(4, 1, 1));
+    let gateway = start(api.clone(), options()).await;
+    let status = |n: usize| gateway.read(ReadRequest::Status(station_id(n)), FRESH, PATIENCE);
+    let first = join_all((0..4).map(status)).await;
+    assert!(first.iter().all(Result::is_ok), "{first:?}");
+    assert_eq!(api.calls_of(ApiMethod::GetStationStatus).len(), 1);
+    // Within the freshness a station accepts: the account's answer serves, no call.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let reused = status(2).await;
+    assert!(
+        matches!(&reused, Ok(ReadReply::Status(Some(s))) if s.station_id == station_id(2)),
+        "{reused:?}"
+    );
+    assert_eq!(api.calls_of(ApiMethod::GetStationStatus).len(), 1);
+    // Past it, one station's read makes a round that reads every station that reads status,
+    // so the others asking a moment later find it fresh.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(status(0).await.is_ok());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(join_all((1..4).map(status)).await.iter().all(Result::is_ok));
+    let calls = api.calls_of(ApiMethod::GetStationStatus);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    for n in 0..4 {
+        assert!(calls[1].detail.contains(&format!("{:?}", station_id(n))));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_refusal_is_not_asked_again_within_the_hour() {
+    let api = Arc::new(FakeApi::new(2, 1, 1));
+    api.always_fail(ApiMethod::GetAlarms, Fail::PlanRights);
+    let gateway = start(api.clone(), options()).await;
+    let alarms = |n: usize| gateway.read(ReadRequest::Alarms(station_id(n)), FRESH, PATIENCE);
+    let refused = |r: Result<ReadReply, GatewayError>| {
+        r.expect_err("refused").kind() == FailureKind::Call(ErrorKind::PlanRights)
+    };
+    assert!(refused(alarms(0).await));
+    tokio::time::sleep(Duration::from_secs(10 * 60)).await;
+    let before = tokio::time::Instant::now();
+    assert!(refused(alarms(1).await));
+    assert_eq!(before.elapsed(), Duration::ZERO, "answered at once");
+    assert_eq!(api.calls_of(ApiMethod::GetAlarms).len(), 1);
+    // Other methods of the account are not held back.
+    assert!(gateway
+        .read(ReadRequest::Status(station_id(0)), FRESH, PATIENCE)
+        .await
+        .is_ok());
+    tokio::time::sleep(Duration::from_secs(51 * 60)).await;
+    assert!(refused(alarms(1).await));
+    assert_eq!(api.calls_of(ApiMethod::GetAlarms).len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sessions_are_read_for_the_whole_account_and_then_from_the_newest_seen() {
+    use crate::fake_api::session;
+    let api = Arc::new(FakeApi::new(2, 2, 1));
+    for s in [
+        session(&station_id(0), 1, 1, 0, true),
+        session(&station_id(0), 1, 2, 60, true),
+        session(&station_id(0), 2, 3, 30, true),
+        session(&station_id(1), 1, 4, 90, true),
+    ] {
+        api.add_session(s);
+    }
+    let gateway = start(api.clone(), options()).await;
+    let since = session(&station_id(0), 1, 0, -600, true).start_time;
+    let sessions = |n: usize| {
+        gateway.read(
+            ReadRequest::Sessions {
+                station: station_id(n),
+                since: Some(since),
+            },
+            FRESH,
+            PATIENCE,
+        )
+    };
+    let (zero, one) = tokio::join!(sessions(0), sessions(1));
+    let ids = |r: Result<ReadReply, GatewayError>| match r {
+        Ok(ReadReply::Sessions(mut all)) => {
+            all.sort_by_key(|s| s.session_id);
+            all.into_iter().map(|s| s.session_id).collect::<Vec<_>>()
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    // Each port's latest session only.
+    assert_eq!(ids(zero), vec![2, 3]);
+    assert_eq!(ids(one), vec![4]);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    api.add_session(session(&station_id(0), 2, 5, 120, true));
+    assert_eq!(ids(sessions(0).await), vec![2, 5]);
+    let calls = api.calls_of(ApiMethod::GetChargingSessionData);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let newest = session(&station_id(1), 1, 4, 90, true).start_time;
+    assert_eq!(
+        calls[0].detail,
+        format!("SessionQuery {{ station_id: None, session_id: None, from: Some({since:?}), to: None }}")
+    );
+    assert_eq!(
+        calls[1].detail,
+        format!("SessionQuery {{ station_id: None, session_id: None, from: Some({newest:?}), to: None }}")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_load_round_reads_by_group_one_call_per_group() {
+    // Stations 0-5 in groups 1 and 2 of three: each round is one call per group, none per
+    // station.
+    let api = Arc::new(FakeApi::new(6, 1, 3));
+    let gateway = start(api.clone(), options()).await;
+    let load = |n: usize| {
+        gateway.read(
+            ReadRequest::Load {
+                station: station_id(n),
+                group: Some(GroupId(i32::try_from(n / 3).unwrap() + 1)),
+            },
+            FRESH,
+            PATIENCE,
+        )
+    };
+    assert!(join_all((0..6).map(load)).await.iter().all(Result::is_ok));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(join_all((0..6).map(load)).await.iter().all(Result::is_ok));
+    let mut details: Vec<String> = api
+        .calls_of(ApiMethod::GetLoad)
+        .into_iter()
+        .map(|c| c.detail)
+        .collect();
+    details.sort();
+    assert_eq!(
+        details,
+        vec![
+            "Group(GroupId(1))",
+            "Group(GroupId(1))",
+            "Group(GroupId(2))",
+            "Group(GroupId(2))"
         ]
     );
 }
