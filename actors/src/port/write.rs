@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cp_registry::{ApiMethod, GroupId, PortLoad, PortNumber, StationId, StationLoad};
+use cp_registry::{AccountId, ApiMethod, GroupId, PortLoad, PortNumber, StationId, StationLoad};
 use ractor::{ActorRef, MessagingErr};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -69,6 +69,8 @@ pub struct PortContext {
     /// The device path, for errors and logs.
     pub device: String,
     pub station: StationId,
+    /// The station's account: writes are counted per account.
+    pub account: AccountId,
     pub gateway: GatewayHandle,
     pub options: Arc<FleetOptions>,
     /// The station's group (from getStations), so a read-back can share a group's getLoad.
@@ -294,10 +296,12 @@ pub(crate) fn report_write(
             reason: e.to_string(),
         },
     };
-    context
-        .options
-        .station_observer
-        .write_finished(&context.station, attribute, &outcome);
+    context.options.station_observer.write_finished(
+        &context.station,
+        &context.account,
+        attribute,
+        &outcome,
+    );
 }
 
 fn refused(op: &str) -> WriteOutcome {
