@@ -284,7 +284,8 @@ impl PortCalls {
     }
 }
 
-/// Tells the observer how a write ended; refusals before sending count as failures.
+/// Tells the observer how a write ended; refusals before sending count as failures. A failure
+/// is also logged: metrics count writes per account, so the log is what names the station.
 pub(crate) fn report_write(
     context: &PortContext,
     attribute: &str,
@@ -296,6 +297,9 @@ pub(crate) fn report_write(
             reason: e.to_string(),
         },
     };
+    if let WriteOutcome::Failed { reason } | WriteOutcome::Refused { reason } = &outcome {
+        tracing::warn!(device = %context.device, attribute, cause = %reason, "write failed");
+    }
     context.options.station_observer.write_finished(
         &context.station,
         &context.account,
