@@ -46,7 +46,7 @@ pub use fleet::Connect;
 pub use gateway::{GatewayError, GatewayOptions};
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};
 pub use metrics::Metrics;
-pub use observe::{CallObserver, NoObserver, StationObserver};
+pub use observe::{CallObserver, DataAge, NoObserver, StationObserver};
 pub use options::{
     FleetOptions, DEFAULT_CONFIRM_POLL, DEFAULT_CONFIRM_TIMEOUT, DEFAULT_LEASE_MINUTES,
     STATION_INFO_REFRESH,

@@ -49,8 +49,9 @@ pub trait CallObserver: Send + Sync + 'static {
 
 /// What station actors and the supervisor tell whoever keeps fleet metrics.
 pub trait StationObserver: Send + Sync + 'static {
-    /// A station actor started; `writable` names the registry attributes it may write.
-    fn station_started(&self, _station: &StationId, _writable: &[&str]) {}
+    /// A station actor started; `writable` names the registry attributes it may write on
+    /// behalf of `account`.
+    fn station_started(&self, _station: &StationId, _account: &AccountId, _writable: &[&str]) {}
 
     /// A station left the fleet (removed or reloaded away): forget its series.
     fn station_removed(&self, _station: &StationId) {}
@@ -58,29 +59,54 @@ pub trait StationObserver: Send + Sync + 'static {
     /// The supervisor restarted a failed station actor.
     fn station_restarted(&self, _station: &StationId) {}
 
-    /// After each scrape: whether the station counts as up.
-    fn station_up(&self, _station: &StationId, _up: bool) {}
+    /// After each scrape: whether the station (of `account`) counts as up.
+    fn station_up(&self, _station: &StationId, _account: &AccountId, _up: bool) {}
 
     /// A scrape published after `elapsed` (from the tick to the publish).
     fn scrape_finished(&self, _station: &StationId, _elapsed: Duration, _at: DateTime<Utc>) {}
 
-    /// After each scrape, for each method the station reads: how old its data is.
-    fn data_age(&self, _station: &StationId, _op: ApiMethod, _age: Duration) {}
+    /// After each scrape: how old the data of each method the station reads is, for every
+    /// method that has answered at least once.
+    fn data_ages(&self, _station: &StationId, _ages: &[DataAge]) {}
 
     /// A method's latest call was (or stopped being) refused by the account's plan.
     fn method_refused(&self, _station: &StationId, _op: ApiMethod, _refused: bool) {}
 
-    /// A write of `attribute` ended with `outcome`.
-    fn write_finished(&self, _station: &StationId, _attribute: &str, _outcome: &WriteOutcome) {}
+    /// A write of `attribute` to the station, on behalf of `account`, ended with `outcome`.
+    fn write_finished(
+        &self,
+        _station: &StationId,
+        _account: &AccountId,
+        _attribute: &str,
+        _outcome: &WriteOutcome,
+    ) {
+    }
 
-    /// Ports of the station with a shed in force, and its alarms, after each scrape.
-    fn sheds_active(&self, _station: &StationId, _ports: usize) {}
+    /// The station's alarms, after each scrape.
     fn alarms_active(&self, _station: &StationId, _alarms: usize) {}
 
     /// Fresh records, for telemetry gauges.
     fn load_observed(&self, _load: &StationLoad) {}
     fn status_observed(&self, _status: &StationStatus) {}
     fn session_observed(&self, _session: &ChargingSession) {}
+}
+
+/// How old one method's data was when a station published, and how old it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataAge {
+    pub method: ApiMethod,
+    /// Since the method last answered.
+    pub age: Duration,
+    /// How often the station calls the method: its points' shortest Data Currency, at least
+    /// the device's `cacheExpiration`. Data older than this is overdue.
+    pub period: Duration,
+}
+
+impl DataAge {
+    /// How far the data is past its period; zero while it is current.
+    pub fn overdue(&self) -> Duration {
+        self.age.saturating_sub(self.period)
+    }
 }
 
 /// Observes nothing.

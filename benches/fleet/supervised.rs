@@ -192,42 +192,62 @@ async fn wait_published(
     (None, published)
 }
 
-/// p99 per method of each station's data age now: the age its last scrape reported
-/// (`cp_station_data_age_seconds`) plus the time since that scrape.
+/// p99 per method of the data ages the stations published with since start:
+/// `cp_data_age_seconds`, the fleet-wide histogram (the supervisor keeps no age per station and
+/// method), read as Prometheus' `histogram_quantile` reads it.
 fn data_ages(text: &str) -> BTreeMap<String, f64> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    let mut last_scrape = BTreeMap::new();
+    let mut buckets: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for line in text.lines() {
-        if line.starts_with("cp_station_last_scrape_timestamp_seconds{") {
-            if let (Some(station), Some(v)) = (label(line, "station"), sample_value(line)) {
-                last_scrape.insert(station.to_string(), v);
-            }
-        }
-    }
-    let mut by_method: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for line in text.lines() {
-        if !line.starts_with("cp_station_data_age_seconds{") {
+        if !line.starts_with("cp_data_age_seconds_bucket{") {
             continue;
         }
-        let (Some(station), Some(method), Some(age)) = (
-            label(line, "station"),
-            label(line, "method"),
-            sample_value(line),
-        ) else {
+        let (Some(method), Some(le), Some(count)) =
+            (label(line, "method"), label(line, "le"), sample_value(line))
+        else {
             continue;
         };
-        let since = last_scrape.get(station).map_or(0.0, |t| (now - t).max(0.0));
-        by_method
+        let Ok(bound) = le.parse::<f64>() else {
+            continue;
+        };
+        buckets
             .entry(method.to_string())
             .or_default()
-            .push(age + since);
+            .push((bound, count));
     }
-    by_method
+    buckets
         .into_iter()
-        .filter_map(|(m, mut ages)| percentile(&mut ages, 99.0).map(|p| (m, p)))
+        .filter_map(|(method, mut cumulative)| {
+            cumulative.sort_by(|a, b| a.0.total_cmp(&b.0));
+            histogram_quantile(0.99, &cumulative).map(|q| (method, q))
+        })
         .collect()
+}
+
+/// The `q` quantile of cumulative `(upper bound, count)` buckets sorted by bound: linear within
+/// the bucket it falls in (the first from 0), and the highest finite bound if it falls in +Inf.
+fn histogram_quantile(q: f64, cumulative: &[(f64, f64)]) -> Option<f64> {
+    let total = cumulative.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let (mut lower_bound, mut lower_count) = (0.0, 0.0);
+    for &(bound, count) in cumulative {
+        if count >= rank {
+            if bound.is_infinite() {
+                return Some(lower_bound);
+            }
+            let width = count - lower_count;
+            let fraction = if width > 0.0 {
+                (rank - lower_count) / width
+            } else {
+                1.0
+            };
+            return Some(lower_bound + (bound - lower_bound) * fraction);
+        }
+        (lower_bound, lower_count) = (bound, count);
+    }
+    None
 }
 
 fn label<'a>(line: &'a str, name: &str) -> Option<&'a str> {

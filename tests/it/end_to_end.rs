@@ -379,13 +379,13 @@ fn cli_shed_drops_the_simulated_load_and_revert_restores_it() {
         "{capped_load} kW, was {before} kW, cap {cap} kW"
     );
 
-    // The binary's metrics carry station health and writes, not only API calls.
+    // The binary's metrics carry station health and writes (counted per account), not only API
+    // calls.
     let metrics = supervisor.metrics();
     for series in [
-        format!("cp_station_up{{station=\"{station}\"}} 1"),
-        format!(
-            "cp_writes_total{{attribute=\"shedState\",outcome=\"confirmed\",station=\"{station}\"}} 1"
-        ),
+        format!("cp_station_up{{account=\"account1\",station=\"{station}\"}} 1"),
+        "cp_writes_total{account=\"account1\",attribute=\"shedState\",outcome=\"confirmed\"} 1"
+            .to_string(),
     ] {
         assert!(metrics.contains(&series), "no {series} in:\n{metrics}");
     }

@@ -3,8 +3,15 @@
 //!
 //! Dashboards (`dashboards/`), alert rules and the Prometheus tests depend on these names and
 //! labels exactly as written here.
+//!
+//! Series per station are few on purpose (issue 12: at most 16 for a 2-port station, its share
+//! of the fleet-wide series included): distributions (scrape durations, data ages) are
+//! fleet-wide histograms, writes are counted per account, and a series whose value would only
+//! say "nothing here" (a cap while the port is not shed, a method that is not refused, a
+//! status the port is not in) does not exist. The test
+//! `a_shed_two_port_station_costs_at_most_16_series` holds the count.
 
-use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 /// SOAP call and scrape durations: 10 ms (a loopback simulator) to 60 s (the longest call
 /// deadline a gateway allows, retries included).
@@ -15,6 +22,12 @@ const DURATION_BUCKETS: &[f64] = &[
 /// Rate-limiter waits: most are zero or a few milliseconds; a throttled account waits seconds.
 const RATE_LIMIT_WAIT_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Data ages: a getLoad kept 30 s (the shipped registry's load currency) to getStations kept a
+/// day (its points' currency), with room above for data that stopped coming.
+const DATA_AGE_BUCKETS: &[f64] = &[
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 21600.0, 86400.0, 172800.0,
 ];
 
 /// Stations per batched call: one station up to a large fleet's page (getStationStatus pages
@@ -35,22 +48,20 @@ pub(super) struct Families {
     pub(super) batch_stations: HistogramVec,
     pub(super) queued_requests: GaugeVec,
     pub(super) overload_rejections: IntCounterVec,
-    // Fleet health, by station.
+    // Fleet health: fleet-wide distributions, writes by account, the rest by station.
+    pub(super) scrape_duration: Histogram,
+    pub(super) data_age: HistogramVec,
+    pub(super) writes: IntCounterVec,
     pub(super) station_up: GaugeVec,
     pub(super) last_scrape: GaugeVec,
-    pub(super) scrape_duration: HistogramVec,
-    pub(super) data_age: GaugeVec,
+    pub(super) data_overdue: GaugeVec,
     pub(super) restarts: IntCounterVec,
     pub(super) method_refused: GaugeVec,
-    pub(super) writes: IntCounterVec,
-    pub(super) sheds_active: GaugeVec,
     pub(super) active_alarms: GaugeVec,
     // Telemetry, by station and port.
-    pub(super) station_load: GaugeVec,
     pub(super) port_load: GaugeVec,
     pub(super) port_allowed_load: GaugeVec,
     pub(super) port_shed_ratio: GaugeVec,
-    pub(super) port_shed_state: GaugeVec,
     pub(super) port_session_energy: GaugeVec,
     pub(super) port_status: GaugeVec,
 }
@@ -124,11 +135,32 @@ impl Families {
                 "Requests refused because the account's gateway queue was full.",
                 &["account"],
             )?,
+            scrape_duration: plain_histogram(
+                r,
+                "cp_station_scrape_duration_seconds",
+                "Duration of one scrape of a station (all points), over the whole fleet.",
+                DURATION_BUCKETS,
+            )?,
+            data_age: histogram(
+                r,
+                "cp_data_age_seconds",
+                "Age of a method's data each time a station publishes, over the whole fleet \
+                 (one observation per station, method and publish).",
+                &["method"],
+                DATA_AGE_BUCKETS,
+            )?,
+            writes: counter(
+                r,
+                "cp_writes_total",
+                "Point writes of the account's stations, by attribute and outcome \
+                 (confirmed, pending, stored, failed).",
+                &["account", "attribute", "outcome"],
+            )?,
             station_up: gauge(
                 r,
                 "cp_station_up",
                 "1 when the station's last scrape got its data, 0 when its API calls fail.",
-                &["station"],
+                &["account", "station"],
             )?,
             last_scrape: gauge(
                 r,
@@ -136,18 +168,12 @@ impl Families {
                 "Unix time the station's last scrape finished.",
                 &["station"],
             )?,
-            scrape_duration: histogram(
+            data_overdue: gauge(
                 r,
-                "cp_station_scrape_duration_seconds",
-                "Duration of one scrape of a station (all points).",
+                "cp_station_data_overdue_seconds",
+                "How far the station's stalest data was past its method's period (the points' \
+                 Data Currency) at the last scrape; 0 while all of it is current.",
                 &["station"],
-                DURATION_BUCKETS,
-            )?,
-            data_age: gauge(
-                r,
-                "cp_station_data_age_seconds",
-                "Age of the newest data from each API method when the station last scraped.",
-                &["station", "method"],
             )?,
             restarts: counter(
                 r,
@@ -158,20 +184,9 @@ impl Families {
             method_refused: gauge(
                 r,
                 "cp_station_method_refused",
-                "1 while the account's plan refuses the method for this station, else 0.",
+                "1 while the account's plan refuses the method for this station; no series \
+                 for a method that is not refused.",
                 &["station", "method"],
-            )?,
-            writes: counter(
-                r,
-                "cp_writes_total",
-                "Point writes, by attribute and outcome (confirmed, pending, failed).",
-                &["station", "attribute", "outcome"],
-            )?,
-            sheds_active: gauge(
-                r,
-                "cp_sheds_active",
-                "Ports of the station under a shed the supervisor commanded and has not cleared.",
-                &["station"],
             )?,
             active_alarms: gauge(
                 r,
@@ -179,34 +194,24 @@ impl Families {
                 "Alarms getAlarms reports for the station and not yet cleared.",
                 &["station"],
             )?,
-            station_load: gauge(
-                r,
-                "cp_station_load_watts",
-                "Whole-station load from getLoad.",
-                &["station"],
-            )?,
             port_load: gauge(
                 r,
                 "cp_port_load_watts",
-                "Port load from getLoad (portLoad).",
+                "Port load from getLoad (portLoad); a station's load is their sum.",
                 &["station", "port"],
             )?,
             port_allowed_load: gauge(
                 r,
                 "cp_port_allowed_load_watts",
-                "Load cap in force while the port is shed (allowedLoad); 0 when none.",
+                "Load cap of a shed port (allowedLoad); exists only while getLoad reports the \
+                 port shed (shedState 1), so the port's shed state is whether it exists.",
                 &["station", "port"],
             )?,
             port_shed_ratio: gauge(
                 r,
                 "cp_port_shed_ratio",
-                "Fraction of maximum power shed while the port is shed (percentShed / 100).",
-                &["station", "port"],
-            )?,
-            port_shed_state: gauge(
-                r,
-                "cp_port_shed_state",
-                "1 while a shed limit is in force on the port (shedState), else 0.",
+                "Fraction of maximum power shed (percentShed / 100); exists only while getLoad \
+                 reports the port shed.",
                 &["station", "port"],
             )?,
             port_session_energy: gauge(
@@ -218,7 +223,9 @@ impl Families {
             port_status: gauge(
                 r,
                 "cp_port_status",
-                "1 for the port's current status from getStationStatus, 0 for the others.",
+                "1, labelled with the port's current getStationStatus status (AVAILABLE, INUSE, \
+                 UNREACHABLE, UNKNOWN, OTHER); the previous status's series goes on a change, so \
+                 count or sum by status.",
                 &["station", "port", "status"],
             )?,
             registry,
@@ -241,6 +248,17 @@ fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::R
     let family = GaugeVec::new(Opts::new(name, help), labels)?;
     r.register(Box::new(family.clone()))?;
     Ok(family)
+}
+
+fn plain_histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    buckets: &[f64],
+) -> prometheus::Result<Histogram> {
+    let histogram = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))?;
+    r.register(Box::new(histogram.clone()))?;
+    Ok(histogram)
 }
 
 fn histogram(

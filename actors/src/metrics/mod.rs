@@ -9,6 +9,8 @@
 //! dashboards and alert rules built on these names.
 //!
 //! Conventions, checked by `promtool check metrics` in the tests:
+//! - few series per station (see `families`): a 2-port station costs at most 16, its share of
+//!   the fleet-wide series included;
 //! - names start with `cp_`, counters end in `_total`, values are in base units: durations in
 //!   seconds, power in watts (ChargePoint's kW × 1000), energy in joules (kWh × 3.6e6);
 //! - ChargePoint's `percentShed` (0..100) is exported as `cp_port_shed_ratio` (0..1), the
@@ -22,7 +24,8 @@
 //! - this file: [`Metrics`] itself, its registry and rendering;
 //! - `families`: every family's name, help, labels and buckets, and their registration;
 //! - `calls`: the gateway's events by account, and the [`CallObserver`](crate::CallObserver) impl;
-//! - `stations`: fleet health and telemetry by station and port, forgetting a station, and the
+//! - `stations`: fleet health and telemetry by station and port (scrape durations and data ages
+//!   fleet-wide, writes by account), forgetting a station, and the
 //!   [`StationObserver`](crate::StationObserver) impl;
 //! - `tests`: the rendered output, checked line by line and with promtool.
 

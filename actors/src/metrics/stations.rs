@@ -1,19 +1,20 @@
 //! Recording the stations' events: fleet health (up, scrapes, data age, restarts, refused
-//! methods, writes, sheds, alarms) and telemetry (load, shed, status, session energy), all
-//! labelled by station and port; forgetting a station that left; and [`StationObserver`] for
-//! [`Metrics`].
+//! methods, writes, alarms) and telemetry (load, shed, status, session energy), labelled by
+//! station and port except the fleet-wide distributions and the writes, which are counted per
+//! account; forgetting a station that left; and [`StationObserver`] for [`Metrics`].
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    ApiMethod, ChargingSession, PortNumber, PortStatusWord, StationId, StationLoad, StationStatus,
+    AccountId, ApiMethod, ChargingSession, PortNumber, PortStatusWord, StationId, StationLoad,
+    StationStatus,
 };
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 
 use super::Metrics;
-use crate::observe::StationObserver;
+use crate::observe::{DataAge, StationObserver};
 use crate::outcome::WriteOutcome;
 
 /// Watts per kilowatt: ChargePoint reports kW, Prometheus wants base units.
@@ -24,6 +25,7 @@ const JOULES_PER_KILOWATT_HOUR: f64 = 3_600_000.0;
 
 /// The `status` label values of `cp_port_status`: ChargePoint's words, and `OTHER` for any word
 /// this version does not know (kept out of the label so an odd reply cannot grow the series).
+/// A port has the series of its current status only.
 const PORT_STATUS_VALUES: [&str; 5] = ["AVAILABLE", "INUSE", "UNREACHABLE", "UNKNOWN", "OTHER"];
 
 /// The `outcome` label values of `cp_writes_total`, one per [`WriteOutcome`] variant but
@@ -44,28 +46,33 @@ fn write_outcome_label(outcome: &WriteOutcome) -> &'static str {
 impl Metrics {
     // --- Fleet health (station actors, fleet supervisor) ---
 
-    /// Starts a new station's counters at zero (restarts, and every outcome of each writable
-    /// attribute, e.g. `["shedState", "allowedLoad", "percentShed", "clearAlarms"]`), so its
-    /// first restart or failed write shows in `increase()` and fires `CpWriteFailures`.
-    pub(crate) fn add_station(&self, station: &StationId, writable_attributes: &[&str]) {
+    /// Starts a new station's restart counter at zero, and its account's write counters for
+    /// every outcome of each writable attribute (e.g. `["shedState", "allowedLoad",
+    /// "percentShed", "clearAlarms"]`) unless a station of the account did already, so the first
+    /// restart or failed write shows in `increase()` and fires `CpWriteFailures`.
+    pub(crate) fn add_station(
+        &self,
+        station: &StationId,
+        account: &str,
+        writable_attributes: &[&str],
+    ) {
         let f = &self.families;
-        let id = station.as_str();
-        f.restarts.with_label_values(&[id]).inc_by(0);
+        f.restarts.with_label_values(&[station.as_str()]).inc_by(0);
         for attribute in writable_attributes {
             for outcome in WRITE_OUTCOMES {
                 f.writes
-                    .with_label_values(&[id, attribute, outcome])
+                    .with_label_values(&[account, attribute, outcome])
                     .inc_by(0);
             }
         }
-        f.sheds_active.with_label_values(&[id]).set(0.0);
     }
 
-    /// Whether the station's API calls currently succeed.
-    pub(crate) fn set_station_up(&self, station: &StationId, up: bool) {
+    /// Whether the station's API calls currently succeed; the series also names its account,
+    /// for dashboards that join a station to its account's series.
+    pub(crate) fn set_station_up(&self, station: &StationId, account: &str, up: bool) {
         self.families
             .station_up
-            .with_label_values(&[station.as_str()])
+            .with_label_values(&[account, station.as_str()])
             .set(bool_value(up));
     }
 
@@ -77,21 +84,26 @@ impl Metrics {
         finished_at: DateTime<Utc>,
     ) {
         let f = &self.families;
-        let station = station.as_str();
-        f.scrape_duration
-            .with_label_values(&[station])
-            .observe(elapsed.as_secs_f64());
+        f.scrape_duration.observe(elapsed.as_secs_f64());
         f.last_scrape
-            .with_label_values(&[station])
+            .with_label_values(&[station.as_str()])
             .set(unix_seconds(finished_at));
     }
 
-    /// The station's newest data from `method` is `age` old.
-    pub(crate) fn set_data_age(&self, station: &StationId, method: ApiMethod, age: Duration) {
-        self.families
-            .data_age
-            .with_label_values(&[station.as_str(), method.name()])
-            .set(age.as_secs_f64());
+    /// The ages of the station's data at a scrape: each goes into its method's fleet-wide
+    /// histogram, and the station keeps how far its stalest data is past its period.
+    pub(crate) fn record_data_ages(&self, station: &StationId, ages: &[DataAge]) {
+        let f = &self.families;
+        let mut overdue = Duration::ZERO;
+        for age in ages {
+            f.data_age
+                .with_label_values(&[age.method.name()])
+                .observe(age.age.as_secs_f64());
+            overdue = overdue.max(age.overdue());
+        }
+        f.data_overdue
+            .with_label_values(&[station.as_str()])
+            .set(overdue.as_secs_f64());
     }
 
     /// The fleet supervisor restarted the station's actor.
@@ -103,33 +115,25 @@ impl Metrics {
     }
 
     /// Whether the account's plan refuses `method` for the station (a plan-rights answer sets
-    /// it; a later success clears it).
+    /// it; a later success removes it: a granted method has no series).
     pub(crate) fn set_method_refused(&self, station: &StationId, method: ApiMethod, refused: bool) {
-        self.families
-            .method_refused
-            .with_label_values(&[station.as_str(), method.name()])
-            .set(bool_value(refused));
+        let family = &self.families.method_refused;
+        let labels = [station.as_str(), method.name()];
+        if refused {
+            family.with_label_values(&labels).set(1.0);
+        } else {
+            // Err only says the method was not refused before: nothing to remove.
+            let _ = family.remove_label_values(&labels);
+        }
     }
 
-    /// A write of `attribute` (the registry attribute, e.g. `allowedLoad`) ended with `outcome`.
-    pub(crate) fn record_write(
-        &self,
-        station: &StationId,
-        attribute: &str,
-        outcome: &WriteOutcome,
-    ) {
+    /// A write of `attribute` (the registry attribute, e.g. `allowedLoad`) by one of the
+    /// account's stations ended with `outcome`.
+    pub(crate) fn record_write(&self, account: &str, attribute: &str, outcome: &WriteOutcome) {
         self.families
             .writes
-            .with_label_values(&[station.as_str(), attribute, write_outcome_label(outcome)])
+            .with_label_values(&[account, attribute, write_outcome_label(outcome)])
             .inc();
-    }
-
-    /// The number of the station's ports under a shed the supervisor commanded.
-    pub(crate) fn set_sheds_active(&self, station: &StationId, ports: usize) {
-        self.families
-            .sheds_active
-            .with_label_values(&[station.as_str()])
-            .set(ports as f64);
     }
 
     /// The number of alarms getAlarms reports for the station.
@@ -142,35 +146,34 @@ impl Metrics {
 
     // --- Telemetry (the registry's numeric points) ---
 
-    /// One station's entry of a getLoad answer: station load and every port's load, cap,
-    /// shed fraction and shed state.
+    /// One station's entry of a getLoad answer: every port's load, and while a port is shed its
+    /// cap and shed fraction (removed when the shed ends). The whole-station load is not kept:
+    /// it is the sum of the ports'.
     pub(crate) fn record_station_load(&self, load: &StationLoad) {
         let f = &self.families;
         let station = load.station_id.as_str();
-        if let Some(kw) = load.station_load {
-            f.station_load
-                .with_label_values(&[station])
-                .set(kw * WATTS_PER_KILOWATT);
-        }
         for port in &load.ports {
             let labels = [station, &port.port.to_string()];
             f.port_load
                 .with_label_values(&labels)
                 .set(port.port_load * WATTS_PER_KILOWATT);
-            f.port_allowed_load
-                .with_label_values(&labels)
-                .set(port.allowed_load * WATTS_PER_KILOWATT);
-            f.port_shed_ratio
-                .with_label_values(&labels)
-                .set(f64::from(port.percent_shed) / 100.0);
-            f.port_shed_state
-                .with_label_values(&labels)
-                .set(bool_value(port.shed_state));
+            if port.shed_state {
+                f.port_allowed_load
+                    .with_label_values(&labels)
+                    .set(port.allowed_load * WATTS_PER_KILOWATT);
+                f.port_shed_ratio
+                    .with_label_values(&labels)
+                    .set(f64::from(port.percent_shed) / 100.0);
+            } else {
+                // Err only says the port was not shed before: nothing to remove.
+                let _ = f.port_allowed_load.remove_label_values(&labels);
+                let _ = f.port_shed_ratio.remove_label_values(&labels);
+            }
         }
     }
 
-    /// One station's entry of a getStationStatus answer: each port's status as a 1 on its
-    /// current `status` label and 0 on the others.
+    /// One station's entry of a getStationStatus answer: each port's series of its current
+    /// status, the previous status's removed.
     pub(crate) fn record_station_status(&self, status: &StationStatus) {
         let station = status.station_id.as_str();
         for port in &status.ports {
@@ -192,21 +195,16 @@ impl Metrics {
     /// Account-level series are kept: other stations of the account still use them.
     pub(crate) fn forget_station(&self, station: &StationId) {
         let f = &self.families;
-        let station_families: [&dyn StationLabelled; 16] = [
+        let station_families: [&dyn StationLabelled; 11] = [
             &f.station_up,
             &f.last_scrape,
-            &f.scrape_duration,
-            &f.data_age,
+            &f.data_overdue,
             &f.restarts,
             &f.method_refused,
-            &f.writes,
-            &f.sheds_active,
             &f.active_alarms,
-            &f.station_load,
             &f.port_load,
             &f.port_allowed_load,
             &f.port_shed_ratio,
-            &f.port_shed_state,
             &f.port_session_energy,
             &f.port_status,
         ];
@@ -221,11 +219,14 @@ impl Metrics {
             known => known.as_str(),
         };
         let port = port.to_string();
-        for value in PORT_STATUS_VALUES {
-            self.families
-                .port_status
-                .with_label_values(&[station, &port, value])
-                .set(bool_value(value == current));
+        let family = &self.families.port_status;
+        // Set before removing: a render in between sees two statuses, never none.
+        family
+            .with_label_values(&[station, &port, current])
+            .set(1.0);
+        for value in PORT_STATUS_VALUES.into_iter().filter(|v| *v != current) {
+            // Err only says the port was not in that status: nothing to remove.
+            let _ = family.remove_label_values(&[station, &port, value]);
         }
     }
 }
@@ -268,8 +269,8 @@ fn unix_seconds(at: DateTime<Utc>) -> f64 {
 
 /// The stations' and supervisor's hook: fleet health and telemetry.
 impl StationObserver for Metrics {
-    fn station_started(&self, station: &StationId, writable: &[&str]) {
-        self.add_station(station, writable);
+    fn station_started(&self, station: &StationId, account: &AccountId, writable: &[&str]) {
+        self.add_station(station, &account.0, writable);
     }
 
     fn station_removed(&self, station: &StationId) {
@@ -280,28 +281,30 @@ impl StationObserver for Metrics {
         self.record_station_restart(station);
     }
 
-    fn station_up(&self, station: &StationId, up: bool) {
-        self.set_station_up(station, up);
+    fn station_up(&self, station: &StationId, account: &AccountId, up: bool) {
+        self.set_station_up(station, &account.0, up);
     }
 
     fn scrape_finished(&self, station: &StationId, elapsed: Duration, at: DateTime<Utc>) {
         self.record_scrape(station, elapsed, at);
     }
 
-    fn data_age(&self, station: &StationId, op: ApiMethod, age: Duration) {
-        self.set_data_age(station, op, age);
+    fn data_ages(&self, station: &StationId, ages: &[DataAge]) {
+        self.record_data_ages(station, ages);
     }
 
     fn method_refused(&self, station: &StationId, op: ApiMethod, refused: bool) {
         self.set_method_refused(station, op, refused);
     }
 
-    fn write_finished(&self, station: &StationId, attribute: &str, outcome: &WriteOutcome) {
-        self.record_write(station, attribute, outcome);
-    }
-
-    fn sheds_active(&self, station: &StationId, ports: usize) {
-        self.set_sheds_active(station, ports);
+    fn write_finished(
+        &self,
+        _station: &StationId,
+        account: &AccountId,
+        attribute: &str,
+        outcome: &WriteOutcome,
+    ) {
+        self.record_write(&account.0, attribute, outcome);
     }
 
     fn alarms_active(&self, station: &StationId, alarms: usize) {

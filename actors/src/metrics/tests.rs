@@ -1,5 +1,6 @@
-//! The families as Prometheus renders them: names, labels, units, zero starts, forgetting a
-//! station, and `promtool check metrics` on the whole output.
+//! The families as Prometheus renders them: names, labels, units, zero starts, series that
+//! exist only while they say something, forgetting a station, the series a station costs, and
+//! `promtool check metrics` on the whole output.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -16,7 +17,7 @@ use cp_registry::{
 
 use super::Metrics;
 use crate::error::ErrorKind;
-use crate::observe::{CallObserver, StationObserver};
+use crate::observe::{CallObserver, DataAge, StationObserver};
 use crate::outcome::WriteOutcome;
 
 fn station(id: &str) -> StationId {
@@ -87,6 +88,14 @@ fn acme_call(m: &Metrics, method: ApiMethod, millis: u64, outcome: Result<(), Er
     m.record_call("acme", method, Duration::from_millis(millis), outcome);
 }
 
+fn data_age(method: ApiMethod, age_secs: u64, period_secs: u64) -> DataAge {
+    DataAge {
+        method,
+        age: Duration::from_secs(age_secs),
+        period: Duration::from_secs(period_secs),
+    }
+}
+
 /// Records at least one series in every family, as a running supervisor would.
 fn populate_every_family(m: &Metrics) {
     let s1 = station("1:34003");
@@ -103,14 +112,13 @@ fn populate_every_family(m: &Metrics) {
     m.record_batch("acme", ApiMethod::GetStationStatus, 12);
     m.set_queue_depth("acme", 3);
     m.record_overload_rejection("acme");
-    m.set_station_up(&s1, true);
+    m.set_station_up(&s1, "acme", true);
     let finished = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 5).unwrap();
     m.record_scrape(&s1, Duration::from_millis(250), finished);
-    m.set_data_age(&s1, ApiMethod::GetLoad, Duration::from_secs(4));
+    m.record_data_ages(&s1, &[data_age(ApiMethod::GetLoad, 4, 30)]);
     m.record_station_restart(&s1);
     m.set_method_refused(&s1, ApiMethod::GetChargingSessionData, true);
-    m.record_write(&s1, "allowedLoad", &WriteOutcome::Confirmed);
-    m.set_sheds_active(&s1, 1);
+    m.record_write("acme", "allowedLoad", &WriteOutcome::Confirmed);
     m.set_active_alarms(&s1, 2);
     m.record_station_load(&station_load("1:34003", vec![port_load(1, 6.6, 3.3, 0)]));
     m.record_station_status(&station_status("1:34003", &[PortStatusWord::InUse]));
@@ -159,12 +167,11 @@ fn station_load_is_exported_in_base_units_and_shed_as_ratio() {
     m.record_session(&session("1:34003", 2, 12.5));
     let text = m.render();
     for line in [
-        r#"cp_station_load_watts{station="1:34003"} 6600"#,
         r#"cp_port_load_watts{port="1",station="1:34003"} 6600"#,
         r#"cp_port_allowed_load_watts{port="1",station="1:34003"} 3300"#,
-        r#"cp_port_shed_state{port="1",station="1:34003"} 1"#,
+        r#"cp_port_shed_ratio{port="1",station="1:34003"} 0"#,
+        r#"cp_port_allowed_load_watts{port="2",station="1:34003"} 0"#,
         r#"cp_port_shed_ratio{port="2",station="1:34003"} 0.4"#,
-        r#"cp_port_shed_state{port="2",station="1:34003"} 1"#,
         r#"cp_port_session_energy_joules{port="2",station="1:34003"} 45000000"#,
     ] {
         assert!(
@@ -183,28 +190,86 @@ fn station_load_is_exported_in_base_units_and_shed_as_ratio() {
 }
 
 #[test]
-fn port_status_marks_the_current_status_and_clears_the_previous_one() {
+fn a_ports_cap_and_shed_fraction_exist_only_while_it_is_shed() {
     let m = Metrics::new().unwrap();
-    m.record_station_status(&station_status("1:34003", &[PortStatusWord::InUse]));
+    let unshed = |m: &Metrics| {
+        m.record_station_load(&station_load(
+            "1:34003",
+            vec![port_load(1, 6.6, 0.0, 0), port_load(2, 1.0, 0.0, 0)],
+        ));
+    };
+    unshed(&m);
+    let shed_series = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("cp_port_allowed_load_watts{") || l.starts_with("cp_port_shed_ratio{")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(shed_series(&m.render()), Vec::<String>::new());
+    m.record_station_load(&station_load(
+        "1:34003",
+        vec![port_load(1, 3.3, 3.3, 0), port_load(2, 1.0, 0.0, 0)],
+    ));
+    assert_eq!(
+        shed_series(&m.render()),
+        [
+            r#"cp_port_allowed_load_watts{port="1",station="1:34003"} 3300"#,
+            r#"cp_port_shed_ratio{port="1",station="1:34003"} 0"#,
+        ]
+    );
+    unshed(&m);
+    assert_eq!(shed_series(&m.render()), Vec::<String>::new());
+}
+
+#[test]
+fn port_status_has_the_current_status_only() {
+    let m = Metrics::new().unwrap();
     m.record_station_status(&station_status(
         "1:34003",
-        &[PortStatusWord::Other("MAINTENANCE".into())],
+        &[PortStatusWord::InUse, PortStatusWord::Available],
+    ));
+    m.record_station_status(&station_status(
+        "1:34003",
+        &[
+            PortStatusWord::Other("MAINTENANCE".into()),
+            PortStatusWord::Available,
+        ],
     ));
     let text = m.render();
-    let port1: Vec<&str> = text
+    let statuses: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("cp_port_status{"))
         .collect();
     assert_eq!(
-        port1,
+        statuses,
         [
-            r#"cp_port_status{port="1",station="1:34003",status="AVAILABLE"} 0"#,
-            r#"cp_port_status{port="1",station="1:34003",status="INUSE"} 0"#,
             r#"cp_port_status{port="1",station="1:34003",status="OTHER"} 1"#,
-            r#"cp_port_status{port="1",station="1:34003",status="UNKNOWN"} 0"#,
-            r#"cp_port_status{port="1",station="1:34003",status="UNREACHABLE"} 0"#,
+            r#"cp_port_status{port="2",station="1:34003",status="AVAILABLE"} 1"#,
         ]
     );
+}
+
+#[test]
+fn a_method_refused_has_a_series_only_while_refused() {
+    let m = Metrics::new().unwrap();
+    let s = station("2:20001");
+    m.set_method_refused(&s, ApiMethod::GetStationStatus, false);
+    m.set_method_refused(&s, ApiMethod::GetLoad, true);
+    let refused = |m: &Metrics| -> Vec<String> {
+        m.render()
+            .lines()
+            .filter(|l| l.starts_with("cp_station_method_refused{"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        refused(&m),
+        [r#"cp_station_method_refused{method="getLoad",station="2:20001"} 1"#]
+    );
+    m.set_method_refused(&s, ApiMethod::GetLoad, false);
+    assert_eq!(refused(&m), Vec::<String>::new());
 }
 
 #[test]
@@ -248,29 +313,66 @@ fn the_gateway_observer_sets_calls_in_flight_and_counts_writes_by_outcome() {
     let failed = WriteOutcome::Failed {
         reason: "getLoad: HTTP status 503".into(),
     };
-    StationObserver::write_finished(&m, &s1, "shedState", &failed);
+    StationObserver::write_finished(&m, &s1, &account, "shedState", &failed);
     let text = m.render();
-    assert!(text.contains(
-        r#"cp_writes_total{attribute="shedState",outcome="failed",station="1:34003"} 1"#
-    ));
+    assert!(
+        text.contains(
+            r#"cp_writes_total{account="acme",attribute="shedState",outcome="failed"} 1"#
+        ),
+        "{text}"
+    );
+    // Writes are counted per account: the station is no label of theirs.
+    assert!(!text.contains("1:34003"));
     // The failure's text never becomes a label.
     assert!(!text.contains("503"));
 }
 
 #[test]
-fn scrape_sets_the_last_scrape_timestamp_and_data_age() {
+fn scrape_sets_the_last_scrape_timestamp_and_fleet_wide_distributions() {
     let m = Metrics::new().unwrap();
     let s = station("1:34003");
     let finished = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 5).unwrap();
     m.record_scrape(&s, Duration::from_millis(250), finished);
-    m.set_data_age(&s, ApiMethod::GetLoad, Duration::from_millis(4_500));
-    let text = m.render();
-    assert!(
-        text.contains(r#"cp_station_last_scrape_timestamp_seconds{station="1:34003"} 1795608005"#)
+    m.record_data_ages(
+        &s,
+        &[
+            data_age(ApiMethod::GetLoad, 4, 30),
+            data_age(ApiMethod::GetAlarms, 200, 300),
+        ],
     );
-    assert!(text.contains(r#"cp_station_data_age_seconds{method="getLoad",station="1:34003"} 4.5"#));
-    assert!(text
-        .contains(r#"cp_station_scrape_duration_seconds_bucket{station="1:34003",le="0.25"} 1"#));
+    let text = m.render();
+    for line in [
+        r#"cp_station_last_scrape_timestamp_seconds{station="1:34003"} 1795608005"#,
+        r#"cp_station_scrape_duration_seconds_bucket{le="0.25"} 1"#,
+        r#"cp_data_age_seconds_bucket{method="getLoad",le="5"} 1"#,
+        r#"cp_data_age_seconds_bucket{method="getAlarms",le="300"} 1"#,
+        r#"cp_data_age_seconds_sum{method="getAlarms"} 200"#,
+        r#"cp_station_data_overdue_seconds{station="1:34003"} 0"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line} in:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_stations_overdue_time_is_its_stalest_methods_age_past_its_period() {
+    let m = Metrics::new().unwrap();
+    let s = station("1:34003");
+    m.record_data_ages(
+        &s,
+        &[
+            // getStations is a day old, and allowed two.
+            data_age(ApiMethod::GetStations, 86_400, 172_800),
+            data_age(ApiMethod::GetLoad, 95, 30),
+            data_age(ApiMethod::GetAlarms, 400, 300),
+        ],
+    );
+    assert!(m
+        .render()
+        .lines()
+        .any(|l| l == r#"cp_station_data_overdue_seconds{station="1:34003"} 100"#));
 }
 
 #[test]
@@ -278,7 +380,7 @@ fn forgetting_a_station_removes_its_series_and_keeps_the_others() {
     let m = Metrics::new().unwrap();
     populate_every_family(&m);
     let other = station("1:50001");
-    m.set_station_up(&other, false);
+    m.set_station_up(&other, "acme", false);
     m.record_station_load(&station_load("1:50001", vec![port_load(1, 1.0, 0.0, 0)]));
     m.forget_station(&station("1:34003"));
     let text = m.render();
@@ -286,18 +388,22 @@ fn forgetting_a_station_removes_its_series_and_keeps_the_others() {
         !text.contains("1:34003"),
         "series left for the removed station:\n{text}"
     );
-    assert!(text.contains(r#"cp_station_up{station="1:50001"} 0"#));
+    assert!(text.contains(r#"cp_station_up{account="acme",station="1:50001"} 0"#));
     assert!(text.contains(r#"cp_port_load_watts{port="1",station="1:50001"} 1000"#));
     assert!(
         text.contains(r#"cp_soap_requests_total{account="acme",method="getLoad",outcome="ok"} 1"#)
     );
+    assert!(text.contains(
+        r#"cp_writes_total{account="acme",attribute="allowedLoad",outcome="confirmed"} 1"#
+    ));
 }
 
 #[test]
 fn added_accounts_and_stations_start_their_counters_at_zero() {
     let m = Metrics::new().unwrap();
     m.add_account("acme");
-    m.add_station(&station("1:34003"), &["shedState", "allowedLoad"]);
+    m.add_station(&station("1:34003"), "acme", &["shedState", "allowedLoad"]);
+    m.add_station(&station("1:34004"), "acme", &["shedState", "allowedLoad"]);
     let text = m.render();
     for line in [
         r#"cp_plan_rights_errors_total{account="acme",method="getChargingSessionData"} 0"#,
@@ -305,14 +411,16 @@ fn added_accounts_and_stations_start_their_counters_at_zero() {
         r#"cp_soap_requests_total{account="acme",method="getLoad",outcome="ok"} 0"#,
         r#"cp_gateway_overload_rejections_total{account="acme"} 0"#,
         r#"cp_station_restarts_total{station="1:34003"} 0"#,
-        r#"cp_writes_total{attribute="allowedLoad",outcome="failed",station="1:34003"} 0"#,
-        r#"cp_writes_total{attribute="shedState",outcome="confirmed",station="1:34003"} 0"#,
+        r#"cp_station_restarts_total{station="1:34004"} 0"#,
+        r#"cp_writes_total{account="acme",attribute="allowedLoad",outcome="failed"} 0"#,
+        r#"cp_writes_total{account="acme",attribute="shedState",outcome="confirmed"} 0"#,
     ] {
         assert!(
             text.lines().any(|l| l == line),
             "missing {line} in:\n{text}"
         );
     }
+    // Per account, not per station: the second station adds none.
     assert_eq!(text.matches("cp_writes_total{").count(), 8);
 }
 
@@ -337,6 +445,7 @@ fn every_family_appears_once_populated() {
         names,
         [
             "cp_batch_stations",
+            "cp_data_age_seconds",
             "cp_gateway_overload_rejections_total",
             "cp_gateway_queued_requests",
             "cp_plan_rights_errors_total",
@@ -344,19 +453,16 @@ fn every_family_appears_once_populated() {
             "cp_port_load_watts",
             "cp_port_session_energy_joules",
             "cp_port_shed_ratio",
-            "cp_port_shed_state",
             "cp_port_status",
             "cp_ratelimit_wait_seconds",
-            "cp_sheds_active",
             "cp_soap_errors_total",
             "cp_soap_request_duration_seconds",
             "cp_soap_requests_in_flight",
             "cp_soap_requests_total",
             "cp_soap_retries_total",
             "cp_station_active_alarms",
-            "cp_station_data_age_seconds",
+            "cp_station_data_overdue_seconds",
             "cp_station_last_scrape_timestamp_seconds",
-            "cp_station_load_watts",
             "cp_station_method_refused",
             "cp_station_restarts_total",
             "cp_station_scrape_duration_seconds",
@@ -364,6 +470,111 @@ fn every_family_appears_once_populated() {
             "cp_writes_total",
         ]
     );
+}
+
+/// The issue-12 budget: series per 2-port station, its share of the fleet-wide series included.
+const SERIES_PER_TWO_PORT_STATION: f64 = 16.0;
+
+/// The registry's writable attributes (`registry/configs/chargepoint.csv`).
+const WRITABLE: [&str; 4] = ["shedState", "allowedLoad", "percentShed", "clearAlarms"];
+
+/// Every event an account's gateway reports in a busy minute: each method answered and timed
+/// out once and retried, a throttled call, batches, a full queue.
+fn account_traffic(m: &Metrics, account: &AccountId) {
+    for method in ApiMethod::ALL {
+        let elapsed = Duration::from_millis(120);
+        CallObserver::call_finished(m, account, method, elapsed, Ok(()));
+        CallObserver::call_finished(m, account, method, elapsed, Err(ErrorKind::Timeout));
+        CallObserver::call_retried(m, account, method);
+    }
+    CallObserver::rate_limit_waited(m, account, Duration::from_millis(300));
+    CallObserver::batch_sent(m, account, ApiMethod::GetStationStatus, 250);
+    CallObserver::batch_sent(m, account, ApiMethod::GetLoad, 20);
+    CallObserver::calls_in_flight(m, account, 3);
+    CallObserver::queue_depth(m, account, 40);
+    CallObserver::overloaded(m, account);
+}
+
+/// A 2-port station starts and publishes its first scrape, as its actor reports them: status,
+/// load, a session per port, alarms, data ages of every method it reads.
+fn station_scraped(m: &Metrics, id: &StationId, account: &AccountId) {
+    StationObserver::station_started(m, id, account, &WRITABLE);
+    let statuses = [PortStatusWord::InUse, PortStatusWord::Available];
+    StationObserver::status_observed(m, &station_status(id.as_str(), &statuses));
+    let load = station_load(
+        id.as_str(),
+        vec![port_load(1, 6.6, 0.0, 0), port_load(2, 0.0, 0.0, 0)],
+    );
+    StationObserver::load_observed(m, &load);
+    for port in [1, 2] {
+        StationObserver::session_observed(m, &session(id.as_str(), port, 12.5));
+    }
+    let ages = [
+        data_age(ApiMethod::GetStations, 3_600, 86_400),
+        data_age(ApiMethod::GetStationStatus, 1, 60),
+        data_age(ApiMethod::GetLoad, 1, 30),
+        data_age(ApiMethod::GetAlarms, 120, 300),
+        data_age(ApiMethod::GetChargingSessionData, 120, 300),
+        data_age(ApiMethod::GetStationRights, 600, 3_600),
+    ];
+    for age in &ages {
+        StationObserver::method_refused(m, id, age.method, false);
+    }
+    StationObserver::data_ages(m, id, &ages);
+    StationObserver::alarms_active(m, id, 1);
+    let at = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 5).unwrap();
+    StationObserver::scrape_finished(m, id, Duration::from_millis(800), at);
+    StationObserver::station_up(m, id, account, true);
+}
+
+#[test]
+fn a_shed_two_port_station_costs_at_most_16_series() {
+    // The fleet benchmark's smaller fleet: 1,000 stations of 2 ports on 4 accounts.
+    const STATIONS: usize = 1_000;
+    let m = Metrics::new().unwrap();
+    let accounts: Vec<AccountId> = (1..=4).map(|a| AccountId(format!("account{a}"))).collect();
+    for account in &accounts {
+        account_traffic(&m, account);
+    }
+    for i in 0..STATIONS {
+        let id = station(&format!("1:{}", 10_000 + i));
+        station_scraped(&m, &id, &accounts[i % accounts.len()]);
+    }
+    // The station under test: scraped, then a limit written, a shed confirmed, and a port that
+    // changed status.
+    let id = station("1:10000");
+    let account = &accounts[0];
+    StationObserver::write_finished(&m, &id, account, "allowedLoad", &WriteOutcome::Stored);
+    StationObserver::write_finished(&m, &id, account, "shedState", &WriteOutcome::Confirmed);
+    let shed = station_load(
+        id.as_str(),
+        vec![port_load(1, 3.3, 3.3, 0), port_load(2, 0.0, 0.0, 0)],
+    );
+    StationObserver::load_observed(&m, &shed);
+    let statuses = [PortStatusWord::Available, PortStatusWord::InUse];
+    StationObserver::status_observed(&m, &station_status(id.as_str(), &statuses));
+
+    let text = m.render();
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let own: Vec<&str> = series
+        .iter()
+        .copied()
+        .filter(|l| l.contains(r#"station="1:10000""#))
+        .collect();
+    let fleet_wide = series.iter().filter(|l| !l.contains("station=")).count();
+    let share = fleet_wide as f64 / STATIONS as f64;
+    let cost = own.len() as f64 + share;
+    assert!(
+        cost <= SERIES_PER_TWO_PORT_STATION,
+        "{cost:.2} series: its own {} and {share:.2} of {fleet_wide} fleet-wide:\n{}",
+        own.len(),
+        own.join("\n")
+    );
+    // Whatever the fleet's mix, no station of it exceeds the budget either.
+    assert!(series.len() as f64 / STATIONS as f64 <= SERIES_PER_TWO_PORT_STATION);
 }
 
 /// promtool comes from Debian's `prometheus` package (scripts/prometheus-test-env.sh).

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cp_registry::{PortNumber, StationId};
+use cp_registry::{AccountId, PortNumber, StationId};
 use ractor::concurrency::oneshot;
 use ractor::Actor;
 use tokio::sync::watch;
@@ -17,6 +17,7 @@ async fn context(api: Arc<FakeApi>) -> Arc<PortContext> {
     Arc::new(PortContext {
         device: "campus/bldg/1001".into(),
         station: station_id(0),
+        account: AccountId("acct".into()),
         gateway,
         options: Arc::new(FleetOptions::default()),
         group,

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cp_registry::{ApiMethod, GroupId, PortLoad, PortNumber, StationId, StationLoad};
+use cp_registry::{AccountId, ApiMethod, GroupId, PortLoad, PortNumber, StationId, StationLoad};
 use ractor::{ActorRef, MessagingErr};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -69,6 +69,8 @@ pub struct PortContext {
     /// The device path, for errors and logs.
     pub device: String,
     pub station: StationId,
+    /// The station's account: writes are counted per account.
+    pub account: AccountId,
     pub gateway: GatewayHandle,
     pub options: Arc<FleetOptions>,
     /// The station's group (from getStations), so a read-back can share a group's getLoad.
@@ -282,7 +284,8 @@ impl PortCalls {
     }
 }
 
-/// Tells the observer how a write ended; refusals before sending count as failures.
+/// Tells the observer how a write ended; refusals before sending count as failures. A failure
+/// is also logged: metrics count writes per account, so the log is what names the station.
 pub(crate) fn report_write(
     context: &PortContext,
     attribute: &str,
@@ -294,10 +297,15 @@ pub(crate) fn report_write(
             reason: e.to_string(),
         },
     };
-    context
-        .options
-        .station_observer
-        .write_finished(&context.station, attribute, &outcome);
+    if let WriteOutcome::Failed { reason } | WriteOutcome::Refused { reason } = &outcome {
+        tracing::warn!(device = %context.device, attribute, cause = %reason, "write failed");
+    }
+    context.options.station_observer.write_finished(
+        &context.station,
+        &context.account,
+        attribute,
+        &outcome,
+    );
 }
 
 fn refused(op: &str) -> WriteOutcome {

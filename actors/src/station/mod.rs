@@ -284,7 +284,8 @@ impl StationState {
             .filter(|p| p.writable)
             .map(|p| p.attribute.name())
             .collect();
-        self.observer().station_started(self.station(), &writable);
+        self.observer()
+            .station_started(self.station(), &self.device.account, &writable);
         // getStations first, so the group is known when the first scrape reads load; only when
         // a point or the group needs it (see `Registry::call_periods`).
         if self
@@ -344,6 +345,7 @@ impl Actor for StationActor {
         let port_context = Arc::new(PortContext {
             device: args.device.path.to_string(),
             station: args.device.station.clone(),
+            account: args.device.account.clone(),
             gateway: args.gateway.clone(),
             options: port_options(&args.options, &args.device),
             group: group_seen,

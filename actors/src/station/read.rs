@@ -1,13 +1,15 @@
 //! Reads: get_point, get_multiple_points and scrape_all answered from the station's snapshot,
-//! and the station's health. A point whose method is failing reads as that failure, never as
-//! stale data.
+//! and the station's health and data ages. A point whose method is failing reads as that
+//! failure, never as stale data.
 
+use chrono::{DateTime, Utc};
 use cp_registry::{Attribute, PointDef, PointMeta, PointValue, PortStatusWord};
 use ractor::{ActorRef, RpcReplyPort};
 
 use super::{StationMessage, StationState};
 use crate::api::ShedLimit;
 use crate::device::{DeviceError, DeviceSummary, PointReading, Publish, StationHealth};
+use crate::observe::DataAge;
 
 impl StationState {
     /// The value of `point` for a publish or a read: `None` when its method is failing or has
@@ -139,6 +141,22 @@ impl StationState {
             up: self.is_up(),
             last_scrape: self.last_scrape,
         }
+    }
+
+    /// At `at`, the age of each called method's data against its period; a method that has not
+    /// answered yet (refused, failing since start, or still on its way) has no age.
+    pub(super) fn data_ages(&self, at: DateTime<Utc>) -> Vec<DataAge> {
+        self.periods
+            .iter()
+            .filter_map(|&(method, period)| {
+                let fetched = self.fetched_at.get(&method)?;
+                Some(DataAge {
+                    method,
+                    age: (at - *fetched).to_std().unwrap_or_default(),
+                    period,
+                })
+            })
+            .collect()
     }
 
     pub(super) fn health(&self) -> StationHealth {

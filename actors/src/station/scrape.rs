@@ -350,17 +350,12 @@ impl StationState {
         }
         self.latest = Some((publish, now));
         self.last_scrape = Some(at);
-        let health = self.health();
         let observer = &*self.options.station_observer;
         let station = &self.device.station;
         observer.scrape_finished(station, now.duration_since(self.scrape_started), at);
-        observer.station_up(station, self.is_up());
-        observer.sheds_active(station, health.sheds_active);
+        observer.station_up(station, &self.device.account, self.is_up());
         observer.alarms_active(station, self.snapshot.alarms.as_ref().map_or(0, Vec::len));
-        for (method, fetched) in &self.fetched_at {
-            let age = (at - *fetched).to_std().unwrap_or_default();
-            observer.data_age(station, *method, age);
-        }
+        observer.data_ages(station, &self.data_ages(at));
     }
 }
 

@@ -133,12 +133,20 @@ impl crate::CallObserver for Recorder {
 }
 
 impl crate::StationObserver for Recorder {
-    fn station_up(&self, station: &cp_registry::StationId, up: bool) {
-        self.push(format!("up {station} {up}"));
+    fn station_up(&self, station: &cp_registry::StationId, account: &AccountId, up: bool) {
+        self.push(format!("up {station} {account} {up}"));
     }
 
-    fn station_started(&self, station: &cp_registry::StationId, writable: &[&str]) {
-        self.push(format!("started {station} {}", writable.join(",")));
+    fn station_started(
+        &self,
+        station: &cp_registry::StationId,
+        account: &AccountId,
+        writable: &[&str],
+    ) {
+        self.push(format!(
+            "started {station} {account} {}",
+            writable.join(",")
+        ));
     }
 
     fn scrape_finished(
@@ -153,10 +161,11 @@ impl crate::StationObserver for Recorder {
     fn write_finished(
         &self,
         station: &cp_registry::StationId,
+        account: &AccountId,
         attribute: &str,
         outcome: &WriteOutcome,
     ) {
-        self.push(format!("write {station} {attribute} {outcome:?}"));
+        self.push(format!("write {station} {account} {attribute} {outcome:?}"));
     }
 }
 
@@ -176,11 +185,11 @@ async fn observers_see_calls_scrapes_and_writes() {
     .await;
     fleet.scrape_all(DEVICE).await.unwrap();
     set(&fleet, "allowedLoad", json!(2)).await.unwrap();
-    assert!(recorder.seen("started 1:1000 shedState,allowedLoad,percentShed,clearAlarms"));
+    assert!(recorder.seen("started 1:1000 acct shedState,allowedLoad,percentShed,clearAlarms"));
     assert!(recorder.seen("call acct getStationStatus ok"));
     assert!(recorder.seen("scraped 1:1000"));
-    assert!(recorder.seen("up 1:1000 true"));
-    assert!(recorder.seen("write 1:1000 allowedLoad Stored"));
+    assert!(recorder.seen("up 1:1000 acct true"));
+    assert!(recorder.seen("write 1:1000 acct allowedLoad Stored"));
 }
 
 #[tokio::test(start_paused = true)]
