@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::error::FailureKind;
 use crate::gateway::GatewayError;
+use crate::port::LoadScope;
 
 /// One point's value as get_point returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -135,11 +136,12 @@ pub enum DeviceError {
         expected: String,
         found: String,
     },
-    #[error("device {device}: point {point}: no allowedLoad or percentShed written for port {port}; write one first")]
+    #[error("device {device}: point {point}: no allowedLoad or percentShed written for {scope}; write one first")]
     NoShedIntent {
         device: String,
         point: String,
-        port: u16,
+        /// The port, or the whole station, that has no stored limit.
+        scope: LoadScope,
     },
     /// The point's method has not answered yet.
     #[error("device {device}: point {point}: no data yet from {method}")]

@@ -52,3 +52,4 @@ pub use options::{
     STATION_INFO_REFRESH,
 };
 pub use outcome::WriteOutcome;
+pub use port::LoadScope;
