@@ -156,3 +156,13 @@ async fn a_device_revert_clears_the_station_it_shed_and_forgets_the_station_limi
     let error = set(&fleet, "shedState", json!(1)).await.unwrap_err();
     assert!(matches!(error, DeviceError::NoShedIntent { .. }), "{error}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_port_clear_leaves_the_station_shed_in_force_and_is_pending() {
+    let (api, fleet) = station().await;
+    expect_write(&fleet, "percentShed", json!(30), WriteOutcome::Stored).await;
+    expect_write(&fleet, "shedState", json!(1), WriteOutcome::Confirmed).await;
+    expect_write(&fleet, "port1.shedState", json!(0), WriteOutcome::Pending).await;
+    assert_eq!(station_shed(&api), Some(ShedLimit::PercentShed(30)));
+    assert_eq!(value(&fleet, "port1.shedState").await, PointValue::Int(1));
+}
