@@ -6,9 +6,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use cp_registry::{AccountId, AllMessage, ApiMethod, PointMeta, PointValue, StationId};
 use serde::Serialize;
 
+use crate::api::LoadScope;
 use crate::error::FailureKind;
 use crate::gateway::GatewayError;
-use crate::port::LoadScope;
 
 /// One point's value as get_point returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

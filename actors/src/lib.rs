@@ -52,4 +52,3 @@ pub use options::{
     STATION_INFO_REFRESH,
 };
 pub use outcome::WriteOutcome;
-pub use port::LoadScope;

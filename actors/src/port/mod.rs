@@ -11,7 +11,7 @@
 //! when the port fails goes on in its task, answers its caller, and reports to the new port.
 //!
 //! A station whose registry writes station-level Load points (no `Port #`) runs one more of
-//! these actors, for [`LoadScope::Station`]: the same registers, queue, lease and read-back,
+//! these actors, for [`crate::api::LoadScope::Station`]: the same registers, queue, lease and read-back,
 //! with shedLoad and clearShedState addressed to the whole station. Its writes run side by
 //! side with the ports', as the ports' run side by side with each other's.
 
@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub use registers::{LoadScope, PortRegisters};
+pub use registers::PortRegisters;
 pub use write::{
     PlanRefusals, PortAddress, PortContext, PortTasks, ReadBackSink, StationClearedSink,
 };

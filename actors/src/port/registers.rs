@@ -9,41 +9,16 @@
 //! The whole station has registers of the same kind when its registry writes station-level
 //! Load points (no `Port #`): [`LoadScope::Station`]. They hold the station's intent and the
 //! station-wide shed believed in force; getLoad shows that shed only through the ports, read as
-//! VOLTTRON's driver reads them ([`StationLoad::shed_shown`]).
-
-use std::fmt;
+//! VOLTTRON's driver reads them ([`StationLoad::shed_shown`]). What getLoad shows of a scope is
+//! here ([`LoadScope::shown`] and the read-back tests); the type itself is in [`crate::api`].
 
 use chrono::{DateTime, Utc};
-use cp_registry::{PortNumber, PortStatus, ShedShown, StationId, StationLoad};
+use cp_registry::{PortStatus, ShedShown, StationId, StationLoad};
 use tokio::time::Instant;
 
-use crate::api::ShedLimit;
-
-/// What a set of registers (and the actor holding them) answers for: one port, or the whole
-/// station. Ordered with the station first, then the ports by number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum LoadScope {
-    /// The station-level Load points: shedLoad with `allowedLoadPerStation` /
-    /// `percentShedPerStation` and no `Ports`, clearShedState for the whole station.
-    Station,
-    /// One port's Load points: shedLoad and clearShedState naming the port.
-    Port(PortNumber),
-}
+use crate::api::{LoadScope, ShedLimit};
 
 impl LoadScope {
-    /// The scope of a point with `port` as its `Port #`: none means the whole station.
-    pub fn of(port: Option<PortNumber>) -> LoadScope {
-        port.map_or(LoadScope::Station, LoadScope::Port)
-    }
-
-    /// The port, for a port's scope.
-    pub fn port(self) -> Option<PortNumber> {
-        match self {
-            LoadScope::Station => None,
-            LoadScope::Port(port) => Some(port),
-        }
-    }
-
     /// The shed this scope shows in a station's getLoad entry: the port's own entry (`None` if
     /// the answer lacks the port), or the station's reading of its ports.
     pub fn shown(self, load: &StationLoad) -> Option<ShedShown> {
@@ -96,15 +71,6 @@ impl LoadScope {
     /// station (a station-wide clearShedState clears them all).
     pub fn shows_unshed(self, load: &StationLoad) -> bool {
         self.shown(load).is_some_and(|shown| !shown.shed_state)
-    }
-}
-
-impl fmt::Display for LoadScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadScope::Station => f.write_str("the station"),
-            LoadScope::Port(port) => write!(f, "port {port}"),
-        }
     }
 }
 
@@ -237,6 +203,7 @@ pub fn shows_limit(shown: &ShedShown, limit: ShedLimit) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cp_registry::PortNumber;
 
     fn load(shed: bool, allowed: f64, pct: u8) -> ShedShown {
         ShedShown {

@@ -8,6 +8,7 @@ use ractor::Actor;
 use tokio::sync::watch;
 
 use super::*;
+use crate::api::LoadScope;
 use crate::fake_api::{start_gateway, station_id, FakeApi};
 use crate::options::FleetOptions;
 

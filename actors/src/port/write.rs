@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::registers::LoadScope;
 use super::PortMessage;
+use crate::api::LoadScope;
 use crate::api::{ClearShedRequest, PortShed, ShedLimit, ShedRequest, ShedScope};
 use crate::device::{error_chain, DeviceError};
 use crate::gateway::{

@@ -25,13 +25,14 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use route::{answers, RoutedWrites};
 
+use crate::api::LoadScope;
 use crate::device::{DeviceError, MethodFailure, PointReading, Publish, StationHealth};
 use crate::gateway::{GatewayError, GatewayHandle, ReadReply};
 use crate::observe::StationObserver;
 use crate::options::FleetOptions;
 use crate::port::{
-    LoadScope, PlanRefusals, PortActor, PortArguments, PortContext, PortMessage, PortRegisters,
-    PortTasks, ReadBackSink, StationClearedSink,
+    PlanRefusals, PortActor, PortArguments, PortContext, PortMessage, PortRegisters, PortTasks,
+    ReadBackSink, StationClearedSink,
 };
 
 /// How far back getChargingSessionData looks for a port's latest session. ChargePoint pages at

@@ -9,9 +9,10 @@
 
 use cp_registry::{Attribute, PointDef, PointValue, StationSnapshot};
 
+use crate::api::LoadScope;
 use crate::api::ShedLimit;
 use crate::device::DeviceError;
-use crate::port::{LoadScope, PortWrite};
+use crate::port::PortWrite;
 
 /// What one write does.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,9 +6,9 @@ use cp_registry::{Attribute, PointDef, PointMeta, PointValue, PortStatusWord};
 use ractor::{ActorRef, RpcReplyPort};
 
 use super::{StationMessage, StationState};
+use crate::api::LoadScope;
 use crate::api::ShedLimit;
 use crate::device::{DeviceError, DeviceSummary, PointReading, Publish, StationHealth};
-use crate::port::LoadScope;
 
 impl StationState {
     /// The value of `point` for a publish or a read: `None` when its method is failing or has

@@ -15,10 +15,11 @@ use cp_registry::{AllMessage, ApiMethod, GroupId, PointValue, PortNumber, ShedSh
 use ractor::ActorRef;
 
 use super::{StationMessage, StationState, SESSION_LOOKBACK};
+use crate::api::LoadScope;
 use crate::device::{error_chain, MethodFailure, Publish, PublishHeaders};
 use crate::error::FailureKind;
 use crate::gateway::{GatewayError, ReadReply, ReadRequest};
-use crate::port::{LoadScope, PortMessage};
+use crate::port::PortMessage;
 
 impl StationState {
     pub(super) fn on_tick(&mut self, myself: &ActorRef<StationMessage>, generation: u64) {
