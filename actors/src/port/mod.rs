@@ -11,9 +11,9 @@
 //! when the port fails goes on in its task, answers its caller, and reports to the new port.
 //!
 //! A station whose registry writes station-level Load points (no `Port #`) runs one more of
-//! these actors, for [`crate::api::LoadScope::Station`]: the same registers, queue, lease and read-back,
-//! with shedLoad and clearShedState addressed to the whole station. Its writes run side by
-//! side with the ports', as the ports' run side by side with each other's.
+//! these actors, for [`crate::api::LoadScope::Station`]: the same registers, queue, lease and
+//! read-back, with shedLoad and clearShedState addressed to the whole station. Its writes run
+//! side by side with the ports', as the ports' run side by side with each other's.
 
 mod registers;
 mod write;
