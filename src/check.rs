@@ -278,6 +278,37 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,
         assert!(out.contains("  getStations "), "{out}");
     }
 
+    /// Issue 13 item 1: Load points with an empty Port # are the whole station, as in
+    /// VOLTTRON's driver; the shipped example of them checks clean and says set_point may shed.
+    #[test]
+    fn the_shipped_station_load_example_checks_clean() {
+        let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("registry/configs/station-load.csv");
+        let (r, out) = run(&csv);
+        assert!(r.is_ok(), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[1],
+            "1 station, 1 device, 2 ports, 8 points, 0 accounts"
+        );
+        assert_eq!(
+            lines.last(),
+            Some(&"on set_point only: shedLoad, clearShedState")
+        );
+
+        let (_guard, root) = volttron_dir(
+            "shedState,shedState,LoadRegister,,integer,0 or 1,0,TRUE,\n\
+             allowedLoad,allowedLoad,LoadRegister,,float,kw,,TRUE,\n\
+             percentShed,percentShed,LoadRegister,,integer,percent,,TRUE,\n\
+             stationLoad,stationLoad,LoadRegister,,float,kw,,FALSE,\n",
+        );
+        let (r, out) = run(&root);
+        assert!(r.is_ok(), "{out}");
+        assert!(
+            out.contains("1 station, 1 device, 0 ports, 4 points"),
+            "{out}"
+        );
+    }
+
     #[test]
     fn a_missing_path_is_one_problem() {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -11,6 +11,8 @@ use cp_registry::{
     limits, Alarm, ChargingSession, GroupId, LoadReport, PortNumber, StationId, StationInfo,
     StationRights, StationStatus,
 };
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::SoapError;
@@ -138,6 +140,41 @@ pub enum LimitError {
     /// percentShed below 0 or above 100.
     #[error("percentShed must be between 0 and 100, not {pct}")]
     PercentShed { pct: i64 },
+}
+
+/// What a set of registers (and the actor holding them) answers for: one port, or the whole
+/// station. Ordered with the station first, then the ports by number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LoadScope {
+    /// The station-level Load points: shedLoad with `allowedLoadPerStation` /
+    /// `percentShedPerStation` and no `Ports`, clearShedState for the whole station.
+    Station,
+    /// One port's Load points: shedLoad and clearShedState naming the port.
+    Port(PortNumber),
+}
+
+impl LoadScope {
+    /// The scope of a point with `port` as its `Port #`: none means the whole station.
+    pub fn of(port: Option<PortNumber>) -> LoadScope {
+        port.map_or(LoadScope::Station, LoadScope::Port)
+    }
+
+    /// The port, for a port's scope.
+    pub fn port(self) -> Option<PortNumber> {
+        match self {
+            LoadScope::Station => None,
+            LoadScope::Port(port) => Some(port),
+        }
+    }
+}
+
+impl fmt::Display for LoadScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadScope::Station => f.write_str("the station"),
+            LoadScope::Port(port) => write!(f, "port {port}"),
+        }
+    }
 }
 
 /// What a shedLoad or clearShedState addresses.

@@ -6,6 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use cp_registry::{AccountId, AllMessage, ApiMethod, PointMeta, PointValue, StationId};
 use serde::Serialize;
 
+use crate::api::LoadScope;
 use crate::error::FailureKind;
 use crate::gateway::GatewayError;
 
@@ -135,11 +136,12 @@ pub enum DeviceError {
         expected: String,
         found: String,
     },
-    #[error("device {device}: point {point}: no allowedLoad or percentShed written for port {port}; write one first")]
+    #[error("device {device}: point {point}: no allowedLoad or percentShed written for {scope}; write one first")]
     NoShedIntent {
         device: String,
         point: String,
-        port: u16,
+        /// The port, or the whole station, that has no stored limit.
+        scope: LoadScope,
     },
     /// The point's method has not answered yet.
     #[error("device {device}: point {point}: no data yet from {method}")]

@@ -77,6 +77,9 @@ pub(crate) struct FakeStation {
     pub group: Option<GroupId>,
     pub ports: BTreeMap<PortNumber, FakePort>,
     pub alarms: Vec<Alarm>,
+    /// A station-wide shed: each port without its own shows its even share, as the
+    /// simulator's do.
+    pub shed: Option<ShedLimit>,
 }
 
 #[derive(Default)]
@@ -161,6 +164,7 @@ impl FakeApi {
                     )),
                     ports,
                     alarms: Vec::new(),
+                    shed: None,
                 },
             );
         }
@@ -272,17 +276,21 @@ impl FakeApi {
     }
 }
 
-fn port_load(port: PortNumber, fake: &FakePort) -> PortLoad {
-    let (allowed_load, percent_shed) = match fake.shed {
-        Some(ShedLimit::AllowedLoad(kw)) => (kw, 0),
-        Some(ShedLimit::PercentShed(pct)) => (0.0, pct),
+fn port_load(port: PortNumber, fake: &FakePort, station: &FakeStation) -> PortLoad {
+    let shed = fake
+        .shed
+        .map(|limit| (limit, 1))
+        .or(station.shed.map(|limit| (limit, station.ports.len())));
+    let (allowed_load, percent_shed) = match shed {
+        Some((ShedLimit::AllowedLoad(kw), share)) => (kw / share as f64, 0),
+        Some((ShedLimit::PercentShed(pct), _)) => (0.0, pct),
         None => (0.0, 0),
     };
     PortLoad {
         port,
         user_id: None,
         credential_id: None,
-        shed_state: fake.shed.is_some(),
+        shed_state: shed.is_some(),
         port_load: fake.load,
         allowed_load,
         percent_shed,
@@ -298,7 +306,7 @@ fn station_load(id: &StationId, station: &FakeStation) -> StationLoad {
         ports: station
             .ports
             .iter()
-            .map(|(n, p)| port_load(*n, p))
+            .map(|(n, p)| port_load(*n, p, station))
             .collect(),
     }
 }
@@ -475,6 +483,9 @@ impl ChargePointApi for FakeApi {
         )
         .await?;
         self.apply_write(&request.scope, |station| {
+            if request.station_limit.is_some() {
+                station.shed = request.station_limit;
+            }
             for shed in &request.ports {
                 if let Some(port) = station.ports.get_mut(&shed.port) {
                     port.shed = Some(shed.limit);
@@ -500,6 +511,9 @@ impl ChargePointApi for FakeApi {
         )
         .await?;
         self.apply_write(&request.scope, |station| {
+            if request.ports.is_empty() {
+                station.shed = None;
+            }
             for (n, port) in station.ports.iter_mut() {
                 if request.ports.is_empty() || request.ports.contains(n) {
                     port.shed = None;

@@ -13,10 +13,13 @@
 //! actors renew it at two thirds of the lease while the port should stay shed. Once the
 //! supervisor is gone nobody renews it, and ChargePoint lifts the cap when the lease lapses: a
 //! lost or stopped supervisor never leaves a port capped for longer than one lease. A restarted
-//! supervisor reads getLoad at start, adopts every shed in force as its own and renews it, so a
-//! planned restart within the lease keeps the ports capped without a gap. Clearing sheds on the
-//! way out is deliberately not done: a crash could not do it either, and a restart would then
-//! briefly uncap every port.
+//! supervisor reads getLoad at start, adopts every port's shed in force as its own and renews
+//! it, so a planned restart within the lease keeps the ports capped without a gap. A
+//! station-wide shed (a station-level shedState) is not adopted as the station's: getLoad shows
+//! it only as sheds of the ports, which each port actor adopts, as it would any shed in force
+//! on its port. Clearing sheds on the way out is
+//! deliberately not done: a crash could not do it either, and a restart would then briefly
+//! uncap every port.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;

@@ -13,7 +13,11 @@
 //! accepted on them: the point then shows the newest alarm of that port or of the whole station.
 //! Session attributes are per port (the latest session of that port), but may leave Port #
 //! empty, as VOLTTRON's registry generator does: the point then shows the station's latest
-//! session, whichever port it was on.
+//! session, whichever port it was on. The Load register's shedState, allowedLoad and
+//! percentShed are per port, but may leave Port # empty, as VOLTTRON's driver allows: the point
+//! then stands for the whole station. Reading it gives VOLTTRON's station reading of the ports
+//! ([`crate::StationLoad::shed_shown`]); writing it sheds or clears the whole station
+//! (`shedStation` with `allowedLoadPerStation` / `percentShedPerStation` and no `Ports`).
 
 use std::fmt;
 
@@ -169,13 +173,16 @@ pub enum Attribute {
     /// Last communication between the station and ChargePoint.
     TimeStamp,
     // LoadRegister
-    /// 1 while a shed is in force. Writing 1 calls shedLoad with the stored limit, 0 clearShedState.
+    /// 1 while a shed is in force (with no Port #: while any port is shed). Writing 1 calls
+    /// shedLoad with the stored limit, 0 clearShedState.
     ShedState,
     /// Present draw of the port, kW.
     PortLoad,
-    /// The kW cap used by the next shed. Writing it clears the stored percentShed.
+    /// The kW cap used by the next shed. Writing it clears the stored percentShed. With no
+    /// Port #, the station's cap; it reads as the largest among the shed ports.
     AllowedLoad,
     /// Percent of maximum power shed by the next shed. Writing it clears the stored allowedLoad.
+    /// With no Port #, the station's; it reads as the largest among the shed ports.
     PercentShed,
     /// Whole-station draw, kW.
     StationLoad,
@@ -405,11 +412,21 @@ impl Attribute {
 
     /// Whether a `Port #` may be given or left out: alarms are station-level but may be
     /// narrowed to a port; sessions are per port, but VOLTTRON's registry generator writes them
-    /// without one, meaning the station's latest session (see the module doc).
+    /// without one, meaning the station's latest session; shedState, allowedLoad and
+    /// percentShed without one mean the whole station (see the module doc).
     pub fn port_optional(self) -> bool {
         matches!(
             self.register(),
             RegisterKind::Alarm | RegisterKind::ChargingSession
+        ) || self.is_station_load_capable()
+    }
+
+    /// Whether the attribute, with no `Port #`, reads and writes the whole station's shed:
+    /// shedState, allowedLoad and percentShed.
+    pub fn is_station_load_capable(self) -> bool {
+        matches!(
+            self,
+            Attribute::ShedState | Attribute::AllowedLoad | Attribute::PercentShed
         )
     }
 

@@ -134,6 +134,35 @@ pub struct StationLoad {
     pub ports: Vec<PortLoad>,
 }
 
+impl StationLoad {
+    /// The station's shed as VOLTTRON's driver reads it from the ports, for Load points with no
+    /// `Port #`: shed when any port is; allowedLoad and percentShed the largest among the shed
+    /// ports (0 when none is). getLoad has no station-level shed fields, so a station-wide shed
+    /// shows only through its ports: the simulator reports each port's even share of a station
+    /// allowedLoad, which this then reads as one share, not the station's total.
+    pub fn shed_shown(&self) -> ShedShown {
+        self.ports
+            .iter()
+            .filter(|p| p.shed_state)
+            .fold(ShedShown::default(), |shown, p| ShedShown {
+                shed_state: true,
+                allowed_load: shown.allowed_load.max(p.allowed_load),
+                percent_shed: shown.percent_shed.max(p.percent_shed),
+            })
+    }
+}
+
+/// The shed getLoad shows for one port, or for a whole station (see
+/// [`StationLoad::shed_shown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ShedShown {
+    pub shed_state: bool,
+    /// kW; 0 when not shed by allowedLoad.
+    pub allowed_load: f64,
+    /// Percent, 0..=100; 0 when not shed by percentShed.
+    pub percent_shed: u8,
+}
+
 /// One port of a [`StationLoad`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PortLoad {
@@ -148,6 +177,17 @@ pub struct PortLoad {
     pub allowed_load: f64,
     /// Percent of maximum power shed while shed, 0..=100; 0 when none.
     pub percent_shed: u8,
+}
+
+impl PortLoad {
+    /// The port's shed, as getLoad shows it.
+    pub fn shed_shown(&self) -> ShedShown {
+        ShedShown {
+            shed_state: self.shed_state,
+            allowed_load: self.allowed_load,
+            percent_shed: self.percent_shed,
+        }
+    }
 }
 
 /// One alarm from getAlarms.

@@ -47,7 +47,8 @@ pub struct PointDef {
     /// `Volttron Point Name`: the name get_point/set_point and the publish use.
     pub name: String,
     pub attribute: Attribute,
-    /// `Port #`: set for port-level attributes (and optionally alarm attributes).
+    /// `Port #`: set for port-level attributes; optional on alarm and session attributes, and
+    /// on shedState, allowedLoad and percentShed, where `None` means the whole station.
     pub port: Option<PortNumber>,
     /// The declared `Type` (an [`Attribute::accepts_type`] type).
     pub value_type: ValueType,
@@ -336,6 +337,14 @@ impl Registry {
     /// The port numbers some point names.
     pub fn ports(&self) -> BTreeSet<PortNumber> {
         self.points.iter().filter_map(|p| p.port).collect()
+    }
+
+    /// Whether set_point may shed or clear the whole station: some writable shedState,
+    /// allowedLoad or percentShed point has no `Port #`.
+    pub fn writes_station_load(&self) -> bool {
+        self.points
+            .iter()
+            .any(|p| p.writable && p.port.is_none() && p.attribute.is_station_load_capable())
     }
 
     /// For each method the registry needs: how often one station calls it, i.e. the shortest

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Attribute, Level};
 use crate::point::PointValue;
 use crate::records::{
-    Alarm, ChargingSession, PortInfo, PortLoad, PortNumber, PortStatus, Pricing, StationInfo,
-    StationLoad, StationRights, StationStatus,
+    Alarm, ChargingSession, PortInfo, PortLoad, PortNumber, PortStatus, Pricing, ShedShown,
+    StationInfo, StationLoad, StationRights, StationStatus,
 };
 
 /// The latest record of each kind for one station. `None` = that method has not answered yet.
@@ -57,6 +57,9 @@ impl Attribute {
             A::Status | A::TimeStamp => {
                 let ports = &snapshot.status.as_ref()?.ports;
                 port_status(self, ports.iter().find(|p| Some(p.port) == port))
+            }
+            A::ShedState | A::AllowedLoad | A::PercentShed if port.is_none() => {
+                shed_value(self, snapshot.load.as_ref()?.shed_shown())
             }
             A::ShedState | A::PortLoad | A::AllowedLoad | A::PercentShed => {
                 let ports = &snapshot.load.as_ref()?.ports;
@@ -98,14 +101,19 @@ fn port_status(attribute: Attribute, p: Option<&PortStatus>) -> PointValue {
 }
 
 fn port_load(attribute: Attribute, p: Option<&PortLoad>) -> PointValue {
-    let Some(p) = p else {
-        return PointValue::Null;
-    };
+    match (attribute, p) {
+        (Attribute::PortLoad, Some(p)) => PointValue::Float(p.port_load),
+        (_, Some(p)) => shed_value(attribute, p.shed_shown()),
+        (_, None) => PointValue::Null,
+    }
+}
+
+/// shedState, allowedLoad or percentShed of a port's or a station's shed.
+fn shed_value(attribute: Attribute, shown: ShedShown) -> PointValue {
     match attribute {
-        Attribute::ShedState => PointValue::Int(i64::from(p.shed_state)),
-        Attribute::PortLoad => PointValue::Float(p.port_load),
-        Attribute::AllowedLoad => PointValue::Float(p.allowed_load),
-        Attribute::PercentShed => PointValue::Int(i64::from(p.percent_shed)),
+        Attribute::ShedState => PointValue::Int(i64::from(shown.shed_state)),
+        Attribute::AllowedLoad => PointValue::Float(shown.allowed_load),
+        Attribute::PercentShed => PointValue::Int(i64::from(shown.percent_shed)),
         _ => PointValue::Null,
     }
 }

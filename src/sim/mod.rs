@@ -53,6 +53,17 @@
 //! lasts until clearShedState; otherwise the shed lapses after that many minutes. getLoad
 //! reports `shedState` 1 with the allowedLoad / percentShed in force on the port.
 //!
+//! A station-level shed is the simulator's choice where the API guide is silent: the guide
+//! says only that a station's allowedLoad is divided between its ports, and getLoad has no
+//! station-level shed fields. So each port, charging or not, gets an even share (a 2-port
+//! station shed at 6 kW caps each port at 3 kW), and getLoad shows the shed on every port as
+//! that share (or as the station's percentShed). VOLTTRON's driver reads a station-level
+//! allowedLoad as the largest among the shed ports, so it reads one share, 3 kW, not the 6 kW
+//! written; the supervisor reads it the same way and confirms a station shed by the shares
+//! adding up to it. A port's own shed and the station's both hold (the port draws at most the
+//! tighter), and getLoad shows the port's own. clearShedState for the station lifts the
+//! station's shed and every port's; for some ports, only those ports' own.
+//!
 //! # Admin endpoint
 //! JSON, under `/admin` on the same listener as the SOAP endpoint ([`SimHandle::admin_url`]),
 //! without credentials (the simulator is a loopback test fixture). Fault rules use the syntax

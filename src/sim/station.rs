@@ -230,8 +230,9 @@ impl StationSim {
         }
     }
 
-    /// getLoad's view of port `p`. A port-level shed is reported as asked; a station-level
-    /// allowedLoad is reported as each port's even share of it.
+    /// getLoad's view of port `p`. A port-level shed is reported as asked (and hides a
+    /// station-level one); a station-level allowedLoad is reported as each port's even share
+    /// of it (see the module doc of `sim`, "Sheds").
     pub fn load_view(&self, p: usize) -> PortLoadView {
         let port = &self.ports[p];
         let shed = port
@@ -418,6 +419,24 @@ mod tests {
         assert!(view.load_kw <= 1.5 + 1e-9, "load {} over cap", view.load_kw);
         s.clear_all_sheds();
         assert!(!s.load_view(p).shed_state);
+    }
+
+    #[test]
+    fn a_station_allowed_load_is_divided_evenly_and_a_port_shed_shows_over_it() {
+        let (mut s, t, p) = busy_station();
+        s.shed = Some(Shed::new(ShedLimit::AllowedLoad(3.0), t, 0));
+        s.advance(t, t + Duration::minutes(2));
+        for q in 0..s.ports.len() {
+            let view = s.load_view(q);
+            assert!(view.shed_state, "port {q}");
+            assert_eq!(view.allowed_load, 1.5, "port {q}");
+        }
+        assert!(s.load_view(p).load_kw <= 1.5 + 1e-9);
+        s.ports[p].shed = Some(Shed::new(ShedLimit::PercentShed(20), t, 0));
+        let view = s.load_view(p);
+        assert_eq!((view.allowed_load, view.percent_shed), (0.0, 20));
+        s.clear_all_sheds();
+        assert!((0..s.ports.len()).all(|q| !s.load_view(q).shed_state));
     }
 
     #[test]

@@ -17,7 +17,9 @@ use crate::util::supervisor::{
     self as supervisor_util, eventually, quick_options, supervise, supervise_spec, wait_for_point,
     PATIENCE,
 };
-use cp_actors::{DeviceError, Fleet, FleetOptions, GatewayOptions, Metrics, WriteOutcome};
+use cp_actors::{
+    DeviceError, Fleet, FleetOptions, GatewayOptions, LoadScope, Metrics, WriteOutcome,
+};
 use cp_registry::{ApiMethod, FleetConfig, PointValue, PortNumber};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
@@ -70,7 +72,13 @@ async fn write_semantics_follow_the_spec() {
     let sheds_before = supervised.sim.state().calls().count("shedLoad");
     let refused = fleet.set_point(DEVICE, "port2.shedState", json!(1)).await;
     assert!(
-        matches!(refused, Err(DeviceError::NoShedIntent { port: 2, .. })),
+        matches!(
+            refused,
+            Err(DeviceError::NoShedIntent {
+                scope: LoadScope::Port(PortNumber(2)),
+                ..
+            })
+        ),
         "{refused:?}"
     );
     assert_eq!(

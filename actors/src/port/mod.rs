@@ -9,6 +9,11 @@
 //! The registers outlive the actor: after every message that changes them, the port leaves a
 //! copy with its station, and a port that fails is restarted from that copy. A call in flight
 //! when the port fails goes on in its task, answers its caller, and reports to the new port.
+//!
+//! A station whose registry writes station-level Load points (no `Port #`) runs one more of
+//! these actors, for [`crate::api::LoadScope::Station`]: the same registers, queue, lease and
+//! read-back, with shedLoad and clearShedState addressed to the whole station. Its writes run
+//! side by side with the ports', as the ports' run side by side with each other's.
 
 mod registers;
 mod write;
@@ -17,14 +22,16 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cp_registry::{PortLoad, PortStatus};
+use cp_registry::{PortStatus, ShedShown};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use registers::PortRegisters;
-pub use write::{PlanRefusals, PortAddress, PortContext, PortTasks, ReadBackSink};
+pub use write::{
+    PlanRefusals, PortAddress, PortContext, PortTasks, ReadBackSink, StationClearedSink,
+};
 
 use crate::api::ShedLimit;
 use crate::device::DeviceError;
@@ -63,10 +70,11 @@ pub type WriteReplyPort = RpcReplyPort<Result<WriteOutcome, DeviceError>>;
 
 /// The port's mailbox.
 pub enum PortMessage {
-    /// The latest getLoad / getStationStatus entries for the port. Sent after each poll and
-    /// read-back; a `None` leaves that register as it was.
+    /// The latest getLoad reading (the port's entry, or the station's reading of its ports)
+    /// and getStationStatus entry. Sent after each poll and read-back; a `None` leaves that
+    /// register as it was.
     Observed {
-        load: Option<PortLoad>,
+        shed: Option<ShedShown>,
         status: Option<PortStatus>,
         at: DateTime<Utc>,
     },
@@ -82,6 +90,11 @@ pub enum PortMessage {
     ShedApplied { limit: ShedLimit },
     /// ChargePoint accepted a clearShedState of the port; it is owed until `retry_until`.
     ShedCleared { retry_until: Instant },
+    /// ChargePoint accepted a clearShedState of the whole station, which lifts this port's
+    /// shed too (from the station, told by its station-level write). Writes to the station and
+    /// to the port run side by side, so it may arrive after a shed of the port the clear did
+    /// not lift: the port then stops renewing that shed, which lapses at its lease.
+    StationCleared,
     /// The running call has ended; the next queued write may start. From a task that may have
     /// been started by the port's predecessor, so it can arrive while nothing runs.
     CallFinished,
@@ -139,14 +152,14 @@ impl PortState {
 
     fn on_observed(
         &mut self,
-        load: Option<PortLoad>,
+        shed: Option<ShedShown>,
         status: Option<PortStatus>,
         at: DateTime<Utc>,
     ) {
-        let owes_clear = load
+        let owes_clear = shed
             .as_ref()
-            .is_some_and(|l| self.registers.owes_clear(l, Instant::now()));
-        self.update(|r| r.on_observed(load, status, at));
+            .is_some_and(|s| self.registers.owes_clear(s, Instant::now()));
+        self.update(|r| r.on_observed(shed, status, at));
         // Re-sent once per getLoad that still shows the shed, and only when nothing else is
         // queued: a write behind it may shed the port again.
         if owes_clear && !self.calling && self.queue.is_empty() {
@@ -235,9 +248,9 @@ impl PortState {
                 // A write queued before this one may have shed the port again.
                 let owed = self
                     .registers
-                    .load
+                    .shown
                     .as_ref()
-                    .is_some_and(|(load, _)| self.registers.owes_clear(load, Instant::now()));
+                    .is_some_and(|(shown, _)| self.registers.owes_clear(shown, Instant::now()));
                 if owed {
                     self.spawn_call(async move {
                         calls.resend_clear().await;
@@ -264,7 +277,7 @@ impl PortState {
                 None => Err(DeviceError::NoShedIntent {
                     device: self.calls.context.device.clone(),
                     point: point.to_string(),
-                    port: self.registers.port.0,
+                    scope: self.registers.scope,
                 }),
             },
             PortWrite::ClearShed => Ok(Some(PortCall::Clear)),
@@ -309,13 +322,13 @@ impl Actor for PortActor {
         args: PortArguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let registers = args.kept.borrow().clone();
-        let port = registers.port;
+        let scope = registers.scope;
         let mut state = PortState {
             registers,
             kept: args.kept,
             calls: PortCalls {
                 context: args.context,
-                port,
+                scope,
                 address: args.address,
             },
             queue: VecDeque::new(),
@@ -344,7 +357,7 @@ impl Actor for PortActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            PortMessage::Observed { load, status, at } => state.on_observed(load, status, at),
+            PortMessage::Observed { shed, status, at } => state.on_observed(shed, status, at),
             PortMessage::Write {
                 point,
                 attribute,
@@ -360,6 +373,7 @@ impl Actor for PortActor {
             PortMessage::ShedCleared { retry_until } => {
                 state.update(|r| r.on_shed_cleared(retry_until))
             }
+            PortMessage::StationCleared => state.update(PortRegisters::on_station_cleared),
             PortMessage::CallFinished => state.on_call_finished(),
             PortMessage::LeaseTick => state.enqueue(PortJob::Renew),
             #[cfg(test)]
@@ -369,8 +383,8 @@ impl Actor for PortActor {
             }
             #[cfg(any(test, feature = "chaos"))]
             PortMessage::InjectPanic => panic!(
-                "injected panic in port {} of station {}",
-                state.registers.port, state.registers.station
+                "injected panic in {} of station {}",
+                state.registers.scope, state.registers.station
             ),
         }
         Ok(())

@@ -8,6 +8,7 @@ use ractor::Actor;
 use tokio::sync::watch;
 
 use super::*;
+use crate::api::LoadScope;
 use crate::fake_api::{start_gateway, station_id, FakeApi};
 use crate::options::FleetOptions;
 
@@ -22,6 +23,7 @@ async fn context(api: Arc<FakeApi>) -> Arc<PortContext> {
         options: Arc::new(FleetOptions::default()),
         group,
         read_back: Arc::new(|_, _| {}),
+        station_cleared: Arc::new(|| {}),
         tasks: PortTasks::default(),
         plan_refusals: PlanRefusals::default(),
     })
@@ -71,7 +73,7 @@ async fn write(port: &ActorRef<PortMessage>, point: &str, write: PortWrite) -> W
 async fn writes_queued_at_a_port_run_in_order() {
     let api = Arc::new(FakeApi::new(1, 1, 1));
     let context = context(Arc::clone(&api)).await;
-    let registers = PortRegisters::new(station_id(0), PortNumber(1));
+    let registers = PortRegisters::new(station_id(0), LoadScope::Port(PortNumber(1)));
     let (port, _, _, _address) = start(&context, registers).await;
     // Both sent before either runs: the shed must use the limit written just before it.
     let (limit, shed) = tokio::join!(
@@ -94,7 +96,7 @@ async fn writes_queued_at_a_port_run_in_order() {
 async fn the_kept_registers_are_those_of_the_last_message_before_a_panic() {
     let api = Arc::new(FakeApi::new(1, 1, 1));
     let context = context(api).await;
-    let registers = PortRegisters::new(StationId::new("1:1"), PortNumber(1));
+    let registers = PortRegisters::new(StationId::new("1:1"), LoadScope::Port(PortNumber(1)));
     let (port, join, kept, _address) = start(&context, registers).await;
     let outcome = write(
         &port,

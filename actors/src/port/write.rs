@@ -9,15 +9,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cp_registry::{AccountId, ApiMethod, GroupId, PortLoad, PortNumber, StationId, StationLoad};
+use cp_registry::{AccountId, ApiMethod, GroupId, StationId, StationLoad};
 use ractor::{ActorRef, MessagingErr};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::registers::shows_limit;
 use super::PortMessage;
+use crate::api::LoadScope;
 use crate::api::{ClearShedRequest, PortShed, ShedLimit, ShedRequest, ShedScope};
 use crate::device::{error_chain, DeviceError};
 use crate::gateway::{
@@ -32,6 +32,11 @@ const PORT_RESTART_WAIT: Duration = Duration::from_secs(2);
 /// Where a write's getLoad read-back goes (the station's snapshot), with when it was asked
 /// for. A function rather than the station's address, so ports need not know the station.
 pub type ReadBackSink = Arc<dyn Fn(StationLoad, Instant) + Send + Sync>;
+
+/// Tells the station that ChargePoint accepted a clearShedState of the whole station, so its
+/// ports drop the sheds it lifted (see [`PortMessage::StationCleared`]). A function, as
+/// [`ReadBackSink`] is.
+pub type StationClearedSink = Arc<dyn Fn() + Send + Sync>;
 
 /// The port actor running now. The station replaces it when it restarts the port.
 pub type PortAddress = watch::Receiver<Option<ActorRef<PortMessage>>>;
@@ -76,6 +81,8 @@ pub struct PortContext {
     /// The station's group (from getStations), so a read-back can share a group's getLoad.
     pub group: watch::Receiver<Option<GroupId>>,
     pub read_back: ReadBackSink,
+    /// Where the station-level registers report a station-wide clear.
+    pub station_cleared: StationClearedSink,
     pub tasks: PortTasks,
     /// The write methods the account's plan is known to refuse (see [`PlanRefusals`]).
     pub plan_refusals: PlanRefusals,
@@ -108,22 +115,24 @@ impl PlanRefusals {
     }
 }
 
-/// One port's calls; cheap to clone into a task.
+/// One port's calls (or the whole station's, by [`LoadScope`]); cheap to clone into a task.
 #[derive(Clone)]
 pub(super) struct PortCalls {
     pub(super) context: Arc<PortContext>,
-    pub(super) port: PortNumber,
+    pub(super) scope: LoadScope,
     pub(super) address: PortAddress,
 }
 
 impl PortCalls {
-    /// shedLoad for this port with `limit`, carrying the lease; then the read-back.
+    /// shedLoad for this port (or station) with `limit`, carrying the lease; then the
+    /// read-back.
     pub(super) async fn shed(&self, limit: ShedLimit) -> Result<WriteOutcome, DeviceError> {
         match self.send_shed(limit).await {
             Ok(true) => {
                 // Told as soon as ChargePoint accepted, so a port restarted meanwhile renews it.
                 self.tell(PortMessage::ShedApplied { limit }).await;
-                Ok(self.confirm(|l| shows_limit(l, limit)).await)
+                let scope = self.scope;
+                Ok(self.confirm(|l| scope.shows_limit(l, limit)).await)
             }
             Ok(false) => Ok(refused("shedLoad")),
             Err(e) => self.failed(e),
@@ -136,23 +145,26 @@ impl PortCalls {
         match self.send_shed(limit).await {
             Ok(true) => {}
             Ok(false) => {
-                tracing::warn!(device = %self.context.device, port = %self.port, "lease renewal refused (success=0)")
+                tracing::warn!(device = %self.context.device, scope = %self.scope, "lease renewal refused (success=0)")
             }
             Err(e) => {
-                tracing::warn!(device = %self.context.device, port = %self.port, cause = %error_chain(&e), "lease renewal failed")
+                tracing::warn!(device = %self.context.device, scope = %self.scope, cause = %error_chain(&e), "lease renewal failed")
             }
         }
     }
 
-    /// Sends shedLoad; `Ok(false)` when ChargePoint answered success=0.
+    /// Sends shedLoad; `Ok(false)` when ChargePoint answered success=0. A port's limit goes in
+    /// `Ports`; the station's as `allowedLoadPerStation` / `percentShedPerStation` with no
+    /// `Ports`, as the API guide asks of a station shed.
     async fn send_shed(&self, limit: ShedLimit) -> Result<bool, GatewayError> {
+        let (station_limit, ports) = match self.scope {
+            LoadScope::Station => (Some(limit), Vec::new()),
+            LoadScope::Port(port) => (None, vec![PortShed { port, limit }]),
+        };
         let request = WriteRequest::Shed(ShedRequest {
             scope: ShedScope::Station(self.context.station.clone()),
-            station_limit: None,
-            ports: vec![PortShed {
-                port: self.port,
-                limit,
-            }],
+            station_limit,
+            ports,
             time_interval_minutes: self.context.options.lease_minutes,
         });
         match self.gateway_write(request).await? {
@@ -161,14 +173,20 @@ impl PortCalls {
         }
     }
 
-    /// clearShedState for this port; then the read-back. A clear ChargePoint accepted is owed
-    /// until the cleared shed's lease would lapse (see `PortRegisters::clear_owed_until`).
+    /// clearShedState for this port (or the whole station); then the read-back. A clear
+    /// ChargePoint accepted is owed until the cleared shed's lease would lapse (see
+    /// `PortRegisters::clear_owed_until`). A station's clear lifts its ports' sheds too, so the
+    /// station's ports hear of it.
     pub(super) async fn clear(&self) -> Result<WriteOutcome, DeviceError> {
         match self.send_clear().await {
             Ok(true) => {
                 let retry_until = Instant::now() + self.context.options.lease();
                 self.tell(PortMessage::ShedCleared { retry_until }).await;
-                Ok(self.confirm(|l| !l.shed_state).await)
+                if self.scope == LoadScope::Station {
+                    (self.context.station_cleared)();
+                }
+                let scope = self.scope;
+                Ok(self.confirm(|l| scope.shows_unshed(l)).await)
             }
             Ok(false) => Ok(refused("clearShedState")),
             Err(e) => self.failed(e),
@@ -178,20 +196,21 @@ impl PortCalls {
     /// The port's own retry of a clear getLoad does not show yet. Nobody waits for it; the
     /// next getLoad shows whether it took.
     pub(super) async fn resend_clear(&self) {
-        tracing::info!(device = %self.context.device, port = %self.port, "getLoad still shows a cleared shed; re-sending clearShedState");
+        tracing::info!(device = %self.context.device, scope = %self.scope, "getLoad still shows a cleared shed; re-sending clearShedState");
         let reason = match self.send_clear().await {
             Ok(true) => return,
             Ok(false) => "clearShedState: ChargePoint answered success=0".to_string(),
             Err(e) => error_chain(&e),
         };
-        tracing::warn!(device = %self.context.device, port = %self.port, cause = %reason, "clearShedState re-send failed");
+        tracing::warn!(device = %self.context.device, scope = %self.scope, cause = %reason, "clearShedState re-send failed");
     }
 
-    /// Sends clearShedState; `Ok(false)` when ChargePoint answered success=0.
+    /// Sends clearShedState; `Ok(false)` when ChargePoint answered success=0. No ports
+    /// named clears the whole station.
     async fn send_clear(&self) -> Result<bool, GatewayError> {
         let request = WriteRequest::ClearShed(ClearShedRequest {
             scope: ShedScope::Station(self.context.station.clone()),
-            ports: vec![self.port],
+            ports: self.scope.port().into_iter().collect(),
         });
         match self.gateway_write(request).await? {
             WriteReply::ClearShed(ack) => Ok(ack.success),
@@ -207,7 +226,7 @@ impl PortCalls {
     /// Reads getLoad back until it shows the write or the confirm timeout passes. Every
     /// read-back goes to the station before the write is answered, so the caller's next read
     /// shows it.
-    async fn confirm(&self, shows: impl Fn(&PortLoad) -> bool) -> WriteOutcome {
+    async fn confirm(&self, shows: impl Fn(&StationLoad) -> bool) -> WriteOutcome {
         let options = &self.context.options;
         let deadline = Instant::now() + options.confirm_timeout;
         loop {
@@ -222,11 +241,7 @@ impl PortCalls {
                 .read_back(request, options.gateway_wait())
                 .await
             {
-                let shown = load
-                    .ports
-                    .iter()
-                    .find(|p| p.port == self.port)
-                    .is_some_and(&shows);
+                let shown = shows(&load);
                 (self.context.read_back)(load, requested);
                 if shown {
                     return WriteOutcome::Confirmed;

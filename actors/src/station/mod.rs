@@ -2,7 +2,8 @@
 //!
 //! It scrapes and publishes ([`scrape`]), answers reads and health ([`read`]), and routes
 //! writes ([`route`], with their meaning decided in [`plan`]) to its port actors, which run
-//! them (see [`crate::port`]). It supervises those ports: one that fails is restarted at once
+//! them (see [`crate::port`]); writes of station-level Load points go to one more such actor,
+//! for the whole station. It supervises those actors: one that fails is restarted at once
 //! from the registers it kept with the station.
 
 mod plan;
@@ -16,8 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    ApiMethod, Device, GroupId, PointDef, PointValue, PortNumber, StationId, StationLoad,
-    StationSnapshot,
+    ApiMethod, Device, GroupId, PointDef, PointValue, StationId, StationLoad, StationSnapshot,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::{broadcast, watch};
@@ -25,13 +25,14 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use route::{answers, RoutedWrites};
 
+use crate::api::LoadScope;
 use crate::device::{DeviceError, MethodFailure, PointReading, Publish, StationHealth};
 use crate::gateway::{GatewayError, GatewayHandle, ReadReply};
 use crate::observe::StationObserver;
 use crate::options::FleetOptions;
 use crate::port::{
     PlanRefusals, PortActor, PortArguments, PortContext, PortMessage, PortRegisters, PortTasks,
-    ReadBackSink,
+    ReadBackSink, StationClearedSink,
 };
 
 /// How far back getChargingSessionData looks for a port's latest session. ChargePoint pages at
@@ -73,6 +74,10 @@ pub enum StationMessage {
     /// points read empty at once rather than at the next getAlarms. Sent by the clearAlarms
     /// task before it answers the write, so a read after the answer sees it.
     AlarmsCleared { accepted: tokio::time::Instant },
+    /// ChargePoint accepted a clearShedState of the whole station (a station-level
+    /// shedState 0): the ports' sheds went with it, so each port is told. Sent by the write's
+    /// task before its read-back.
+    StationShedCleared,
     /// get_point.
     GetPoint {
         point: String,
@@ -107,7 +112,7 @@ pub enum StationMessage {
     /// Replies once the panic is on its way, before the port is restarted.
     #[cfg(any(test, feature = "chaos"))]
     InjectPortPanic {
-        port: PortNumber,
+        port: cp_registry::PortNumber,
         reply: RpcReplyPort<Result<(), DeviceError>>,
     },
 }
@@ -132,7 +137,9 @@ pub struct StationState {
     gateway: GatewayHandle,
     options: Arc<FleetOptions>,
     publisher: broadcast::Sender<Publish>,
-    ports: BTreeMap<PortNumber, PortChild>,
+    /// The actor of each port, and of the station's Load points when the registry writes
+    /// any (see [`LoadScope`]).
+    ports: BTreeMap<LoadScope, PortChild>,
     /// What the ports share: their calls' context and the station-owned task set.
     port_context: Arc<PortContext>,
     /// The latest record of each kind.
@@ -188,7 +195,7 @@ pub struct StationState {
 impl StationState {
     fn new(
         args: StationArguments,
-        ports: BTreeMap<PortNumber, PortChild>,
+        ports: BTreeMap<LoadScope, PortChild>,
         port_context: Arc<PortContext>,
         group: watch::Sender<Option<GroupId>>,
         alarms_cleared_sink: AlarmsClearedSink,
@@ -305,14 +312,14 @@ impl StationState {
 
     /// See [`StationMessage::InjectPortPanic`].
     #[cfg(any(test, feature = "chaos"))]
-    fn inject_port_panic(&self, port: PortNumber) -> Result<(), DeviceError> {
+    fn inject_port_panic(&self, port: cp_registry::PortNumber) -> Result<(), DeviceError> {
         let unavailable = |reason: String| DeviceError::Unavailable {
             device: self.path(),
             reason,
         };
         let child = self
             .ports
-            .get(&port)
+            .get(&LoadScope::Port(port))
             .ok_or_else(|| unavailable(format!("port {port} has no port actor")))?;
         child
             .actor
@@ -338,6 +345,11 @@ impl Actor for StationActor {
             let _ = station_actor.cast(StationMessage::LoadReadBack { load, requested });
         });
         let station_actor = myself.clone();
+        let station_cleared: StationClearedSink = Arc::new(move || {
+            // A stopped station has no ports to tell.
+            let _ = station_actor.cast(StationMessage::StationShedCleared);
+        });
+        let station_actor = myself.clone();
         let alarms_cleared: AlarmsClearedSink = Arc::new(move |accepted| {
             // A stopped station has no alarms to show.
             let _ = station_actor.cast(StationMessage::AlarmsCleared { accepted });
@@ -350,15 +362,21 @@ impl Actor for StationActor {
             options: port_options(&args.options, &args.device),
             group: group_seen,
             read_back,
+            station_cleared,
             tasks: PortTasks::default(),
             plan_refusals: PlanRefusals::default(),
         });
+        let registry = &args.device.registry;
+        let station_scope = registry.writes_station_load().then_some(LoadScope::Station);
+        let scopes = station_scope
+            .into_iter()
+            .chain(registry.ports().into_iter().map(LoadScope::Port));
         let mut ports = BTreeMap::new();
-        for port in args.device.registry.ports() {
-            let registers = PortRegisters::new(args.device.station.clone(), port);
+        for scope in scopes {
+            let registers = PortRegisters::new(args.device.station.clone(), scope);
             let (address, _) = watch::channel(None);
             let child = spawn_port(&myself, &port_context, registers, address).await?;
-            ports.insert(port, child);
+            ports.insert(scope, child);
         }
         Ok(StationState::new(
             args,
@@ -405,6 +423,7 @@ impl Actor for StationActor {
                 state.on_load_read_back(load, requested)
             }
             StationMessage::AlarmsCleared { accepted } => state.on_alarms_cleared(accepted),
+            StationMessage::StationShedCleared => state.on_station_shed_cleared(),
             StationMessage::GetPoint { point, reply } => {
                 // The caller may have given up waiting.
                 let _ = reply.send(state.reading(&point));
@@ -445,7 +464,7 @@ impl Actor for StationActor {
                 .map(|(p, _)| *p);
             if let Some(port) = failed.and_then(|p| state.ports.remove(&p).map(|c| (p, c))) {
                 let (port, child) = port;
-                tracing::error!(device = %state.device.path, port = %port, cause = %cause, "port actor failed; restarting");
+                tracing::error!(device = %state.device.path, scope = %port, cause = %cause, "port actor failed; restarting");
                 let registers = child.kept.borrow().clone();
                 let child =
                     spawn_port(&myself, &state.port_context, registers, child.address).await?;

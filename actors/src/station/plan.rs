@@ -3,21 +3,22 @@
 //!
 //! The spec's semantics: allowedLoad and percentShed store the port's intent (the port applies
 //! it at once when shed), shedState 1 sheds with it and 0 clears, clearAlarms 1 clears the
-//! station's alarms. A revert goes back to the point's Starting Value, else to its value before
-//! the first write; a shed point reverts by clearing the shed.
+//! station's alarms. A Load point with no `Port #` does the same for the whole station
+//! ([`LoadScope::Station`]). A revert goes back to the point's Starting Value, else to its value
+//! before the first write; a shed point reverts by clearing the shed.
 
 use cp_registry::{Attribute, PointDef, PointValue, StationSnapshot};
 
+use crate::api::LoadScope;
 use crate::api::ShedLimit;
 use crate::device::DeviceError;
 use crate::port::PortWrite;
-use cp_registry::PortNumber;
 
 /// What one write does.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum WriteAction {
-    /// A write the port's actor runs.
-    Port { port: PortNumber, write: PortWrite },
+    /// A write the actor of the port (or of the station's Load points) runs.
+    Load { scope: LoadScope, write: PortWrite },
     /// clearAlarms=1: the station's alarms.
     ClearAlarms,
     /// Accepted, nothing to send (clearAlarms=0, a revert with nothing to go back to).
@@ -54,9 +55,11 @@ pub(crate) fn plan_write(
         PointValue::Bool(b) => Ok(b),
         _ => Err(bad_value(expected)),
     };
-    let on_port = |write: PortWrite| match point.port {
-        Some(port) => Ok(WriteAction::Port { port, write }),
-        None => Err(not_writable()),
+    let on_port = |write: PortWrite| {
+        Ok(WriteAction::Load {
+            scope: LoadScope::of(point.port),
+            write,
+        })
     };
     match point.attribute {
         Attribute::AllowedLoad => {
@@ -109,16 +112,15 @@ pub(crate) fn plan_revert(
                 .as_ref()
                 .or(original)
                 .filter(|v| **v != PointValue::Null);
-            match (target, point.port) {
-                (Some(v), _) => {
+            match target {
+                Some(v) => {
                     let raw = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
                     plan_write(device, point, &raw)
                 }
-                (None, Some(port)) => Ok(WriteAction::Port {
-                    port,
+                None => Ok(WriteAction::Load {
+                    scope: LoadScope::of(point.port),
                     write: PortWrite::ClearIntent,
                 }),
-                (None, None) => Ok(WriteAction::Nothing),
             }
         }
         _ => Ok(WriteAction::Nothing),
@@ -132,6 +134,10 @@ pub(crate) fn plan_revert(
 /// use on a shed port. Taking those zeros as "the state before" would make a revert write a
 /// 0 kW cap. So the original is the limit only when the port was shed by it, and nothing
 /// (revert clears the intent) otherwise.
+///
+/// A station-level limit has no original: the station reads as the largest limit among its
+/// shed ports, one port's share of a station-wide allowedLoad or a port's own limit, neither of
+/// which is a station limit to go back to. Its revert forgets the station's intent.
 pub(crate) fn original_value(point: &PointDef, snapshot: &StationSnapshot) -> PointValue {
     let value = match point.attribute {
         Attribute::AllowedLoad | Attribute::PercentShed => shed_by(point, snapshot),
@@ -157,7 +163,7 @@ fn shed_by(point: &PointDef, snapshot: &StationSnapshot) -> Option<PointValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cp_registry::{PortLoad, StationId, StationLoad, ValueType};
+    use cp_registry::{PortLoad, PortNumber, StationId, StationLoad, ValueType};
     use serde_json::json;
 
     fn point(name: &str, attribute: Attribute, value_type: ValueType) -> PointDef {
@@ -189,10 +195,22 @@ mod tests {
     }
 
     fn port_write(write: PortWrite) -> WriteAction {
-        WriteAction::Port {
-            port: PortNumber(1),
+        WriteAction::Load {
+            scope: LoadScope::Port(PortNumber(1)),
             write,
         }
+    }
+
+    fn station_write(write: PortWrite) -> WriteAction {
+        WriteAction::Load {
+            scope: LoadScope::Station,
+            write,
+        }
+    }
+
+    fn station_level(mut point: PointDef) -> PointDef {
+        point.port = None;
+        point
     }
 
     fn shed_snapshot(allowed: f64, pct: u8) -> StationSnapshot {
@@ -306,6 +324,30 @@ mod tests {
         assert_eq!(
             original_value(&allowed_load(), &StationSnapshot::default()),
             PointValue::Null
+        );
+    }
+
+    #[test]
+    fn station_level_load_points_write_and_revert_the_station() {
+        assert_eq!(
+            plan_write("d", &station_level(allowed_load()), &json!(6.0)).unwrap(),
+            station_write(PortWrite::Limit(ShedLimit::AllowedLoad(6.0)))
+        );
+        assert_eq!(
+            plan_write("d", &station_level(shed_state()), &json!(1)).unwrap(),
+            station_write(PortWrite::Shed)
+        );
+        assert_eq!(
+            plan_revert("d", &station_level(shed_state()), None).unwrap(),
+            station_write(PortWrite::ClearShed)
+        );
+        // A station reads one port's limit, which is no station limit to go back to.
+        let station_kw = station_level(allowed_load());
+        let original = original_value(&station_kw, &shed_snapshot(4.0, 0));
+        assert_eq!(original, PointValue::Null);
+        assert_eq!(
+            plan_revert("d", &station_kw, Some(&original)).unwrap(),
+            station_write(PortWrite::ClearIntent)
         );
     }
 }

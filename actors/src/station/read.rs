@@ -7,6 +7,7 @@ use cp_registry::{Attribute, PointDef, PointMeta, PointValue, PortStatusWord};
 use ractor::{ActorRef, RpcReplyPort};
 
 use super::{StationMessage, StationState};
+use crate::api::LoadScope;
 use crate::api::ShedLimit;
 use crate::device::{DeviceError, DeviceSummary, PointReading, Publish, StationHealth};
 use crate::observe::DataAge;
@@ -70,10 +71,14 @@ impl StationState {
         })
     }
 
-    /// The limit `point` holds as its port's intent when that intent is not the shed in force
-    /// (see [`PointReading::stored`]).
+    /// The limit `point` holds as its port's (or the station's) intent when that intent is not
+    /// the shed in force (see [`PointReading::stored`]).
     fn stored_limit(&self, point: &PointDef) -> Option<PointValue> {
-        let registers = self.ports.get(&point.port?)?.kept.borrow().clone();
+        if !point.attribute.is_station_load_capable() {
+            return None;
+        }
+        let scope = LoadScope::of(point.port);
+        let registers = self.ports.get(&scope)?.kept.borrow().clone();
         let intent = registers.intent?;
         if registers.believed_shed == Some(intent) {
             return None;
@@ -137,7 +142,12 @@ impl StationState {
             path: self.path(),
             station: self.station().clone(),
             account: self.device.account.clone(),
-            ports: self.ports.keys().map(|p| p.0).collect(),
+            ports: self
+                .ports
+                .keys()
+                .filter_map(|scope| scope.port())
+                .map(|p| p.0)
+                .collect(),
             up: self.is_up(),
             last_scrape: self.last_scrape,
         }

@@ -1,7 +1,8 @@
 //! Where a write goes: the station checks it (see [`super::plan`]), remembers what a revert
 //! goes back to, and hands a port's write to that port's actor, which runs it and answers the
-//! caller. The station never waits for a write: it answers with a [`Routed`] per point, and
-//! the caller awaits the ports. clearAlarms, the one station-wide write, runs in a task of the
+//! caller; a write of a station-level Load point goes to the actor of the station's Load
+//! points, which runs it the same way. The station never waits for a write: it answers with a
+//! [`Routed`] per point, and the caller awaits the ports. clearAlarms runs in a task of the
 //! station's.
 
 use cp_registry::{Attribute, PointDef};
@@ -151,7 +152,7 @@ impl StationState {
                 self.report_write(name, &done);
                 Routed::Answered(done)
             }
-            WriteAction::Port { port, write } => {
+            WriteAction::Load { scope, write } => {
                 let (reply, receiver) = oneshot();
                 let attribute = self
                     .device
@@ -164,17 +165,16 @@ impl StationState {
                     write,
                     reply: reply.into(),
                 };
-                let Some(child) = self.ports.get(&port) else {
+                let Some(child) = self.ports.get(&scope) else {
                     return Routed::Answered(Err(
-                        self.unavailable(format!("point {name}: port {port} has no port actor"))
+                        self.unavailable(format!("point {name}: {scope} has no write actor"))
                     ));
                 };
                 match child.actor.cast(message) {
                     Ok(()) => Routed::Running(receiver),
-                    Err(e) => {
-                        Routed::Answered(Err(self
-                            .unavailable(format!("point {name}: port {port} is restarting ({e})"))))
-                    }
+                    Err(e) => Routed::Answered(Err(
+                        self.unavailable(format!("point {name}: {scope} is restarting ({e})"))
+                    )),
                 }
             }
             WriteAction::ClearAlarms => Routed::Running(self.clear_alarms()),

@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use cp_registry::{AllMessage, ApiMethod, GroupId, PointValue, PortLoad, PortNumber, StationLoad};
+use cp_registry::{AllMessage, ApiMethod, GroupId, PointValue, PortNumber, ShedShown, StationLoad};
 use ractor::ActorRef;
 
 use super::{StationMessage, StationState, SESSION_LOOKBACK};
+use crate::api::LoadScope;
 use crate::device::{error_chain, MethodFailure, Publish, PublishHeaders};
 use crate::error::FailureKind;
 use crate::gateway::{GatewayError, ReadReply, ReadRequest};
@@ -257,8 +258,16 @@ impl StationState {
             ReadReply::Load(Some(load)) => {
                 self.observer().load_observed(&load);
                 for port in &load.ports {
-                    self.tell_port(port.port, Some(port.clone()), None, now);
+                    self.tell_port(port.port, Some(port.shed_shown()), None, now);
                 }
+                // The station's Load actor, if any, reads the station as its points do.
+                let shed = Some(load.shed_shown());
+                let observed = PortMessage::Observed {
+                    shed,
+                    status: None,
+                    at: now,
+                };
+                self.to_port(LoadScope::Station, observed);
                 self.snapshot.load = Some(load);
             }
             ReadReply::Load(None) => return Err(missing(ApiMethod::GetLoad)),
@@ -290,19 +299,28 @@ impl StationState {
     pub(super) fn tell_port(
         &self,
         port: PortNumber,
-        load: Option<PortLoad>,
+        shed: Option<ShedShown>,
         status: Option<cp_registry::PortStatus>,
         at: DateTime<Utc>,
     ) {
         // A port that is restarting misses one observation; the next poll brings another.
-        self.to_port(port, PortMessage::Observed { load, status, at });
+        let observed = PortMessage::Observed { shed, status, at };
+        self.to_port(LoadScope::Port(port), observed);
     }
 
-    /// Sends `message` to `port`'s actor. One that failed and is not restarted yet drops it,
-    /// with the messages queued behind the failure; the next poll brings another.
-    fn to_port(&self, port: PortNumber, message: PortMessage) {
-        if let Some(child) = self.ports.get(&port) {
+    /// Sends `message` to the actor of `scope`. One that failed and is not restarted yet drops
+    /// it, with the messages queued behind the failure; the next poll brings another.
+    fn to_port(&self, scope: LoadScope, message: PortMessage) {
+        if let Some(child) = self.ports.get(&scope) {
             let _ = child.actor.cast(message);
+        }
+    }
+
+    /// See [`StationMessage::StationShedCleared`]. A port restarting meanwhile misses it and
+    /// keeps renewing its shed until that is cleared again or lapses.
+    pub(super) fn on_station_shed_cleared(&self) {
+        for scope in self.ports.keys().filter(|s| s.port().is_some()) {
+            self.to_port(*scope, PortMessage::StationCleared);
         }
     }
 

@@ -6,6 +6,7 @@ mod fleet;
 mod leases;
 mod restarts;
 mod scrape;
+mod station_load;
 mod writes;
 
 use std::path::Path;

@@ -161,6 +161,49 @@ fn missing_port_number_on_a_port_level_attribute_is_rejected() {
     );
 }
 
+/// Issue 13 item 1: VOLTTRON's driver reads shedState, allowedLoad and percentShed without a
+/// Port # as the whole station, so they load, next to port-level ones; portLoad still needs a
+/// port and stationLoad still refuses one.
+#[test]
+fn load_points_without_a_port_are_the_whole_station_and_mix_with_port_ones() {
+    let r = parse(
+        "shedState,shedState,LoadRegister,,integer,0 or 1,0,TRUE,\n\
+         allowedLoad,allowedLoad,LoadRegister,,float,kW,,TRUE,\n\
+         percentShed,percentShed,LoadRegister,0,integer,percent,,TRUE,\n\
+         stationLoad,stationLoad,LoadRegister,,float,kW,,FALSE,\n\
+         port1.shedState,shedState,LoadRegister,1,integer,0 or 1,,TRUE,\n",
+    )
+    .expect("station-level Load points are valid");
+    let ports: Vec<(&str, Option<PortNumber>)> =
+        r.points.iter().map(|p| (p.name.as_str(), p.port)).collect();
+    assert_eq!(
+        ports,
+        [
+            ("shedState", None),
+            ("allowedLoad", None),
+            ("percentShed", None),
+            ("stationLoad", None),
+            ("port1.shedState", Some(PortNumber(1))),
+        ]
+    );
+    assert!(r.writes_station_load());
+    assert_eq!(
+        problems(
+            "a,portLoad,LoadRegister,,float,kW,,FALSE,\n\
+             b,stationLoad,LoadRegister,1,float,kW,,FALSE,\n"
+        ),
+        [
+            "cp.csv:2: point a: attribute portLoad is per port (expected a Port # such as 1, found nothing)",
+            "cp.csv:3: point b: attribute stationLoad is station-level (expected empty Port #, found '1')",
+        ]
+    );
+    let read_only = parse("shedState,shedState,LoadRegister,,integer,,,FALSE,\n").expect("valid");
+    assert!(
+        !read_only.writes_station_load(),
+        "only a writable point sheds the station"
+    );
+}
+
 #[test]
 fn bad_port_numbers_are_rejected() {
     assert_eq!(

@@ -41,6 +41,21 @@ fn example_registry_covers_every_attribute_for_both_ports() {
 }
 
 #[test]
+fn station_load_example_controls_the_whole_station() {
+    let r = Registry::parse(&configs().join("station-load.csv")).expect("example is valid");
+    assert!(r.writes_station_load());
+    for name in ["shedState", "allowedLoad", "percentShed", "stationLoad"] {
+        let p = r.point(name).expect("a station-level Load point");
+        assert_eq!(
+            (p.attribute.register(), p.port),
+            (RegisterKind::Load, None),
+            "{name}"
+        );
+    }
+    assert_eq!(r.ports(), [PortNumber(1), PortNumber(2)].into());
+}
+
+#[test]
 fn example_device_config_loads_as_a_fleet_of_one() {
     let c = DeviceConfig::parse(&configs().join("chargepoint.config")).expect("valid");
     assert_eq!(c.driver.station_id, StationId::new("1:10001"));

@@ -229,6 +229,58 @@ fn status_and_load_are_read_per_port() {
     );
 }
 
+/// Issue 13 item 1: shedState, allowedLoad and percentShed with no Port # read the station as
+/// VOLTTRON's driver does: shed when any port is, the largest limit among the shed ports, and
+/// 0 when no port is shed (whatever an unshed port reports).
+#[test]
+fn station_level_load_points_read_the_largest_limit_among_shed_ports() {
+    let mut s = spec_snapshot();
+    assert_eq!(
+        s.value(Attribute::ShedState, None),
+        Some(PointValue::Int(1))
+    );
+    assert_eq!(
+        s.value(Attribute::AllowedLoad, None),
+        Some(PointValue::Float(3.0))
+    );
+    assert_eq!(
+        s.value(Attribute::PercentShed, None),
+        Some(PointValue::Int(0))
+    );
+
+    let ports = &mut s.load.as_mut().expect("spec load").ports;
+    ports[0].allowed_load = 5.0; // not shed: not a limit in force
+    ports[1].shed_state = false;
+    assert_eq!(
+        s.value(Attribute::ShedState, None),
+        Some(PointValue::Int(0))
+    );
+    assert_eq!(
+        s.value(Attribute::AllowedLoad, None),
+        Some(PointValue::Float(0.0))
+    );
+
+    let ports = &mut s.load.as_mut().expect("spec load").ports;
+    for (port, pct) in ports.iter_mut().zip([20, 35]) {
+        port.shed_state = true;
+        port.allowed_load = 0.0;
+        port.percent_shed = pct;
+    }
+    assert_eq!(
+        s.value(Attribute::ShedState, None),
+        Some(PointValue::Int(1))
+    );
+    assert_eq!(
+        s.value(Attribute::PercentShed, None),
+        Some(PointValue::Int(35))
+    );
+    assert_eq!(
+        StationSnapshot::default().value(Attribute::AllowedLoad, None),
+        None,
+        "no getLoad yet"
+    );
+}
+
 #[test]
 fn alarms_show_the_newest_for_the_port_including_station_wide_ones() {
     let s = spec_snapshot();
