@@ -27,6 +27,10 @@ pub trait CallObserver: Send + Sync + 'static {
     ) {
     }
 
+    /// The account's plan refusal of `op` stands (`true`: the method is not asked again for an
+    /// hour) or ended (`false`: the method was answered again).
+    fn plan_refusal(&self, _account: &AccountId, _op: ApiMethod, _standing: bool) {}
+
     /// A failed attempt is about to be retried.
     fn call_retried(&self, _account: &AccountId, _op: ApiMethod) {}
 

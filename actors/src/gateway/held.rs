@@ -221,6 +221,11 @@ impl Held {
         self.refusals.insert(method, (Instant::now(), error));
     }
 
+    /// `method` was answered: a refusal of it is over. Whether there was one.
+    pub(super) fn granted(&mut self, method: ApiMethod) -> bool {
+        self.refusals.remove(&method).is_some()
+    }
+
     /// The standing refusal of `method`, if the plan refused it less than [`REFUSAL_HOLD`] ago.
     pub(super) fn refusal(&self, method: ApiMethod) -> Option<&GatewayError> {
         self.refusals

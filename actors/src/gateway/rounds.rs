@@ -354,11 +354,21 @@ impl GatewayState {
             return;
         };
         let asked = round.started;
+        let method = round.method;
         match result {
-            Ok(output) => self.held.absorb(asked, &op, &covers, output),
+            Ok(output) => {
+                if self.held.granted(method) {
+                    self.context
+                        .observer
+                        .plan_refusal(self.account(), method, false);
+                }
+                self.held.absorb(asked, &op, &covers, output);
+            }
             Err(error) => {
                 if error.kind().is_plan_rights() {
-                    self.held.refused(round.method, error.clone());
+                    self.held.refused(method, error.clone());
+                    let account = &self.context.account;
+                    self.context.observer.plan_refusal(account, method, true);
                 }
                 if covers.is_empty() {
                     round.account_failure = Some(error);
@@ -369,7 +379,9 @@ impl GatewayState {
                 }
             }
         }
-        let round = self.rounds.get_mut(&id).expect("looked up above");
+        let Some(round) = self.rounds.get_mut(&id) else {
+            return;
+        };
         round.calls_left -= 1;
         if round.calls_left == 0 {
             self.finish_round(id);

@@ -155,6 +155,17 @@ impl CallObserver for Metrics {
         self.record_rate_limit_wait(&account.0, waited);
     }
 
+    fn plan_refusal(&self, account: &AccountId, op: ApiMethod, standing: bool) {
+        let gauge = &self.families.plan_refused;
+        let labels = [account.0.as_str(), op.name()];
+        if standing {
+            gauge.with_label_values(&labels).set(1.0);
+        } else if gauge.get_metric_with_label_values(&labels).is_ok() {
+            // Only a method once refused has the series; it stays, at 0, once granted again.
+            gauge.with_label_values(&labels).set(0.0);
+        }
+    }
+
     fn calls_in_flight(&self, account: &AccountId, count: usize) {
         self.set_calls_in_flight(&account.0, count);
     }

@@ -44,6 +44,7 @@ pub(super) struct Families {
     pub(super) retries: IntCounterVec,
     pub(super) plan_rights_errors: IntCounterVec,
     pub(super) rate_limit_wait: HistogramVec,
+    pub(super) plan_refused: GaugeVec,
     pub(super) in_flight: GaugeVec,
     pub(super) batch_stations: HistogramVec,
     pub(super) queued_requests: GaugeVec,
@@ -109,6 +110,13 @@ impl Families {
                 "Time a call waited for the account's rate limiter before it was sent.",
                 &["account"],
                 RATE_LIMIT_WAIT_BUCKETS,
+            )?,
+            plan_refused: gauge(
+                r,
+                "cp_plan_refused",
+                "1 while the account's plan refusal of the method stands: the gateway does not \
+                 ask the method again for an hour after a refusal. Created at the first refusal.",
+                &["account", "method"],
             )?,
             in_flight: gauge(
                 r,
