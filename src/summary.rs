@@ -28,9 +28,13 @@ impl fmt::Display for SummaryLine<'_> {
         let ports: usize = h.stations.iter().map(|s| s.device.ports.len()).sum();
         write!(
             f,
-            "stations up {}/{} | ports charging {}/{} | {:.1} kW | sheds {} | errors {}",
+            "stations up {}/{}{} | ports charging {}/{} | {:.1} kW | sheds {} | errors {}",
             h.stations_up,
             h.stations_total,
+            match h.stations_starting {
+                0 => String::new(),
+                n => format!(" ({n} starting)"),
+            },
             h.ports_charging,
             ports,
             // An empty sum is -0.0; adding 0.0 prints it as 0.0.
@@ -75,6 +79,7 @@ pub async fn run(fleet: Fleet, output: SummaryOutput, stop: CancellationToken) {
             SummaryOutput::Terminal => redraw(&SummaryLine(&health)),
             SummaryOutput::Log => tracing::info!(
                 stations_up = health.stations_up,
+                stations_starting = health.stations_starting,
                 stations = health.stations_total,
                 ports_charging = health.ports_charging,
                 load_kw = health.total_kw,

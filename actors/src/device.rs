@@ -73,7 +73,19 @@ pub struct DeviceSummary {
     pub account: AccountId,
     pub ports: Vec<u16>,
     pub up: bool,
+    /// `starting` until the first scrape is in (unless a call failed already), then `up` or
+    /// `down`: a fleet coming up is not a fleet that is down.
+    pub state: Liveness,
     pub last_scrape: Option<DateTime<Utc>>,
+}
+
+/// Where a station stands: see [`DeviceSummary::state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Liveness {
+    Starting,
+    Up,
+    Down,
 }
 
 /// One station's health.
@@ -98,6 +110,8 @@ pub struct FleetHealth {
     pub stations: Vec<StationHealth>,
     pub stations_total: usize,
     pub stations_up: usize,
+    /// Stations whose first scrape is not in yet; neither up nor down.
+    pub stations_starting: usize,
     pub ports_charging: usize,
     pub total_kw: f64,
     pub sheds_active: usize,
@@ -110,6 +124,10 @@ impl FleetHealth {
         FleetHealth {
             stations_total: stations.len(),
             stations_up: stations.iter().filter(|s| s.device.up).count(),
+            stations_starting: stations
+                .iter()
+                .filter(|s| s.device.state == Liveness::Starting)
+                .count(),
             ports_charging: stations.iter().map(|s| s.ports_charging).sum(),
             // From +0.0: an empty `sum` of floats is -0.0, which would show as "-0.0 kW".
             total_kw: stations.iter().fold(0.0, |kw, s| kw + s.load_kw),

@@ -440,6 +440,7 @@ fn down(device: &Device) -> StationHealth {
                 .map(|p: PortNumber| p.0)
                 .collect(),
             up: false,
+            state: crate::device::Liveness::Down,
             last_scrape: None,
         },
         last_ok_scrape: None,

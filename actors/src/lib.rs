@@ -38,8 +38,8 @@ mod tests;
 
 pub use api::*;
 pub use device::{
-    error_chain, DeviceError, DeviceSummary, FleetError, FleetHealth, MethodFailure, PointReading,
-    Publish, PublishHeaders, StationHealth,
+    error_chain, DeviceError, DeviceSummary, FleetError, FleetHealth, Liveness, MethodFailure,
+    PointReading, Publish, PublishHeaders, StationHealth,
 };
 pub use error::{BoxError, ErrorKind, FailureKind, SoapError};
 pub use fleet::Connect;

@@ -9,7 +9,7 @@ use ractor::{ActorRef, RpcReplyPort};
 use super::{StationMessage, StationState};
 use crate::api::LoadScope;
 use crate::api::ShedLimit;
-use crate::device::{DeviceError, DeviceSummary, PointReading, Publish, StationHealth};
+use crate::device::{DeviceError, DeviceSummary, Liveness, PointReading, Publish, StationHealth};
 use crate::observe::DataAge;
 
 impl StationState {
@@ -137,6 +137,15 @@ impl StationState {
         self.latest.is_some() && self.failures.values().all(|f| f.kind.is_plan_rights())
     }
 
+    fn liveness(&self) -> Liveness {
+        let outage = || self.failures.values().any(|f| !f.kind.is_plan_rights());
+        match (self.latest.is_some(), self.is_up()) {
+            (_, true) => Liveness::Up,
+            (false, false) if !outage() => Liveness::Starting,
+            _ => Liveness::Down,
+        }
+    }
+
     pub(super) fn summary(&self) -> DeviceSummary {
         DeviceSummary {
             path: self.path(),
@@ -149,6 +158,7 @@ impl StationState {
                 .map(|p| p.0)
                 .collect(),
             up: self.is_up(),
+            state: self.liveness(),
             last_scrape: self.last_scrape,
         }
     }

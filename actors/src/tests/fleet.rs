@@ -52,6 +52,23 @@ async fn a_failing_station_is_down_and_recovers_by_itself() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_station_is_starting_until_its_first_scrape_then_up_or_down() {
+    let api = Arc::new(FakeApi::new(2, 1, 1));
+    api.set_latency(Duration::from_secs(5));
+    api.break_station(&station_id(1));
+    let fleet = start(&api, 2).await;
+    let health = fleet.health().await.unwrap();
+    let states: Vec<Liveness> = health.stations.iter().map(|s| s.device.state).collect();
+    assert_eq!(states, vec![Liveness::Starting, Liveness::Starting]);
+    assert_eq!((health.stations_up, health.stations_starting), (0, 2));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let health = fleet.health().await.unwrap();
+    let states: Vec<Liveness> = health.stations.iter().map(|s| s.device.state).collect();
+    assert_eq!(states, vec![Liveness::Up, Liveness::Down], "{health:?}");
+    assert_eq!((health.stations_up, health.stations_starting), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
 async fn stations_are_added_and_removed_at_runtime() {
     let api = Arc::new(FakeApi::new(3, 1, 1));
     let fleet = started(&api, 1).await;
