@@ -136,6 +136,9 @@ pub enum FailureKind {
     Unreachable,
     /// ChargePoint answered without the station in it.
     NotReported,
+    /// No answer by the scrape's publish deadline; the call goes on and its answer is used when
+    /// it comes.
+    Late,
 }
 
 impl FailureKind {
@@ -144,6 +147,7 @@ impl FailureKind {
         match self {
             FailureKind::Call(kind) => kind.as_str(),
             FailureKind::Overloaded => "overloaded",
+            FailureKind::Late => "late",
             FailureKind::Unreachable => "unreachable",
             FailureKind::NotReported => "not_reported",
         }

@@ -97,6 +97,8 @@ struct Inner {
     /// What getChargingSessionData finds, filtered by its query.
     sessions: Vec<ChargingSession>,
     latency: Duration,
+    /// Methods slower than `latency`.
+    slow: HashMap<ApiMethod, Duration>,
 }
 
 pub(crate) struct FakeApi {
@@ -213,6 +215,11 @@ impl FakeApi {
         self.lock().ignore_writes = ignore;
     }
 
+    /// Makes every call of `method` take `latency` (instead of the common latency).
+    pub fn set_method_latency(&self, method: ApiMethod, latency: Duration) {
+        self.lock().slow.insert(method, latency);
+    }
+
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
     }
@@ -253,7 +260,7 @@ impl FakeApi {
                 at: tokio::time::Instant::now(),
                 detail,
             });
-            inner.latency
+            inner.slow.get(&method).copied().unwrap_or(inner.latency)
         };
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;

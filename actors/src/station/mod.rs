@@ -39,6 +39,11 @@ use crate::port::{
 /// 100 sessions oldest first, so an unbounded query would return the oldest, not the latest.
 const SESSION_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
 
+/// The longest a scrape waits for its polls before it publishes what is in: a slow or hanging
+/// method withholds its own points, not the station's others (and never for more than half a
+/// tick).
+const PUBLISH_WAIT: Duration = Duration::from_secs(10);
+
 /// The station actor; all state lives in [`StationState`].
 pub struct StationActor;
 
@@ -58,6 +63,8 @@ pub struct StationArguments {
 pub enum StationMessage {
     /// The scrape timer of `generation`; a stale generation is dropped.
     Tick { generation: u64 },
+    /// The publish deadline of scrape number `scrape`: publish with whatever is in.
+    PublishDue { generation: u64, scrape: u64 },
     /// A poll's answer. Polls of different methods complete in any order.
     PollCompleted {
         method: ApiMethod,
@@ -171,6 +178,11 @@ pub struct StationState {
     failures: BTreeMap<ApiMethod, MethodFailure>,
     /// Methods with a poll in flight.
     polling: HashSet<ApiMethod>,
+    /// The polls the scrape under way waits for before it publishes (polls still on their way
+    /// from an earlier scrape do not hold it).
+    awaited: HashSet<ApiMethod>,
+    /// Counts scrapes, so a stale publish deadline is ignored.
+    scrapes: u64,
     /// A scrape waits for its polls to publish.
     scrape_pending: bool,
     scrape_started: tokio::time::Instant,
@@ -241,6 +253,8 @@ impl StationState {
             alarms_cleared_sink,
             failures: BTreeMap::new(),
             polling: HashSet::new(),
+            awaited: HashSet::new(),
+            scrapes: 0,
             scrape_pending: false,
             scrape_started: tokio::time::Instant::now(),
             scrape_waiters: Vec::new(),
@@ -416,6 +430,9 @@ impl Actor for StationActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             StationMessage::Tick { generation } => state.on_tick(&myself, generation),
+            StationMessage::PublishDue { generation, scrape } => {
+                state.on_publish_due(generation, scrape)
+            }
             StationMessage::PollCompleted { method, result } => {
                 state.on_poll_completed(&myself, method, result)
             }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use cp_registry::{AllMessage, ApiMethod, GroupId, PointValue, PortNumber, ShedShown, StationLoad};
 use ractor::ActorRef;
 
-use super::{StationMessage, StationState, SESSION_LOOKBACK};
+use super::{StationMessage, StationState, PUBLISH_WAIT, SESSION_LOOKBACK};
 use crate::api::LoadScope;
 use crate::device::{error_chain, MethodFailure, Publish, PublishHeaders};
 use crate::error::FailureKind;
@@ -49,6 +49,8 @@ impl StationState {
         let now = tokio::time::Instant::now();
         if !self.scrape_pending {
             self.scrape_started = now;
+            self.scrapes += 1;
+            self.arm_publish_deadline(myself);
         }
         self.scrape_pending = true;
         if self.awaiting_station_info() {
@@ -74,10 +76,53 @@ impl StationState {
             .collect();
         for method in due {
             self.poll(myself, method);
+            self.awaited.insert(method);
         }
-        if self.polling.is_empty() {
+        if self.awaited.is_empty() {
             self.publish();
         }
+    }
+
+    /// Publishes the scrape under way after [`PUBLISH_WAIT`] (or half a tick) at the latest.
+    fn arm_publish_deadline(&mut self, myself: &ActorRef<StationMessage>) {
+        let generation = self.generation;
+        let scrape = self.scrapes;
+        let wait = PUBLISH_WAIT.min(self.tick / 2);
+        self.timers.retain(|t| !t.is_finished());
+        self.timers
+            .push(myself.send_after(wait, move || StationMessage::PublishDue {
+                generation,
+                scrape,
+            }));
+    }
+
+    /// The scrape's deadline passed with polls still out: each one that answered before is
+    /// marked late (its points are withheld and the station shows degraded) and the scrape
+    /// publishes the rest. The polls go on; their answers count when they come.
+    pub(super) fn on_publish_due(&mut self, generation: u64, scrape: u64) {
+        if generation != self.generation || scrape != self.scrapes || !self.scrape_pending {
+            return;
+        }
+        let waited = tokio::time::Instant::now().duration_since(self.scrape_started);
+        let at = Utc::now();
+        for method in std::mem::take(&mut self.awaited) {
+            // A method that never answered has no points to show yet: the station is starting.
+            if self.fetched_at.contains_key(&method) && !self.failures.contains_key(&method) {
+                tracing::warn!(device = %self.device.path, op = %method, waited = ?waited, "poll late; publishing without its points");
+                self.failures.insert(
+                    method,
+                    MethodFailure {
+                        kind: FailureKind::Late,
+                        text: format!(
+                            "{method}: no answer after {} s; still waiting for it",
+                            waited.as_secs()
+                        ),
+                        at,
+                    },
+                );
+            }
+        }
+        self.publish();
     }
 
     /// Whether the start-up getStations is still on its way.
@@ -130,6 +175,7 @@ impl StationState {
     ) {
         while self.tasks.try_join_next().is_some() {}
         self.polling.remove(&method);
+        self.awaited.remove(&method);
         let now = Utc::now();
         let requested = self.requested_at.get(&method).copied();
         let failure = match result {
@@ -174,7 +220,7 @@ impl StationState {
         if method == ApiMethod::GetStations && self.scrape_pending && !self.awaiting_station_info()
         {
             self.start_scrape(myself);
-        } else if self.polling.is_empty() && self.scrape_pending {
+        } else if self.awaited.is_empty() && self.scrape_pending {
             self.publish();
         }
     }

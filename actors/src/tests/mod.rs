@@ -22,7 +22,9 @@ use tokio::sync::broadcast;
 
 use crate::api::{ChargePointApi, ShedLimit};
 use crate::fake_api::{station_id, Fail, FakeApi};
-use crate::{DeviceError, Fleet, FleetOptions, GatewayOptions, Liveness, Publish, WriteOutcome};
+use crate::{
+    DeviceError, FailureKind, Fleet, FleetOptions, GatewayOptions, Liveness, Publish, WriteOutcome,
+};
 use cp_registry::FleetConfig;
 
 const REGISTRY: &str = "\

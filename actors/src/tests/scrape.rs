@@ -130,3 +130,38 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,
     assert_eq!(api.calls_of(ApiMethod::GetStationStatus).len(), 3);
     fleet.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_method_withholds_only_its_points_and_the_scrape_publishes_on_time() {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let fleet = started(&api, 1).await;
+    let mut rx = fleet.subscribe();
+    api.set_method_latency(ApiMethod::GetLoad, Duration::from_secs(100));
+    let tick = tokio::time::Instant::now();
+    let publish = next_publish_of(&mut rx, DEVICE).await;
+    let late = tick.elapsed();
+    assert!(
+        late <= Duration::from_secs(61 + 10),
+        "published after {late:?}"
+    );
+    let names: Vec<&str> = publish.message.values.keys().map(String::as_str).collect();
+    assert!(names.contains(&"Status"), "{names:?}");
+    for withheld in ["portLoad", "shedState", "allowedLoad", "percentShed"] {
+        assert!(!names.contains(&withheld), "{withheld} published: {names:?}");
+    }
+    let health = fleet.health().await.unwrap();
+    let station = &health.stations[0];
+    assert!(!station.device.up);
+    assert_eq!(station.device.state, Liveness::Down);
+    assert_eq!(station.failures["getLoad"].kind, FailureKind::Late);
+    // The fault clears: the call under way answers, and the next scrape publishes it all.
+    api.set_method_latency(ApiMethod::GetLoad, Duration::ZERO);
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    let publish = next_publish_of(&mut rx, DEVICE).await;
+    assert!(
+        publish.message.values.contains_key("portLoad"),
+        "{:?}",
+        publish.message.values.keys()
+    );
+    assert!(fleet.health().await.unwrap().stations[0].device.up);
+}
