@@ -106,6 +106,7 @@ fn redraw(summary: &SummaryLine<'_>) {
 mod tests {
     use std::collections::BTreeMap;
 
+    use cp_actors::Liveness;
     use cp_actors::{DeviceSummary, StationHealth};
     use cp_registry::{AccountId, StationId};
 
@@ -119,6 +120,7 @@ mod tests {
                 account: AccountId("account1".into()),
                 ports: vec![1, 2],
                 up,
+                state: if up { Liveness::Up } else { Liveness::Down },
                 last_scrape: None,
             },
             last_ok_scrape: None,

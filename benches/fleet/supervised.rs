@@ -149,9 +149,8 @@ async fn write(http: &reqwest::Client, api: &str, n: usize, known_by: Instant) -
         .header("content-type", "application/json")
         .body(body);
     match send("PUT", &url, request).await {
-        Ok(text) if text.matches("\"confirmed\"").count() >= 2 => {
-            Some(t.elapsed().as_secs_f64() * 1000.0)
-        }
+        // The limit alone is stored; the shed that applies it is what ChargePoint confirms.
+        Ok(text) if shed_confirmed(&text) => Some(t.elapsed().as_secs_f64() * 1000.0),
         Ok(text) => {
             eprintln!("   write to {id} not confirmed: {text}");
             None
@@ -259,4 +258,10 @@ fn label<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 
 fn sample_value(line: &str) -> Option<f64> {
     line.rsplit(' ').next()?.parse().ok()
+}
+
+/// Whether a write answer says the shed (`port1.shedState`) was confirmed.
+fn shed_confirmed(answer: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(answer)
+        .is_ok_and(|v| v["points"]["port1.shedState"]["outcome"] == "confirmed")
 }

@@ -1,9 +1,12 @@
 //! The simulated fleet: its fixed [`Layout`], every station's changing state, and the answer
 //! to each of the nine requests as one account sees them.
 //!
-//! Pure and deterministic: no I/O, no wall clock. The server advances it to the clock's time
-//! before each answer ([`SimFleet::advance_to`]); the same seed advanced through the same times
-//! gives the same sessions, loads and alarms.
+//! Pure and deterministic: no I/O, no wall clock. The server moves it to the clock's time
+//! before each answer ([`SimFleet::set_time`]), and each answer first catches up only the
+//! stations it reads. Stations move in whole steps from a common origin (see `station`), so
+//! that gives exactly the answers stepping every station on every request
+//! ([`SimFleet::advance_to`]) would: the same seed gives the same sessions, loads and alarms at
+//! the same times, however often and in whatever order it was asked.
 
 use chrono::{DateTime, Utc};
 use cp_actors::{
@@ -46,6 +49,7 @@ pub struct PortSnapshot {
 #[derive(Debug, Clone)]
 pub struct SimFleet {
     layout: Layout,
+    /// Each caught up to `now` only when a request reads it ([`SimFleet::sync`]).
     stations: Vec<StationSim>,
     now: DateTime<Utc>,
 }
@@ -78,15 +82,38 @@ impl SimFleet {
         self.now
     }
 
-    /// Runs every station up to `now`; earlier times are ignored.
+    /// Moves the model to `now` and runs every station up to it; earlier times are ignored.
+    /// Answers are the same as after [`SimFleet::set_time`]; this only does the work up front
+    /// (building the history, `POST /admin/advance`).
     pub fn advance_to(&mut self, now: DateTime<Utc>) {
-        if now <= self.now {
-            return;
-        }
+        self.set_time(now);
         for station in &mut self.stations {
-            station.advance(self.now, now);
+            station.catch_up(self.now);
         }
-        self.now = now;
+    }
+
+    /// Moves the model to `now` (earlier times are ignored); each station catches up when an
+    /// answer reads it.
+    pub fn set_time(&mut self, now: DateTime<Utc>) {
+        self.now = self.now.max(now);
+    }
+
+    /// Catches station `s` up to the model's time.
+    fn sync(&mut self, s: usize) {
+        self.stations[s].catch_up(self.now);
+    }
+
+    fn sync_all(&mut self, stations: &[usize]) {
+        for &s in stations {
+            self.sync(s);
+        }
+    }
+
+    /// Station `s`'s state, which the caller has caught up ([`SimFleet::sync`]).
+    fn sim(&self, s: usize) -> &StationSim {
+        let sim = &self.stations[s];
+        debug_assert!(sim.is_current(self.now), "station {s} read before catch-up");
+        sim
     }
 
     /// The account these credentials belong to.
@@ -114,16 +141,17 @@ impl SimFleet {
     }
 
     /// A port's state, for the admin endpoint.
-    pub fn port_snapshot(&self, station: &StationId, port: PortNumber) -> Option<PortSnapshot> {
-        let s = self.layout.stations.iter().position(|s| &s.id == station)?;
-        let p = self.stations[s].port_index(port)?;
-        let sim = &self.stations[s];
+    pub fn port_snapshot(&mut self, station: &StationId, port: PortNumber) -> Option<PortSnapshot> {
+        let s = self.layout.station(station)?;
+        self.sync(s);
+        let sim = self.sim(s);
+        let p = sim.port_index(port)?;
         let active = sim.ports[p].active.as_ref();
         Some(PortSnapshot {
             station_id: station.clone(),
             port,
             status: self.port_state(s, p).as_str().to_string(),
-            load: sim.load_view(p),
+            load: sim.load_view(p, self.now),
             session_id: active.map(|a| a.id),
             session_energy_kwh: active.map(|a| a.energy_kwh),
         })
@@ -179,7 +207,7 @@ impl SimFleet {
     }
 
     fn station_status(
-        &self,
+        &mut self,
         a: usize,
         query: &StatusQuery,
         page: Page,
@@ -197,17 +225,23 @@ impl SimFleet {
             return Err(no_station());
         }
         let (slice, more) = page.cut(&matching);
+        // Only the page is read: the rest of the matching stations stay where they were.
+        self.sync_all(slice);
         let stations = slice
             .iter()
             .map(|&s| StationStatus {
                 station_id: self.layout.stations[s].id.clone(),
-                ports: (0..self.stations[s].ports.len())
-                    .map(|p| PortStatus {
-                        port: self.stations[s].ports[p].number,
+                ports: self
+                    .sim(s)
+                    .ports
+                    .iter()
+                    .enumerate()
+                    .map(|(p, port)| PortStatus {
+                        port: port.number,
                         status: self.port_state(s, p),
-                        timestamp: self.stations[s].ports[p].last_contact,
+                        timestamp: port.contact_time(self.now),
                         connector: Some("J1772".into()),
-                        power: Some(format!("{:.1}", self.stations[s].ports[p].max_kw)),
+                        power: Some(format!("{:.1}", port.max_kw)),
                     })
                     .collect(),
             })
@@ -220,7 +254,7 @@ impl SimFleet {
     }
 
     fn port_state(&self, s: usize, p: usize) -> PortStatusWord {
-        let port = &self.stations[s].ports[p];
+        let port = &self.sim(s).ports[p];
         if port.unreachable_until.is_some() {
             PortStatusWord::Unreachable
         } else if port.active.is_some() {
@@ -230,10 +264,14 @@ impl SimFleet {
         }
     }
 
-    fn load(&self, a: usize, query: &LoadQuery) -> Result<Response, Refusal> {
+    fn load(&mut self, a: usize, query: &LoadQuery) -> Result<Response, Refusal> {
         let report = match query {
             LoadQuery::Group(g) => {
                 let g = self.layout.group_of(a, *g).ok_or_else(|| no_group(*g))?;
+                let now = self.now;
+                for &s in &self.layout.groups[g].stations {
+                    self.stations[s].catch_up(now);
+                }
                 let group = &self.layout.groups[g];
                 let stations: Vec<StationLoad> = group
                     .stations
@@ -251,6 +289,7 @@ impl SimFleet {
             }
             LoadQuery::Station(id) => {
                 let s = self.layout.station_of(a, id).ok_or_else(no_station)?;
+                self.sync(s);
                 LoadReport {
                     stations: vec![self.station_load(s)],
                     ..LoadReport::default()
@@ -265,10 +304,10 @@ impl SimFleet {
 
     fn station_load(&self, s: usize) -> StationLoad {
         let spec = &self.layout.stations[s];
-        let sim = &self.stations[s];
+        let sim = self.sim(s);
         let ports: Vec<PortLoad> = (0..sim.ports.len())
             .map(|p| {
-                let view = sim.load_view(p);
+                let view = sim.load_view(p, self.now);
                 let active = sim.ports[p].active.as_ref();
                 PortLoad {
                     port: sim.ports[p].number,
@@ -330,12 +369,13 @@ impl SimFleet {
         Ok((slice.to_vec(), more))
     }
 
-    fn alarms(&self, a: usize, query: &AlarmQuery, page: Page) -> Result<Response, Refusal> {
+    fn alarms(&mut self, a: usize, query: &AlarmQuery, page: Page) -> Result<Response, Refusal> {
         let stations = self.scope(a, query.station_id.as_ref(), query.group_id)?;
+        self.sync_all(&stations);
         let matching: Vec<(usize, usize)> = stations
             .iter()
             .flat_map(|&s| {
-                self.stations[s]
+                self.sim(s)
                     .alarms
                     .iter()
                     .enumerate()
@@ -356,7 +396,7 @@ impl SimFleet {
             .enumerate()
             .map(|(n, &(s, i))| {
                 let spec = &self.layout.stations[s];
-                let alarm = &self.stations[s].alarms[i];
+                let alarm = &self.sim(s).alarms[i];
                 let account = &self.layout.accounts[spec.account];
                 Alarm {
                     station_id: spec.id.clone(),
@@ -384,6 +424,7 @@ impl SimFleet {
         let stations = self.scope(a, query.station_id.as_ref(), query.group_id)?;
         let mut cleared = 0;
         for s in stations {
+            self.sync(s);
             let alarms = &mut self.stations[s].alarms;
             let before = alarms.len();
             alarms.retain(|alarm| {
@@ -416,12 +457,18 @@ impl SimFleet {
         })
     }
 
-    fn sessions(&self, a: usize, query: &SessionQuery, page: Page) -> Result<Response, Refusal> {
+    fn sessions(
+        &mut self,
+        a: usize,
+        query: &SessionQuery,
+        page: Page,
+    ) -> Result<Response, Refusal> {
         let stations = self.scope(a, query.station_id.as_ref(), None)?;
+        self.sync_all(&stations);
         let mut matching: Vec<ChargingSession> = Vec::new();
         for &s in &stations {
             let spec = &self.layout.stations[s];
-            for port in &self.stations[s].ports {
+            for port in &self.sim(s).ports {
                 for session in port.history.iter().chain(port.active.as_ref()) {
                     let wanted = query.session_id.is_none_or(|id| id == session.id)
                         && query.from.is_none_or(|t| session.start >= t)

@@ -7,6 +7,9 @@
 //! cut into station groups of `stations_per_group` with sgIDs `k×1000+1`, `k×1000+2`, …, and
 //! every station is also in the organisation-wide group `k×1000`.
 
+use std::collections::HashMap;
+use std::ops::Range;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cp_registry::{
     ApiMethod, GroupId, PortInfo, PortNumber, Pricing, RightsProfile, Secret, StationId,
@@ -182,6 +185,8 @@ pub(crate) struct Account {
     pub plan: Plan,
     pub org_id: String,
     pub org_name: String,
+    /// Indexes into [`Layout::stations`]: an account's stations are laid out together.
+    pub stations: Range<usize>,
 }
 
 /// A station group.
@@ -219,6 +224,10 @@ pub(crate) struct Layout {
     pub accounts: Vec<Account>,
     pub groups: Vec<Group>,
     pub stations: Vec<StationSpec>,
+    /// Station and group by ID: a 500-station request looks up 500 IDs among up to
+    /// 4 × 9,999 stations, which a scan would make quadratic.
+    station_index: HashMap<StationId, usize>,
+    group_index: HashMap<GroupId, usize>,
 }
 
 /// Towns the simulated stations stand in: (city, state, postal code, lat, long).
@@ -239,15 +248,19 @@ impl Layout {
             accounts: Vec::new(),
             groups: Vec::new(),
             stations: Vec::new(),
+            station_index: HashMap::new(),
+            group_index: HashMap::new(),
         };
         for (a, spec) in config.accounts.iter().enumerate() {
             let k = a + 1;
-            let account = Account {
+            let first = layout.stations.len();
+            let mut account = Account {
                 username: spec.username.clone(),
                 password: spec.password.clone(),
                 plan: spec.plan,
                 org_id: format!("{k}:ORG{k:05}"),
                 org_name: format!("Simulated Organisation {k}"),
+                stations: first..first + spec.stations,
             };
             let org_group = layout.groups.len();
             layout.groups.push(Group {
@@ -283,8 +296,21 @@ impl Layout {
                 );
                 layout.stations.push(station);
             }
+            account.stations = first..layout.stations.len();
             layout.accounts.push(account);
         }
+        layout.station_index = layout
+            .stations
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
+        layout.group_index = layout
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id, i))
+            .collect();
         layout
     }
 
@@ -297,25 +323,28 @@ impl Layout {
 
     /// The station with this id, if `account` owns it.
     pub fn station_of(&self, account: usize, id: &StationId) -> Option<usize> {
-        self.stations
-            .iter()
-            .position(|s| s.account == account && &s.id == id)
+        self.station_index
+            .get(id)
+            .copied()
+            .filter(|&s| self.stations[s].account == account)
+    }
+
+    /// The station with this id, whoever owns it.
+    pub fn station(&self, id: &StationId) -> Option<usize> {
+        self.station_index.get(id).copied()
     }
 
     /// The group with this id, if `account` owns it.
     pub fn group_of(&self, account: usize, id: GroupId) -> Option<usize> {
-        self.groups
-            .iter()
-            .position(|g| g.account == account && g.id == id)
+        self.group_index
+            .get(&id)
+            .copied()
+            .filter(|&g| self.groups[g].account == account)
     }
 
-    /// The station ids of `account`, in order.
-    pub fn stations_of(&self, account: usize) -> impl Iterator<Item = usize> + '_ {
-        self.stations
-            .iter()
-            .enumerate()
-            .filter(move |(_, s)| s.account == account)
-            .map(|(i, _)| i)
+    /// The stations of `account`, in order.
+    pub fn stations_of(&self, account: usize) -> Range<usize> {
+        self.accounts[account].stations.clone()
     }
 
     /// One rights entry per station, with a profile per group that contains it.

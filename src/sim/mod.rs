@@ -46,6 +46,14 @@
 //! getStationStatus (`numStations`), getAlarms (`numTransactions`), getStationRights: 500 a
 //! page unless the request asks for fewer, `moreFlag`.
 //!
+//! # Time
+//! The model moves in whole simulated minutes from `start − history`: sessions start and end,
+//! alarms rise and sheds lapse on the minute, and each request catches up only the stations
+//! it reads, to the clock's time. A station's course depends on the seed alone, never on when
+//! or how often it was asked, so answers are the same as if every station were stepped on
+//! every request. A new shed caps the reported load at once; a lapsed one is no longer reported
+//! from its lapse time; a reachable port's status timestamp is the time of the request.
+//!
 //! # Sheds
 //! A port-level shed caps that port; a station-level shed caps each port at its even share of
 //! allowedLoad (or at `100 − percentShed` % of its nameplate); a group shed sets a

@@ -41,7 +41,8 @@ impl SimState {
         self.clock.now()
     }
 
-    /// Moves simulated time forward (the model catches up on the next call).
+    /// Moves simulated time forward and runs the whole fleet up to it, so the next calls find
+    /// the work done (their answers would be the same either way).
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
         self.sync_fleet();
@@ -84,14 +85,15 @@ impl SimState {
         port: cp_registry::PortNumber,
     ) -> Option<PortSnapshot> {
         let mut fleet = locked(&self.fleet);
-        fleet.advance_to(self.clock.now());
+        fleet.set_time(self.clock.now());
         fleet.port_snapshot(station, port)
     }
 
-    /// Runs `f` on the fleet, brought up to simulated now.
+    /// Runs `f` on the fleet, moved to simulated now (its answers catch up the stations they
+    /// read).
     pub fn with_fleet<T>(&self, f: impl FnOnce(&mut SimFleet) -> T) -> T {
         let mut fleet = locked(&self.fleet);
-        fleet.advance_to(self.clock.now());
+        fleet.set_time(self.clock.now());
         f(&mut fleet)
     }
 

@@ -2,7 +2,15 @@
 //! energy per session, alarms and reachability.
 //!
 //! Each port draws its random choices from its own seeded generator, so a port's history
-//! depends only on the seed and on the time steps, never on which other ports or queries ran.
+//! depends only on the seed, never on which other ports or queries ran.
+//!
+//! Time moves in whole [`STEP`]s from the station's origin: a station caught up to any time
+//! has taken exactly the steps that fit before it, whether it was asked every second or once a
+//! day. That is what lets the fleet catch a station up only when a request reads it
+//! ([`StationSim::catch_up`]) and still answer exactly as if every station had been stepped on
+//! every request. What holds between steps (a shed that has lapsed, a new shed's cap on the
+//! draw, a port's contact time) is worked out when it is read and never stored, so it cannot
+//! change a later step.
 //!
 //! Load model: a vehicle arrives with an energy need and a maximum charge rate; it ramps up to
 //! `min(vehicle rate, port nameplate, shed cap)` over [`RAMP`], tapers once 80 % of its need is
@@ -17,8 +25,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-/// Longest simulated step: events (arrivals, alarms, expiring sheds) land within a minute.
-pub(crate) const MAX_STEP: Duration = Duration::seconds(60);
+/// The simulated step: events (arrivals, alarms, expiring sheds) land on whole minutes from
+/// the station's origin, so one station costs one step a simulated minute however often it is
+/// asked.
+pub(crate) const STEP: Duration = Duration::seconds(60);
 
 /// Time a vehicle takes to reach full draw after plugging in.
 const RAMP: Duration = Duration::seconds(60);
@@ -82,7 +92,7 @@ pub(crate) struct AlarmRecord {
 }
 
 /// One port's changing state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PortSim {
     pub number: PortNumber,
     pub max_kw: f64,
@@ -96,8 +106,9 @@ pub(crate) struct PortSim {
     session_id_base: i64,
     pub shed: Option<Shed>,
     pub unreachable_until: Option<DateTime<Utc>>,
-    /// Last time the port talked to ChargePoint (frozen while unreachable).
-    pub last_contact: DateTime<Utc>,
+    /// Last step at which the port talked to ChargePoint (frozen while unreachable); see
+    /// [`PortSim::contact_time`].
+    last_contact: DateTime<Utc>,
     /// Draw in kW after the last step.
     pub load_kw: f64,
 }
@@ -112,8 +123,11 @@ pub struct PortLoadView {
 }
 
 /// One station's changing state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StationSim {
+    /// The last whole step taken: the state is as of this time (plus what
+    /// [`StationSim::catch_up`] applied at once since).
+    at: DateTime<Utc>,
     pub ports: Vec<PortSim>,
     /// A station-wide shed (also what a group shed sets on each of its stations).
     pub shed: Option<Shed>,
@@ -154,6 +168,7 @@ impl StationSim {
             })
             .collect();
         StationSim {
+            at: now,
             ports,
             shed: None,
             alarms: VecDeque::new(),
@@ -161,14 +176,19 @@ impl StationSim {
         }
     }
 
-    /// Runs the station from `from` to `to` in steps of at most [`MAX_STEP`].
-    pub fn advance(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) {
-        let mut t = from;
-        while t < to {
-            let next = (t + MAX_STEP).min(to);
-            self.step(t, next);
-            t = next;
+    /// Takes every whole [`STEP`] that ends by `now`, and nothing else: a station caught up
+    /// often and one caught up once end up in the same state. Earlier times change nothing.
+    pub fn catch_up(&mut self, now: DateTime<Utc>) {
+        while self.at + STEP <= now {
+            let next = self.at + STEP;
+            self.step(self.at, next);
+            self.at = next;
         }
+    }
+
+    /// Whether the station is caught up to `now` (its next step ends after `now`).
+    pub fn is_current(&self, now: DateTime<Utc>) -> bool {
+        now < self.at + STEP
     }
 
     fn step(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) {
@@ -215,14 +235,17 @@ impl StationSim {
         }
     }
 
-    /// The cap in force on port `p`, kW: the tighter of its own shed and its share of the
-    /// station's.
+    /// The cap a step puts on port `p`, kW: the tighter of its own shed and its share of the
+    /// station's (a port shed lapsing at the step's end still caps that step).
     fn cap_kw(&self, p: usize) -> f64 {
+        self.cap_under(p, self.ports[p].shed, self.shed)
+    }
+
+    /// The cap on port `p` under the port shed `own` and the station shed `station`, kW.
+    fn cap_under(&self, p: usize, own: Option<Shed>, station: Option<Shed>) -> f64 {
         let port = &self.ports[p];
-        let own = port.shed.map(|s| limit_kw(s.limit, port.max_kw, 1));
-        let station = self
-            .shed
-            .map(|s| limit_kw(s.limit, port.max_kw, self.ports.len()));
+        let own = own.map(|s| limit_kw(s.limit, port.max_kw, 1));
+        let station = station.map(|s| limit_kw(s.limit, port.max_kw, self.ports.len()));
         match (own, station) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
@@ -230,15 +253,18 @@ impl StationSim {
         }
     }
 
-    /// getLoad's view of port `p`. A port-level shed is reported as asked (and hides a
-    /// station-level one); a station-level allowedLoad is reported as each port's even share
-    /// of it (see the module doc of `sim`, "Sheds").
-    pub fn load_view(&self, p: usize) -> PortLoadView {
+    /// getLoad's view of port `p` at `now`. A port-level shed is reported as asked; a
+    /// station-level allowedLoad is reported as each port's even share of it; a shed lapsed by
+    /// `now` is not reported, though the step it lapses in still ran under it. The load is
+    /// held under the cap in force from the moment a shed is set: the charger obeys at once,
+    /// the model's next step only decides how the vehicle draws under it.
+    pub fn load_view(&self, p: usize, now: DateTime<Utc>) -> PortLoadView {
         let port = &self.ports[p];
-        let shed = port
-            .shed
+        let in_force = |shed: Option<Shed>| shed.filter(|s| !s.lapsed(now));
+        let (own, station) = (in_force(port.shed), in_force(self.shed));
+        let shed = own
             .map(|s| (s.limit, 1))
-            .or(self.shed.map(|s| (s.limit, self.ports.len())));
+            .or(station.map(|s| (s.limit, self.ports.len())));
         let (allowed_load, percent_shed) = match shed {
             Some((ShedLimit::AllowedLoad(kw), share)) => (kw / share as f64, 0),
             Some((ShedLimit::PercentShed(pct), _)) => (0.0, pct),
@@ -246,7 +272,7 @@ impl StationSim {
         };
         PortLoadView {
             shed_state: shed.is_some(),
-            load_kw: port.load_kw,
+            load_kw: port.load_kw.min(self.cap_under(p, own, station)),
             allowed_load,
             percent_shed,
         }
@@ -267,6 +293,16 @@ impl StationSim {
 }
 
 impl PortSim {
+    /// When the port last talked to ChargePoint, as seen at `now`: a reachable port is in
+    /// touch all the time, an unreachable one since its last step before it went silent.
+    pub fn contact_time(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        if self.unreachable_until.is_none() {
+            now.max(self.last_contact)
+        } else {
+            self.last_contact
+        }
+    }
+
     /// One step; returns an alarm if reachability changed.
     fn step(
         &mut self,
@@ -399,8 +435,8 @@ mod tests {
         let mut s = StationSim::new(7, 0, &[6.6, 6.6], t0());
         let mut t = t0();
         for _ in 0..24 * 60 {
-            s.advance(t, t + MAX_STEP);
-            t += MAX_STEP;
+            t += STEP;
+            s.catch_up(t);
             if let Some(p) = s.ports.iter().position(|p| p.load_kw > 1.0) {
                 return (s, t, p);
             }
@@ -412,47 +448,96 @@ mod tests {
     fn port_shed_caps_the_vehicle_draw_until_cleared() {
         let (mut s, t, p) = busy_station();
         s.ports[p].shed = Some(Shed::new(ShedLimit::AllowedLoad(1.5), t, 0));
-        s.advance(t, t + Duration::minutes(2));
-        let view = s.load_view(p);
+        s.catch_up(t + Duration::minutes(2));
+        let view = s.load_view(p, t + Duration::minutes(2));
         assert!(view.shed_state);
         assert_eq!(view.allowed_load, 1.5);
         assert!(view.load_kw <= 1.5 + 1e-9, "load {} over cap", view.load_kw);
         s.clear_all_sheds();
-        assert!(!s.load_view(p).shed_state);
+        assert!(!s.load_view(p, t + Duration::minutes(2)).shed_state);
     }
 
     #[test]
     fn a_station_allowed_load_is_divided_evenly_and_a_port_shed_shows_over_it() {
         let (mut s, t, p) = busy_station();
         s.shed = Some(Shed::new(ShedLimit::AllowedLoad(3.0), t, 0));
-        s.advance(t, t + Duration::minutes(2));
+        s.catch_up(t + Duration::minutes(2));
         for q in 0..s.ports.len() {
-            let view = s.load_view(q);
+            let view = s.load_view(q, t + Duration::minutes(2));
             assert!(view.shed_state, "port {q}");
             assert_eq!(view.allowed_load, 1.5, "port {q}");
         }
-        assert!(s.load_view(p).load_kw <= 1.5 + 1e-9);
+        assert!(s.load_view(p, t + Duration::minutes(2)).load_kw <= 1.5 + 1e-9);
         s.ports[p].shed = Some(Shed::new(ShedLimit::PercentShed(20), t, 0));
-        let view = s.load_view(p);
+        let view = s.load_view(p, t + Duration::minutes(2));
         assert_eq!((view.allowed_load, view.percent_shed), (0.0, 20));
         s.clear_all_sheds();
-        assert!((0..s.ports.len()).all(|q| !s.load_view(q).shed_state));
+        assert!((0..s.ports.len()).all(|q| !s.load_view(q, t + Duration::minutes(2)).shed_state));
     }
 
     #[test]
     fn shed_with_time_interval_lapses_by_itself() {
         let (mut s, t, p) = busy_station();
         s.shed = Some(Shed::new(ShedLimit::PercentShed(50), t, 5));
-        s.advance(t, t + Duration::minutes(4));
-        assert_eq!(s.load_view(p).percent_shed, 50);
-        s.advance(t + Duration::minutes(4), t + Duration::minutes(6));
-        assert!(!s.load_view(p).shed_state);
+        s.catch_up(t + Duration::minutes(4));
+        assert_eq!(s.load_view(p, t + Duration::minutes(4)).percent_shed, 50);
+        s.catch_up(t + Duration::minutes(6));
+        assert!(!s.load_view(p, t + Duration::minutes(6)).shed_state);
+    }
+
+    #[test]
+    fn asked_often_or_once_a_station_ends_in_the_same_state() {
+        let end = t0() + Duration::days(2) + Duration::seconds(17);
+        let mut often = StationSim::new(5, 3, &[6.6, 6.6], t0());
+        let mut t = t0();
+        while t < end {
+            // Uneven gaps, some within one step, some across several.
+            t = (t + Duration::milliseconds(7_300 + (t.timestamp() % 5) * 40_000)).min(end);
+            often.catch_up(t);
+        }
+        let mut once = StationSim::new(5, 3, &[6.6, 6.6], t0());
+        once.catch_up(end);
+        assert_eq!(often, once);
+        assert!(once.ports.iter().any(|p| !p.history.is_empty()));
+    }
+
+    #[test]
+    fn a_shed_caps_the_reported_load_at_once_and_lapses_between_steps() {
+        let (mut s, t, p) = busy_station();
+        assert!(s.load_view(p, t).load_kw > 1.0);
+        // Set half-way through a step, for one minute: it lapses at t + 90 s.
+        let set = t + Duration::seconds(30);
+        s.catch_up(set);
+        s.ports[p].shed = Some(Shed::new(ShedLimit::AllowedLoad(0.5), set, 1));
+        assert_eq!(
+            s.load_view(p, set).load_kw,
+            0.5,
+            "capped before the next step"
+        );
+        let before = t + Duration::seconds(89);
+        s.catch_up(before);
+        assert!(s.load_view(p, before).shed_state);
+        assert!(s.load_view(p, before).load_kw <= 0.5);
+        let after = t + Duration::seconds(91);
+        s.catch_up(after);
+        assert!(
+            !s.load_view(p, after).shed_state,
+            "gone before the step at t + 120 s"
+        );
+    }
+
+    #[test]
+    fn a_reachable_port_is_in_contact_until_now() {
+        let mut s = StationSim::new(7, 0, &[6.6], t0());
+        let now = t0() + Duration::seconds(90);
+        s.catch_up(now);
+        assert_eq!(s.ports[0].contact_time(now), now);
     }
 
     #[test]
     fn energy_accumulates_and_sessions_end_with_an_end_time() {
         let mut s = StationSim::new(3, 4, &[6.6], t0());
-        s.advance(t0(), t0() + Duration::days(2));
+        s.catch_up(t0() + Duration::days(2));
         let finished = &s.ports[0].history;
         assert!(!finished.is_empty());
         for session in finished {

@@ -133,10 +133,12 @@ pub fn read_request(bytes: &[u8]) -> Result<(Request, Option<UsernameToken>), Re
 
 /// A whole response message (no header: ChargePoint's responses carry none).
 pub fn write_response(response: &Response) -> Vec<u8> {
+    // Bytes per station a little over what the simulator's 2-port stations take (380, 1,820
+    // and 600), so a 500-station page is written without growing its buffer.
     let capacity = match response {
-        Response::GetStationStatus { stations, .. } => stations.len() * 320,
-        Response::GetStations { stations, .. } => stations.len() * 1500,
-        Response::GetLoad { report, .. } => report.stations.len() * 600,
+        Response::GetStationStatus { stations, .. } => stations.len() * 400,
+        Response::GetStations { stations, .. } => stations.len() * 2000,
+        Response::GetLoad { report, .. } => report.stations.len() * 640,
         _ => 1024,
     };
     envelope::write_envelope(None, capacity, |out| match response {

@@ -147,7 +147,10 @@ async fn a_hanging_method_withholds_only_its_points_and_the_scrape_publishes_on_
     let names: Vec<&str> = publish.message.values.keys().map(String::as_str).collect();
     assert!(names.contains(&"Status"), "{names:?}");
     for withheld in ["portLoad", "shedState", "allowedLoad", "percentShed"] {
-        assert!(!names.contains(&withheld), "{withheld} published: {names:?}");
+        assert!(
+            !names.contains(&withheld),
+            "{withheld} published: {names:?}"
+        );
     }
     let health = fleet.health().await.unwrap();
     let station = &health.stations[0];

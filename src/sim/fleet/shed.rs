@@ -29,6 +29,8 @@ impl SimFleet {
                 }
                 let gi = self.layout.group_of(a, *g).ok_or_else(|| no_group(*g))?;
                 for &s in &self.layout.groups[gi].stations {
+                    // Caught up first: the steps before now ran without this shed.
+                    self.stations[s].catch_up(now);
                     self.stations[s].shed = Some(Shed::new(limit, now, minutes));
                 }
                 ShedAck {
@@ -41,6 +43,8 @@ impl SimFleet {
             }
             ShedScope::Station(id) => {
                 let s = self.layout.station_of(a, id).ok_or_else(no_station)?;
+                // Caught up first: the steps before now ran without this shed.
+                self.sync(s);
                 if request.station_limit.is_none() && request.ports.is_empty() {
                     return Err(invalid(
                         "shedStation needs a station limit or at least one Port limit",
@@ -82,10 +86,13 @@ impl SimFleet {
         a: usize,
         request: &ClearShedRequest,
     ) -> Result<Response, Refusal> {
+        let now = self.now;
         let ack = match &request.scope {
             ShedScope::Group(g) => {
                 let gi = self.layout.group_of(a, *g).ok_or_else(|| no_group(*g))?;
                 for &s in &self.layout.groups[gi].stations {
+                    // Caught up first: the steps before now ran with the shed.
+                    self.stations[s].catch_up(now);
                     self.stations[s].clear_all_sheds();
                 }
                 ClearShedAck {
@@ -96,6 +103,8 @@ impl SimFleet {
             }
             ShedScope::Station(id) => {
                 let s = self.layout.station_of(a, id).ok_or_else(no_station)?;
+                // Caught up first: the steps before now ran with the shed.
+                self.sync(s);
                 let station = &mut self.stations[s];
                 if request.ports.is_empty() {
                     station.clear_all_sheds();

@@ -283,3 +283,117 @@ fn station_status_and_alarms_honour_page_size_and_start_record() {
     assert!(more || all.len() == 3);
     assert_eq!(page, all[1..3].to_vec());
 }
+
+/// Reads that cover every station of a 30-station, 1-account fleet.
+fn whole_fleet_reads() -> Vec<Request> {
+    vec![
+        Request::GetLoad(LoadQuery::Group(GroupId(1000))),
+        Request::GetStationStatus {
+            query: StatusQuery::default(),
+            start_record: None,
+            num_stations: None,
+        },
+        Request::GetAlarms {
+            query: AlarmQuery::default(),
+            start_record: None,
+            num_transactions: None,
+        },
+        Request::GetChargingSessionData {
+            query: SessionQuery::default(),
+            start_record: Some(101),
+        },
+    ]
+}
+
+#[test]
+fn catching_up_only_the_stations_read_answers_as_stepping_every_station() {
+    let (mut eager, account) = fleet(30, 2, 1);
+    let (mut lazy, _) = fleet(30, 2, 1);
+    let station = |id: &str| StationId::new(id);
+    let requests = [
+        Request::GetStationStatus {
+            query: StatusQuery {
+                station_ids: vec![station("1:10003"), station("1:10017")],
+            },
+            start_record: None,
+            num_stations: None,
+        },
+        Request::ShedLoad(ShedRequest {
+            scope: ShedScope::Station(station("1:10005")),
+            station_limit: None,
+            ports: vec![PortShed {
+                port: PortNumber(1),
+                limit: ShedLimit::AllowedLoad(1.0),
+            }],
+            time_interval_minutes: 2,
+        }),
+        Request::GetLoad(LoadQuery::Station(station("1:10005"))),
+        Request::ShedLoad(ShedRequest {
+            scope: ShedScope::Group(GroupId(1002)),
+            station_limit: Some(ShedLimit::PercentShed(50)),
+            ports: vec![],
+            time_interval_minutes: 3,
+        }),
+        Request::GetLoad(LoadQuery::Group(GroupId(1002))),
+        Request::ClearAlarms(ClearAlarmsQuery {
+            station_id: Some(station("1:10021")),
+            ..ClearAlarmsQuery::default()
+        }),
+        Request::GetChargingSessionData {
+            query: SessionQuery {
+                station_id: Some(station("1:10029")),
+                ..SessionQuery::default()
+            },
+            start_record: None,
+        },
+        Request::ClearShedState(ClearShedRequest {
+            scope: ShedScope::Group(GroupId(1002)),
+            ports: vec![],
+        }),
+    ];
+    let mut t = eager.now();
+    for round in 0..120 {
+        // Uneven gaps: several requests within one step, some gaps across many.
+        t += Duration::seconds([7, 23, 41, 59, 61, 130, 3600][round % 7]);
+        eager.advance_to(t);
+        lazy.set_time(t);
+        let request = &requests[round % requests.len()];
+        assert_eq!(
+            eager.answer(account, request),
+            lazy.answer(account, request),
+            "round {round}: {request:?}"
+        );
+    }
+    for request in whole_fleet_reads() {
+        assert_eq!(
+            eager.answer(account, &request),
+            lazy.answer(account, &request),
+            "{request:?}"
+        );
+    }
+}
+
+#[test]
+fn a_fleet_read_often_answers_as_one_read_once() {
+    let (mut often, account) = fleet(30, 2, 1);
+    let (mut once, _) = fleet(30, 2, 1);
+    let end = often.now() + Duration::hours(9) + Duration::seconds(13);
+    let reads = whole_fleet_reads();
+    let mut t = often.now();
+    for round in 0.. {
+        t = (t + Duration::seconds(17 + 29 * (round % 5))).min(end);
+        often.set_time(t);
+        often.answer(account, &reads[round as usize % reads.len()]);
+        if t == end {
+            break;
+        }
+    }
+    once.set_time(end);
+    for request in reads {
+        assert_eq!(
+            often.answer(account, &request),
+            once.answer(account, &request),
+            "{request:?}"
+        );
+    }
+}

@@ -120,8 +120,7 @@ impl XmlOut {
 /// Escapes text content: `&`, `<`, `>`; `\r` as a character reference so that line-end
 /// normalisation keeps it; characters XML 1.0 cannot carry at all become U+FFFD.
 fn escape_into(out: &mut String, text: &str) {
-    let needs = |c: char| matches!(c, '&' | '<' | '>' | '\r') || is_forbidden(c);
-    if !text.contains(needs) {
+    if !may_need_escaping(text) {
         out.push_str(text);
         return;
     }
@@ -135,6 +134,15 @@ fn escape_into(out: &mut String, text: &str) {
             c => out.push(c),
         }
     }
+}
+
+/// False only for text that needs no escaping. A byte scan, not a char scan: large answers
+/// (a 2,500-station getLoad) are mostly text that passes. Every character escaped or replaced
+/// is a byte below 0x20 other than tab and newline, one of `&<>`, or starts with 0xEF (U+FFFE
+/// and U+FFFF), so no such text passes.
+fn may_need_escaping(text: &str) -> bool {
+    text.bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | 0xEF) || (b < 0x20 && b != b'\t' && b != b'\n'))
 }
 
 /// Characters outside XML 1.0's `Char` production.
@@ -156,5 +164,18 @@ mod tests {
         let mut xin = XmlIn::new(doc.as_bytes());
         let root = xin.root().unwrap();
         assert_eq!(xin.text(&root).unwrap(), "a&b<c>d\re\u{fffd}");
+    }
+
+    #[test]
+    fn text_passes_unescaped_only_when_no_character_needs_it() {
+        let escaped = |c: &char| matches!(c, '&' | '<' | '>' | '\r') || is_forbidden(*c);
+        for c in (0..=0x10FFFF).filter_map(char::from_u32).filter(escaped) {
+            let text = format!("a{c}b");
+            assert!(may_need_escaping(&text), "U+{:04X} passed", u32::from(c));
+        }
+        assert!(!may_need_escaping("1:10001 Simulation Way, Oakland\tCA\n"));
+        let mut out = XmlOut::with_capacity(16);
+        out.leaf("v", "\u{fffe}\u{fff0}");
+        assert_eq!(out.into_bytes(), "<v>\u{fffd}\u{fff0}</v>".as_bytes());
     }
 }
