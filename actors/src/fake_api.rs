@@ -97,6 +97,9 @@ struct Inner {
     /// What getChargingSessionData finds, filtered by its query.
     sessions: Vec<ChargingSession>,
     latency: Duration,
+    /// The organisation-wide station group every station is also in (getStationRights lists
+    /// it), if any.
+    org_group: Option<GroupId>,
     /// Methods slower than `latency`.
     slow: HashMap<ApiMethod, Duration>,
 }
@@ -213,6 +216,11 @@ impl FakeApi {
 
     pub fn ignore_writes(&self, ignore: bool) {
         self.lock().ignore_writes = ignore;
+    }
+
+    /// Puts every station also in `group`, as an organisation-wide group.
+    pub fn set_org_group(&self, group: GroupId) {
+        self.lock().org_group = Some(group);
     }
 
     /// Makes every call of `method` take `latency` (instead of the common latency).
@@ -371,7 +379,7 @@ impl ChargePointApi for FakeApi {
             .iter()
             .filter(|(id, s)| match query {
                 LoadQuery::Station(want) => *id == want,
-                LoadQuery::Group(g) => s.group == Some(*g),
+                LoadQuery::Group(g) => s.group == Some(*g) || inner.org_group == Some(*g),
             })
             .map(|(id, s)| station_load(id, s))
             .collect();
@@ -420,8 +428,13 @@ impl ChargePointApi for FakeApi {
     ) -> Result<Vec<StationRights>, SoapError> {
         self.enter(ApiMethod::GetStationRights, format!("{query:?}"), None)
             .await?;
-        Ok(self
-            .lock()
+        let inner = self.lock();
+        let profile = |group: GroupId| RightsProfile {
+            group_id: Some(group.to_string()),
+            group_name: None,
+            profile: "network_manager".into(),
+        };
+        Ok(inner
             .stations
             .iter()
             .map(|(id, s)| StationRights {
@@ -429,11 +442,12 @@ impl ChargePointApi for FakeApi {
                 station_name: None,
                 station_serial_num: None,
                 station_mac_addr: None,
-                profiles: vec![RightsProfile {
-                    group_id: s.group.map(|g| g.to_string()),
-                    group_name: None,
-                    profile: "network_manager".into(),
-                }],
+                profiles: s
+                    .group
+                    .into_iter()
+                    .chain(inner.org_group)
+                    .map(profile)
+                    .collect(),
             })
             .collect())
     }

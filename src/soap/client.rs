@@ -26,8 +26,9 @@ use super::transport::Transport;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Deadline for the TCP and TLS connection alone.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Station IDs per getStationStatus call: no maximum is documented, a public client sends 50.
-pub const DEFAULT_STATUS_PAGE_SIZE: usize = 50;
+/// Station IDs per getStationStatus call: no maximum is documented (a public client sends 50);
+/// 500 is getStations' page, so an account of N stations costs N/500 calls for either.
+pub const DEFAULT_STATUS_PAGE_SIZE: usize = 500;
 /// getStations returns at most 500 stations per call (SERVICE-FACTS).
 pub const STATIONS_PAGE_SIZE: i32 = 500;
 /// Alarms asked for per getAlarms call; no maximum is documented, so a modest page.

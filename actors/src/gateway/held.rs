@@ -206,6 +206,18 @@ impl Held {
         self.stations = Some(AccountWide { asked, by_station });
     }
 
+    /// The station groups the latest getStationRights says `station` is in.
+    pub(super) fn rights_groups_of(&self, station: &StationId) -> Vec<GroupId> {
+        let Some(rights) = self.rights.as_ref().and_then(|r| r.by_station.get(station)) else {
+            return Vec::new();
+        };
+        rights
+            .profiles
+            .iter()
+            .filter_map(|p| p.group_id.as_deref()?.trim().parse().ok().map(GroupId))
+            .collect()
+    }
+
     /// The stations a getLoad of `group` answered for last time.
     pub(super) fn members_of(&self, group: GroupId) -> &[StationId] {
         self.group_members.get(&group).map_or(&[], Vec::as_slice)

@@ -294,30 +294,34 @@ impl GatewayState {
 
     /// The fewest getLoad calls that cover `wanted`: greedily, the station group covering most
     /// of the stations still uncovered, while a group covers two or more; one call per station
-    /// for the rest.
+    /// for the rest. A station is known to be in a group by getStations (its `sgID`), by
+    /// getStationRights (every group that grants it rights, an organisation-wide one among
+    /// them), or by what a getLoad of the group returned.
     fn load_cover(&self, wanted: &[StationId]) -> Vec<(LoadQuery, Vec<StationId>)> {
         let mut uncovered: HashSet<&StationId> = wanted.iter().collect();
-        let mut groups: Vec<GroupId> = wanted
-            .iter()
-            .filter_map(|s| self.members.group_of(s))
-            .collect();
+        let mut members: HashMap<GroupId, HashSet<&StationId>> = HashMap::new();
+        for station in wanted {
+            let declared = self.members.group_of(station).into_iter();
+            for group in declared.chain(self.held.rights_groups_of(station)) {
+                members.entry(group).or_default().insert(station);
+            }
+        }
+        for (group, stations) in &mut members {
+            let learned = self.held.members_of(*group).iter();
+            stations.extend(learned.filter(|s| uncovered.contains(s)));
+        }
+        let mut groups: Vec<GroupId> = members.keys().copied().collect();
         groups.sort();
-        groups.dedup();
         let mut calls = Vec::new();
         loop {
             let best = groups
                 .iter()
                 .map(|g| {
-                    let declared = uncovered
+                    let covered: HashSet<&StationId> = members[g]
                         .iter()
                         .copied()
-                        .filter(|s| self.members.group_of(s) == Some(*g));
-                    let learned = self
-                        .held
-                        .members_of(*g)
-                        .iter()
-                        .filter(|s| uncovered.contains(s));
-                    let covered: HashSet<&StationId> = declared.chain(learned).collect();
+                        .filter(|s| uncovered.contains(s))
+                        .collect();
                     (*g, covered)
                 })
                 .max_by_key(|(g, covered)| (covered.len(), std::cmp::Reverse(*g)));

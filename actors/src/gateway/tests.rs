@@ -521,3 +521,38 @@ async fn every_load_round_reads_by_group_one_call_per_group() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn once_rights_show_an_organisation_wide_group_load_is_one_call_for_the_account() {
+    // Six stations in three groups of two, and all in organisation group 100.
+    let api = Arc::new(FakeApi::new(6, 1, 2));
+    api.set_org_group(GroupId(100));
+    let gateway = start(api.clone(), options()).await;
+    let load = |n: usize| {
+        gateway.read(
+            ReadRequest::Load {
+                station: station_id(n),
+                group: Some(GroupId(i32::try_from(n / 2).unwrap() + 1)),
+            },
+            FRESH,
+            PATIENCE,
+        )
+    };
+    assert!(join_all((0..6).map(load)).await.iter().all(Result::is_ok));
+    assert_eq!(api.calls_of(ApiMethod::GetLoad).len(), 3, "one per group");
+    let rights = gateway
+        .read(ReadRequest::Rights(station_id(0)), FRESH, PATIENCE)
+        .await;
+    assert!(rights.is_ok(), "{rights:?}");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let replies = join_all((0..6).map(load)).await;
+    for (n, reply) in replies.into_iter().enumerate() {
+        assert!(
+            matches!(&reply, Ok(ReadReply::Load(Some(l))) if l.station_id == station_id(n)),
+            "station {n}: {reply:?}"
+        );
+    }
+    let loads = api.calls_of(ApiMethod::GetLoad);
+    assert_eq!(loads.len(), 4, "{loads:?}");
+    assert_eq!(loads[3].detail, "Group(GroupId(100))");
+}
