@@ -13,7 +13,9 @@ use crate::util::sim::{
 };
 use crate::util::{tools_present, XMLLINT};
 use chargepoint_supervisor::sim::SimFleetConfig;
-use chargepoint_supervisor::soap::{read_response, write_request, Request, UsernameToken};
+use chargepoint_supervisor::soap::{
+    read_response, write_request, ClientConfig, Request, SoapClient, UsernameToken,
+};
 use cp_actors::{
     AlarmQuery, ChargePointApi, ClearAlarmsQuery, ClearShedRequest, LoadQuery, PortShed,
     RightsQuery, SessionQuery, ShedLimit, ShedRequest, ShedScope, SoapError, StationsQuery,
@@ -170,7 +172,10 @@ async fn six_hundred_stations_take_two_get_stations_pages() {
 #[tokio::test]
 async fn station_status_for_the_whole_account_pages_with_more_flag() {
     let sim = start_sim(SimFleetConfig::generate(120, 2, 1)).await;
-    let api = client(&sim, 1, T);
+    let mut config = ClientConfig::new(sim.endpoint(), "account1", Secret::new("sim-password-1"));
+    config.timeout = T;
+    config.status_page_size = 50;
+    let api = SoapClient::new(config).expect("client builds");
     let status = api
         .get_station_status(&StatusQuery::default())
         .await
