@@ -32,8 +32,7 @@ use governor::{Quota, RateLimiter};
 use ractor::ActorRef;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::queue::CallPurpose;
-use super::{CallId, GatewayError, GatewayMessage, GatewayOptions, GatewayState};
+use super::{CallId, CallPurpose, GatewayError, GatewayMessage, GatewayOptions, GatewayState};
 use crate::api::{
     AlarmQuery, ChargePointApi, ClearAlarmsQuery, ClearShedAck, ClearShedRequest, LoadQuery,
     RightsQuery, SessionQuery, ShedAck, ShedRequest, StationsQuery, StatusQuery,

@@ -22,7 +22,9 @@
 //! [`JoinSet`], which sends [`GatewayMessage::CallCompleted`] back.
 //!
 //! Layout:
-//! - this file: the actor, its messages, arguments and state, and [`GatewayHandle`];
+//! - this file: the actor, its messages, arguments and state, [`GatewayHandle`], and the
+//!   vocabulary the modules below share (a call and who waits for it, a round's id, a pending
+//!   read), so none of them imports another's;
 //! - `options`: [`GatewayOptions`] and the default limits;
 //! - `queue`: admitting requests, the batching window, the write and read lanes, the queue
 //!   bound;
@@ -59,11 +61,11 @@ mod rounds;
 #[cfg(test)]
 mod tests;
 
+use call::CallOp;
 use call::{CallContext, CallOutput};
 use held::Held;
 pub use options::GatewayOptions;
-use queue::{Call, CallId};
-use rounds::{Members, PendingRead, Round, RoundId};
+use rounds::{Members, Round};
 
 /// Why the gateway could not answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -206,6 +208,46 @@ pub(crate) enum GatewayMessage {
         call: CallId,
         result: Result<CallOutput, SoapError>,
     },
+}
+
+/// Identifies one call for the lifetime of a gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct CallId(u64);
+
+/// One ChargePoint call and who waits for it.
+struct Call {
+    op: CallOp,
+    purpose: CallPurpose,
+    in_flight: bool,
+}
+
+/// Who waits for a call.
+enum CallPurpose {
+    /// A write's requester; writes are never merged.
+    Write(RpcReplyPort<Result<WriteReply, GatewayError>>),
+    /// A round, for the stations `covers` (empty: the whole account).
+    Read {
+        round: RoundId,
+        covers: Vec<StationId>,
+    },
+}
+
+/// Identifies one round for the lifetime of a gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct RoundId(u64);
+
+/// A station's read waiting for an answer at least as fresh as `after`.
+struct PendingRead {
+    request: ReadRequest,
+    after: tokio::time::Instant,
+    reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
+}
+
+impl PendingRead {
+    fn answer(self, result: Result<ReadReply, GatewayError>) {
+        // A closed port means the requester stopped waiting; nothing is left to do.
+        let _ = self.reply.send(result);
+    }
 }
 
 /// What [`Gateway`] needs to start.

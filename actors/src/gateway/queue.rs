@@ -14,36 +14,15 @@
 
 use std::time::Duration;
 
-use cp_registry::{ApiMethod, StationId};
+use cp_registry::ApiMethod;
 use ractor::{ActorRef, RpcReplyPort};
 use tokio::time::Instant;
 
 use super::call::{CallOp, CallOutput};
-use super::rounds::{PendingRead, RoundId};
-use super::WriteRequest;
-use super::{GatewayError, GatewayMessage, GatewayState, ReadReply, ReadRequest, WriteReply};
-
-/// Identifies one call for the lifetime of a gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct CallId(u64);
-
-/// One ChargePoint call and who waits for it.
-pub(super) struct Call {
-    pub(super) op: CallOp,
-    pub(super) purpose: CallPurpose,
-    pub(super) in_flight: bool,
-}
-
-/// Who waits for a call.
-pub(super) enum CallPurpose {
-    /// A write's requester; writes are never merged.
-    Write(RpcReplyPort<Result<WriteReply, GatewayError>>),
-    /// A round, for the stations `covers` (empty: the whole account).
-    Read {
-        round: RoundId,
-        covers: Vec<StationId>,
-    },
-}
+use super::{
+    Call, CallId, CallPurpose, GatewayError, GatewayMessage, GatewayState, PendingRead, ReadReply,
+    ReadRequest, WriteReply, WriteRequest,
+};
 
 impl GatewayState {
     /// Lets a request in, or answers it at once: nothing when its requester already gave up,

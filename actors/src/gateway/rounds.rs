@@ -18,12 +18,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{ApiMethod, GroupId, StationId};
-use ractor::RpcReplyPort;
 use tokio::time::Instant;
 
 use super::call::{CallOp, CallOutput};
-use super::queue::{Call, CallPurpose};
-use super::{CallId, GatewayError, GatewayState, ReadReply, ReadRequest};
+use super::{
+    Call, CallId, CallPurpose, GatewayError, GatewayState, PendingRead, ReadReply, ReadRequest,
+    RoundId,
+};
 use crate::api::LoadQuery;
 
 /// Station IDs per getStationStatus call, as getStations pages them.
@@ -31,24 +32,6 @@ pub(super) const STATUS_PAGE: usize = 500;
 
 /// A station that has not asked for a method this long is no longer read for it.
 const MEMBER_TTL: Duration = Duration::from_secs(60 * 60);
-
-/// Identifies one round for the lifetime of a gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) struct RoundId(u64);
-
-/// A station's read waiting for an answer at least as fresh as `after`.
-pub(super) struct PendingRead {
-    pub(super) request: ReadRequest,
-    pub(super) after: Instant,
-    pub(super) reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
-}
-
-impl PendingRead {
-    pub(super) fn answer(self, result: Result<ReadReply, GatewayError>) {
-        // A closed port means the requester stopped waiting; nothing is left to do.
-        let _ = self.reply.send(result);
-    }
-}
 
 /// One method's account-wide calls and the reads waiting for them.
 pub(super) struct Round {
