@@ -43,6 +43,11 @@ use crate::observe::CallObserver;
 /// The first pause between retries; it doubles (with jitter) up to [`MAX_RETRY_INTERVAL`].
 const INITIAL_RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
+/// How many request deadlines an account-wide paged read may take before its attempt times
+/// out (300 s with the default 30 s): a 2,500-station account's first session read (a day of
+/// sessions, 100 a page) is a few hundred requests.
+const MAX_PAGES_TIMED: u32 = 10;
+
 /// The longest pause between two retries.
 const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(15);
 
@@ -122,11 +127,12 @@ impl CallContext {
     async fn attempt(&self, op: &CallOp) -> Result<CallOutput, SoapError> {
         let started = tokio::time::Instant::now();
         let method = op.method();
-        let result = match tokio::time::timeout(self.call_timeout, op.run(&*self.api)).await {
+        let limit = op.time_limit(self.call_timeout);
+        let result = match tokio::time::timeout(limit, op.run(&*self.api)).await {
             Ok(result) => result,
             Err(_) => Err(SoapError::Timeout {
                 op: method,
-                after: self.call_timeout,
+                after: limit,
             }),
         };
         self.observer.call_finished(
@@ -190,6 +196,18 @@ pub(super) enum CallOp {
 }
 
 impl CallOp {
+    /// How long one attempt may take: `per_request` for a single request; for a read the
+    /// client pages (a whole account's sessions, alarms, rights or stations), [`MAX_PAGES_TIMED`]
+    /// times that; the client bounds each of its requests by its own deadline.
+    fn time_limit(&self, per_request: Duration) -> Duration {
+        match self {
+            CallOp::Sessions(_) | CallOp::Alarms | CallOp::Rights | CallOp::Stations => {
+                per_request * MAX_PAGES_TIMED
+            }
+            _ => per_request,
+        }
+    }
+
     pub(super) fn method(&self) -> ApiMethod {
         match self {
             CallOp::Status(_) => ApiMethod::GetStationStatus,
