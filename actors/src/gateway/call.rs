@@ -272,12 +272,20 @@ pub(crate) enum CallOutput {
 }
 
 impl GatewayState {
-    /// Sends queued calls, writes first, while a permit and a rate token are free.
+    /// Sends queued calls, writes first, while a permit and a rate token are free. Reads never
+    /// hold the last permit (unless there is only one): a slow account-wide read, minutes of
+    /// paging, must not keep a shed waiting.
     pub(super) fn pump(&mut self, myself: &ActorRef<GatewayMessage>) {
+        let read_permits = self.options.max_inflight.saturating_sub(1).max(1);
         loop {
             let Some(&id) = self.write_lane.front().or(self.read_lane.front()) else {
                 return;
             };
+            let from_read_lane = self.write_lane.is_empty();
+            if from_read_lane && self.reads_in_flight >= read_permits {
+                // A running read's completion pumps again.
+                return;
+            }
             let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
                 // A running call's completion pumps again.
                 return;
@@ -287,10 +295,14 @@ impl GatewayState {
                 self.arm_dispatch_timer(myself, not_until.wait_time_from(self.context.clock.now()));
                 return;
             }
-            if self.write_lane.front() == Some(&id) {
-                self.write_lane.pop_front();
-            } else {
+            if from_read_lane {
                 self.read_lane.pop_front();
+                self.reads_in_flight += 1;
+            } else {
+                self.write_lane.pop_front();
+            }
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.from_read_lane = from_read_lane;
             }
             self.start_call(myself, id, permit);
         }
@@ -317,7 +329,6 @@ impl GatewayState {
             drop(permit);
             return;
         };
-        call.in_flight = true;
         let op = call.op.clone();
         let stations = match (&op, &call.purpose) {
             (CallOp::Status(ids), _) => Some(ids.len()),
@@ -355,6 +366,9 @@ impl GatewayState {
         // Reap finished tasks so the set holds only running ones.
         while self.tasks.try_join_next().is_some() {}
         if let Some(call) = self.calls.remove(&id) {
+            if call.from_read_lane {
+                self.reads_in_flight -= 1;
+            }
             let result = result.map_err(|error| GatewayError::Call {
                 account: self.account().clone(),
                 op: error.op(),

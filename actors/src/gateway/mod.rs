@@ -218,7 +218,8 @@ pub(crate) struct CallId(u64);
 struct Call {
     op: CallOp,
     purpose: CallPurpose,
-    in_flight: bool,
+    /// Sent from the read lane: counted in `GatewayState::reads_in_flight` until it ends.
+    from_read_lane: bool,
 }
 
 /// Who waits for a call.
@@ -285,6 +286,8 @@ pub(crate) struct GatewayState {
     /// Writes waiting to be sent; always served before `read_lane`.
     write_lane: VecDeque<CallId>,
     read_lane: VecDeque<CallId>,
+    /// Calls from the read lane on the wire: they may hold all permits but one.
+    reads_in_flight: usize,
     /// Requests waiting in the window or the lanes (not yet sent).
     queued: usize,
     /// The pending `Dispatch` timer, if the rate limiter made us wait.
@@ -310,6 +313,7 @@ impl GatewayState {
             held: Held::default(),
             write_lane: VecDeque::new(),
             read_lane: VecDeque::new(),
+            reads_in_flight: 0,
             queued: 0,
             dispatch_timer: None,
             tasks: JoinSet::new(),

@@ -124,7 +124,7 @@ impl GatewayState {
         let id = self.new_call(Call {
             op,
             purpose: CallPurpose::Write(reply),
-            in_flight: false,
+            from_read_lane: false,
         });
         self.write_lane.push_back(id);
         self.queued += 1;

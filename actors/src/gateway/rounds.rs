@@ -271,7 +271,7 @@ impl GatewayState {
         self.new_call(Call {
             op,
             purpose: CallPurpose::Read { round, covers },
-            in_flight: false,
+            from_read_lane: false,
         })
     }
 

@@ -556,3 +556,32 @@ async fn once_rights_show_an_organisation_wide_group_load_is_one_call_for_the_ac
     assert_eq!(loads.len(), 4, "{loads:?}");
     assert_eq!(loads[3].detail, "Group(GroupId(100))");
 }
+
+#[tokio::test(start_paused = true)]
+async fn slow_reads_never_hold_the_last_permit_a_write_needs() {
+    let api = Arc::new(FakeApi::new(2, 1, 1));
+    api.set_method_latency(ApiMethod::GetAlarms, Duration::from_secs(100));
+    api.set_method_latency(ApiMethod::GetStationRights, Duration::from_secs(100));
+    let gateway = start(
+        api.clone(),
+        GatewayOptions {
+            max_inflight: 2,
+            ..options()
+        },
+    )
+    .await;
+    let reads = join_all([
+        gateway.read(ReadRequest::Alarms(station_id(0)), FRESH, PATIENCE),
+        gateway.read(ReadRequest::Rights(station_id(0)), FRESH, PATIENCE),
+    ]);
+    let write = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let sent = tokio::time::Instant::now();
+        let result = gateway.write(shed(0, 3.0), PATIENCE).await;
+        (result, sent.elapsed())
+    };
+    let (reads, (written, took)) = tokio::join!(reads, write);
+    assert!(reads.iter().all(Result::is_ok), "{reads:?}");
+    assert!(written.is_ok(), "{written:?}");
+    assert_eq!(took, Duration::ZERO, "the write waited for a permit");
+}
