@@ -282,6 +282,10 @@ impl GatewayState {
                 return;
             };
             let from_read_lane = self.write_lane.is_empty();
+            if from_read_lane && self.answer_refused_read(id) {
+                self.read_lane.pop_front();
+                continue;
+            }
             if from_read_lane && self.reads_in_flight >= read_permits {
                 // A running read's completion pumps again.
                 return;
@@ -306,6 +310,21 @@ impl GatewayState {
             }
             self.start_call(myself, id, permit);
         }
+    }
+
+    /// A queued read of a method the plan refused since it was queued (a round's first call
+    /// came back 101): it ends with the refusal instead of being sent.
+    fn answer_refused_read(&mut self, id: CallId) -> bool {
+        let Some(call) = self.calls.get(&id) else {
+            return false;
+        };
+        let Some(refusal) = self.held.refusal(call.op.method()).cloned() else {
+            return false;
+        };
+        if let Some(call) = self.calls.remove(&id) {
+            self.complete(call, Err(refusal));
+        }
+        true
     }
 
     fn arm_dispatch_timer(&mut self, myself: &ActorRef<GatewayMessage>, wait: Duration) {

@@ -230,7 +230,16 @@ impl Held {
 
     /// The plan refused `method`: it is not asked again for [`REFUSAL_HOLD`].
     pub(super) fn refused(&mut self, method: ApiMethod, error: GatewayError) {
-        self.refusals.insert(method, (Instant::now(), error));
+        // A refusal that stands already keeps its time: its calls still queued end with it.
+        if self.refusal(method).is_none() {
+            self.refusals.insert(method, (Instant::now(), error));
+        }
+    }
+
+    /// Whether a getStationRights answer is held, however old: the groups it shows change
+    /// rarely.
+    pub(super) fn has_rights(&self) -> bool {
+        self.rights.is_some()
     }
 
     /// `method` was answered: a refusal of it is over. Whether there was one.

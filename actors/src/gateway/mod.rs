@@ -281,6 +281,9 @@ pub(crate) struct GatewayState {
     next_round: u64,
     /// The stations that read status and load: every round reads them all.
     members: Members,
+    /// Load reads waiting for the account's first getStationRights (see
+    /// `GatewayState::load_waits_for_rights`).
+    load_waiting: Vec<PendingRead>,
     /// The account's latest answers, and its standing plan refusals.
     held: Held,
     /// Writes waiting to be sent; always served before `read_lane`.
@@ -310,6 +313,7 @@ impl GatewayState {
             rounds: HashMap::new(),
             next_round: 0,
             members: Members::default(),
+            load_waiting: Vec::new(),
             held: Held::default(),
             write_lane: VecDeque::new(),
             read_lane: VecDeque::new(),

@@ -160,6 +160,10 @@ impl GatewayState {
             }
         }
         for (method, reads) in new_rounds {
+            if method == ApiMethod::GetLoad && self.load_waits_for_rights() {
+                self.load_waiting.extend(reads);
+                continue;
+            }
             self.start_round(method, reads);
         }
         self.pump(myself);

@@ -375,10 +375,35 @@ impl GatewayState {
         }
     }
 
+    /// Whether the account's first load round should wait for getStationRights: the groups it
+    /// shows (an organisation-wide one among them) make the load one call where the groups
+    /// getStations names would make one per group. Starts that read when none is under way.
+    pub(super) fn load_waits_for_rights(&mut self) -> bool {
+        if self.held.has_rights()
+            || self.held.refusal(ApiMethod::GetStationRights).is_some()
+            || self.members.load.len() < 2
+        {
+            return false;
+        }
+        if !self
+            .rounds
+            .values()
+            .any(|r| r.method == ApiMethod::GetStationRights)
+        {
+            self.start_round(ApiMethod::GetStationRights, Vec::new());
+        }
+        true
+    }
+
     fn finish_round(&mut self, id: RoundId) {
         let Some(round) = self.rounds.remove(&id) else {
             return;
         };
+        if round.method == ApiMethod::GetStationRights && !self.load_waiting.is_empty() {
+            // Answered or not, the load waits no longer.
+            let reads = std::mem::take(&mut self.load_waiting);
+            self.start_round(ApiMethod::GetLoad, reads);
+        }
         if !round.dispatched {
             self.queued -= round.waiters.len();
         }

@@ -175,7 +175,8 @@ async fn calls_never_exceed_the_account_rate() {
     .await;
     assert!(replies.iter().all(Result::is_ok));
     let times: Vec<_> = api.calls().into_iter().map(|c| c.at).collect();
-    assert_eq!(times.len(), 30);
+    // The account's first getLoad round waits for its getStationRights: 31 calls.
+    assert_eq!(times.len(), 31);
     // GCRA: any run of calls from i to j fits in `burst` plus one per second elapsed.
     for i in 0..times.len() {
         for j in i..times.len() {
@@ -188,8 +189,8 @@ async fn calls_never_exceed_the_account_rate() {
             );
         }
     }
-    let span = times[29].duration_since(times[0]);
-    assert!(span >= Duration::from_secs(24), "{span:?}");
+    let span = times[30].duration_since(times[0]);
+    assert!(span >= Duration::from_secs(25), "{span:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -523,8 +524,9 @@ async fn every_load_round_reads_by_group_one_call_per_group() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn once_rights_show_an_organisation_wide_group_load_is_one_call_for_the_account() {
-    // Six stations in three groups of two, and all in organisation group 100.
+async fn the_first_load_round_waits_for_rights_and_reads_the_organisation_wide_group() {
+    // Six stations in three groups of two, and all in organisation group 100, which only
+    // getStationRights shows.
     let api = Arc::new(FakeApi::new(6, 1, 2));
     api.set_org_group(GroupId(100));
     let gateway = start(api.clone(), options()).await;
@@ -538,23 +540,28 @@ async fn once_rights_show_an_organisation_wide_group_load_is_one_call_for_the_ac
             PATIENCE,
         )
     };
-    assert!(join_all((0..6).map(load)).await.iter().all(Result::is_ok));
-    assert_eq!(api.calls_of(ApiMethod::GetLoad).len(), 3, "one per group");
-    let rights = gateway
-        .read(ReadRequest::Rights(station_id(0)), FRESH, PATIENCE)
-        .await;
-    assert!(rights.is_ok(), "{rights:?}");
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    let replies = join_all((0..6).map(load)).await;
-    for (n, reply) in replies.into_iter().enumerate() {
-        assert!(
-            matches!(&reply, Ok(ReadReply::Load(Some(l))) if l.station_id == station_id(n)),
-            "station {n}: {reply:?}"
-        );
+    for round in 0..2 {
+        let replies = join_all((0..6).map(load)).await;
+        for (n, reply) in replies.into_iter().enumerate() {
+            assert!(
+                matches!(&reply, Ok(ReadReply::Load(Some(l))) if l.station_id == station_id(n)),
+                "round {round}, station {n}: {reply:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
     }
-    let loads = api.calls_of(ApiMethod::GetLoad);
-    assert_eq!(loads.len(), 4, "{loads:?}");
-    assert_eq!(loads[3].detail, "Group(GroupId(100))");
+    let methods: Vec<ApiMethod> = api.calls().into_iter().map(|c| c.method).collect();
+    assert_eq!(
+        methods,
+        vec![
+            ApiMethod::GetStationRights,
+            ApiMethod::GetLoad,
+            ApiMethod::GetLoad
+        ]
+    );
+    for call in api.calls_of(ApiMethod::GetLoad) {
+        assert_eq!(call.detail, "Group(GroupId(100))");
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -584,4 +591,27 @@ async fn slow_reads_never_hold_the_last_permit_a_write_needs() {
     assert!(reads.iter().all(Result::is_ok), "{reads:?}");
     assert!(written.is_ok(), "{written:?}");
     assert_eq!(took, Duration::ZERO, "the write waited for a permit");
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_queued_behind_a_plan_refusal_are_not_sent() {
+    // Stations in no known group: one getLoad each, one at a time; the plan refuses getLoad.
+    let (api, gateway) = busy(1, Duration::from_secs(1)).await;
+    api.always_fail(ApiMethod::GetLoad, Fail::PlanRights);
+    let replies = join_all((0..6).map(|n| {
+        gateway.read(
+            ReadRequest::Load {
+                station: station_id(n),
+                group: None,
+            },
+            FRESH,
+            PATIENCE,
+        )
+    }))
+    .await;
+    for reply in replies {
+        let error = reply.expect_err("refused");
+        assert_eq!(error.kind(), FailureKind::Call(ErrorKind::PlanRights));
+    }
+    assert_eq!(api.calls_of(ApiMethod::GetLoad).len(), 1);
 }
