@@ -31,8 +31,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_STATUS_PAGE_SIZE: usize = 500;
 /// getStations returns at most 500 stations per call (SERVICE-FACTS).
 pub const STATIONS_PAGE_SIZE: i32 = 500;
-/// Alarms asked for per getAlarms call; no maximum is documented, so a modest page.
-pub const ALARMS_PAGE_SIZE: i32 = 100;
+/// Alarms asked for per getAlarms call; no maximum is documented, so getStations' 500: a whole
+/// account's alarms are read in one paged call, and a page of 100 made it five times the calls.
+pub const ALARMS_PAGE_SIZE: i32 = 500;
 /// The most pages one list call follows. 1,000 pages of 500 stations is far beyond any real
 /// account, so a server still saying `moreFlag=1` by then is broken and must not keep us looping.
 pub const MAX_PAGES: usize = 1000;
