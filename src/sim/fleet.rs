@@ -14,7 +14,7 @@ use cp_actors::{
 };
 use cp_registry::{
     Alarm, ChargingSession, GroupId, LoadReport, PortLoad, PortNumber, PortStatus, PortStatusWord,
-    StationId, StationLoad, StationStatus,
+    StationId, StationLoad, StationRights, StationStatus,
 };
 use serde::Serialize;
 
@@ -443,16 +443,41 @@ impl SimFleet {
         Ok(Response::ClearAlarms { outcome: success() })
     }
 
+    /// getStationRights pages by `rightsData` record, one per (station, profile), as the
+    /// answer counts them: a station with two profiles takes two records of the page.
     fn rights(&self, a: usize, query: &RightsQuery, page: Page) -> Result<Response, Refusal> {
-        let (slice, more) = self.station_page(
+        let everything = Page {
+            first: 0,
+            size: usize::MAX,
+        };
+        let (stations, _) = self.station_page(
             a,
             query.station_id.as_ref(),
             query.group_id.as_deref(),
-            page,
+            everything,
         )?;
+        let records: Vec<(usize, usize)> = stations
+            .iter()
+            .flat_map(|&s| (0..self.layout.rights(s).profiles.len()).map(move |p| (s, p)))
+            .collect();
+        let (slice, more) = page.cut(&records);
+        let mut rights: Vec<StationRights> = Vec::new();
+        for &(s, p) in slice {
+            let profile = self.layout.rights(s).profiles.swap_remove(p);
+            match rights.last_mut() {
+                Some(last) if last.station_id == self.layout.stations[s].id => {
+                    last.profiles.push(profile)
+                }
+                _ => {
+                    let mut entry = self.layout.rights(s);
+                    entry.profiles = vec![profile];
+                    rights.push(entry);
+                }
+            }
+        }
         Ok(Response::GetStationRights {
             outcome: success(),
-            rights: slice.iter().map(|&s| self.layout.rights(s)).collect(),
+            rights,
             more,
         })
     }

@@ -187,6 +187,26 @@ async fn station_status_for_the_whole_account_pages_with_more_flag() {
 }
 
 #[tokio::test]
+async fn station_rights_page_by_rights_data_record_and_miss_no_station() {
+    // 600 stations, each with two profiles (its garage and the organisation): 1,200 records.
+    let sim = start_sim(SimFleetConfig::generate(600, 2, 1)).await;
+    let api = client(&sim, 1, T);
+    let rights = api
+        .get_station_rights(&RightsQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(rights.len(), 600);
+    assert!(
+        rights.iter().all(|r| r.profiles.len() == 2),
+        "{:?}",
+        rights[0]
+    );
+    assert_eq!(rights[599].station_id, sid("1:10600"));
+    let calls = admin_get(&sim, "calls").await;
+    assert_eq!(calls["by_method"]["getStationRights"], 3);
+}
+
+#[tokio::test]
 async fn more_than_100_sessions_are_paged_with_more_flag() {
     let sim = start_sim(SimFleetConfig::generate(10, 2, 1)).await;
     advance(&sim, 3 * 24 * 3600).await;
