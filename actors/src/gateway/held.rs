@@ -26,10 +26,18 @@ use crate::api::LoadQuery;
 /// asked again.
 pub(crate) const REFUSAL_HOLD: Duration = Duration::from_secs(60 * 60);
 
-/// How far back a running session may have started and still be re-read by the incremental
-/// session query. A session the service never reports as ended stops holding the query's start
-/// back after this long.
+/// How far back a running session may have started and still be re-read by every incremental
+/// session query: reading back to the start of a session running for hours costs tens of pages
+/// a query at 2,500 stations an account.
+const RECENT_RUNNING: chrono::Duration = chrono::Duration::hours(1);
+
+/// How far back a running session is re-read by the hourly deep query (see
+/// [`SessionLog::next_from`]). A session the service never reports as ended stops holding the
+/// query's start back after this long.
 const OPEN_SESSION_HORIZON: chrono::Duration = chrono::Duration::hours(12);
+
+/// How often the session query reaches back to every running session.
+const DEEP_SESSION_QUERY: Duration = Duration::from_secs(60 * 60);
 
 /// One station's part of an answer, and when it was asked for. `None`: the answer did not
 /// mention the station.
@@ -224,8 +232,16 @@ impl Held {
     }
 
     /// The start of the next account-wide session query (see [`SessionLog::next_from`]).
-    pub(super) fn sessions_from(&self, first: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-        self.sessions.next_from(first, Utc::now())
+    pub(super) fn sessions_from(&mut self, first: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        let now = Instant::now();
+        let deep = self
+            .sessions
+            .last_deep
+            .is_none_or(|t| now.duration_since(t) >= DEEP_SESSION_QUERY);
+        if deep {
+            self.sessions.last_deep = Some(now);
+        }
+        self.sessions.next_from(first, Utc::now(), deep)
     }
 
     /// The plan refused `method`: it is not asked again for [`REFUSAL_HOLD`].
@@ -265,6 +281,8 @@ struct SessionLog {
     asked: Option<Instant>,
     /// The newest session start seen.
     newest_start: Option<DateTime<Utc>>,
+    /// When a query last reached back to every running session.
+    last_deep: Option<Instant>,
 }
 
 impl SessionLog {
@@ -292,16 +310,28 @@ impl SessionLog {
     /// Where the next query starts: `first` before anything was seen; then the newest session
     /// start seen (that session is read again, in case it was still running), or earlier when a
     /// port's latest session was still running when last read, so its energy and end are read
-    /// again: `fromTimeStamp` filters on the session's start.
-    fn next_from(&self, first: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// again (`fromTimeStamp` filters on the session's start): back to one started in the last
+    /// [`RECENT_RUNNING`], and on a `deep` query (hourly) to any within
+    /// [`OPEN_SESSION_HORIZON`]. A long session's energy and end are so at most an hour behind.
+    fn next_from(
+        &self,
+        first: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        deep: bool,
+    ) -> Option<DateTime<Utc>> {
         let Some(newest) = self.newest_start else {
             return first;
+        };
+        let horizon = if deep {
+            OPEN_SESSION_HORIZON
+        } else {
+            RECENT_RUNNING
         };
         let oldest_running = self
             .latest
             .values()
             .flat_map(HashMap::values)
-            .filter(|s| s.end_time.is_none() && s.start_time >= now - OPEN_SESSION_HORIZON)
+            .filter(|s| s.end_time.is_none() && s.start_time >= now - horizon)
             .map(|s| s.start_time)
             .min();
         Some(oldest_running.map_or(newest, |t| t.min(newest)))
@@ -321,7 +351,7 @@ mod tests {
     fn the_log_keeps_each_ports_latest_session_and_reads_on_from_the_oldest_running_one() {
         let mut log = SessionLog::default();
         let first = Some(Utc::now());
-        assert_eq!(log.next_from(first, Utc::now()), first);
+        assert_eq!(log.next_from(first, Utc::now(), false), first);
         log.absorb(
             Instant::now(),
             vec![
@@ -338,17 +368,14 @@ mod tests {
             .collect();
         ids.sort();
         assert_eq!(ids, vec![2, 3]);
-        let now = session("x", 1, 0, 120, true).start_time;
+        let at = |minute| session("x", 1, 0, minute, true).start_time;
         // Session 2 (started at +60) is still running: read again from its start, not from the
         // newest start (+90).
-        assert_eq!(
-            log.next_from(first, now),
-            Some(session("x", 1, 0, 60, true).start_time)
-        );
+        assert_eq!(log.next_from(first, at(120), false), Some(at(60)));
+        // Running for over an hour: only the hourly deep query reaches back to it.
+        assert_eq!(log.next_from(first, at(200), false), Some(at(90)));
+        assert_eq!(log.next_from(first, at(200), true), Some(at(60)));
         log.absorb(Instant::now(), vec![session("1:1", 1, 2, 60, true)]);
-        assert_eq!(
-            log.next_from(first, now),
-            Some(session("x", 1, 0, 90, true).start_time)
-        );
+        assert_eq!(log.next_from(first, at(120), true), Some(at(90)));
     }
 }
