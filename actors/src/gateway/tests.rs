@@ -36,6 +36,24 @@ async fn busy(group_size: usize, latency: Duration) -> (Arc<FakeApi>, GatewayHan
     (api.clone(), start(api, options).await)
 }
 
+/// getLoad reads of stations `0..count`, in no known station group: one call each.
+async fn ungrouped_loads(
+    gateway: &GatewayHandle,
+    count: usize,
+) -> Vec<Result<ReadReply, GatewayError>> {
+    join_all((0..count).map(|n| {
+        gateway.read(
+            ReadRequest::Load {
+                station: station_id(n),
+                group: None,
+            },
+            FRESH,
+            PATIENCE,
+        )
+    }))
+    .await
+}
+
 fn shed(station: usize, kw: f64) -> WriteRequest {
     WriteRequest::Shed(ShedRequest {
         scope: ShedScope::Station(station_id(station)),
@@ -162,17 +180,7 @@ async fn calls_never_exceed_the_account_rate() {
     )
     .await;
     // Load reads of stations in no known group are per station, so these are 30 separate calls.
-    let replies = join_all((0..30).map(|n| {
-        gateway.read(
-            ReadRequest::Load {
-                station: station_id(n),
-                group: None,
-            },
-            FRESH,
-            PATIENCE,
-        )
-    }))
-    .await;
+    let replies = ungrouped_loads(&gateway, 30).await;
     assert!(replies.iter().all(Result::is_ok));
     let times: Vec<_> = api.calls().into_iter().map(|c| c.at).collect();
     // The account's first getLoad round waits for its getStationRights: 31 calls.
@@ -598,17 +606,7 @@ async fn calls_queued_behind_a_plan_refusal_are_not_sent() {
     // Stations in no known group: one getLoad each, one at a time; the plan refuses getLoad.
     let (api, gateway) = busy(1, Duration::from_secs(1)).await;
     api.always_fail(ApiMethod::GetLoad, Fail::PlanRights);
-    let replies = join_all((0..6).map(|n| {
-        gateway.read(
-            ReadRequest::Load {
-                station: station_id(n),
-                group: None,
-            },
-            FRESH,
-            PATIENCE,
-        )
-    }))
-    .await;
+    let replies = ungrouped_loads(&gateway, 6).await;
     for reply in replies {
         let error = reply.expect_err("refused");
         assert_eq!(error.kind(), FailureKind::Call(ErrorKind::PlanRights));
