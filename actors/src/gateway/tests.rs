@@ -36,6 +36,23 @@ async fn busy(group_size: usize, latency: Duration) -> (Arc<FakeApi>, GatewayHan
     (api.clone(), start(api, options).await)
 }
 
+/// Station 0's reads of five methods: five account-wide calls, sent one after another by a
+/// `busy` gateway.
+async fn reads_of_five_methods(gateway: &GatewayHandle) -> Vec<Result<ReadReply, GatewayError>> {
+    let station = station_id(0);
+    let requests = [
+        ReadRequest::Alarms(station.clone()),
+        ReadRequest::Rights(station.clone()),
+        ReadRequest::Stations(station.clone()),
+        ReadRequest::Status(station.clone()),
+        ReadRequest::Sessions {
+            station,
+            since: None,
+        },
+    ];
+    join_all(requests.map(|r| gateway.read(r, FRESH, PATIENCE))).await
+}
+
 /// getLoad reads of stations `0..count`, in no known station group: one call each.
 async fn ungrouped_loads(
     gateway: &GatewayHandle,
@@ -262,16 +279,7 @@ async fn a_failing_call_gives_up_with_the_last_error_after_the_deadline() {
 #[tokio::test(start_paused = true)]
 async fn writes_go_ahead_of_queued_reads() {
     let (api, gateway) = busy(1, Duration::from_secs(1)).await;
-    let reads = join_all((0..5).map(|n| {
-        gateway.read(
-            ReadRequest::Sessions {
-                station: station_id(n),
-                since: None,
-            },
-            FRESH,
-            PATIENCE,
-        )
-    }));
+    let reads = reads_of_five_methods(&gateway);
     let write = async {
         // The reads are queued behind the first one by now.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -281,23 +289,15 @@ async fn writes_go_ahead_of_queued_reads() {
     assert!(reads.iter().all(Result::is_ok));
     assert!(matches!(write, Ok(WriteReply::Shed(_))), "{write:?}");
     let order: Vec<ApiMethod> = api.calls().into_iter().map(|c| c.method).collect();
-    assert_eq!(order[0], ApiMethod::GetChargingSessionData);
+    assert_eq!(order.len(), 6, "{order:?}");
+    assert_eq!(order[0], ApiMethod::GetAlarms);
     assert_eq!(order[1], ApiMethod::ShedLoad, "{order:?}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_read_back_goes_ahead_of_queued_reads() {
     let (api, gateway) = busy(1, Duration::from_secs(1)).await;
-    let reads = join_all((0..5).map(|n| {
-        gateway.read(
-            ReadRequest::Sessions {
-                station: station_id(n),
-                since: None,
-            },
-            FRESH,
-            PATIENCE,
-        )
-    }));
+    let reads = reads_of_five_methods(&gateway);
     let read_back = async {
         // The reads are queued behind the first one by now.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -313,9 +313,14 @@ async fn a_read_back_goes_ahead_of_queued_reads() {
         matches!(&read_back, Ok(ReadReply::Load(Some(load))) if load.station_id == station_id(5)),
         "{read_back:?}"
     );
-    let order: Vec<ApiMethod> = api.calls().into_iter().map(|c| c.method).collect();
-    assert_eq!(order[0], ApiMethod::GetChargingSessionData);
-    assert_eq!(order[1], ApiMethod::GetLoad, "{order:?}");
+    let order: Vec<String> = api.calls().into_iter().map(|c| c.detail).collect();
+    assert_eq!(order.len(), 6, "{order:?}");
+    assert!(order[0].starts_with("AlarmQuery"), "{order:?}");
+    assert_eq!(
+        order[1],
+        format!("Station({:?})", station_id(5)),
+        "{order:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
