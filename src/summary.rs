@@ -28,12 +28,16 @@ impl fmt::Display for SummaryLine<'_> {
         let ports: usize = h.stations.iter().map(|s| s.device.ports.len()).sum();
         write!(
             f,
-            "stations up {}/{}{} | ports charging {}/{} | {:.1} kW | sheds {} | errors {}",
+            "stations up {}/{}{}{} | ports charging {}/{} | {:.1} kW | sheds {} | errors {}",
             h.stations_up,
             h.stations_total,
             match h.stations_starting {
                 0 => String::new(),
                 n => format!(" ({n} starting)"),
+            },
+            match h.stations_degraded {
+                0 => String::new(),
+                n => format!(" ({n} degraded)"),
             },
             h.ports_charging,
             ports,
@@ -80,6 +84,7 @@ pub async fn run(fleet: Fleet, output: SummaryOutput, stop: CancellationToken) {
             SummaryOutput::Log => tracing::info!(
                 stations_up = health.stations_up,
                 stations_starting = health.stations_starting,
+                stations_degraded = health.stations_degraded,
                 stations = health.stations_total,
                 ports_charging = health.ports_charging,
                 load_kw = health.total_kw,
@@ -140,6 +145,21 @@ mod tests {
         assert_eq!(
             SummaryLine(&health).to_string(),
             "stations up 1/2 | ports charging 2/4 | 13.2 kW | sheds 1 | errors 0"
+        );
+    }
+
+    #[test]
+    fn degraded_stations_are_counted_apart_from_those_down() {
+        let mut degraded = station("1:10002", false, 0, 0.0, 0);
+        degraded.device.state = Liveness::Degraded;
+        let health = FleetHealth::from_stations(vec![
+            station("1:10001", true, 0, 0.0, 0),
+            degraded,
+            station("1:10003", false, 0, 0.0, 0),
+        ]);
+        assert_eq!(
+            SummaryLine(&health).to_string(),
+            "stations up 1/3 (1 degraded) | ports charging 0/6 | 0.0 kW | sheds 0 | errors 0"
         );
     }
 

@@ -25,13 +25,20 @@ pub struct PointReading {
     pub stored: Option<PointValue>,
 }
 
-/// The headers VOLTTRON puts on a device publish; both RFC 3339 UTC.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The headers VOLTTRON puts on a device publish (both times RFC 3339 UTC), and what the
+/// publish leaves out and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PublishHeaders {
     #[serde(rename = "Date")]
     pub date: String,
     #[serde(rename = "TimeStamp")]
     pub timestamp: String,
+    /// The station's failing methods, by method name: the failure and the points it withholds.
+    /// Absent when every method answers, so a healthy publish is VOLTTRON's exactly. In the
+    /// headers rather than the message's meta map, which historians read as each published
+    /// point's `{type, units, tz}`.
+    #[serde(rename = "Failures", skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures: BTreeMap<String, WithheldPoints>,
 }
 
 impl PublishHeaders {
@@ -40,8 +47,17 @@ impl PublishHeaders {
         PublishHeaders {
             date: text.clone(),
             timestamp: text,
+            failures: BTreeMap::new(),
         }
     }
+}
+
+/// A failing method in a publish's headers: why, since when, and the points left out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WithheldPoints {
+    #[serde(flatten)]
+    pub failure: MethodFailure,
+    pub withheld: Vec<String>,
 }
 
 /// One scrape's publish on `devices/<campus>/<building>/<unit>/all`.
@@ -73,8 +89,9 @@ pub struct DeviceSummary {
     pub account: AccountId,
     pub ports: Vec<u16>,
     pub up: bool,
-    /// `starting` until the first scrape is in (unless a call failed already), then `up` or
-    /// `down`: a fleet coming up is not a fleet that is down.
+    /// `starting` until the first scrape is in (unless a call failed already), then `up`,
+    /// `degraded` or `down`: a fleet coming up is not a fleet that is down, and one failing
+    /// method is not a station that is down.
     pub state: Liveness,
     pub last_scrape: Option<DateTime<Utc>>,
 }
@@ -83,8 +100,14 @@ pub struct DeviceSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Liveness {
+    /// No scrape is in yet, and no call has failed.
     Starting,
+    /// Every method the station reads answers (a plan refusal is configuration, not outage).
     Up,
+    /// Some methods answer and others fail: only the failing methods' points are withheld;
+    /// health's `failures` names them and why.
+    Degraded,
+    /// No method answers.
     Down,
 }
 
@@ -112,6 +135,8 @@ pub struct FleetHealth {
     pub stations_up: usize,
     /// Stations whose first scrape is not in yet; neither up nor down.
     pub stations_starting: usize,
+    /// Stations with some methods failing and others answering.
+    pub stations_degraded: usize,
     pub ports_charging: usize,
     pub total_kw: f64,
     pub sheds_active: usize,
@@ -127,6 +152,10 @@ impl FleetHealth {
             stations_starting: stations
                 .iter()
                 .filter(|s| s.device.state == Liveness::Starting)
+                .count(),
+            stations_degraded: stations
+                .iter()
+                .filter(|s| s.device.state == Liveness::Degraded)
                 .count(),
             ports_charging: stations.iter().map(|s| s.ports_charging).sum(),
             // From +0.0: an empty `sum` of floats is -0.0, which would show as "-0.0 kW".

@@ -15,12 +15,13 @@ use cp_registry::{
 
 use crate::api::*;
 use crate::error::SoapError;
-use crate::gateway::{Gateway, GatewayArguments, GatewayHandle, GatewayOptions};
+use crate::gateway::{Gateway, GatewayArguments, GatewayHandle, GatewayOptions, Retrying};
 use crate::observe::NoObserver;
 
 /// A gateway for the account `acct` whose calls go to `api`.
 pub(crate) async fn start_gateway(api: Arc<FakeApi>, options: GatewayOptions) -> GatewayHandle {
     let account = cp_registry::AccountId("acct".into());
+    let retrying = Arc::new(Retrying::default());
     let (actor, _) = ractor::Actor::spawn(
         None,
         Gateway,
@@ -29,11 +30,16 @@ pub(crate) async fn start_gateway(api: Arc<FakeApi>, options: GatewayOptions) ->
             api,
             options,
             observer: Arc::new(NoObserver),
+            retrying: Arc::clone(&retrying),
         },
     )
     .await
     .expect("gateway starts");
-    GatewayHandle { account, actor }
+    GatewayHandle {
+        account,
+        actor,
+        retrying,
+    }
 }
 
 /// A failure to script for a method.
@@ -200,6 +206,10 @@ impl FakeApi {
 
     pub fn always_fail(&self, method: ApiMethod, fail: Fail) {
         self.lock().always.insert(method, fail);
+    }
+
+    pub fn stop_failing(&self, method: ApiMethod) {
+        self.lock().always.remove(&method);
     }
 
     pub fn break_station(&self, station: &StationId) {

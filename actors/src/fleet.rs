@@ -35,7 +35,7 @@ use crate::api::ChargePointApi;
 use crate::device::{error_chain, FleetError, Publish};
 use crate::directory::StationDirectory;
 use crate::gateway::{
-    Gateway, GatewayArguments, GatewayHandle, GatewayOptions, ReadReply, ReadRequest,
+    Gateway, GatewayArguments, GatewayHandle, GatewayOptions, ReadReply, ReadRequest, Retrying,
 };
 use crate::options::FleetOptions;
 use crate::station::{StationActor, StationArguments, StationMessage};
@@ -140,6 +140,7 @@ impl FleetState {
         myself: &ActorRef<FleetMessage>,
         account: &Account,
     ) -> Result<(), ActorProcessingErr> {
+        let retrying = Arc::new(Retrying::default());
         let (actor, _) = Actor::spawn_linked(
             None,
             Gateway,
@@ -148,6 +149,7 @@ impl FleetState {
                 api: (self.connect)(account),
                 options: self.gateway_options(account),
                 observer: Arc::clone(&self.options.observer),
+                retrying: Arc::clone(&retrying),
             },
             myself.get_cell(),
         )
@@ -157,6 +159,7 @@ impl FleetState {
             GatewayHandle {
                 account: account.id.clone(),
                 actor,
+                retrying,
             },
         );
         Ok(())

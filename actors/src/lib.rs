@@ -39,7 +39,7 @@ mod tests;
 pub use api::*;
 pub use device::{
     error_chain, DeviceError, DeviceSummary, FleetError, FleetHealth, Liveness, MethodFailure,
-    PointReading, Publish, PublishHeaders, StationHealth,
+    PointReading, Publish, PublishHeaders, StationHealth, WithheldPoints,
 };
 pub use error::{BoxError, ErrorKind, FailureKind, SoapError};
 pub use fleet::Connect;

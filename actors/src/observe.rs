@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cp_registry::{AccountId, ApiMethod, ChargingSession, StationId, StationLoad, StationStatus};
 
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, FailureKind};
 use crate::outcome::WriteOutcome;
 
 /// What the gateway tells whoever counts its calls.
@@ -75,6 +75,10 @@ pub trait StationObserver: Send + Sync + 'static {
 
     /// A method's latest call was (or stopped being) refused by the account's plan.
     fn method_refused(&self, _station: &StationId, _op: ApiMethod, _refused: bool) {}
+
+    /// A method started failing for the station with `kind` (or its kind changed), or stopped
+    /// failing (`None`). Plan refusals go to [`StationObserver::method_refused`] instead.
+    fn method_failing(&self, _station: &StationId, _op: ApiMethod, _kind: Option<FailureKind>) {}
 
     /// A write of `attribute` to the station, on behalf of `account`, ended with `outcome`.
     fn write_finished(

@@ -730,6 +730,10 @@ async fn every_dashboard_query_returns_data_and_alerts_fire_for_present_faults()
             format!("station={WRITE_STATION} method=getLoad"),
         ),
         (
+            "CpStationMethodFailing",
+            format!("station={DETAIL_STATION} method=getAlarms"),
+        ),
+        (
             "CpWriteFailures",
             format!("account={WRITE_ACCOUNT} attribute=shedState"),
         ),

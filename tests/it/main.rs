@@ -13,6 +13,8 @@ mod client;
 mod simulator;
 // Faults the simulator injects, each reaching the client as the matching typed error.
 mod chaos;
+// Faults at fleet level: what a failing method withholds, how soon health shows it, recovery.
+mod fleet_chaos;
 // The device HTTP API (`router(state).oneshot`) over a real fleet supervising the simulator.
 mod device_api;
 // What the driver spec promises, through the device API.

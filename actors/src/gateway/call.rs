@@ -3,7 +3,9 @@
 //! What happens when a call fails is decided here, in [`CallContext::execute`]:
 //! - no answer within [`GatewayOptions::call_timeout`] (a timeout), a 503 or any other 5xx, a
 //!   refused or reset connection, or an answer that cannot be read: retried with exponential
-//!   backoff and jitter, [`INITIAL_RETRY_INTERVAL`] doubling up to [`MAX_RETRY_INTERVAL`];
+//!   backoff and jitter, [`INITIAL_RETRY_INTERVAL`] doubling up to
+//!   [`GatewayOptions::max_retry_interval`]; while it is, [`Retrying`] names the cause for the
+//!   stations whose poll is late;
 //! - a 429 or a throttling fault (the service rate-limited us): retried after its `Retry-After`
 //!   when it names one, else like a 503;
 //! - plan rights, authentication, TLS, invalid input, SOAP faults, any other 4xx and any other
@@ -32,7 +34,9 @@ use governor::{Quota, RateLimiter};
 use ractor::ActorRef;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{CallId, CallPurpose, GatewayError, GatewayMessage, GatewayOptions, GatewayState};
+use super::{
+    CallId, CallPurpose, GatewayError, GatewayMessage, GatewayOptions, GatewayState, Retrying,
+};
 use crate::api::{
     AlarmQuery, ChargePointApi, ClearAlarmsQuery, ClearShedAck, ClearShedRequest, LoadQuery,
     RightsQuery, SessionQuery, ShedAck, ShedRequest, StationsQuery, StatusQuery,
@@ -40,16 +44,14 @@ use crate::api::{
 use crate::error::SoapError;
 use crate::observe::CallObserver;
 
-/// The first pause between retries; it doubles (with jitter) up to [`MAX_RETRY_INTERVAL`].
+/// The first pause between retries; it doubles (with jitter) up to
+/// [`GatewayOptions::max_retry_interval`].
 const INITIAL_RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How many request deadlines an account-wide paged read may take before its attempt times
 /// out (300 s with the default 30 s): a 2,500-station account's first session read (a day of
 /// sessions, 100 a page) is a few hundred requests.
 const MAX_PAGES_TIMED: u32 = 10;
-
-/// The longest pause between two retries.
-const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Everything a call's task needs, shared by all of them.
 #[derive(Clone)]
@@ -59,7 +61,10 @@ pub(super) struct CallContext {
     limiter: Arc<Limiter>,
     clock: TokioClock,
     pub(super) observer: Arc<dyn CallObserver>,
+    /// Shared with the account's stations, which name a retried call's cause when late.
+    retrying: Arc<Retrying>,
     retry_deadline: Duration,
+    max_retry_interval: Duration,
     call_timeout: Duration,
 }
 
@@ -69,6 +74,7 @@ impl CallContext {
         account: AccountId,
         api: Arc<dyn ChargePointApi>,
         observer: Arc<dyn CallObserver>,
+        retrying: Arc<Retrying>,
         options: &GatewayOptions,
     ) -> Self {
         let clock = TokioClock {
@@ -82,7 +88,9 @@ impl CallContext {
             limiter,
             clock,
             observer,
+            retrying,
             retry_deadline: options.retry_deadline,
+            max_retry_interval: options.max_retry_interval,
             call_timeout: options.call_timeout,
         }
     }
@@ -99,29 +107,40 @@ impl CallContext {
             initial_interval: INITIAL_RETRY_INTERVAL,
             randomization_factor: 0.5,
             multiplier: 2.0,
-            max_interval: MAX_RETRY_INTERVAL,
+            max_interval: self.max_retry_interval.max(INITIAL_RETRY_INTERVAL),
             start_time: backoff::Clock::now(&TokioBackoffClock),
             max_elapsed_time: Some(self.retry_deadline),
             clock: TokioBackoffClock,
         };
         policy.reset();
         let attempts = std::sync::atomic::AtomicU32::new(0);
-        backoff::future::retry(policy, || async {
+        let retrying = std::sync::atomic::AtomicBool::new(false);
+        let result = backoff::future::retry(policy, || async {
             // The dispatcher took a rate token for the first attempt; each retry takes its own.
             if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
                 self.observer.call_retried(&self.account, op.method());
                 self.wait_for_rate().await;
             }
-            self.attempt(op).await.map_err(|e| match e {
-                SoapError::RateLimited {
-                    retry_after: Some(after),
-                    ..
-                } => backoff::Error::retry_after(e, after),
-                _ if e.is_retryable() => backoff::Error::transient(e),
-                _ => backoff::Error::permanent(e),
+            self.attempt(op).await.map_err(|e| {
+                if e.is_retryable() {
+                    let first = !retrying.swap(true, std::sync::atomic::Ordering::Relaxed);
+                    self.retrying.attempt_failed(op.method(), &e, first);
+                }
+                match e {
+                    SoapError::RateLimited {
+                        retry_after: Some(after),
+                        ..
+                    } => backoff::Error::retry_after(e, after),
+                    _ if e.is_retryable() => backoff::Error::transient(e),
+                    _ => backoff::Error::permanent(e),
+                }
             })
         })
-        .await
+        .await;
+        if retrying.into_inner() {
+            self.retrying.call_ended(op.method());
+        }
+        result
     }
 
     async fn attempt(&self, op: &CallOp) -> Result<CallOutput, SoapError> {

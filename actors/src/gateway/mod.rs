@@ -237,6 +237,50 @@ enum CallPurpose {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct RoundId(u64);
 
+/// The account's calls being retried, by method: how many, and the latest attempt's error.
+/// A station whose poll is late names it as the reason, so a 503 shows as a 503 within the
+/// scrape, not only after the retry deadline. Written by call tasks, read by station handlers;
+/// a std Mutex because the lock is never held across an await.
+#[derive(Debug, Default)]
+pub(crate) struct Retrying(std::sync::Mutex<HashMap<ApiMethod, (usize, String)>>);
+
+impl Retrying {
+    /// An attempt of an `op` call failed and will be retried; `first` for the call's first.
+    fn attempt_failed(&self, op: ApiMethod, error: &SoapError, first: bool) {
+        let text = crate::device::error_chain(error);
+        let mut calls = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = calls.entry(op).or_insert((0, String::new()));
+        entry.0 += usize::from(first);
+        entry.1 = text;
+    }
+
+    /// A call that was retried ended, answered or not.
+    fn call_ended(&self, op: ApiMethod) {
+        let mut calls = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = calls.get_mut(&op) {
+            entry.0 = entry.0.saturating_sub(1);
+            if entry.0 == 0 {
+                calls.remove(&op);
+            }
+        }
+    }
+
+    /// The latest failed attempt of an `op` call still being retried.
+    pub(crate) fn cause(&self, op: ApiMethod) -> Option<String> {
+        let calls = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        calls.get(&op).map(|(_, text)| text.clone())
+    }
+}
+
 /// A station's read waiting for an answer at least as fresh as `after`.
 struct PendingRead {
     request: ReadRequest,
@@ -257,6 +301,8 @@ pub(crate) struct GatewayArguments {
     pub(crate) api: Arc<dyn ChargePointApi>,
     pub(crate) options: GatewayOptions,
     pub(crate) observer: Arc<dyn CallObserver>,
+    /// Shared with the [`GatewayHandle`]s of the account's stations.
+    pub(crate) retrying: Arc<Retrying>,
 }
 
 /// The gateway actor; all state lives in [`GatewayState`].
@@ -302,7 +348,13 @@ pub(crate) struct GatewayState {
 impl GatewayState {
     fn new(args: GatewayArguments) -> Self {
         GatewayState {
-            context: CallContext::new(args.account, args.api, args.observer, &args.options),
+            context: CallContext::new(
+                args.account,
+                args.api,
+                args.observer,
+                args.retrying,
+                &args.options,
+            ),
             inflight: Arc::new(Semaphore::new(args.options.max_inflight.max(1))),
             options: args.options,
             window: Vec::new(),
@@ -394,9 +446,16 @@ impl Actor for Gateway {
 pub struct GatewayHandle {
     pub(crate) account: AccountId,
     pub(crate) actor: ActorRef<GatewayMessage>,
+    /// The gateway's calls being retried, to name why a poll is late.
+    pub(crate) retrying: Arc<Retrying>,
 }
 
 impl GatewayHandle {
+    /// Why a call of `op` is still under way: the latest failed attempt of one being retried.
+    pub(crate) fn retry_cause(&self, op: ApiMethod) -> Option<String> {
+        self.retrying.cause(op)
+    }
+
     /// Asks for a read, happy with an account answer asked no more than `fresh_within` ago.
     ///
     /// # Errors

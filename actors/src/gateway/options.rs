@@ -33,6 +33,11 @@ pub(crate) const DEFAULT_RETRY_DEADLINE: Duration = Duration::from_secs(60);
 /// The longest one attempt may take, on top of the client's own deadline.
 pub(crate) const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest pause between two retries of a call. A quarter of the default minute between
+/// scrapes: once a fault clears, the next attempt comes well inside the scrape interval, so
+/// fresh data follows within one interval.
+pub(crate) const DEFAULT_MAX_RETRY_INTERVAL: Duration = Duration::from_secs(15);
+
 /// How one gateway behaves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayOptions {
@@ -48,6 +53,8 @@ pub struct GatewayOptions {
     pub max_queued: usize,
     /// How long a failing call is retried.
     pub retry_deadline: Duration,
+    /// The longest pause between two retries (they start at 500 ms and double, with jitter).
+    pub max_retry_interval: Duration,
     /// The longest one attempt may take.
     pub call_timeout: Duration,
 }
@@ -62,6 +69,7 @@ impl Default for GatewayOptions {
             max_inflight: MAX_INFLIGHT_PER_ACCOUNT,
             max_queued: MAX_QUEUED_PER_ACCOUNT,
             retry_deadline: DEFAULT_RETRY_DEADLINE,
+            max_retry_interval: DEFAULT_MAX_RETRY_INTERVAL,
             call_timeout: DEFAULT_CALL_TIMEOUT,
         }
     }

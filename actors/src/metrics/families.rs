@@ -58,6 +58,7 @@ pub(super) struct Families {
     pub(super) data_overdue: GaugeVec,
     pub(super) restarts: IntCounterVec,
     pub(super) method_refused: GaugeVec,
+    pub(super) method_failing: GaugeVec,
     pub(super) active_alarms: GaugeVec,
     // Telemetry, by station and port.
     pub(super) port_load: GaugeVec,
@@ -195,6 +196,14 @@ impl Families {
                 "1 while the account's plan refuses the method for this station; no series \
                  for a method that is not refused.",
                 &["station", "method"],
+            )?,
+            method_failing: gauge(
+                r,
+                "cp_station_method_failing",
+                "1 while the method fails for this station (its points are withheld), with \
+                 the kind of failure (late, http_status, timeout, malformed, ...); no series \
+                 for a method that answers. Plan refusals are cp_station_method_refused.",
+                &["station", "method", "kind"],
             )?,
             active_alarms: gauge(
                 r,

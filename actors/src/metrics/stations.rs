@@ -14,6 +14,7 @@ use cp_registry::{
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 
 use super::Metrics;
+use crate::error::FailureKind;
 use crate::observe::{DataAge, StationObserver};
 use crate::outcome::WriteOutcome;
 
@@ -127,6 +128,47 @@ impl Metrics {
         }
     }
 
+    /// Whether `method` fails for the station, and how: one series while it does, labelled
+    /// with the kind; none once it answers again.
+    pub(crate) fn set_method_failing(
+        &self,
+        station: &StationId,
+        method: ApiMethod,
+        kind: Option<FailureKind>,
+    ) {
+        let family = &self.families.method_failing;
+        if let Some(kind) = kind {
+            family
+                .with_label_values(&[station.as_str(), method.name(), kind.as_str()])
+                .set(1.0);
+        }
+        // Remove the series of any other kind: found by collecting, as only fully labelled
+        // series can be removed. The family holds only failing methods, so it is small.
+        for metrics in Collector::collect(family) {
+            for metric in metrics.get_metric() {
+                let label = |name: &str| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .find(|pair| pair.name() == name)
+                        .map_or("", |pair| pair.value())
+                };
+                let other_kind = kind.is_none_or(|k| label("kind") != k.as_str());
+                if label("station") == station.as_str()
+                    && label("method") == method.name()
+                    && other_kind
+                {
+                    // It was just collected, so it exists; a concurrent removal is harmless.
+                    let _ = family.remove_label_values(&[
+                        station.as_str(),
+                        method.name(),
+                        label("kind"),
+                    ]);
+                }
+            }
+        }
+    }
+
     /// A write of `attribute` (the registry attribute, e.g. `allowedLoad`) by one of the
     /// account's stations ended with `outcome`.
     pub(crate) fn record_write(&self, account: &str, attribute: &str, outcome: &WriteOutcome) {
@@ -195,12 +237,13 @@ impl Metrics {
     /// Account-level series are kept: other stations of the account still use them.
     pub(crate) fn forget_station(&self, station: &StationId) {
         let f = &self.families;
-        let station_families: [&dyn StationLabelled; 11] = [
+        let station_families: [&dyn StationLabelled; 12] = [
             &f.station_up,
             &f.last_scrape,
             &f.data_overdue,
             &f.restarts,
             &f.method_refused,
+            &f.method_failing,
             &f.active_alarms,
             &f.port_load,
             &f.port_allowed_load,
@@ -295,6 +338,10 @@ impl StationObserver for Metrics {
 
     fn method_refused(&self, station: &StationId, op: ApiMethod, refused: bool) {
         self.set_method_refused(station, op, refused);
+    }
+
+    fn method_failing(&self, station: &StationId, op: ApiMethod, kind: Option<FailureKind>) {
+        self.set_method_failing(station, op, kind);
     }
 
     fn write_finished(

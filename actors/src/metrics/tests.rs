@@ -16,7 +16,7 @@ use cp_registry::{
 };
 
 use super::Metrics;
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, FailureKind};
 use crate::observe::{CallObserver, DataAge, StationObserver};
 use crate::outcome::WriteOutcome;
 
@@ -118,6 +118,7 @@ fn populate_every_family(m: &Metrics) {
     m.record_data_ages(&s1, &[data_age(ApiMethod::GetLoad, 4, 30)]);
     m.record_station_restart(&s1);
     m.set_method_refused(&s1, ApiMethod::GetChargingSessionData, true);
+    m.set_method_failing(&s1, ApiMethod::GetAlarms, Some(FailureKind::Late));
     m.record_write("acme", "allowedLoad", &WriteOutcome::Confirmed);
     m.set_active_alarms(&s1, 2);
     m.record_station_load(&station_load("1:34003", vec![port_load(1, 6.6, 3.3, 0)]));
@@ -270,6 +271,42 @@ fn a_method_refused_has_a_series_only_while_refused() {
     );
     m.set_method_refused(&s, ApiMethod::GetLoad, false);
     assert_eq!(refused(&m), Vec::<String>::new());
+}
+
+#[test]
+fn a_failing_method_has_one_series_with_its_kind_only_while_failing() {
+    let m = Metrics::new().unwrap();
+    let s = station("2:20001");
+    let failing = |m: &Metrics| -> Vec<String> {
+        m.render()
+            .lines()
+            .filter(|l| l.starts_with("cp_station_method_failing{"))
+            .map(str::to_string)
+            .collect()
+    };
+    m.set_method_failing(&s, ApiMethod::GetLoad, Some(FailureKind::Late));
+    m.set_method_failing(
+        &station("2:20002"),
+        ApiMethod::GetLoad,
+        Some(FailureKind::Late),
+    );
+    m.set_method_failing(
+        &s,
+        ApiMethod::GetLoad,
+        Some(FailureKind::Call(ErrorKind::HttpStatus)),
+    );
+    assert_eq!(
+        failing(&m),
+        [
+            r#"cp_station_method_failing{kind="http_status",method="getLoad",station="2:20001"} 1"#,
+            r#"cp_station_method_failing{kind="late",method="getLoad",station="2:20002"} 1"#,
+        ]
+    );
+    m.set_method_failing(&s, ApiMethod::GetLoad, None);
+    assert_eq!(
+        failing(&m),
+        [r#"cp_station_method_failing{kind="late",method="getLoad",station="2:20002"} 1"#]
+    );
 }
 
 #[test]
@@ -463,6 +500,7 @@ fn every_family_appears_once_populated() {
             "cp_station_active_alarms",
             "cp_station_data_overdue_seconds",
             "cp_station_last_scrape_timestamp_seconds",
+            "cp_station_method_failing",
             "cp_station_method_refused",
             "cp_station_restarts_total",
             "cp_station_scrape_duration_seconds",

@@ -10,6 +10,7 @@ use super::{StationMessage, StationState};
 use crate::api::LoadScope;
 use crate::api::ShedLimit;
 use crate::device::{DeviceError, DeviceSummary, Liveness, PointReading, Publish, StationHealth};
+use crate::error::FailureKind;
 use crate::observe::DataAge;
 
 impl StationState {
@@ -139,9 +140,24 @@ impl StationState {
 
     fn liveness(&self) -> Liveness {
         let outage = || self.failures.values().any(|f| !f.kind.is_plan_rights());
+        // Degraded: some method answers now (it has answered, and its latest call did not
+        // fail), and the service still reports the station; an answer that leaves the station
+        // out says the station itself is gone, whatever else answers.
+        let degraded = || {
+            let answering = self
+                .fetched_at
+                .keys()
+                .any(|m| self.failures.get(m).is_none_or(|f| f.kind.is_plan_rights()));
+            let reported = self
+                .failures
+                .values()
+                .all(|f| f.kind != FailureKind::NotReported);
+            answering && reported
+        };
         match (self.latest.is_some(), self.is_up()) {
             (_, true) => Liveness::Up,
             (false, false) if !outage() => Liveness::Starting,
+            (true, false) if degraded() => Liveness::Degraded,
             _ => Liveness::Down,
         }
     }

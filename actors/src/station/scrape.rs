@@ -8,6 +8,7 @@
 //! starts, then on the fleet's ticks, together with every other station: the gateway answers
 //! them all with one round of account-wide calls.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use ractor::ActorRef;
 
 use super::{StationMessage, StationState, PUBLISH_WAIT, SESSION_LOOKBACK};
 use crate::api::LoadScope;
-use crate::device::{error_chain, MethodFailure, Publish, PublishHeaders};
+use crate::device::{error_chain, MethodFailure, Publish, PublishHeaders, WithheldPoints};
 use crate::error::FailureKind;
 use crate::gateway::{GatewayError, ReadReply, ReadRequest};
 use crate::port::PortMessage;
@@ -108,18 +109,28 @@ impl StationState {
         for method in std::mem::take(&mut self.awaited) {
             // A method that never answered has no points to show yet: the station is starting.
             if self.fetched_at.contains_key(&method) && !self.failures.contains_key(&method) {
-                tracing::warn!(device = %self.device.path, op = %method, waited = ?waited, "poll late; publishing without its points");
+                // A call being retried says why; a hanging one cannot.
+                let text = match self.gateway.retry_cause(method) {
+                    Some(cause) => format!(
+                        "{method}: no answer after {} s; retrying after: {cause}",
+                        waited.as_secs_f32().round()
+                    ),
+                    None => format!(
+                        "{method}: no answer after {} s; still waiting for it",
+                        waited.as_secs_f32().round()
+                    ),
+                };
+                tracing::warn!(device = %self.device.path, op = %method, cause = %text, "poll late; publishing without its points");
                 self.failures.insert(
                     method,
                     MethodFailure {
                         kind: FailureKind::Late,
-                        text: format!(
-                            "{method}: no answer after {} s; still waiting for it",
-                            waited.as_secs()
-                        ),
+                        text,
                         at,
                     },
                 );
+                self.observer()
+                    .method_failing(self.station(), method, Some(FailureKind::Late));
             }
         }
         self.publish();
@@ -196,10 +207,13 @@ impl StationState {
         let refused = failure.as_ref().is_some_and(|f| f.kind.is_plan_rights());
         self.observer()
             .method_refused(self.station(), method, refused);
+        let mut recovered = false;
         match failure {
             None => {
                 if let Some(failure) = self.failures.remove(&method) {
                     tracing::info!(device = %self.device.path, op = %method, after = %failure.kind, "poll recovered");
+                    recovered = !failure.kind.is_plan_rights();
+                    self.observer().method_failing(self.station(), method, None);
                 }
                 self.fetched_at.insert(method, now);
             }
@@ -212,6 +226,10 @@ impl StationState {
                 } else {
                     tracing::warn!(device = %self.device.path, op = %method, cause = %failure.text, "poll failed");
                 }
+                if !failure.kind.is_plan_rights() && known != Some(failure.kind) {
+                    self.observer()
+                        .method_failing(self.station(), method, Some(failure.kind));
+                }
                 self.failures.insert(method, failure);
                 // Try again at the next tick rather than after a whole period.
                 self.requested_at.remove(&method);
@@ -221,6 +239,10 @@ impl StationState {
         {
             self.start_scrape(myself);
         } else if self.awaited.is_empty() && self.scrape_pending {
+            self.publish();
+        } else if recovered && !self.scrape_pending && self.latest.is_some() {
+            // The last publish withheld this method's points: publish them now rather than up
+            // to an interval later, so data is fresh within one interval of a fault clearing.
             self.publish();
         }
     }
@@ -370,6 +392,30 @@ impl StationState {
         }
     }
 
+    /// The failing methods and the registry points each one withholds, for a publish's headers.
+    fn withheld(&self) -> BTreeMap<String, WithheldPoints> {
+        self.failures
+            .iter()
+            .map(|(method, failure)| {
+                let withheld = self
+                    .device
+                    .registry
+                    .points
+                    .iter()
+                    .filter(|p| p.method() == *method)
+                    .map(|p| p.name.clone())
+                    .collect();
+                (
+                    method.to_string(),
+                    WithheldPoints {
+                        failure: failure.clone(),
+                        withheld,
+                    },
+                )
+            })
+            .collect()
+    }
+
     /// Builds, sends and caches the scrape-all message.
     pub(super) fn publish(&mut self) {
         self.scrape_pending = false;
@@ -400,10 +446,12 @@ impl StationState {
         if self.failures.is_empty() {
             self.last_ok_scrape = Some(at);
         }
+        let mut headers = PublishHeaders::at(at);
+        headers.failures = self.withheld();
         let publish = Publish {
             topic: self.device.path.all_topic(),
             device: self.path(),
-            headers: PublishHeaders::at(at),
+            headers,
             message,
         };
         // No subscriber is not an error: the cache below still serves scrape_all.

@@ -131,10 +131,21 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,
     fleet.shutdown().await;
 }
 
+/// One started station whose gateway retries for the default minute, as in production.
+async fn retrying_a_minute(api: &Arc<FakeApi>) -> Fleet {
+    let options = FleetOptions {
+        gateway: GatewayOptions::default(),
+        ..options()
+    };
+    let fleet = start_with(api, spec(1), options).await;
+    fleet.scrape_all(DEVICE).await.expect("first scrape");
+    fleet
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_hanging_method_withholds_only_its_points_and_the_scrape_publishes_on_time() {
     let api = Arc::new(FakeApi::new(1, 1, 1));
-    let fleet = started(&api, 1).await;
+    let fleet = retrying_a_minute(&api).await;
     let mut rx = fleet.subscribe();
     api.set_method_latency(ApiMethod::GetLoad, Duration::from_secs(100));
     let tick = tokio::time::Instant::now();
@@ -152,19 +163,64 @@ async fn a_hanging_method_withholds_only_its_points_and_the_scrape_publishes_on_
             "{withheld} published: {names:?}"
         );
     }
+    // The publish's headers say what is left out and why.
+    let failure = &publish.headers.failures["getLoad"];
+    assert_eq!(failure.failure.kind, FailureKind::Late);
+    assert_eq!(
+        failure.withheld,
+        ["shedState", "portLoad", "allowedLoad", "percentShed"]
+    );
     let health = fleet.health().await.unwrap();
     let station = &health.stations[0];
     assert!(!station.device.up);
-    assert_eq!(station.device.state, Liveness::Down);
+    assert_eq!(station.device.state, Liveness::Degraded);
+    assert_eq!(health.stations_degraded, 1);
     assert_eq!(station.failures["getLoad"].kind, FailureKind::Late);
-    // The fault clears: the call under way answers, and the next scrape publishes it all.
+    assert_eq!(
+        station.failures["getLoad"].text,
+        "getLoad: no answer after 10 s; still waiting for it"
+    );
+    // The fault clears: the hung attempt times out (30 s after it was sent), the retry
+    // answers, and its points are published at once, not at the next tick.
     api.set_method_latency(ApiMethod::GetLoad, Duration::ZERO);
-    tokio::time::sleep(Duration::from_secs(100)).await;
     let publish = next_publish_of(&mut rx, DEVICE).await;
+    let recovered = tick.elapsed();
     assert!(
         publish.message.values.contains_key("portLoad"),
         "{:?}",
         publish.message.values.keys()
     );
+    assert!(publish.headers.failures.is_empty());
+    assert!(
+        recovered < Duration::from_secs(60 + 40),
+        "recovered after {recovered:?}, at the next tick or later"
+    );
     assert!(fleet.health().await.unwrap().stations[0].device.up);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_call_names_its_error_within_the_scrape_and_recovers_at_once() {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let fleet = retrying_a_minute(&api).await;
+    let mut rx = fleet.subscribe();
+    api.always_fail(ApiMethod::GetLoad, Fail::Http(503));
+    let tick = tokio::time::Instant::now();
+    let publish = next_publish_of(&mut rx, DEVICE).await;
+    assert!(tick.elapsed() <= Duration::from_secs(61 + 10));
+    assert!(!publish.message.values.contains_key("portLoad"));
+    let failure = &fleet.health().await.unwrap().stations[0].failures["getLoad"];
+    assert_eq!(failure.kind, FailureKind::Late);
+    assert_eq!(
+        failure.text,
+        "getLoad: no answer after 10 s; retrying after: getLoad: HTTP status 503"
+    );
+    api.stop_failing(ApiMethod::GetLoad);
+    let publish = next_publish_of(&mut rx, DEVICE).await;
+    assert!(publish.message.values.contains_key("portLoad"));
+    // The next retry, at most 15 s on, not the next tick.
+    assert!(
+        tick.elapsed() < Duration::from_secs(60 + 10 + 16),
+        "recovered after {:?}",
+        tick.elapsed()
+    );
 }

@@ -86,20 +86,25 @@ pub async fn supervise_spec(
     .await
     .expect("the simulator starts on loopback");
     let spec = shape(simulated_fleet(&simulated).expect("the example registry is valid"));
-    let fleet = Fleet::start(spec, connect(sim.endpoint()), options)
+    let call_timeout = options.gateway.call_timeout;
+    let fleet = Fleet::start(spec, connect(sim.endpoint(), call_timeout), options)
         .await
         .expect("the fleet starts");
     Supervised { sim, fleet }
 }
 
-/// Each account's SOAP client, pointed at `endpoint`.
-pub fn connect(endpoint: String) -> Connect {
+/// Each account's SOAP client, pointed at `endpoint`, each request bounded by `timeout` (as
+/// `run` bounds it by the gateway's call timeout).
+pub fn connect(endpoint: String, timeout: Duration) -> Connect {
     Arc::new(move |account: &Account| {
-        let client = SoapClient::new(ClientConfig::new(
-            endpoint.clone(),
-            account.username.clone(),
-            account.password.clone(),
-        ))
+        let client = SoapClient::new(ClientConfig {
+            timeout,
+            ..ClientConfig::new(
+                endpoint.clone(),
+                account.username.clone(),
+                account.password.clone(),
+            )
+        })
         .expect("a loopback http endpoint is a valid SOAP endpoint");
         Arc::new(client) as Arc<dyn ChargePointApi>
     })
