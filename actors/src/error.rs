@@ -139,6 +139,9 @@ pub enum FailureKind {
     /// No answer by the scrape's publish deadline; the call goes on and its answer is used when
     /// it comes.
     Late,
+    /// The method answered, but with a number for this point that cannot be true (NaN, an
+    /// infinity, negative power, more than the largest charger): the point has no value.
+    ImpossibleValue,
 }
 
 impl FailureKind {
@@ -148,6 +151,7 @@ impl FailureKind {
             FailureKind::Call(kind) => kind.as_str(),
             FailureKind::Overloaded => "overloaded",
             FailureKind::Late => "late",
+            FailureKind::ImpossibleValue => "impossible_value",
             FailureKind::Unreachable => "unreachable",
             FailureKind::NotReported => "not_reported",
         }

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use cp_registry::{
     Alarm, ApiMethod, ChargingSession, GroupId, LoadReport, PortLoad, PortNumber, PortStatus,
-    PortStatusWord, RightsProfile, StationId, StationInfo, StationLoad, StationRights,
-    StationStatus,
+    PortStatusWord, RefusedValue, RightsProfile, StationId, StationInfo, StationLoad,
+    StationRights, StationStatus,
 };
 
 use crate::api::*;
@@ -86,6 +86,8 @@ pub(crate) struct FakeStation {
     /// A station-wide shed: each port without its own shows its even share, as the
     /// simulator's do.
     pub shed: Option<ShedLimit>,
+    /// Impossible numbers its getLoad entry carries (as the client refuses them).
+    pub refused: Vec<RefusedValue>,
 }
 
 #[derive(Default)]
@@ -147,6 +149,7 @@ pub(crate) fn session(
         user_id: None,
         record_number: None,
         credential_id: None,
+        refused: Vec::new(),
     }
 }
 
@@ -176,6 +179,7 @@ impl FakeApi {
                     ports,
                     alarms: Vec::new(),
                     shed: None,
+                    refused: Vec::new(),
                 },
             );
         }
@@ -333,6 +337,7 @@ fn station_load(id: &StationId, station: &FakeStation) -> StationLoad {
             .iter()
             .map(|(n, p)| port_load(*n, p, station))
             .collect(),
+        refused: station.refused.clone(),
     }
 }
 

@@ -80,6 +80,10 @@ pub trait StationObserver: Send + Sync + 'static {
     /// failing (`None`). Plan refusals go to [`StationObserver::method_refused`] instead.
     fn method_failing(&self, _station: &StationId, _op: ApiMethod, _kind: Option<FailureKind>) {}
 
+    /// An answer of `op` for the station carried a number for `element` that cannot be true;
+    /// its point has no value. Called for every such answer.
+    fn value_refused(&self, _station: &StationId, _op: ApiMethod, _element: &str) {}
+
     /// A write of `attribute` to the station, on behalf of `account`, ended with `outcome`.
     fn write_finished(
         &self,

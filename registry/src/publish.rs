@@ -64,8 +64,12 @@ impl PointDef {
         }
     }
 
-    /// The point's value in `snapshot`, in the point's declared type; `None` = not fetched.
+    /// The point's value in `snapshot`, in the point's declared type; `None` = not fetched, or
+    /// the service sent a number that cannot be true ([`StationSnapshot::refused`]).
     pub fn read(&self, snapshot: &StationSnapshot) -> Option<PointValue> {
+        if snapshot.refused(self.attribute, self.port).is_some() {
+            return None;
+        }
         snapshot
             .value(self.attribute, self.port)
             .map(|v| v.into_type(self.value_type))

@@ -132,6 +132,25 @@ pub struct StationLoad {
     /// Whole-station load in kW.
     pub station_load: Option<f64>,
     pub ports: Vec<PortLoad>,
+    /// Numbers of this entry that cannot be true, kept out of the data above (which holds 0
+    /// or `None` in their place).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedValue>,
+}
+
+/// A number the service sent that cannot be physically true: NaN, an infinity, negative power
+/// or energy, more than the largest charger. It is not data: the point that reads it has no
+/// value and says why, while the rest of the answer stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefusedValue {
+    /// The element, which is also the attribute that reads it: `portLoad`, `allowedLoad`,
+    /// `stationLoad`, `Energy`.
+    pub element: String,
+    /// The port it was sent for; `None` for a station-wide element or a session's.
+    pub port: Option<PortNumber>,
+    /// What was sent and what is possible, e.g. `<allowedLoad> is -5, outside its physical
+    /// range 0..=1000 kW`.
+    pub reason: String,
 }
 
 impl StationLoad {
@@ -248,6 +267,9 @@ pub struct ChargingSession {
     pub record_number: Option<i64>,
     /// The RFID card or app credential (the spec's `rfidSerialNumber`).
     pub credential_id: Option<String>,
+    /// Numbers of this session that cannot be true (its `Energy`), kept out of the data above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedValue>,
 }
 
 /// One station's description from getStations: essentially static.

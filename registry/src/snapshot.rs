@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Attribute, Level};
 use crate::point::PointValue;
 use crate::records::{
-    Alarm, ChargingSession, PortInfo, PortLoad, PortNumber, PortStatus, Pricing, ShedShown,
-    StationInfo, StationLoad, StationRights, StationStatus,
+    Alarm, ChargingSession, PortInfo, PortLoad, PortNumber, PortStatus, Pricing, RefusedValue,
+    ShedShown, StationInfo, StationLoad, StationRights, StationStatus,
 };
 
 /// The latest record of each kind for one station. `None` = that method has not answered yet.
@@ -42,6 +42,26 @@ impl StationSnapshot {
     /// `None` when the method feeding it has not answered yet; see the module doc.
     pub fn value(&self, attribute: Attribute, port: Option<PortNumber>) -> Option<PointValue> {
         attribute.extract(self, port)
+    }
+
+    /// Why the value of `attribute` (on `port`) is missing although its method answered: the
+    /// service sent a number that cannot be true. For a station-wide shed attribute, a refusal
+    /// on any port counts; for a session attribute, one on the session the point reads.
+    pub fn refused(&self, attribute: Attribute, port: Option<PortNumber>) -> Option<&RefusedValue> {
+        use Attribute as A;
+        let element = attribute.name();
+        let matches =
+            |r: &&RefusedValue| r.element == element && (port.is_none() || r.port == port);
+        match attribute {
+            A::PortLoad | A::AllowedLoad | A::PercentShed | A::StationLoad => {
+                self.load.as_ref()?.refused.iter().find(matches)
+            }
+            A::Energy => latest_of(self.sessions.as_ref()?, port)?
+                .refused
+                .iter()
+                .find(|r| r.element == element),
+            _ => None,
+        }
     }
 }
 
@@ -142,11 +162,7 @@ fn latest_session(
     sessions: &[ChargingSession],
     port: Option<PortNumber>,
 ) -> PointValue {
-    let Some(s) = sessions
-        .iter()
-        .filter(|s| port.is_none() || s.port.is_none() || s.port == port)
-        .max_by_key(|s| (s.start_time, s.session_id))
-    else {
+    let Some(s) = latest_of(sessions, port) else {
         return PointValue::Null;
     };
     match attribute {
@@ -159,6 +175,14 @@ fn latest_session(
         // API 5.0 has no driver name in session data.
         _ => PointValue::Null,
     }
+}
+
+/// The session a port's session points read.
+fn latest_of(sessions: &[ChargingSession], port: Option<PortNumber>) -> Option<&ChargingSession> {
+    sessions
+        .iter()
+        .filter(|s| port.is_none() || s.port.is_none() || s.port == port)
+        .max_by_key(|s| (s.start_time, s.session_id))
 }
 
 fn station_info(attribute: Attribute, info: &StationInfo, port: Option<PortNumber>) -> PointValue {

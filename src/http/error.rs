@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cp_actors::{error_chain, DeviceError, FleetError};
+use cp_actors::{error_chain, DeviceError, FailureKind, FleetError};
 use cp_registry::ApiMethod;
 use serde_json::{json, Value};
 
@@ -144,6 +144,10 @@ impl ApiError {
                 DeviceError::PointUnavailable { kind, .. } if kind.is_plan_rights() => {
                     "plan_rights"
                 }
+                DeviceError::PointUnavailable {
+                    kind: FailureKind::ImpossibleValue,
+                    ..
+                } => "impossible_value",
                 DeviceError::PointUnavailable { .. } => "point_unavailable",
                 DeviceError::Gateway { .. } => "gateway",
                 DeviceError::Overloaded { .. } => "overloaded",
@@ -183,6 +187,8 @@ impl ApiError {
                 ),
                 "method": method.name(),
             }),
+            // What the service sent is no secret, and it is what the user takes to ChargePoint.
+            _ if kind == "impossible_value" => json!({"kind": kind, "message": self.to_string()}),
             _ => {
                 let message = if status.is_server_error() {
                     generic_message(kind).to_string()
@@ -340,6 +346,25 @@ mod tests {
                 StatusCode::IM_A_TEAPOT,
                 json!({"error": {"kind": "http", "message": "HTTP status 418"}})
             )
+        );
+    }
+
+    #[test]
+    fn an_impossible_value_names_what_the_service_sent() {
+        let error = ApiError::Device(DeviceError::PointUnavailable {
+            device: "sim/account1/10001".into(),
+            point: "port1.portLoad".into(),
+            method: ApiMethod::GetLoad,
+            kind: FailureKind::ImpossibleValue,
+            text: "<portLoad> is NaN, outside its physical range 0..=1000 kW".into(),
+        });
+        assert_eq!(error.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            error.public(),
+            json!({
+                "kind": "impossible_value",
+                "message": "device sim/account1/10001: point port1.portLoad: getLoad failed (impossible_value): <portLoad> is NaN, outside its physical range 0..=1000 kW"
+            })
         );
     }
 }

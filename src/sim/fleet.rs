@@ -326,6 +326,7 @@ impl SimFleet {
             address: Some(spec.address.clone()),
             station_load: Some(round3(ports.iter().map(|p| p.port_load).sum())),
             ports,
+            refused: Vec::new(),
         }
     }
 
@@ -515,6 +516,7 @@ impl SimFleet {
                             user_id: Some(session.user_id.clone()),
                             record_number: None,
                             credential_id: Some(session.credential_id.clone()),
+                            refused: Vec::new(),
                         });
                     }
                 }

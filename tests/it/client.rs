@@ -12,7 +12,7 @@ use cp_actors::{
     ChargePointApi, ClearShedRequest, PortShed, RightsQuery, ShedLimit, ShedRequest, ShedScope,
     SoapError, StationsQuery, StatusQuery,
 };
-use cp_registry::{ApiMethod, PortNumber, Secret};
+use cp_registry::{ApiMethod, PortNumber, RefusedValue, Secret};
 
 use crate::util::samples::{self, code_response, sid, token, PASSWORD};
 use crate::util::scripted_server::{serve, Reply, Seen};
@@ -423,7 +423,7 @@ async fn redirect_to_another_origin_is_an_error_and_the_envelope_stays_home() {
 }
 
 #[tokio::test]
-async fn physically_impossible_loads_are_an_error_not_data() {
+async fn a_physically_impossible_number_is_refused_for_its_point_only() {
     let good = String::from_utf8(write_response(&Response::GetLoad {
         outcome: Outcome::success(),
         report: samples::load_report(),
@@ -441,16 +441,18 @@ async fn physically_impossible_loads_are_an_error_not_data() {
     ] {
         let body = format!("{}>{bad}<{}", &good[..limit], &good[limit + 5..]);
         let server = serve(move |_| Reply::ok(body.clone().into_bytes())).await;
-        let err = client(&server.url)
+        let report = client(&server.url)
             .get_load(&cp_actors::LoadQuery::Station(sid("1:33923")))
             .await
-            .expect_err("an impossible allowedLoad is not data");
-        let text = err.to_string();
-        assert!(
-            text.starts_with(&format!(
-                "getLoad: malformed response: <allowedLoad> is {shown}"
-            )) && text.ends_with("outside its physical range 0..=1000 kW"),
-            "{text}"
-        );
+            .expect("the rest of the answer stands");
+        let mut expected = samples::load_report();
+        // Port 2's allowedLoad is left out (0, "none") and refused, naming what was sent.
+        expected.stations[0].ports[1].allowed_load = 0.0;
+        expected.stations[0].refused = vec![RefusedValue {
+            element: "allowedLoad".into(),
+            port: Some(PortNumber(2)),
+            reason: format!("<allowedLoad> is {shown}, outside its physical range 0..=1000 kW"),
+        }];
+        assert_eq!(report, expected, "{bad}");
     }
 }

@@ -178,6 +178,7 @@ fn spec_load_sample_reads_with_its_empty_elements() {
                     port(1, None, None, 0.0),
                     port(2, Some("664719"), Some("CNCP0000481668"), 3.314),
                 ],
+                refused: Vec::new(),
             }],
         }
     );

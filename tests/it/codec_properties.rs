@@ -30,7 +30,7 @@ fn port_load() -> impl Strategy<Value = PortLoad> {
         1u16..=16,
         proptest::option::of(text()),
         any::<bool>(),
-        // Within the readers' physical range (src/soap/ops/wire.rs): beyond it is an error.
+        // Within the readers' physical range (src/soap/ops/wire.rs): beyond it is refused.
         0f64..=1e3,
         0f64..=1e3,
         0u8..=100,
@@ -59,6 +59,7 @@ fn station_load() -> impl Strategy<Value = StationLoad> {
             address: name,
             station_load: load,
             ports,
+            refused: Vec::new(),
         })
 }
 

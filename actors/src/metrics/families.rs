@@ -59,6 +59,7 @@ pub(super) struct Families {
     pub(super) restarts: IntCounterVec,
     pub(super) method_refused: GaugeVec,
     pub(super) method_failing: GaugeVec,
+    pub(super) refused_values: IntCounterVec,
     pub(super) active_alarms: GaugeVec,
     // Telemetry, by station and port.
     pub(super) port_load: GaugeVec,
@@ -204,6 +205,14 @@ impl Families {
                  the kind of failure (late, http_status, timeout, malformed, ...); no series \
                  for a method that answers. Plan refusals are cp_station_method_refused.",
                 &["station", "method", "kind"],
+            )?,
+            refused_values: counter(
+                r,
+                "cp_refused_values_total",
+                "Numbers from the service that cannot be true (NaN, infinite, negative power, \
+                 more than the largest charger), by method and element; the point reading one \
+                 has no value while it stands (the log names the station, once).",
+                &["method", "element"],
             )?,
             active_alarms: gauge(
                 r,

@@ -12,6 +12,7 @@ use cp_registry::{
     StationStatus,
 };
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
+use prometheus::GaugeVec;
 
 use super::Metrics;
 use crate::error::FailureKind;
@@ -196,21 +197,29 @@ impl Metrics {
         let station = load.station_id.as_str();
         for port in &load.ports {
             let labels = [station, &port.port.to_string()];
-            f.port_load
-                .with_label_values(&labels)
-                .set(port.port_load * WATTS_PER_KILOWATT);
-            if port.shed_state {
-                f.port_allowed_load
-                    .with_label_values(&labels)
-                    .set(port.allowed_load * WATTS_PER_KILOWATT);
-                f.port_shed_ratio
-                    .with_label_values(&labels)
-                    .set(f64::from(port.percent_shed) / 100.0);
-            } else {
-                // Err only says the port was not shed before: nothing to remove.
-                let _ = f.port_allowed_load.remove_label_values(&labels);
-                let _ = f.port_shed_ratio.remove_label_values(&labels);
-            }
+            // An impossible number has no series: it is not data.
+            let refused = |element: &str| {
+                load.refused
+                    .iter()
+                    .any(|r| r.element == element && r.port == Some(port.port))
+            };
+            set_or_remove(
+                &f.port_load,
+                &labels,
+                (!refused("portLoad")).then_some(port.port_load * WATTS_PER_KILOWATT),
+            );
+            let shed =
+                |element: &str, value: f64| (port.shed_state && !refused(element)).then_some(value);
+            set_or_remove(
+                &f.port_allowed_load,
+                &labels,
+                shed("allowedLoad", port.allowed_load * WATTS_PER_KILOWATT),
+            );
+            set_or_remove(
+                &f.port_shed_ratio,
+                &labels,
+                shed("percentShed", f64::from(port.percent_shed) / 100.0),
+            );
         }
     }
 
@@ -225,6 +234,9 @@ impl Metrics {
 
     /// The latest charging session of a port; sessions without a port number are ignored.
     pub(crate) fn record_session(&self, session: &ChargingSession) {
+        if session.refused.iter().any(|r| r.element == "Energy") {
+            return;
+        }
         if let Some(port) = session.port {
             self.families
                 .port_session_energy
@@ -298,6 +310,16 @@ impl<T: MetricVecBuilder> StationLabelled for MetricVec<T> {
     }
 }
 
+/// Sets the series to `value`, or removes it when there is none (a cap while the port is not
+/// shed, an impossible number).
+fn set_or_remove(family: &GaugeVec, labels: &[&str], value: Option<f64>) {
+    match value {
+        Some(value) => family.with_label_values(labels).set(value),
+        // Err only says the series did not exist: nothing to remove.
+        None => drop(family.remove_label_values(labels)),
+    }
+}
+
 fn bool_value(b: bool) -> f64 {
     if b {
         1.0
@@ -338,6 +360,13 @@ impl StationObserver for Metrics {
 
     fn method_refused(&self, station: &StationId, op: ApiMethod, refused: bool) {
         self.set_method_refused(station, op, refused);
+    }
+
+    fn value_refused(&self, _station: &StationId, op: ApiMethod, element: &str) {
+        self.families
+            .refused_values
+            .with_label_values(&[op.name(), element])
+            .inc();
     }
 
     fn method_failing(&self, station: &StationId, op: ApiMethod, kind: Option<FailureKind>) {

@@ -43,6 +43,7 @@ fn station_load(id: &str, ports: Vec<PortLoad>) -> StationLoad {
         address: None,
         station_load: Some(ports.iter().map(|p| p.port_load).sum()),
         ports,
+        refused: Vec::new(),
     }
 }
 
@@ -80,6 +81,7 @@ fn session(id: &str, port: u16, kwh: f64) -> ChargingSession {
         user_id: Some("driver-77".into()),
         record_number: None,
         credential_id: None,
+        refused: Vec::new(),
     }
 }
 
@@ -119,6 +121,7 @@ fn populate_every_family(m: &Metrics) {
     m.record_station_restart(&s1);
     m.set_method_refused(&s1, ApiMethod::GetChargingSessionData, true);
     m.set_method_failing(&s1, ApiMethod::GetAlarms, Some(FailureKind::Late));
+    StationObserver::value_refused(m, &s1, ApiMethod::GetLoad, "portLoad");
     m.record_write("acme", "allowedLoad", &WriteOutcome::Confirmed);
     m.set_active_alarms(&s1, 2);
     m.record_station_load(&station_load("1:34003", vec![port_load(1, 6.6, 3.3, 0)]));
@@ -310,6 +313,29 @@ fn a_failing_method_has_one_series_with_its_kind_only_while_failing() {
 }
 
 #[test]
+fn an_impossible_number_has_no_series_and_is_counted() {
+    let m = Metrics::new().unwrap();
+    let mut load = station_load(
+        "1:34003",
+        vec![port_load(1, 6.6, 3.3, 0), port_load(2, 1.0, 0.0, 0)],
+    );
+    load.refused = vec![cp_registry::RefusedValue {
+        element: "portLoad".into(),
+        port: Some(PortNumber(1)),
+        reason: "<portLoad> is NaN, outside its physical range 0..=1000 kW".into(),
+    }];
+    m.record_station_load(&load);
+    StationObserver::value_refused(&m, &station("1:34003"), ApiMethod::GetLoad, "portLoad");
+    let text = m.render();
+    assert!(!text.contains(r#"cp_port_load_watts{port="1""#), "{text}");
+    assert!(
+        text.contains(r#"cp_port_load_watts{port="2",station="1:34003"} 1000"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"cp_refused_values_total{element="portLoad",method="getLoad"} 1"#));
+}
+
+#[test]
 fn the_gateway_observer_starts_an_accounts_counters_at_zero_on_its_first_call() {
     let m = Metrics::new().unwrap();
     let account = AccountId("acme".into());
@@ -492,6 +518,7 @@ fn every_family_appears_once_populated() {
             "cp_port_shed_ratio",
             "cp_port_status",
             "cp_ratelimit_wait_seconds",
+            "cp_refused_values_total",
             "cp_soap_errors_total",
             "cp_soap_request_duration_seconds",
             "cp_soap_requests_in_flight",

@@ -232,6 +232,7 @@ mod tests {
             address: None,
             station_load: Some(0.0),
             ports,
+            refused: Vec::new(),
         }
     }
 

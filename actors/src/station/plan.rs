@@ -229,6 +229,7 @@ mod tests {
                     allowed_load: allowed,
                     percent_shed: pct,
                 }],
+                refused: Vec::new(),
             }),
             ..StationSnapshot::default()
         }

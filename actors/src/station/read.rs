@@ -61,6 +61,15 @@ impl StationState {
             point: name.to_string(),
             method,
         };
+        if let Some(refused) = self.snapshot.refused(point.attribute, point.port) {
+            return Err(DeviceError::PointUnavailable {
+                device: self.path(),
+                point: name.to_string(),
+                method,
+                kind: FailureKind::ImpossibleValue,
+                text: refused.reason.clone(),
+            });
+        }
         let value = point.read(&self.snapshot).ok_or_else(no_data)?;
         let timestamp = *self.fetched_at.get(&method).ok_or_else(no_data)?;
         Ok(PointReading {

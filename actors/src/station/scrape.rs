@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use cp_registry::{AllMessage, ApiMethod, GroupId, PointValue, PortNumber, ShedShown, StationLoad};
+use cp_registry::{
+    AllMessage, ApiMethod, ChargingSession, GroupId, PointValue, PortNumber, RefusedValue,
+    ShedShown, StationLoad,
+};
 use ractor::ActorRef;
 
 use super::{StationMessage, StationState, PUBLISH_WAIT, SESSION_LOOKBACK};
@@ -324,6 +327,12 @@ impl StationState {
             }
             ReadReply::Status(None) => return Err(missing(ApiMethod::GetStationStatus)),
             ReadReply::Load(Some(load)) => {
+                let before = self.snapshot.load.as_ref().map(|l| l.refused.as_slice());
+                self.note_refused(
+                    ApiMethod::GetLoad,
+                    before.unwrap_or_default(),
+                    &load.refused,
+                );
                 self.observer().load_observed(&load);
                 for port in &load.ports {
                     self.tell_port(port.port, Some(port.shed_shown()), None, now);
@@ -343,6 +352,18 @@ impl StationState {
             ReadReply::Rights(Some(rights)) => self.snapshot.rights = Some(rights),
             ReadReply::Rights(None) => return Err(missing(ApiMethod::GetStationRights)),
             ReadReply::Sessions(sessions) => {
+                let refused = |sessions: &[ChargingSession]| -> Vec<RefusedValue> {
+                    let refusals = sessions.iter().flat_map(|s| {
+                        s.refused.iter().map(|r| RefusedValue {
+                            port: s.port,
+                            ..r.clone()
+                        })
+                    });
+                    refusals.collect()
+                };
+                let before = self.snapshot.sessions.as_deref().map(refused);
+                let method = ApiMethod::GetChargingSessionData;
+                self.note_refused(method, &before.unwrap_or_default(), &refused(&sessions));
                 sessions
                     .iter()
                     .for_each(|s| self.observer().session_observed(s));
@@ -362,6 +383,21 @@ impl StationState {
             ReadReply::StationList(_) => {}
         }
         Ok(())
+    }
+
+    /// Counts every impossible number of an answer, and logs those the previous answer did not
+    /// have (by element and port): a station that keeps sending one is said once.
+    fn note_refused(&self, method: ApiMethod, before: &[RefusedValue], now: &[RefusedValue]) {
+        for refused in now {
+            self.observer()
+                .value_refused(self.station(), method, &refused.element);
+            let known = before
+                .iter()
+                .any(|b| b.element == refused.element && b.port == refused.port);
+            if !known {
+                tracing::warn!(device = %self.device.path, op = %method, port = ?refused.port.map(|p| p.0), cause = %refused.reason, "impossible value from the service; its point has no value");
+            }
+        }
     }
 
     pub(super) fn tell_port(

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use cp_registry::{
     Account, AccountId, Alarm, ApiMethod, DevicePattern, PointValue, PortNumber, Position,
-    Registry, Secret, StationSelection, StationSet,
+    RefusedValue, Registry, Secret, StationSelection, StationSet,
 };
 use serde_json::json;
 use tokio::sync::broadcast;

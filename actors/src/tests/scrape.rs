@@ -224,3 +224,35 @@ async fn a_retried_call_names_its_error_within_the_scrape_and_recovers_at_once()
         tick.elapsed()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_impossible_number_withholds_its_point_only_and_reads_as_a_typed_error() {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let fleet = started(&api, 1).await;
+    let mut rx = fleet.subscribe();
+    let reason = "<portLoad> is NaN, outside its physical range 0..=1000 kW";
+    api.with_station(&station_id(0), |s| {
+        s.refused.push(RefusedValue {
+            element: "portLoad".into(),
+            port: Some(PortNumber(1)),
+            reason: reason.into(),
+        });
+    });
+    let publish = next_publish_of(&mut rx, DEVICE).await;
+    let names: Vec<&str> = publish.message.values.keys().map(String::as_str).collect();
+    assert!(!names.contains(&"portLoad"), "{names:?}");
+    assert!(names.contains(&"shedState"), "{names:?}");
+    let err = fleet.get_point(DEVICE, "portLoad").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("device {DEVICE}: point portLoad: getLoad failed (impossible_value): {reason}")
+    );
+    // One bad number is not an outage: the station is up and the rest of getLoad reads.
+    let health = fleet.health().await.unwrap();
+    assert!(health.stations[0].device.up, "{health:?}");
+    assert!(fleet.get_point(DEVICE, "shedState").await.is_ok());
+    // The next good answer brings the point back.
+    api.with_station(&station_id(0), |s| s.refused.clear());
+    let publish = next_publish_of(&mut rx, DEVICE).await;
+    assert!(publish.message.values.contains_key("portLoad"));
+}

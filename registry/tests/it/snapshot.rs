@@ -60,6 +60,7 @@ fn session(
         user_id: Some("452777".into()),
         record_number: None,
         credential_id: Some("490178743".into()),
+        refused: Vec::new(),
     }
 }
 
@@ -110,6 +111,7 @@ fn spec_snapshot() -> StationSnapshot {
                     percent_shed: 0,
                 },
             ],
+            refused: Vec::new(),
         }),
         alarms: Some(vec![
             alarm(None, "Reachable", "2016-09-26T12:19:16Z"),

@@ -6,7 +6,7 @@ use cp_registry::{ApiMethod, ChargingSession, StationId};
 
 use super::wire::{
     opt_port, physical, query_children, read_page, request_body, required, response_body,
-    MAX_SESSION_KWH,
+    SESSION_ENERGY,
 };
 use super::{Outcome, Request, Response};
 use crate::soap::xml::{Element, XmlError, XmlIn, XmlOut};
@@ -123,6 +123,7 @@ pub(crate) fn read_session<'a>(
         user_id: None,
         record_number: None,
         credential_id: None,
+        refused: Vec::new(),
     };
     xin.children(el, |xin, el| {
         match el.local() {
@@ -136,7 +137,12 @@ pub(crate) fn read_session<'a>(
             "postalCode" => s.postal_code = xin.opt_string(&el)?,
             "sessionID" => session_id = xin.opt_parse(&el)?,
             "Energy" => {
-                let kwh = physical(xin.opt_double(&el)?, "Energy", MAX_SESSION_KWH, "kWh")?;
+                let kwh = physical(
+                    xin.opt_double(&el)?,
+                    "Energy",
+                    SESSION_ENERGY,
+                    &mut s.refused,
+                );
                 s.energy = kwh.unwrap_or(0.0);
             }
             "startTime" => start_time = xin.opt_time(&el)?,

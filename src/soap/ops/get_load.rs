@@ -1,11 +1,11 @@
 //! getLoad: present load and shed state of a station group (`sgID`) or one station.
 
 use cp_actors::LoadQuery;
-use cp_registry::{ApiMethod, GroupId, LoadReport, PortLoad, StationId, StationLoad};
+use cp_registry::{ApiMethod, GroupId, LoadReport, PortLoad, RefusedValue, StationId, StationLoad};
 
 use super::wire::{
     opt_port, physical, query_children, request_body, required, response_body, OutcomeReader,
-    MAX_PORT_KW, MAX_STATION_KW,
+    PERCENT, PORT_POWER, STATION_POWER,
 };
 use super::{Outcome, Request, Response};
 use crate::soap::xml::{Element, XmlError, XmlIn, XmlOut};
@@ -102,15 +102,17 @@ fn read_station<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<StationLoad
     let mut address = None;
     let mut station_load = None;
     let mut ports = Vec::new();
+    let mut refused = Vec::new();
     xin.children(el, |xin, el| {
         match el.local() {
             "stationID" => station_id = xin.opt_string(&el)?,
             "stationName" => station_name = xin.opt_string(&el)?,
             "Address" => address = xin.opt_string(&el)?,
             "stationLoad" => {
-                station_load = physical(xin.opt_double(&el)?, "stationLoad", MAX_STATION_KW, "kW")?;
+                let kw = xin.opt_double(&el)?;
+                station_load = physical(kw, "stationLoad", STATION_POWER, &mut refused);
             }
-            "Port" => ports.push(read_port(xin, &el)?),
+            "Port" => ports.push(read_port(xin, &el, &mut refused)?),
             _ => xin.skip(&el)?,
         }
         Ok(())
@@ -121,11 +123,18 @@ fn read_station<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<StationLoad
         address,
         station_load,
         ports,
+        refused,
     })
 }
 
 /// A port's load. Absent numbers read as 0: ChargePoint writes `0.000` for "no load, no limit".
-fn read_port<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<PortLoad, XmlError> {
+/// Impossible ones go on `refused`, with the port.
+fn read_port<'a>(
+    xin: &mut XmlIn<'a>,
+    el: &Element<'a>,
+    refused: &mut Vec<RefusedValue>,
+) -> Result<PortLoad, XmlError> {
+    let mut refusals = Vec::new();
     let mut port = None;
     let mut load = PortLoad {
         port: cp_registry::PortNumber(0),
@@ -143,18 +152,28 @@ fn read_port<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<PortLoad, XmlE
             "credentialID" => load.credential_id = xin.opt_string(&el)?,
             "shedState" => load.shed_state = xin.flag(&el)?,
             "portLoad" => {
-                let kw = physical(xin.opt_double(&el)?, "portLoad", MAX_PORT_KW, "kW")?;
+                let kw = physical(xin.opt_double(&el)?, "portLoad", PORT_POWER, &mut refusals);
                 load.port_load = kw.unwrap_or(0.0);
             }
             "allowedLoad" => {
-                let kw = physical(xin.opt_double(&el)?, "allowedLoad", MAX_PORT_KW, "kW")?;
+                let kw = xin.opt_double(&el)?;
+                let kw = physical(kw, "allowedLoad", PORT_POWER, &mut refusals);
                 load.allowed_load = kw.unwrap_or(0.0);
             }
-            "percentShed" => load.percent_shed = xin.opt_parse(&el)?.unwrap_or(0),
+            "percentShed" => {
+                let pct = xin.opt_parse::<i64>(&el)?.map(|p| p as f64);
+                let pct = physical(pct, "percentShed", PERCENT, &mut refusals);
+                // In 0..=100, so it fits.
+                load.percent_shed = pct.map_or(0, |p| p as u8);
+            }
             _ => xin.skip(&el)?,
         }
         Ok(())
     })?;
     load.port = required(port, "portNumber", "Port")?;
+    refused.extend(refusals.into_iter().map(|r| RefusedValue {
+        port: Some(load.port),
+        ..r
+    }));
     Ok(load)
 }

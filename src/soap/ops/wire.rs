@@ -2,7 +2,7 @@
 //! `responseCode`/`responseText`, the `searchQuery` wrapper, and port numbers.
 
 use cp_actors::ShedScope;
-use cp_registry::{ApiMethod, GroupId, PortNumber, StationId};
+use cp_registry::{ApiMethod, GroupId, PortNumber, RefusedValue, StationId};
 
 use super::Outcome;
 use crate::soap::envelope::CP_NS;
@@ -207,16 +207,30 @@ pub(crate) const MAX_STATION_KW: f64 = 10.0 * MAX_PORT_KW;
 /// The most energy one session delivers, in kWh: [`MAX_PORT_KW`] for ten hours.
 pub(crate) const MAX_SESSION_KWH: f64 = 10.0 * MAX_PORT_KW;
 
-/// A number the service sent, if it is physically possible: NaN, infinities, negative power or
+/// The physical range of a port's power: 0 to [`MAX_PORT_KW`] kW.
+pub(crate) const PORT_POWER: (f64, &str) = (MAX_PORT_KW, "kW");
+
+/// The physical range of a station's power: 0 to [`MAX_STATION_KW`] kW.
+pub(crate) const STATION_POWER: (f64, &str) = (MAX_STATION_KW, "kW");
+
+/// The physical range of a session's energy: 0 to [`MAX_SESSION_KWH`] kWh.
+pub(crate) const SESSION_ENERGY: (f64, &str) = (MAX_SESSION_KWH, "kWh");
+
+/// The range of a shed percentage.
+pub(crate) const PERCENT: (f64, &str) = (100.0, "%");
+
+/// A number the service sent, if it is physically possible. NaN, infinities, negative power or
 /// energy and values beyond the largest charger are refused here, where the answer becomes
-/// records, so that neither the points nor the Prometheus gauges (both read the records) ever
-/// see them. The whole answer fails as `Malformed`, naming the element and the value.
+/// records: the number is left out (`None`) and a [`RefusedValue`] naming the element, the value
+/// and the range goes on `refused`, so neither the points nor the Prometheus gauges (both read
+/// the records) ever see it, while the rest of the answer, other stations' included, stands.
 pub(crate) fn physical(
     value: Option<f64>,
     element: &str,
-    max: f64,
-    unit: &str,
-) -> Result<Option<f64>, XmlError> {
+    range: (f64, &str),
+    refused: &mut Vec<RefusedValue>,
+) -> Option<f64> {
+    let (max, unit) = range;
     match value {
         Some(v) if !(0.0..=max).contains(&v) => {
             // 1e308 written out is 309 digits.
@@ -225,11 +239,16 @@ pub(crate) fn physical(
             } else {
                 v.to_string()
             };
-            Err(XmlError::content(format!(
-                "<{element}> is {shown}, outside its physical range 0..={max} {unit}"
-            )))
+            refused.push(RefusedValue {
+                element: element.to_string(),
+                port: None,
+                reason: format!(
+                    "<{element}> is {shown}, outside its physical range 0..={max} {unit}"
+                ),
+            });
+            None
         }
-        _ => Ok(value),
+        _ => value,
     }
 }
 

@@ -277,6 +277,7 @@ pub fn load_report() -> LoadReport {
                         percent_shed: 0,
                     },
                 ],
+                refused: Vec::new(),
             },
             StationLoad {
                 station_id: sid("1:33973"),
@@ -292,6 +293,7 @@ pub fn load_report() -> LoadReport {
                     allowed_load: 0.0,
                     percent_shed: 25,
                 }],
+                refused: Vec::new(),
             },
         ],
     }
@@ -365,6 +367,7 @@ pub fn session(id: i64, ended: bool) -> ChargingSession {
         user_id: Some("452777".into()),
         record_number: Some(1),
         credential_id: Some("490178743".into()),
+        refused: Vec::new(),
     }
 }
 
