@@ -41,6 +41,10 @@ pub(crate) async fn start_gateway(api: Arc<FakeApi>, options: GatewayOptions) ->
 pub(crate) enum Fail {
     Http(u16),
     PlanRights,
+    /// No answer, ever: the caller's deadline ends the call. Nothing is applied.
+    Hang,
+    /// The call is carried out (a write applies), and its answer arrives cut short.
+    Truncated,
 }
 
 impl Fail {
@@ -51,6 +55,15 @@ impl Fail {
                 op,
                 code: "101".into(),
                 text: "not permitted".into(),
+            },
+            // Only reached once the caller has given up on the hung call.
+            Fail::Hang => SoapError::Timeout {
+                op,
+                after: Duration::ZERO,
+            },
+            Fail::Truncated => SoapError::Malformed {
+                op,
+                detail: "truncated".into(),
             },
         }
     }
@@ -202,6 +215,11 @@ impl FakeApi {
         self.lock().always.insert(method, fail);
     }
 
+    /// Ends an [`FakeApi::always_fail`].
+    pub fn heal(&self, method: ApiMethod) {
+        self.lock().always.remove(&method);
+    }
+
     pub fn break_station(&self, station: &StationId) {
         self.lock().broken_stations.insert(station.clone());
     }
@@ -261,6 +279,20 @@ impl FakeApi {
         detail: String,
         station: Option<&StationId>,
     ) -> Result<(), SoapError> {
+        match self.enter_write(method, detail, station).await? {
+            Some(lost) => Err(lost),
+            None => Ok(()),
+        }
+    }
+
+    /// As [`FakeApi::enter`], for a write: `Ok(Some(error))` when the write is to be carried
+    /// out and answered with `error` ([`Fail::Truncated`]).
+    async fn enter_write(
+        &self,
+        method: ApiMethod,
+        detail: String,
+        station: Option<&StationId>,
+    ) -> Result<Option<SoapError>, SoapError> {
         let latency = {
             let mut inner = self.lock();
             inner.calls.push(RecordedCall {
@@ -273,21 +305,23 @@ impl FakeApi {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        let mut inner = self.lock();
-        if let Some(fail) = inner
-            .scripted
-            .get_mut(&method)
-            .and_then(VecDeque::pop_front)
-        {
-            return Err(fail.into_error(method));
+        let fail = {
+            let mut inner = self.lock();
+            let scripted = inner
+                .scripted
+                .get_mut(&method)
+                .and_then(VecDeque::pop_front);
+            let broken = station.is_some_and(|s| inner.broken_stations.contains(s));
+            scripted
+                .or_else(|| inner.always.get(&method).copied())
+                .or(broken.then_some(Fail::Http(500)))
+        };
+        match fail {
+            None => Ok(None),
+            Some(Fail::Hang) => std::future::pending().await,
+            Some(Fail::Truncated) => Ok(Some(Fail::Truncated.into_error(method))),
+            Some(other) => Err(other.into_error(method)),
         }
-        if let Some(fail) = inner.always.get(&method) {
-            return Err(fail.into_error(method));
-        }
-        if station.is_some_and(|s| inner.broken_stations.contains(s)) {
-            return Err(Fail::Http(500).into_error(method));
-        }
-        Ok(())
     }
 }
 
@@ -497,12 +531,13 @@ impl ChargePointApi for FakeApi {
     }
 
     async fn shed_load(&self, request: &ShedRequest) -> Result<ShedAck, SoapError> {
-        self.enter(
-            ApiMethod::ShedLoad,
-            format!("{request:?}"),
-            scope_station(&request.scope),
-        )
-        .await?;
+        let lost = self
+            .enter_write(
+                ApiMethod::ShedLoad,
+                format!("{request:?}"),
+                scope_station(&request.scope),
+            )
+            .await?;
         self.apply_write(&request.scope, |station| {
             if request.station_limit.is_some() {
                 station.shed = request.station_limit;
@@ -513,6 +548,9 @@ impl ChargePointApi for FakeApi {
                 }
             }
         });
+        if let Some(lost) = lost {
+            return Err(lost);
+        }
         Ok(ShedAck {
             success: true,
             station_id: scope_station(&request.scope).cloned(),
@@ -525,12 +563,13 @@ impl ChargePointApi for FakeApi {
         &self,
         request: &ClearShedRequest,
     ) -> Result<ClearShedAck, SoapError> {
-        self.enter(
-            ApiMethod::ClearShedState,
-            format!("{request:?}"),
-            scope_station(&request.scope),
-        )
-        .await?;
+        let lost = self
+            .enter_write(
+                ApiMethod::ClearShedState,
+                format!("{request:?}"),
+                scope_station(&request.scope),
+            )
+            .await?;
         self.apply_write(&request.scope, |station| {
             if request.ports.is_empty() {
                 station.shed = None;
@@ -541,6 +580,9 @@ impl ChargePointApi for FakeApi {
                 }
             }
         });
+        if let Some(lost) = lost {
+            return Err(lost);
+        }
         Ok(ClearShedAck {
             success: true,
             station_id: scope_station(&request.scope).cloned(),

@@ -147,6 +147,7 @@ impl ApiError {
                 DeviceError::PointUnavailable { .. } => "point_unavailable",
                 DeviceError::Gateway { .. } => "gateway",
                 DeviceError::Overloaded { .. } => "overloaded",
+                DeviceError::PortBusy { .. } => "port_busy",
                 DeviceError::Unavailable { .. } => "unavailable",
             },
             ApiError::Fleet(error) => match error {
@@ -218,6 +219,7 @@ fn generic_message(kind: &str) -> &'static str {
     match kind {
         "no_data" => "no data yet for this point; try again after the next scrape",
         "overloaded" => "the account's request queue is full; try again later",
+        "port_busy" => "too many writes are waiting for this port; try again later",
         "unavailable" => "the station is not answering; try again",
         "timeout" => "the request took too long; its outcome is unknown, read the point back",
         "point_unavailable" | "gateway" => {
