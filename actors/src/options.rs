@@ -12,7 +12,8 @@ use crate::observe::{CallObserver, NoObserver, StationObserver};
 /// every ten minutes is cheap, short enough that a dead supervisor releases ports soon.
 pub const DEFAULT_LEASE_MINUTES: u32 = 15;
 
-/// How long a write waits for getLoad to show it before answering `Pending`.
+/// How long a write's call reads getLoad back for it, holding the port's lane, before it
+/// frees the lane and settles in the background.
 pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a write's caller waits for its outcome before it is answered `pending` with the

@@ -76,7 +76,7 @@ impl WriteTicket {
         };
         if self.context.writes.settle(self.id, outcome) {
             report_write(&self.context, self.attribute, &result);
-        } else if let Some(record) = self.context.writes.get(self.id) {
+        } else if let Some(record) = self.context.writes.get(self.id).filter(|r| r.settled) {
             // Settled first by someone else (superseded): that outcome stands.
             report_write(&self.context, self.attribute, &Ok(record.outcome));
         }
