@@ -93,6 +93,14 @@ pub enum Command {
         /// The point to revert; all of the device's points when absent.
         point: Option<String>,
     },
+    /// Show what became of a write: `set` answers `pending` with the write's id when its
+    /// outcome is not known within the supervisor's --write-answer-timeout.
+    Write {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The write's id, as `set` printed it.
+        id: u64,
+    },
     /// List the devices of a running supervisor.
     Devices {
         #[command(flatten)]
@@ -133,6 +141,12 @@ pub struct RunArgs {
     #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
     pub token: Option<String>,
 
+    /// Seconds the device API waits for a write's outcome before it answers `pending` with the
+    /// write's id (its outcome: `GET /api/writes/{id}`, and a `write` event on `/api/events`).
+    /// At most 50.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub write_answer_timeout: f64,
+
     /// Seconds between scrapes of every changing point, overriding the registry and device
     /// configs (default for the embedded simulator: 10).
     #[arg(long, value_name = "SECONDS")]
@@ -170,8 +184,8 @@ pub struct ApiArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Seconds to wait for the supervisor's answer (a confirmed write can take a while; the
-    /// supervisor itself answers within 60 s).
+    /// Seconds to wait for the supervisor's answer (it answers a write within its
+    /// --write-answer-timeout, 10 s by default, and anything else within 60 s).
     #[arg(long, default_value_t = 70.0, value_name = "SECONDS")]
     pub timeout: f64,
 }

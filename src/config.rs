@@ -53,6 +53,8 @@ pub struct RunConfig {
     pub token: Option<Secret>,
     /// Overrides every device's scrape interval.
     pub interval: Option<Duration>,
+    /// How long the device API waits for a write's outcome before answering `pending`.
+    pub write_answer_timeout: Duration,
     /// The embedded simulator's size and address (used only without `fleet`).
     pub sim: EmbeddedSim,
     /// Draw the live one-line summary when stdout is a terminal.
@@ -96,6 +98,10 @@ pub enum ClientRequest {
         device: String,
         point: Option<String>,
     },
+    /// A write's outcome, by its id.
+    Write {
+        id: u64,
+    },
     Devices,
     Health,
 }
@@ -111,6 +117,12 @@ pub enum ConfigError {
     AccountEndpoint { value: String },
     #[error("{option}: '{value}' is not a positive number of seconds")]
     Seconds { option: &'static str, value: f64 },
+    #[error("{option}: {value} s is over the most allowed, {max} s")]
+    TooManySeconds {
+        option: &'static str,
+        value: f64,
+        max: u64,
+    },
     #[error("set: expected POINT VALUE pairs, got {count} words")]
     UnpairedValue { count: usize },
     #[error("device '{device}': expected a path like campus/building/unit")]
@@ -167,6 +179,7 @@ impl TryFrom<Cli> for Config {
                     point: point.map(point_name).transpose()?,
                 },
             )?,
+            Command::Write { api, id } => client(api, ClientRequest::Write { id })?,
             Command::Devices { api } => client(api, ClientRequest::Devices)?,
             Command::Health { api } => client(api, ClientRequest::Health)?,
         };
@@ -199,6 +212,7 @@ impl TryFrom<RunArgs> for RunConfig {
                 .interval
                 .map(|s| seconds("--interval", s))
                 .transpose()?,
+            write_answer_timeout: write_answer_timeout(args.write_answer_timeout)?,
             sim: EmbeddedSim {
                 stations: args.sim_stations,
                 ports: args.sim_ports,
@@ -251,6 +265,22 @@ fn seconds(option: &'static str, value: f64) -> Result<Duration, ConfigError> {
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or(ConfigError::Seconds { option, value })
+}
+
+/// `--write-answer-timeout`: positive, and short enough that a write is answered before the
+/// API's own request timeout.
+fn write_answer_timeout(value: f64) -> Result<Duration, ConfigError> {
+    const OPTION: &str = "--write-answer-timeout";
+    let timeout = seconds(OPTION, value)?;
+    let max = crate::http::MAX_WRITE_ANSWER_TIMEOUT;
+    if timeout > max {
+        return Err(ConfigError::TooManySeconds {
+            option: OPTION,
+            value,
+            max: max.as_secs(),
+        });
+    }
+    Ok(timeout)
 }
 
 fn token(value: Option<String>) -> Result<Option<Secret>, ConfigError> {
@@ -384,6 +414,28 @@ mod tests {
         assert_eq!(run.endpoint.as_str(), crate::cli::DEFAULT_ENDPOINT);
         assert!(run.fleet.is_none());
         assert_eq!((run.sim.stations, run.sim.ports), (50, 2));
+    }
+
+    #[test]
+    fn write_answer_timeout_defaults_to_ten_seconds_and_is_bounded() {
+        let timeout = |args: &[&str]| match config(args).map(|c| c.task) {
+            Ok(Task::Run(run)) => Ok(run.write_answer_timeout),
+            Ok(_) => panic!("run is a run task"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(timeout(&["run"]), Ok(Duration::from_secs(10)));
+        assert_eq!(
+            timeout(&["run", "--write-answer-timeout", "2.5"]),
+            Ok(Duration::from_millis(2500))
+        );
+        assert_eq!(
+            timeout(&["run", "--write-answer-timeout", "0"]),
+            Err("--write-answer-timeout: '0' is not a positive number of seconds".into())
+        );
+        assert_eq!(
+            timeout(&["run", "--write-answer-timeout", "90"]),
+            Err("--write-answer-timeout: 90 s is over the most allowed, 50 s".into())
+        );
     }
 
     #[test]

@@ -311,6 +311,7 @@ impl Target {
         let options = FleetOptions {
             observer: metrics.clone(),
             station_observer: metrics,
+            write_answer_timeout: config.write_answer_timeout,
             ..FleetOptions::default()
         };
         let connect: Connect = Arc::new(move |account: &Account| {

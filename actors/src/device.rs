@@ -216,6 +216,14 @@ pub enum DeviceError {
     },
     #[error("device {device}: the account's request queue is full; try again later")]
     Overloaded { device: String },
+    /// The port (or the station's Load points) has [`crate::MAX_QUEUED_PER_PORT`] jobs
+    /// waiting already; nothing was sent.
+    #[error("device {device}: {scope} has {queued} writes and renewals waiting; try again later")]
+    PortBusy {
+        device: String,
+        scope: LoadScope,
+        queued: usize,
+    },
     /// The station actor did not answer (restarting, stopped, or too slow).
     #[error("device {device}: station is not answering ({reason})")]
     Unavailable { device: String, reason: String },
@@ -231,6 +239,7 @@ impl DeviceError {
             DeviceError::NoShedIntent { .. } => 409,
             DeviceError::NoData { .. }
             | DeviceError::Overloaded { .. }
+            | DeviceError::PortBusy { .. }
             | DeviceError::Unavailable { .. } => 503,
             DeviceError::PointUnavailable { .. } | DeviceError::Gateway { .. } => 502,
         }

@@ -47,6 +47,10 @@ pub(crate) async fn start_gateway(api: Arc<FakeApi>, options: GatewayOptions) ->
 pub(crate) enum Fail {
     Http(u16),
     PlanRights,
+    /// No answer, ever: the caller's deadline ends the call. Nothing is applied.
+    Hang,
+    /// The call is carried out (a write applies), and its answer arrives cut short.
+    Truncated,
 }
 
 impl Fail {
@@ -57,6 +61,15 @@ impl Fail {
                 op,
                 code: "101".into(),
                 text: "not permitted".into(),
+            },
+            // Only reached once the caller has given up on the hung call.
+            Fail::Hang => SoapError::Timeout {
+                op,
+                after: Duration::ZERO,
+            },
+            Fail::Truncated => SoapError::Malformed {
+                op,
+                detail: "truncated".into(),
             },
         }
     }
@@ -212,7 +225,8 @@ impl FakeApi {
         self.lock().always.insert(method, fail);
     }
 
-    pub fn stop_failing(&self, method: ApiMethod) {
+    /// Ends an [`FakeApi::always_fail`].
+    pub fn heal(&self, method: ApiMethod) {
         self.lock().always.remove(&method);
     }
 
@@ -275,6 +289,20 @@ impl FakeApi {
         detail: String,
         station: Option<&StationId>,
     ) -> Result<(), SoapError> {
+        match self.enter_write(method, detail, station).await? {
+            Some(lost) => Err(lost),
+            None => Ok(()),
+        }
+    }
+
+    /// As [`FakeApi::enter`], for a write: `Ok(Some(error))` when the write is to be carried
+    /// out and answered with `error` ([`Fail::Truncated`]).
+    async fn enter_write(
+        &self,
+        method: ApiMethod,
+        detail: String,
+        station: Option<&StationId>,
+    ) -> Result<Option<SoapError>, SoapError> {
         let latency = {
             let mut inner = self.lock();
             inner.calls.push(RecordedCall {
@@ -287,21 +315,23 @@ impl FakeApi {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        let mut inner = self.lock();
-        if let Some(fail) = inner
-            .scripted
-            .get_mut(&method)
-            .and_then(VecDeque::pop_front)
-        {
-            return Err(fail.into_error(method));
+        let fail = {
+            let mut inner = self.lock();
+            let scripted = inner
+                .scripted
+                .get_mut(&method)
+                .and_then(VecDeque::pop_front);
+            let broken = station.is_some_and(|s| inner.broken_stations.contains(s));
+            scripted
+                .or_else(|| inner.always.get(&method).copied())
+                .or(broken.then_some(Fail::Http(500)))
+        };
+        match fail {
+            None => Ok(None),
+            Some(Fail::Hang) => std::future::pending().await,
+            Some(Fail::Truncated) => Ok(Some(Fail::Truncated.into_error(method))),
+            Some(other) => Err(other.into_error(method)),
         }
-        if let Some(fail) = inner.always.get(&method) {
-            return Err(fail.into_error(method));
-        }
-        if station.is_some_and(|s| inner.broken_stations.contains(s)) {
-            return Err(Fail::Http(500).into_error(method));
-        }
-        Ok(())
     }
 }
 
@@ -512,12 +542,13 @@ impl ChargePointApi for FakeApi {
     }
 
     async fn shed_load(&self, request: &ShedRequest) -> Result<ShedAck, SoapError> {
-        self.enter(
-            ApiMethod::ShedLoad,
-            format!("{request:?}"),
-            scope_station(&request.scope),
-        )
-        .await?;
+        let lost = self
+            .enter_write(
+                ApiMethod::ShedLoad,
+                format!("{request:?}"),
+                scope_station(&request.scope),
+            )
+            .await?;
         self.apply_write(&request.scope, |station| {
             if request.station_limit.is_some() {
                 station.shed = request.station_limit;
@@ -528,6 +559,9 @@ impl ChargePointApi for FakeApi {
                 }
             }
         });
+        if let Some(lost) = lost {
+            return Err(lost);
+        }
         Ok(ShedAck {
             success: true,
             station_id: scope_station(&request.scope).cloned(),
@@ -540,12 +574,13 @@ impl ChargePointApi for FakeApi {
         &self,
         request: &ClearShedRequest,
     ) -> Result<ClearShedAck, SoapError> {
-        self.enter(
-            ApiMethod::ClearShedState,
-            format!("{request:?}"),
-            scope_station(&request.scope),
-        )
-        .await?;
+        let lost = self
+            .enter_write(
+                ApiMethod::ClearShedState,
+                format!("{request:?}"),
+                scope_station(&request.scope),
+            )
+            .await?;
         self.apply_write(&request.scope, |station| {
             if request.ports.is_empty() {
                 station.shed = None;
@@ -556,6 +591,9 @@ impl ChargePointApi for FakeApi {
                 }
             }
         });
+        if let Some(lost) = lost {
+            return Err(lost);
+        }
         Ok(ClearShedAck {
             success: true,
             station_id: scope_station(&request.scope).cloned(),

@@ -39,6 +39,7 @@ use crate::gateway::{
 };
 use crate::options::FleetOptions;
 use crate::station::{StationActor, StationArguments, StationMessage};
+use crate::writes::WriteLog;
 
 /// Builds the API client of an account (the SOAP client, or a fake in tests).
 pub type Connect = Arc<dyn Fn(&Account) -> Arc<dyn ChargePointApi> + Send + Sync>;
@@ -63,6 +64,8 @@ pub struct FleetArguments {
     pub publisher: broadcast::Sender<Publish>,
     /// Where the supervisor lists every device with its live station actor, for the handle.
     pub(crate) directory: StationDirectory,
+    /// The fleet's write log, shared with the handle, which reads it.
+    pub(crate) writes: WriteLog,
 }
 
 /// The supervisor's mailbox.
@@ -117,6 +120,7 @@ pub struct FleetState {
     options: Arc<FleetOptions>,
     publisher: broadcast::Sender<Publish>,
     directory: StationDirectory,
+    writes: WriteLog,
     gateways: BTreeMap<AccountId, GatewayHandle>,
     stations: BTreeMap<String, StationEntry>,
     /// The stations' tick origin (see `StationArguments::epoch`).
@@ -191,6 +195,7 @@ impl FleetState {
                 gateway,
                 options: Arc::clone(&self.options),
                 publisher: self.publisher.clone(),
+                writes: self.writes.clone(),
             },
             myself.get_cell(),
         )
@@ -477,6 +482,7 @@ impl Actor for FleetSupervisor {
             options: args.options,
             publisher: args.publisher,
             directory: args.directory,
+            writes: args.writes,
             gateways: BTreeMap::new(),
             stations: BTreeMap::new(),
             epoch: tokio::time::Instant::now(),

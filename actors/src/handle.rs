@@ -1,8 +1,10 @@
 //! [`Fleet`]: the handle the HTTP API and the CLI drive the supervisor with.
 //!
 //! Every method is a message to the supervisor or to one station actor, with a deadline: a
-//! quick one for lookups and readings, a long one for scrapes and writes, which may wait for
-//! ChargePoint (batching, rate limit, retries, read-back).
+//! quick one for lookups and readings, a long one for scrapes, which may wait for ChargePoint
+//! (batching, rate limit, retries). A write is answered within the write-answer bound
+//! ([`FleetOptions::write_answer_timeout`]): with its outcome, or `pending` and its id, whose
+//! outcome [`Fleet::write`] reads and [`Fleet::subscribe_writes`] announces once it settles.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,8 +22,9 @@ use crate::device::{
 use crate::directory::StationDirectory;
 use crate::fleet::{Connect, FleetArguments, FleetMessage, FleetSupervisor};
 use crate::options::FleetOptions;
-use crate::outcome::WriteOutcome;
+use crate::outcome::{WriteAnswer, WriteOutcome};
 use crate::station::{answers, StationMessage};
+use crate::writes::{WriteId, WriteLog, WriteRecord};
 
 /// Publishes buffered for subscribers. A subscriber that falls this far behind skips ahead
 /// (`RecvError::Lagged`) instead of holding memory for it: a few scrapes of a few hundred
@@ -42,6 +45,8 @@ pub struct Fleet {
     /// `Clone`. The lock is never held across an await.
     join: Arc<Mutex<Option<JoinHandle<()>>>>,
     options: Arc<FleetOptions>,
+    /// Every write the stations routed, with its outcome once it settles.
+    writes: WriteLog,
 }
 
 impl Fleet {
@@ -58,6 +63,7 @@ impl Fleet {
         let (publisher, _) = broadcast::channel(PUBLISH_CHANNEL_CAPACITY);
         let options = Arc::new(options);
         let directory = StationDirectory::default();
+        let writes = WriteLog::default();
         let (actor, join) = Actor::spawn(
             None,
             FleetSupervisor,
@@ -67,6 +73,7 @@ impl Fleet {
                 options: Arc::clone(&options),
                 publisher: publisher.clone(),
                 directory: directory.clone(),
+                writes: writes.clone(),
             },
         )
         .await
@@ -79,10 +86,11 @@ impl Fleet {
             publisher,
             join: Arc::new(Mutex::new(Some(join))),
             options,
+            writes,
         })
     }
 
-    /// The deadline of a scrape or one write: gateway queueing and retries, then read-back.
+    /// The deadline of a scrape: gateway queueing and retries, then read-back.
     fn slow_timeout(&self) -> Duration {
         let g = &self.options.gateway;
         g.retry_deadline * 2
@@ -223,7 +231,8 @@ impl Fleet {
         .await?
     }
 
-    /// Writes one point (spec semantics) and says whether a read-back confirmed it.
+    /// Writes one point (spec semantics) and says what became of it within the write-answer
+    /// bound: `pending` (with the write's id) if it has not settled by then.
     ///
     /// # Errors
     /// Unknown device/point, read-only point, bad value, no shed intent, full queue.
@@ -232,7 +241,7 @@ impl Fleet {
         device: &str,
         point: &str,
         value: serde_json::Value,
-    ) -> Result<WriteOutcome, DeviceError> {
+    ) -> Result<WriteAnswer, DeviceError> {
         let mut results = self
             .set_multiple_points(device, vec![(point.to_string(), value)])
             .await?;
@@ -245,7 +254,8 @@ impl Fleet {
         }
     }
 
-    /// Writes several points in order, as one job; each has its own result.
+    /// Writes several points in order, as one job; each has its own result, all within one
+    /// write-answer bound.
     ///
     /// # Errors
     /// Unknown device or station unavailable; per-point errors are in the list.
@@ -253,8 +263,8 @@ impl Fleet {
         &self,
         device: &str,
         values: Vec<(String, serde_json::Value)>,
-    ) -> Result<Vec<(String, Result<WriteOutcome, DeviceError>)>, DeviceError> {
-        let timeout = self.slow_timeout() * u32::try_from(values.len().max(1)).unwrap_or(1);
+    ) -> Result<Vec<(String, Result<WriteAnswer, DeviceError>)>, DeviceError> {
+        let deadline = self.write_deadline();
         let routed = self
             .ask_station(
                 device,
@@ -262,17 +272,22 @@ impl Fleet {
                 QUERY_TIMEOUT,
             )
             .await?;
-        Ok(answers(device, routed, timeout).await)
+        Ok(answers(device, routed, deadline, &self.writes).await)
     }
 
-    /// Reverts `point` (or, with `None`, the whole device) and waits for the outcomes; a write
-    /// refused or unanswered is a failed outcome.
+    /// When a write asked now must be answered.
+    fn write_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.options.write_answer_timeout
+    }
+
+    /// Reverts `point` (or, with `None`, the whole device) and waits for the outcomes, within
+    /// the write-answer bound; a write refused is a failed outcome.
     async fn revert(
         &self,
         device: &str,
         point: Option<String>,
-        timeout: Duration,
-    ) -> Result<Vec<(String, WriteOutcome)>, DeviceError> {
+    ) -> Result<Vec<(String, WriteAnswer)>, DeviceError> {
+        let deadline = self.write_deadline();
         let routed = self
             .ask_station(
                 device,
@@ -280,14 +295,16 @@ impl Fleet {
                 QUERY_TIMEOUT,
             )
             .await??;
-        let outcomes = answers(device, routed, timeout).await;
+        let outcomes = answers(device, routed, deadline, &self.writes).await;
         Ok(outcomes
             .into_iter()
             .map(|(name, result)| {
-                let outcome = result.unwrap_or_else(|e| WriteOutcome::Failed {
-                    reason: error_chain(&e),
+                let answer = result.unwrap_or_else(|e| {
+                    WriteAnswer::unlogged(WriteOutcome::Failed {
+                        reason: error_chain(&e),
+                    })
                 });
-                (name, outcome)
+                (name, answer)
             })
             .collect())
     }
@@ -301,13 +318,12 @@ impl Fleet {
         &self,
         device: &str,
         point: &str,
-    ) -> Result<WriteOutcome, DeviceError> {
-        let mut outcomes = self
-            .revert(device, Some(point.to_string()), self.slow_timeout())
-            .await?;
-        Ok(outcomes
-            .pop()
-            .map_or(WriteOutcome::Confirmed, |(_, outcome)| outcome))
+    ) -> Result<WriteAnswer, DeviceError> {
+        let mut outcomes = self.revert(device, Some(point.to_string())).await?;
+        Ok(outcomes.pop().map_or(
+            WriteAnswer::unlogged(WriteOutcome::Confirmed),
+            |(_, answer)| answer,
+        ))
     }
 
     /// Reverts every point written since start (or carrying a Starting Value); sheds first.
@@ -317,8 +333,20 @@ impl Fleet {
     pub async fn revert_device(
         &self,
         device: &str,
-    ) -> Result<Vec<(String, WriteOutcome)>, DeviceError> {
-        self.revert(device, None, self.slow_timeout() * 4).await
+    ) -> Result<Vec<(String, WriteAnswer)>, DeviceError> {
+        self.revert(device, None).await
+    }
+
+    /// The write `id` with its outcome so far: `None` once the write log no longer keeps it
+    /// (see [`crate::MAX_WRITES_KEPT`] and [`crate::SETTLED_WRITES_KEPT_FOR`]) or for an id
+    /// never given.
+    pub fn write(&self, id: WriteId) -> Option<WriteRecord> {
+        self.writes.get(id)
+    }
+
+    /// Every write settled from now on. A subscriber that lags skips some (`Lagged`).
+    pub fn subscribe_writes(&self) -> broadcast::Receiver<WriteRecord> {
+        self.writes.subscribe()
     }
 
     /// Per station: up, last ok scrape, failing methods; and fleet totals.

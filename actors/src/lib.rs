@@ -13,7 +13,8 @@
 //! - `directory`: the live station actors by device path, kept by the supervisor for the handle.
 //! - `handle`: [`Fleet`], the handle the HTTP API and the CLI use.
 //! - `device`: what the handle returns: readings, publishes, health, [`DeviceError`].
-//! - `outcome`: [`WriteOutcome`], what became of a write.
+//! - `outcome`: [`WriteOutcome`], what became of a write; [`WriteAnswer`], what its caller is told.
+//! - `writes`: [`WriteLog`], the fleet's recent writes by [`WriteId`], until and after they settle.
 //! - `observe`: [`CallObserver`], [`StationObserver`]: the hooks the metrics module implements.
 //! - `metrics`: [`Metrics`], every Prometheus family of the supervisor.
 
@@ -30,6 +31,7 @@ mod options;
 mod outcome;
 mod port;
 mod station;
+mod writes;
 
 #[cfg(test)]
 mod fake_api;
@@ -49,6 +51,8 @@ pub use metrics::Metrics;
 pub use observe::{CallObserver, DataAge, NoObserver, StationObserver};
 pub use options::{
     FleetOptions, DEFAULT_CONFIRM_POLL, DEFAULT_CONFIRM_TIMEOUT, DEFAULT_LEASE_MINUTES,
-    STATION_INFO_REFRESH,
+    DEFAULT_WRITE_ANSWER_TIMEOUT, STATION_INFO_REFRESH,
 };
-pub use outcome::WriteOutcome;
+pub use outcome::{WriteAnswer, WriteOutcome};
+pub use port::MAX_QUEUED_PER_PORT;
+pub use writes::{WriteId, WriteLog, WriteRecord, MAX_WRITES_KEPT, SETTLED_WRITES_KEPT_FOR};

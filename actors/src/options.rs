@@ -12,8 +12,14 @@ use crate::observe::{CallObserver, NoObserver, StationObserver};
 /// every ten minutes is cheap, short enough that a dead supervisor releases ports soon.
 pub const DEFAULT_LEASE_MINUTES: u32 = 15;
 
-/// How long a write waits for getLoad to show it before answering `Pending`.
+/// How long a write's call reads getLoad back for it, holding the port's lane, before it
+/// frees the lane and settles in the background.
 pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a write's caller waits for its outcome before it is answered `pending` with the
+/// write's id. Well within the API's 60 s request timeout and an HTTP client's patience, and
+/// long enough for a shed and its first read-backs on a healthy account (a second or two).
+pub const DEFAULT_WRITE_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Pause between two read-backs of a write.
 pub const DEFAULT_CONFIRM_POLL: Duration = Duration::from_secs(5);
@@ -34,6 +40,9 @@ pub struct FleetOptions {
     pub write_starting_values: bool,
     pub confirm_timeout: Duration,
     pub confirm_poll: Duration,
+    /// How long a write's caller waits before it is answered `pending` (see
+    /// [`DEFAULT_WRITE_ANSWER_TIMEOUT`]).
+    pub write_answer_timeout: Duration,
     pub station_info_refresh: Duration,
     /// Receives every gateway call (the metrics module).
     pub observer: Arc<dyn CallObserver>,
@@ -73,6 +82,7 @@ impl Default for FleetOptions {
             write_starting_values: false,
             confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
             confirm_poll: DEFAULT_CONFIRM_POLL,
+            write_answer_timeout: DEFAULT_WRITE_ANSWER_TIMEOUT,
             station_info_refresh: STATION_INFO_REFRESH,
             observer: Arc::new(NoObserver),
             station_observer: Arc::new(NoObserver),
@@ -88,6 +98,7 @@ impl fmt::Debug for FleetOptions {
             .field("write_starting_values", &self.write_starting_values)
             .field("confirm_timeout", &self.confirm_timeout)
             .field("confirm_poll", &self.confirm_poll)
+            .field("write_answer_timeout", &self.write_answer_timeout)
             .field("station_info_refresh", &self.station_info_refresh)
             .finish_non_exhaustive()
     }

@@ -1,5 +1,5 @@
-//! The client side of the device API: what `get`, `set`, `scrape`, `revert`, `devices` and
-//! `health` send to a running supervisor, and how they show the answer.
+//! The client side of the device API: what `get`, `set`, `scrape`, `revert`, `write`,
+//! `devices` and `health` send to a running supervisor, and how they show the answer.
 //!
 //! One function per concern: [`ApiClient::send`] turns a [`ClientRequest`] into one HTTP call
 //! and returns the JSON answer; [`readable`] prints any JSON answer as indented `key: value`
@@ -85,6 +85,7 @@ impl ApiClient {
     pub async fn send(&self, request: &ClientRequest) -> Result<Value, ClientError> {
         let call = match request {
             ClientRequest::Devices => self.call(Method::GET, &["devices"]),
+            ClientRequest::Write { id } => self.call(Method::GET, &["writes", &id.to_string()]),
             ClientRequest::Health => self.call(Method::GET, &["health"]),
             ClientRequest::Get { device, points } => match points.as_slice() {
                 [point] => self.call(Method::GET, &device_path(device, &["points", point])),
@@ -263,10 +264,15 @@ fn failed_points(answer: &Value) -> usize {
 
 /// Any JSON answer as indented `key: value` lines; strings without quotes, null as `-`.
 ///
-/// Two shapes read as one line: a point reading (`3.3 kW (at …)`) and a write outcome
-/// (`confirmed`, `failed: …`).
+/// Three shapes read as one line: a point reading (`3.3 kW (at …)`), a write outcome
+/// (`confirmed`, `failed: …`, `pending: …` naming the write and how to follow it up) and a
+/// write's entry from the write log (`write 17: DEVICE POINT = VALUE: confirmed`).
 pub fn readable(value: &Value) -> String {
     let mut out = String::new();
+    if let Some(line) = write_record(value) {
+        let _ = writeln!(out, "{line}");
+        return out;
+    }
     match (value.get("point").and_then(Value::as_str), compact(value)) {
         (Some(point), Some(line)) => {
             let _ = writeln!(out, "{}: {line}", escape_controls(point));
@@ -276,12 +282,47 @@ pub fn readable(value: &Value) -> String {
     out
 }
 
+/// A write's entry in the write log (`GET /api/writes/{id}`) as one line; `None` for any
+/// other shape.
+fn write_record(value: &Value) -> Option<String> {
+    let id = value.get("write")?.as_u64()?;
+    let device = escape_controls(value.get("device")?.as_str()?);
+    let point = escape_controls(value.get("point")?.as_str()?);
+    let written = match value.get("value") {
+        None | Some(Value::Null) => "(revert)".to_string(),
+        Some(v) => format!("= {}", scalar(v)),
+    };
+    let outcome = compact(value)?;
+    let when = match value.get("settled_at").and_then(Value::as_str) {
+        Some(at) => format!(" (at {})", escape_controls(at)),
+        None => String::new(),
+    };
+    Some(format!(
+        "write {id}: {device} {point} {written}: {outcome}{when}"
+    ))
+}
+
 /// A reading or a write outcome as one line; `None` for any other shape.
 fn compact(value: &Value) -> Option<String> {
     if let Some(outcome) = value.get("outcome").and_then(Value::as_str) {
+        let write = value.get("write").and_then(Value::as_u64);
+        let detail = match (outcome, write) {
+            ("pending", Some(id)) if value.get("settled").is_none() => Some(format!(
+                "not settled yet; `write {id}` shows its outcome (GET /api/writes/{id})"
+            )),
+            ("pending", _) => Some("not settled yet".to_string()),
+            ("superseded", _) => value
+                .get("by")
+                .and_then(Value::as_u64)
+                .map(|by| format!("write {by}, a later write of the point, replaced it")),
+            _ => value
+                .get("reason")
+                .and_then(Value::as_str)
+                .map(escape_controls),
+        };
         let outcome = escape_controls(outcome);
-        return Some(match value.get("reason").and_then(Value::as_str) {
-            Some(reason) => format!("{outcome}: {}", escape_controls(reason)),
+        return Some(match detail {
+            Some(detail) => format!("{outcome}: {detail}"),
             None => outcome,
         });
     }
@@ -440,6 +481,47 @@ mod tests {
             "device: sim/account1/10001\n\
              errors: {}\n\
              points:\n  port1.allowedLoad: confirmed\n  port1.shedState: failed: shedLoad: HTTP status 503\n"
+        );
+    }
+
+    #[test]
+    fn a_pending_write_names_its_id_and_how_to_follow_it_up() {
+        let answer = json!({
+            "device": "sim/account1/10001",
+            "points": {
+                "port1.allowedLoad": {"write": 17, "outcome": "superseded", "by": 18},
+                "port1.shedState": {"write": 19, "outcome": "pending"},
+            },
+            "errors": {},
+        });
+        assert_eq!(
+            readable(&answer),
+            "device: sim/account1/10001\n\
+             errors: {}\n\
+             points:\n  \
+             port1.allowedLoad: superseded: write 18, a later write of the point, replaced it\n  \
+             port1.shedState: pending: not settled yet; `write 19` shows its outcome (GET /api/writes/19)\n"
+        );
+        assert_eq!(failed_points(&answer), 0, "neither failed");
+        let record = json!({
+            "write": 19, "device": "sim/account1/10001", "point": "port1.shedState", "value": 1,
+            "requested_at": "2026-11-25T13:39:40Z", "settled": true,
+            "settled_at": "2026-11-25T13:39:47Z", "outcome": "failed",
+            "reason": "shedLoad: no answer within 30s; getLoad read back does not show a shed at 3 kW on port 1",
+        });
+        assert_eq!(
+            readable(&record),
+            "write 19: sim/account1/10001 port1.shedState = 1: failed: shedLoad: no answer \
+             within 30s; getLoad read back does not show a shed at 3 kW on port 1 (at 2026-11-25T13:39:47Z)\n"
+        );
+        let unsettled = json!({
+            "write": 20, "device": "d/e/f", "point": "port1.shedState", "value": null,
+            "requested_at": "2026-11-25T13:39:40Z", "settled": false, "settled_at": null,
+            "outcome": "pending",
+        });
+        assert_eq!(
+            readable(&unsettled),
+            "write 20: d/e/f port1.shedState (revert): pending: not settled yet\n"
         );
     }
 

@@ -14,7 +14,9 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cp_actors::{error_chain, DeviceError, FailureKind, FleetError};
+use cp_actors::{
+    error_chain, DeviceError, FailureKind, FleetError, MAX_WRITES_KEPT, SETTLED_WRITES_KEPT_FOR,
+};
 use cp_registry::ApiMethod;
 use serde_json::{json, Value};
 
@@ -70,6 +72,10 @@ pub enum ApiError {
     /// The request body or query string could not be read.
     #[error("bad request: {detail}")]
     BadRequest { detail: String },
+    /// `GET /api/writes/{id}` of an id the write log does not hold: never given, or no longer
+    /// kept.
+    #[error("no write '{id}' (the supervisor keeps the last {MAX_WRITES_KEPT} writes, settled ones for {} min)", SETTLED_WRITES_KEPT_FOR.as_secs() / 60)]
+    UnknownWrite { id: String },
     /// A device operation failed; the fleet's classification picks the status.
     #[error(transparent)]
     Device(#[from] DeviceError),
@@ -103,6 +109,7 @@ impl ApiError {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::UnknownWrite { .. } => StatusCode::NOT_FOUND,
             ApiError::Device(error) => StatusCode::from_u16(error.status_hint())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::Fleet(error) => match error {
@@ -132,6 +139,7 @@ impl ApiError {
             ApiError::Timeout => "timeout",
             ApiError::Http { .. } => "http",
             ApiError::BadRequest { .. } => "bad_request",
+            ApiError::UnknownWrite { .. } => "unknown_write",
             ApiError::Device(error) => match error {
                 DeviceError::UnknownDevice { .. } => "unknown_device",
                 DeviceError::UnknownPoint { .. } => "unknown_point",
@@ -151,6 +159,7 @@ impl ApiError {
                 DeviceError::PointUnavailable { .. } => "point_unavailable",
                 DeviceError::Gateway { .. } => "gateway",
                 DeviceError::Overloaded { .. } => "overloaded",
+                DeviceError::PortBusy { .. } => "port_busy",
                 DeviceError::Unavailable { .. } => "unavailable",
             },
             ApiError::Fleet(error) => match error {
@@ -224,6 +233,7 @@ fn generic_message(kind: &str) -> &'static str {
     match kind {
         "no_data" => "no data yet for this point; try again after the next scrape",
         "overloaded" => "the account's request queue is full; try again later",
+        "port_busy" => "too many writes are waiting for this port; try again later",
         "unavailable" => "the station is not answering; try again",
         "timeout" => "the request took too long; its outcome is unknown, read the point back",
         "point_unavailable" | "gateway" => {

@@ -14,7 +14,12 @@
 //! | PUT  | `/api/devices/{device}/points` body `{"points": {name: v}}` | `set_multiple_points` | yes |
 //! | POST | `/api/devices/{device}/points/{point}/revert` | `revert_point` | yes |
 //! | POST | `/api/devices/{device}/revert` | `revert_device` | yes |
-//! | GET  | `/api/events` | `subscribe`: SSE `publish` / `lagged` events | no |
+//! | GET  | `/api/writes/{id}` | `write`: a write's outcome, settled or not | no |
+//! | GET  | `/api/events` | `subscribe`, `subscribe_writes`: SSE `publish` / `write` / `lagged` events | no |
+//!
+//! A write is answered within the fleet's write-answer bound (`--write-answer-timeout`,
+//! default 10 s): `{"write": id, "outcome": …}`, `pending` when it has not settled by then;
+//! `GET /api/writes/{id}` and a `write` event tell how it settles.
 //!
 //! "token: yes" means: with a token configured, `Authorization: Bearer <token>`; without one,
 //! the caller must be on loopback. Every POST and PUT needs `Content-Type: application/json`,
@@ -48,7 +53,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
-use cp_actors::{error_chain, DeviceError, Fleet};
+use cp_actors::{error_chain, DeviceError, Fleet, WriteId};
 use cp_registry::Secret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -62,10 +67,14 @@ pub use serve::{raise_file_limit, serve, ServeLimits, HEADER_TIMEOUT, MAX_CONNEC
 use body::{PointsBody, ValueBody};
 use route::DeviceRoute;
 
-/// The longest a request may take. Twice the fleet's write confirmation timeout (30 s), so a
-/// slow ChargePoint answer still reaches the caller as a typed error (or a "pending" write)
-/// rather than as this layer's bare timeout.
+/// The longest a request may take. Writes answer well within it (the fleet's write-answer
+/// bound, at most [`MAX_WRITE_ANSWER_TIMEOUT`]), so this only ends a scrape that waits too
+/// long for ChargePoint, as a JSON 504.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest write-answer bound `run` accepts: with the station's routing and the answer's
+/// way back, a write is then still answered well before [`REQUEST_TIMEOUT`].
+pub const MAX_WRITE_ANSWER_TIMEOUT: Duration = Duration::from_secs(50);
 
 /// The largest request body: a multi-point write of every point of a station is a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -96,6 +105,7 @@ pub fn router(state: AppState) -> Router {
             "/api/devices/{*rest}",
             get(device_get).put(device_put).post(device_post),
         )
+        .route("/api/writes/{id}", get(write_outcome))
         .route("/api/events", get(events))
         .fallback(no_route)
         .layer(middleware::from_fn(error::log_server_errors))
@@ -118,7 +128,20 @@ async fn devices(State(state): State<AppState>) -> Result<Response, ApiError> {
 }
 
 async fn events(State(state): State<AppState>) -> impl IntoResponse {
-    events::publish_stream(state.fleet.subscribe())
+    events::event_stream(state.fleet.subscribe(), state.fleet.subscribe_writes())
+}
+
+/// GET `/api/writes/{id}`: the write's entry in the write log, settled or not.
+async fn write_outcome(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = id
+        .parse::<WriteId>()
+        .ok()
+        .and_then(|write| state.fleet.write(write))
+        .ok_or(ApiError::UnknownWrite { id })?;
+    Ok(Json(record).into_response())
 }
 
 /// `?names=a,b` of get_multiple_points.

@@ -823,7 +823,7 @@ async fn shed(fleet: &Fleet, device: &str) -> Result<WriteOutcome, DeviceError> 
     writes
         .into_iter()
         .find(|(point, _)| point == "port1.shedState")
-        .map(|(_, result)| result)
+        .map(|(_, result)| result.map(|answer| answer.outcome))
         .unwrap_or_else(|| panic!("{device}: no answer for port1.shedState"))
 }
 

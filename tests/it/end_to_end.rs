@@ -37,12 +37,12 @@ async fn write_semantics_follow_the_spec() {
     let outcome = fleet
         .set_point(DEVICE, "port1.allowedLoad", json!(2.0))
         .await;
-    assert_eq!(outcome.unwrap(), WriteOutcome::Stored);
+    assert_eq!(outcome.unwrap().outcome, WriteOutcome::Stored);
     assert!(!supervised.port("1:10001", 1).load.shed_state);
 
     // shedState=1 sheds with the stored allowedLoad.
     let outcome = fleet.set_point(DEVICE, "port1.shedState", json!(1)).await;
-    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    assert_eq!(outcome.unwrap().outcome, WriteOutcome::Confirmed);
     let port = supervised.port("1:10001", 1);
     assert!(port.load.shed_state);
     assert_eq!((port.load.allowed_load, port.load.percent_shed), (2.0, 0));
@@ -57,14 +57,14 @@ async fn write_semantics_follow_the_spec() {
     let outcome = fleet
         .set_point(DEVICE, "port1.percentShed", json!(25))
         .await;
-    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    assert_eq!(outcome.unwrap().outcome, WriteOutcome::Confirmed);
     let port = supervised.port("1:10001", 1);
     assert!(port.load.shed_state);
     assert_eq!((port.load.allowed_load, port.load.percent_shed), (0.0, 25));
 
     // shedState=0 clears the shed.
     let outcome = fleet.set_point(DEVICE, "port1.shedState", json!(0)).await;
-    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    assert_eq!(outcome.unwrap().outcome, WriteOutcome::Confirmed);
     assert!(!supervised.port("1:10001", 1).load.shed_state);
     assert_eq!(read(fleet, "port1.shedState").await, PointValue::Int(0));
 
@@ -199,7 +199,7 @@ async fn a_panicking_port_restarts_with_the_limit_written_before() {
     let outcome = fleet
         .set_point(DEVICE, "port1.allowedLoad", json!(2.5))
         .await;
-    assert_eq!(outcome.unwrap(), WriteOutcome::Stored);
+    assert_eq!(outcome.unwrap().outcome, WriteOutcome::Stored);
 
     fleet
         .inject_port_panic(DEVICE, PortNumber(1))
@@ -214,7 +214,7 @@ async fn a_panicking_port_restarts_with_the_limit_written_before() {
         }
     })
     .await;
-    assert_eq!(outcome.unwrap(), WriteOutcome::Confirmed);
+    assert_eq!(outcome.unwrap().outcome, WriteOutcome::Confirmed);
     let port = supervised.port("1:10001", 1);
     assert!(port.load.shed_state);
     assert_eq!((port.load.allowed_load, port.load.percent_shed), (2.5, 0));

@@ -21,6 +21,8 @@ mod device_api;
 mod driver_fidelity;
 // The device API's defences (token, loopback, Host/Origin, JSON, connection limits).
 mod api_security;
+// Every write answered within the bound and truthfully, under the simulator's faults.
+mod write_answers;
 // Station-level Load points (no Port #) through the device API: shed, clear, lease, revert, mix.
 mod station_load;
 // End to end: client, gateway and actors against the simulator, and the built binary's CLI.

@@ -162,8 +162,8 @@ impl Families {
             writes: counter(
                 r,
                 "cp_writes_total",
-                "Point writes of the account's stations, by attribute and outcome \
-                 (confirmed, pending, stored, failed).",
+                "Point writes of the account's stations, by attribute and final outcome \
+                 (confirmed, stored, failed, superseded), counted when they settle.",
                 &["account", "attribute", "outcome"],
             )?,
             station_up: gauge(

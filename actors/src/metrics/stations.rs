@@ -33,7 +33,9 @@ const PORT_STATUS_VALUES: [&str; 5] = ["AVAILABLE", "INUSE", "UNREACHABLE", "UNK
 /// The `outcome` label values of `cp_writes_total`, one per [`WriteOutcome`] variant but
 /// `refused`.
 /// A plan refusal counts as `failed`: the write did not take effect, as for any failed call.
-const WRITE_OUTCOMES: [&str; 4] = ["confirmed", "pending", "failed", "stored"];
+/// A superseded write counts as itself: it was not sent, or its outcome gave way to a later
+/// write's, which is counted.
+const WRITE_OUTCOMES: [&str; 5] = ["confirmed", "pending", "failed", "stored", "superseded"];
 
 /// The `outcome` label value of a write's outcome.
 fn write_outcome_label(outcome: &WriteOutcome) -> &'static str {
@@ -42,6 +44,7 @@ fn write_outcome_label(outcome: &WriteOutcome) -> &'static str {
         WriteOutcome::Pending => WRITE_OUTCOMES[1],
         WriteOutcome::Failed { .. } | WriteOutcome::Refused { .. } => WRITE_OUTCOMES[2],
         WriteOutcome::Stored => WRITE_OUTCOMES[3],
+        WriteOutcome::Superseded { .. } => WRITE_OUTCOMES[4],
     }
 }
 

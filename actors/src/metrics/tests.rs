@@ -484,7 +484,7 @@ fn added_accounts_and_stations_start_their_counters_at_zero() {
         );
     }
     // Per account, not per station: the second station adds none.
-    assert_eq!(text.matches("cp_writes_total{").count(), 8);
+    assert_eq!(text.matches("cp_writes_total{").count(), 10);
 }
 
 #[test]

@@ -6,6 +6,15 @@
 //! read-back that confirms a write (the calls themselves are in [`write`]). Writes to one port
 //! run one at a time, in the order they arrived; writes to different ports run side by side.
 //!
+//! Writes waiting for the port's call lane coalesce: a write to a point supersedes the writes
+//! to the same point queued right before it (the latest wins, the others are answered
+//! `superseded` and never sent), and at most [`MAX_QUEUED_PER_PORT`] jobs wait. A write whose
+//! call ends unsettled (accepted but not shown yet, or its answer lost and getLoad unreadable)
+//! frees the lane and settles in the background; the next shed or clear the port sends
+//! supersedes it, so a stale write never settles against a newer one's effect (see
+//! [`write`]). Every write carries a [`WriteTicket`], which answers its caller and settles its
+//! entry in the fleet's write log.
+//!
 //! The registers outlive the actor: after every message that changes them, the port leaves a
 //! copy with its station, and a port that fails is restarted from that copy. A call in flight
 //! when the port fails goes on in its task, answers its caller, and reports to the new port.
@@ -16,6 +25,7 @@
 //! side by side with the ports', as the ports' run side by side with each other's.
 
 mod registers;
+mod ticket;
 mod write;
 
 use std::collections::VecDeque;
@@ -29,6 +39,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use registers::PortRegisters;
+pub use ticket::WriteTicket;
 pub use write::{
     PlanRefusals, PortAddress, PortContext, PortTasks, ReadBackSink, StationClearedSink,
 };
@@ -36,8 +47,14 @@ pub use write::{
 use crate::api::ShedLimit;
 use crate::device::DeviceError;
 use crate::outcome::WriteOutcome;
+use crate::writes::WriteId;
 pub(crate) use write::report_write;
-use write::PortCalls;
+use write::{Expect, PortCalls, Settle};
+
+/// Jobs (writes, renewals, clear re-sends) that may wait for a port's call lane. Writes to one
+/// point coalesce, so only writes alternating between a port's points pile up; beyond this the
+/// caller is asked to try again rather than the queue growing without end.
+pub const MAX_QUEUED_PER_PORT: usize = 64;
 
 /// The port actor; all state lives in [`PortState`].
 pub struct PortActor;
@@ -65,6 +82,15 @@ pub enum PortWrite {
     ClearShed,
 }
 
+impl PortWrite {
+    /// Whether the write alone decides its point's state, whatever was written to the point
+    /// before, so a write of the point still queued before it can be dropped. Forgetting the
+    /// intent does not: it sends nothing, so a limit queued before it would have applied.
+    fn decides_point(self) -> bool {
+        !matches!(self, PortWrite::ClearIntent)
+    }
+}
+
 /// Who waits for a write's outcome.
 pub type WriteReplyPort = RpcReplyPort<Result<WriteOutcome, DeviceError>>;
 
@@ -78,13 +104,21 @@ pub enum PortMessage {
         status: Option<PortStatus>,
         at: DateTime<Utc>,
     },
-    /// A write of `point` (of `attribute`, for metrics), run after the writes before it.
+    /// A write of `point`, run after the writes before it; it supersedes the writes of
+    /// `point` queued right before it.
     Write {
         point: String,
-        attribute: &'static str,
         write: PortWrite,
-        reply: WriteReplyPort,
+        ticket: WriteTicket,
     },
+    /// A write's call ended without settling it: it settles in the background, unless the
+    /// next shed or clear of the port supersedes it first. From the write's task, before its
+    /// `CallFinished`.
+    Unsettled { write: WriteId },
+    /// A write whose answer was lost, settling in the background, read back in force: the port
+    /// takes it as applied (and renews it, or owes its clear), unless a later call has
+    /// superseded it meanwhile. From the write's task; may arrive after that later call.
+    LostWriteShown { write: WriteId, expect: Expect },
     /// ChargePoint accepted a shed of the port with `limit` (from a write task, which may have
     /// been started by the port's predecessor).
     ShedApplied { limit: ShedLimit },
@@ -112,9 +146,8 @@ pub enum PortMessage {
 enum PortJob {
     Write {
         point: String,
-        attribute: &'static str,
         write: PortWrite,
-        reply: WriteReplyPort,
+        ticket: WriteTicket,
     },
     /// The lease renewal.
     Renew,
@@ -169,8 +202,84 @@ impl PortState {
     }
 
     fn enqueue(&mut self, job: PortJob) {
+        if self.queue.len() >= MAX_QUEUED_PER_PORT {
+            if let PortJob::Write { ticket, .. } = job {
+                ticket.settle(Err(DeviceError::PortBusy {
+                    device: self.calls.context.device.clone(),
+                    scope: self.registers.scope,
+                    queued: self.queue.len(),
+                }));
+            }
+            // A renewal or clear re-send dropped here comes again with the next tick or
+            // getLoad.
+            return;
+        }
         self.queue.push_back(job);
         self.start_next();
+    }
+
+    /// Queues a write after the writes before it. The writes of the same point queued right
+    /// before it (renewals and clear re-sends in between read the registers only when they
+    /// run) are dropped and answered `superseded`: the latest write of a point wins, and only
+    /// it is sent.
+    fn enqueue_write(&mut self, point: String, write: PortWrite, ticket: WriteTicket) {
+        if write.decides_point() {
+            let by = ticket.id();
+            let mut index = self.queue.len();
+            while index > 0 {
+                index -= 1;
+                match &self.queue[index] {
+                    PortJob::Write { point: queued, .. } if *queued == point => {
+                        if let Some(PortJob::Write { ticket, .. }) = self.queue.remove(index) {
+                            ticket.settle(Ok(WriteOutcome::Superseded { by }));
+                        }
+                    }
+                    PortJob::Write { .. } => break,
+                    PortJob::Renew | PortJob::ResendClear => {}
+                }
+            }
+        }
+        self.enqueue(PortJob::Write {
+            point,
+            write,
+            ticket,
+        });
+    }
+
+    /// The lease timer: a renewal, unless one is waiting already.
+    fn on_lease_tick(&mut self) {
+        if !self.queue.iter().any(|job| matches!(job, PortJob::Renew)) {
+            self.enqueue(PortJob::Renew);
+        }
+    }
+
+    /// A call for write `by` is about to go out: the write left unsettled before it, if any,
+    /// is superseded (its background settling stops at its next look).
+    fn supersede_unsettled(&mut self, by: WriteId) {
+        if let Some(unsettled) = self.update(|r| r.unsettled.take()) {
+            self.calls
+                .context
+                .writes
+                .settle(unsettled, WriteOutcome::Superseded { by });
+        }
+    }
+
+    /// See [`PortMessage::LostWriteShown`].
+    fn on_lost_write_shown(&mut self, write: WriteId, expect: Expect) {
+        if self.registers.unsettled != Some(write) {
+            return;
+        }
+        let lease = self.calls.context.options.lease();
+        self.update(|r| {
+            r.unsettled = None;
+            match expect {
+                Expect::Limit(limit) => r.on_shed_applied(limit),
+                Expect::Unshed => r.on_shed_cleared(Instant::now() + lease),
+            }
+        });
+        if expect == Expect::Unshed && self.registers.scope == crate::api::LoadScope::Station {
+            (self.calls.context.station_cleared)();
+        }
     }
 
     fn on_call_finished(&mut self) {
@@ -194,46 +303,54 @@ impl PortState {
         match job {
             PortJob::Write {
                 point,
-                attribute,
                 write,
-                reply,
-            } => {
-                let context = Arc::clone(&calls.context);
-                let answer = move |result: Result<WriteOutcome, DeviceError>| {
-                    report_write(&context, attribute, &result);
-                    // The caller may have given up; the write is done all the same.
-                    let _ = reply.send(result);
-                };
-                match self.plan(&point, write) {
-                    // Only the intent changed; nothing was sent, so nothing is confirmed.
-                    Ok(None) => {
-                        answer(Ok(WriteOutcome::Stored));
-                        false
-                    }
-                    Err(e) => {
-                        answer(Err(e));
-                        false
-                    }
-                    Ok(Some(call)) => {
-                        if let Some(known) = calls.context.plan_refusals.of(call.method()) {
-                            let reason = format!("{known} (refused before; not sent again)");
-                            answer(Ok(WriteOutcome::Refused { reason }));
-                            return false;
-                        }
-                        self.spawn_call(async move {
-                            let outcome = match call {
-                                PortCall::Shed(limit) => calls.shed(limit).await,
-                                PortCall::Clear => calls.clear().await,
-                            };
-                            // The port hears of the call before its caller, so the caller's
-                            // next write finds the port ready.
-                            calls.tell(PortMessage::CallFinished).await;
-                            answer(outcome);
-                        });
-                        true
-                    }
+                mut ticket,
+            } => match self.plan(&point, write) {
+                // Only the intent changed; nothing was sent, so nothing is confirmed.
+                Ok(None) => {
+                    ticket.settle(Ok(WriteOutcome::Stored));
+                    false
                 }
-            }
+                Err(e) => {
+                    ticket.settle(Err(e));
+                    false
+                }
+                Ok(Some(call)) => {
+                    if let Some(known) = calls.context.plan_refusals.of(call.method()) {
+                        let reason = format!("{known} (refused before; not sent again)");
+                        ticket.settle(Ok(WriteOutcome::Refused { reason }));
+                        return false;
+                    }
+                    self.supersede_unsettled(ticket.id());
+                    ticket.mark_sent();
+                    self.spawn_call(async move {
+                        let settle = match call {
+                            PortCall::Shed(limit) => calls.shed(limit).await,
+                            PortCall::Clear => calls.clear().await,
+                        };
+                        match settle {
+                            Ok(Settle::Done(outcome)) => {
+                                // The port hears of the call before its caller, so the
+                                // caller's next write finds the port ready.
+                                calls.tell(PortMessage::CallFinished).await;
+                                ticket.settle(Ok(outcome));
+                            }
+                            Err(e) => {
+                                calls.tell(PortMessage::CallFinished).await;
+                                ticket.settle(Err(e));
+                            }
+                            Ok(Settle::Later(unsettled)) => {
+                                let write = ticket.id();
+                                calls.tell(PortMessage::Unsettled { write }).await;
+                                calls.tell(PortMessage::CallFinished).await;
+                                ticket.answer_pending();
+                                calls.settle_later(unsettled, ticket).await;
+                            }
+                        }
+                    });
+                    true
+                }
+            },
             PortJob::Renew => match self.registers.believed_shed {
                 Some(limit) => {
                     self.spawn_call(async move {
@@ -360,22 +477,20 @@ impl Actor for PortActor {
             PortMessage::Observed { shed, status, at } => state.on_observed(shed, status, at),
             PortMessage::Write {
                 point,
-                attribute,
                 write,
-                reply,
-            } => state.enqueue(PortJob::Write {
-                point,
-                attribute,
-                write,
-                reply,
-            }),
+                ticket,
+            } => state.enqueue_write(point, write, ticket),
+            PortMessage::Unsettled { write } => state.update(|r| r.unsettled = Some(write)),
+            PortMessage::LostWriteShown { write, expect } => {
+                state.on_lost_write_shown(write, expect)
+            }
             PortMessage::ShedApplied { limit } => state.update(|r| r.on_shed_applied(limit)),
             PortMessage::ShedCleared { retry_until } => {
                 state.update(|r| r.on_shed_cleared(retry_until))
             }
             PortMessage::StationCleared => state.update(PortRegisters::on_station_cleared),
             PortMessage::CallFinished => state.on_call_finished(),
-            PortMessage::LeaseTick => state.enqueue(PortJob::Renew),
+            PortMessage::LeaseTick => state.on_lease_tick(),
             #[cfg(test)]
             PortMessage::Get { reply } => {
                 // The asker may have timed out; it has nothing left to learn.

@@ -17,6 +17,7 @@ use cp_registry::{PortStatus, ShedShown, StationId, StationLoad};
 use tokio::time::Instant;
 
 use crate::api::{LoadScope, ShedLimit};
+use crate::writes::WriteId;
 
 impl LoadScope {
     /// The shed this scope shows in a station's getLoad entry: the port's own entry (`None` if
@@ -95,6 +96,9 @@ pub struct PortRegisters {
     /// new shed is applied, or at the end of the cleared shed's lease, when it lapses anyway
     /// (a shed made later by someone else is not fought).
     pub clear_owed_until: Option<Instant>,
+    /// The write whose call ended unsettled and that is settling in the background (see
+    /// `PortMessage::Unsettled`): the next shed or clear the port sends supersedes it.
+    pub unsettled: Option<WriteId>,
     /// Whether a getLoad has been seen since the station started (the first one may adopt a
     /// shed).
     seen_load: bool,
@@ -111,6 +115,7 @@ impl PortRegisters {
             intent: None,
             believed_shed: None,
             clear_owed_until: None,
+            unsettled: None,
             seen_load: false,
         }
     }

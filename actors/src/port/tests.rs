@@ -26,6 +26,7 @@ async fn context(api: Arc<FakeApi>) -> Arc<PortContext> {
         station_cleared: Arc::new(|| {}),
         tasks: PortTasks::default(),
         plan_refusals: PlanRefusals::default(),
+        writes: crate::writes::WriteLog::default(),
     })
 }
 
@@ -54,13 +55,25 @@ async fn start(context: &Arc<PortContext>, registers: PortRegisters) -> Started 
     (port, join, kept_seen, address)
 }
 
-async fn write(port: &ActorRef<PortMessage>, point: &str, write: PortWrite) -> WriteOutcome {
+/// A write's ticket, with its entry in the context's write log.
+fn ticket(context: &Arc<PortContext>, point: &str, reply: WriteReplyPort) -> WriteTicket {
+    let id = context
+        .writes
+        .open(&context.device, point, serde_json::Value::Null);
+    WriteTicket::new(id, "", Arc::clone(context), reply)
+}
+
+async fn write(
+    context: &Arc<PortContext>,
+    port: &ActorRef<PortMessage>,
+    point: &str,
+    write: PortWrite,
+) -> WriteOutcome {
     let (reply, answer) = oneshot();
     port.cast(PortMessage::Write {
         point: point.into(),
-        attribute: "",
         write,
-        reply: reply.into(),
+        ticket: ticket(context, point, reply.into()),
     })
     .expect("the port runs");
     answer
@@ -78,11 +91,12 @@ async fn writes_queued_at_a_port_run_in_order() {
     // Both sent before either runs: the shed must use the limit written just before it.
     let (limit, shed) = tokio::join!(
         write(
+            &context,
             &port,
             "allowedLoad",
             PortWrite::Limit(ShedLimit::AllowedLoad(2.0))
         ),
-        write(&port, "shedState", PortWrite::Shed),
+        write(&context, &port, "shedState", PortWrite::Shed),
     );
     assert_eq!(
         (limit, shed),
@@ -99,6 +113,7 @@ async fn the_kept_registers_are_those_of_the_last_message_before_a_panic() {
     let registers = PortRegisters::new(StationId::new("1:1"), LoadScope::Port(PortNumber(1)));
     let (port, join, kept, _address) = start(&context, registers).await;
     let outcome = write(
+        &context,
         &port,
         "allowedLoad",
         PortWrite::Limit(ShedLimit::AllowedLoad(3.0)),

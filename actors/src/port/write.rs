@@ -1,10 +1,26 @@
 //! A port's calls to ChargePoint: where shedLoad and clearShedState are built and sent, and
-//! where a write is confirmed by reading getLoad back.
+//! where a write is confirmed, or settled, by reading getLoad back.
 //!
 //! Each call runs in a task the port starts (see [`super::PortActor`]) and the station owns, so
 //! it outlives a port that fails meanwhile: the task answers its caller itself, and reaches
 //! the port actor running at the time through [`PortAddress`] to report what ChargePoint
 //! accepted and that it is done.
+//!
+//! How a write settles ([`Settle`]):
+//! - ChargePoint accepted it: getLoad is read back until it shows the write (`confirmed`) or
+//!   the confirm timeout passes; then the port's lane is freed and the write settles in the
+//!   background.
+//! - Its answer was lost (no answer in time, a reset connection, a 5xx, a truncated or
+//!   malformed answer; see [`answer_lost`]): ChargePoint may have applied it, so it is not
+//!   called failed on the call's word. getLoad is read back the same way: shown in force, it is
+//!   `confirmed` (and the port takes it as applied); read and not shown, `failed`; never read,
+//!   it settles in the background.
+//! - Any other failure, or `success=0`: `failed` (or `refused`) at once.
+//!
+//! In the background ([`PortCalls::settle_later`]) getLoad is read, sharing the station's own
+//! reads, at growing intervals until it shows the write (`confirmed`), shows a lost write not
+//! in force (`failed`), the port sends a later shed or clear (`superseded`, by the port), or a
+//! lease has passed since the call (`failed`: by then a shed that was never shown has lapsed).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,18 +32,100 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::PortMessage;
+use super::{PortMessage, WriteTicket};
 use crate::api::LoadScope;
 use crate::api::{ClearShedRequest, PortShed, ShedLimit, ShedRequest, ShedScope};
 use crate::device::{error_chain, DeviceError};
+use crate::error::SoapError;
 use crate::gateway::{
     GatewayError, GatewayHandle, ReadReply, ReadRequest, WriteReply, WriteRequest,
 };
 use crate::options::FleetOptions;
 use crate::outcome::WriteOutcome;
+use crate::writes::WriteLog;
 
 /// How long a task waits for a failed port actor to be restarted before its report is lost.
 const PORT_RESTART_WAIT: Duration = Duration::from_secs(2);
+
+/// The longest pause between two getLoad reads of a write settling in the background. The reads
+/// share the station's own getLoad (a group's answer serves all its stations), so a slow
+/// cadence costs next to nothing; it starts at the confirm poll and doubles up to this.
+const MAX_SETTLE_PAUSE: Duration = Duration::from_secs(60);
+
+/// What getLoad must show for a write to be in force on its scope.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expect {
+    /// A shed with this limit (shedLoad).
+    Limit(ShedLimit),
+    /// No shed (clearShedState).
+    Unshed,
+}
+
+impl Expect {
+    fn shown(self, scope: LoadScope, load: &StationLoad) -> bool {
+        match self {
+            Expect::Limit(limit) => scope.shows_limit(load, limit),
+            Expect::Unshed => scope.shows_unshed(load),
+        }
+    }
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Limit(ShedLimit::AllowedLoad(kw)) => write!(f, "a shed at {kw} kW"),
+            Expect::Limit(ShedLimit::PercentShed(pct)) => write!(f, "a {pct}% shed"),
+            Expect::Unshed => f.write_str("no shed"),
+        }
+    }
+}
+
+/// How a write's call ended for the port.
+pub(super) enum Settle {
+    /// Settled: tell the caller.
+    Done(WriteOutcome),
+    /// Not settled yet: free the port's lane, tell the caller `pending`, settle in the
+    /// background.
+    Later(Unsettled),
+}
+
+/// A write left to settle in the background.
+pub(super) struct Unsettled {
+    expect: Expect,
+    /// Why the call's answer was lost; `None` when ChargePoint accepted the write.
+    lost: Option<String>,
+    /// When the call went out: the write settles within a lease of it.
+    sent: Instant,
+}
+
+/// What a write's read-backs showed.
+enum ReadBack {
+    /// getLoad showed the write in force.
+    Shown,
+    /// getLoad was read, and did not show it.
+    NotShown,
+    /// getLoad could not be read.
+    Unread,
+}
+
+/// Whether a write call's failure leaves its outcome unknown: ChargePoint may have applied it
+/// and the answer was lost on the way (no answer in time, a reset connection, a 5xx, an answer
+/// cut short or unreadable), or the gateway did not answer in time. Refusals (plan rights,
+/// authentication, invalid input, faults, rate limits, 4xx, redirects) say it was not applied,
+/// and a full queue sent nothing.
+pub(super) fn answer_lost(error: &GatewayError) -> bool {
+    match error {
+        GatewayError::Unreachable { .. } => true,
+        GatewayError::Overloaded { .. } => false,
+        GatewayError::Call { source, .. } => match &**source {
+            SoapError::Connect { .. } | SoapError::Timeout { .. } | SoapError::Malformed { .. } => {
+                true
+            }
+            SoapError::HttpStatus { status, .. } => *status >= 500,
+            _ => false,
+        },
+    }
+}
 
 /// Where a write's getLoad read-back goes (the station's snapshot), with when it was asked
 /// for. A function rather than the station's address, so ports need not know the station.
@@ -86,6 +184,8 @@ pub struct PortContext {
     pub tasks: PortTasks,
     /// The write methods the account's plan is known to refuse (see [`PlanRefusals`]).
     pub plan_refusals: PlanRefusals,
+    /// The fleet's write log, where every write's outcome is settled.
+    pub writes: WriteLog,
 }
 
 /// Write methods the station's account is known not to be permitted, each with the refusal
@@ -126,16 +226,18 @@ pub(super) struct PortCalls {
 impl PortCalls {
     /// shedLoad for this port (or station) with `limit`, carrying the lease; then the
     /// read-back.
-    pub(super) async fn shed(&self, limit: ShedLimit) -> Result<WriteOutcome, DeviceError> {
+    pub(super) async fn shed(&self, limit: ShedLimit) -> Result<Settle, DeviceError> {
+        let sent = Instant::now();
+        let expect = Expect::Limit(limit);
         match self.send_shed(limit).await {
             Ok(true) => {
                 // Told as soon as ChargePoint accepted, so a port restarted meanwhile renews it.
                 self.tell(PortMessage::ShedApplied { limit }).await;
-                let scope = self.scope;
-                Ok(self.confirm(|l| scope.shows_limit(l, limit)).await)
+                Ok(self.settle_accepted(expect, sent).await)
             }
-            Ok(false) => Ok(refused("shedLoad")),
-            Err(e) => self.failed(e),
+            Ok(false) => Ok(Settle::Done(refused("shedLoad"))),
+            Err(e) if answer_lost(&e) => Ok(self.settle_lost(expect, &e, sent).await),
+            Err(e) => self.failed(e).map(Settle::Done),
         }
     }
 
@@ -177,19 +279,132 @@ impl PortCalls {
     /// ChargePoint accepted is owed until the cleared shed's lease would lapse (see
     /// `PortRegisters::clear_owed_until`). A station's clear lifts its ports' sheds too, so the
     /// station's ports hear of it.
-    pub(super) async fn clear(&self) -> Result<WriteOutcome, DeviceError> {
+    pub(super) async fn clear(&self) -> Result<Settle, DeviceError> {
+        let sent = Instant::now();
         match self.send_clear().await {
             Ok(true) => {
+                self.applied(Expect::Unshed).await;
+                Ok(self.settle_accepted(Expect::Unshed, sent).await)
+            }
+            Ok(false) => Ok(Settle::Done(refused("clearShedState"))),
+            Err(e) if answer_lost(&e) => Ok(self.settle_lost(Expect::Unshed, &e, sent).await),
+            Err(e) => self.failed(e).map(Settle::Done),
+        }
+    }
+
+    /// Tells the port (and, for a station's clear, its ports) that `expect` took effect.
+    async fn applied(&self, expect: Expect) {
+        match expect {
+            Expect::Limit(limit) => self.tell(PortMessage::ShedApplied { limit }).await,
+            Expect::Unshed => {
                 let retry_until = Instant::now() + self.context.options.lease();
                 self.tell(PortMessage::ShedCleared { retry_until }).await;
                 if self.scope == LoadScope::Station {
                     (self.context.station_cleared)();
                 }
-                let scope = self.scope;
-                Ok(self.confirm(|l| scope.shows_unshed(l)).await)
             }
-            Ok(false) => Ok(refused("clearShedState")),
-            Err(e) => self.failed(e),
+        }
+    }
+
+    /// A write ChargePoint accepted: confirmed once getLoad shows it, else left to settle.
+    async fn settle_accepted(&self, expect: Expect, sent: Instant) -> Settle {
+        match self.confirm(expect).await {
+            ReadBack::Shown => Settle::Done(WriteOutcome::Confirmed),
+            ReadBack::NotShown | ReadBack::Unread => Settle::Later(Unsettled {
+                expect,
+                lost: None,
+                sent,
+            }),
+        }
+    }
+
+    /// A write whose answer was lost: settled by what getLoad shows, not by the call's error.
+    /// Shown in force, the port takes it as applied, as if ChargePoint had answered.
+    async fn settle_lost(&self, expect: Expect, error: &GatewayError, sent: Instant) -> Settle {
+        let cause = error_chain(error);
+        tracing::warn!(device = %self.context.device, scope = %self.scope, cause = %cause, "a write's answer was lost; reading getLoad back to settle it");
+        match self.confirm(expect).await {
+            ReadBack::Shown => {
+                self.applied(expect).await;
+                Settle::Done(WriteOutcome::Confirmed)
+            }
+            ReadBack::NotShown => Settle::Done(WriteOutcome::Failed {
+                reason: self.not_shown(&cause, expect),
+            }),
+            ReadBack::Unread => Settle::Later(Unsettled {
+                expect,
+                lost: Some(cause),
+                sent,
+            }),
+        }
+    }
+
+    fn not_shown(&self, cause: &str, expect: Expect) -> String {
+        format!(
+            "{cause}; getLoad read back does not show {expect} on {}",
+            self.scope
+        )
+    }
+
+    /// Settles a write in the background (see the module doc); the port's lane is free
+    /// meanwhile. Ends when the write settles, by this task or by the port.
+    pub(super) async fn settle_later(&self, unsettled: Unsettled, mut ticket: WriteTicket) {
+        let options = &self.context.options;
+        let lease = options.lease();
+        let deadline = unsettled.sent + lease;
+        let mut pause = options.confirm_poll.max(Duration::from_millis(100));
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                let minutes = lease.as_secs() / 60;
+                let reason = match &unsettled.lost {
+                    Some(cause) => format!(
+                        "{cause}; getLoad could not be read back within the lease ({minutes} min), so whether it applied is not known"
+                    ),
+                    None => format!(
+                        "ChargePoint accepted it, but getLoad did not show {} on {} within the lease ({minutes} min)",
+                        unsettled.expect, self.scope
+                    ),
+                };
+                ticket.settle(Ok(WriteOutcome::Failed { reason }));
+                return;
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            if ticket.settled_elsewhere() {
+                return;
+            }
+            let fresh_within = pause;
+            pause = (pause * 2).min(MAX_SETTLE_PAUSE);
+            let Some(load) = self.read_load(fresh_within).await else {
+                continue;
+            };
+            if unsettled.expect.shown(self.scope, &load) {
+                if unsettled.lost.is_some() {
+                    let (write, expect) = (ticket.id(), unsettled.expect);
+                    self.tell(PortMessage::LostWriteShown { write, expect })
+                        .await;
+                }
+                ticket.settle(Ok(WriteOutcome::Confirmed));
+                return;
+            }
+            if let Some(cause) = &unsettled.lost {
+                let reason = self.not_shown(cause, unsettled.expect);
+                ticket.settle(Ok(WriteOutcome::Failed { reason }));
+                return;
+            }
+        }
+    }
+
+    /// The station's getLoad, no older than `fresh_within` (shared with its scrapes).
+    async fn read_load(&self, fresh_within: Duration) -> Option<StationLoad> {
+        let request = ReadRequest::Load {
+            station: self.context.station.clone(),
+            group: *self.context.group.borrow(),
+        };
+        let wait = self.context.options.gateway_wait();
+        match self.context.gateway.read(request, fresh_within, wait).await {
+            Ok(ReadReply::Load(load)) => load,
+            _ => None,
         }
     }
 
@@ -223,12 +438,13 @@ impl PortCalls {
         self.context.gateway.write(request, wait).await
     }
 
-    /// Reads getLoad back until it shows the write or the confirm timeout passes. Every
+    /// Reads getLoad back until it shows `expect` or the confirm timeout passes. Every
     /// read-back goes to the station before the write is answered, so the caller's next read
     /// shows it.
-    async fn confirm(&self, shows: impl Fn(&StationLoad) -> bool) -> WriteOutcome {
+    async fn confirm(&self, expect: Expect) -> ReadBack {
         let options = &self.context.options;
         let deadline = Instant::now() + options.confirm_timeout;
+        let mut read = false;
         loop {
             let request = ReadRequest::Load {
                 station: self.context.station.clone(),
@@ -241,14 +457,19 @@ impl PortCalls {
                 .read_back(request, options.gateway_wait())
                 .await
             {
-                let shown = shows(&load);
+                let shown = expect.shown(self.scope, &load);
                 (self.context.read_back)(load, requested);
                 if shown {
-                    return WriteOutcome::Confirmed;
+                    return ReadBack::Shown;
                 }
+                read = true;
             }
             if Instant::now() + options.confirm_poll > deadline {
-                return WriteOutcome::Pending;
+                return if read {
+                    ReadBack::NotShown
+                } else {
+                    ReadBack::Unread
+                };
             }
             tokio::time::sleep(options.confirm_poll).await;
         }

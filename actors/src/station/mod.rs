@@ -34,6 +34,7 @@ use crate::port::{
     PlanRefusals, PortActor, PortArguments, PortContext, PortMessage, PortRegisters, PortTasks,
     ReadBackSink, StationClearedSink,
 };
+use crate::writes::WriteLog;
 
 /// How far back getChargingSessionData looks for a port's latest session. ChargePoint pages at
 /// 100 sessions oldest first, so an unbounded query would return the oldest, not the latest.
@@ -57,6 +58,8 @@ pub struct StationArguments {
     pub options: Arc<FleetOptions>,
     /// Where every publish goes (the SSE stream subscribes); bounded, slow readers lag.
     pub publisher: broadcast::Sender<Publish>,
+    /// The fleet's write log: the station opens an entry for every write it routes.
+    pub writes: WriteLog,
 }
 
 /// The station's mailbox.
@@ -379,6 +382,7 @@ impl Actor for StationActor {
             station_cleared,
             tasks: PortTasks::default(),
             plan_refusals: PlanRefusals::default(),
+            writes: args.writes.clone(),
         });
         let registry = &args.device.registry;
         let station_scope = registry.writes_station_load().then_some(LoadScope::Station);

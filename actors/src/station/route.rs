@@ -1,26 +1,30 @@
 //! Where a write goes: the station checks it (see [`super::plan`]), remembers what a revert
-//! goes back to, and hands a port's write to that port's actor, which runs it and answers the
-//! caller; a write of a station-level Load point goes to the actor of the station's Load
-//! points, which runs it the same way. The station never waits for a write: it answers with a
-//! [`Routed`] per point, and the caller awaits the ports. clearAlarms runs in a task of the
-//! station's.
+//! goes back to, opens its entry in the fleet's write log, and hands a port's write to that
+//! port's actor, which runs it and answers the caller; a write of a station-level Load point
+//! goes to the actor of the station's Load points, which runs it the same way. The station
+//! never waits for a write: it answers with a [`Routed`] per point, and the caller awaits the
+//! ports ([`answers`]), for at most the fleet's write-answer bound: a write not settled by then
+//! is answered `pending`, with its id. clearAlarms runs in a task of the station's.
 
 use cp_registry::{Attribute, PointDef};
 use ractor::concurrency::{oneshot, OneshotReceiver};
 use ractor::RpcReplyPort;
+use serde_json::Value;
 
 use super::plan::{original_value, plan_revert, plan_write, WriteAction};
 use super::StationState;
 use crate::api::ClearAlarmsQuery;
 use crate::device::{error_chain, DeviceError};
-use crate::outcome::WriteOutcome;
-use crate::port::{report_write, PortMessage};
+use crate::outcome::{WriteAnswer, WriteOutcome};
+use crate::port::{report_write, PortMessage, WriteTicket};
+use crate::writes::{WriteId, WriteLog};
 
-/// A write's result as the station routes it: answered at once (refused, or nothing to send),
-/// or running at a port (or the station's clearAlarms task), which answers on the receiver.
+/// A write's result as the station routes it: answered at once (refused, with no entry in the
+/// write log; or nothing to send), or running at a port (or the station's clearAlarms task),
+/// which answers on the receiver.
 pub enum Routed {
-    Answered(Result<WriteOutcome, DeviceError>),
-    Running(OneshotReceiver<Result<WriteOutcome, DeviceError>>),
+    Answered(Option<WriteId>, Result<WriteOutcome, DeviceError>),
+    Running(WriteId, OneshotReceiver<Result<WriteOutcome, DeviceError>>),
 }
 
 /// The routed writes of one request, in the order asked.
@@ -47,7 +51,7 @@ impl StationState {
                 if action.is_ok() {
                     self.remember_original(&name);
                 }
-                let routed = self.route(&name, action);
+                let routed = self.route(&name, raw, action);
                 (name, routed)
             })
             .collect();
@@ -92,7 +96,8 @@ impl StationState {
             .into_iter()
             .map(|name| {
                 let action = self.plan_revert_of(&name);
-                let routed = self.route(&name, action);
+                // A revert has no value of its own: it goes back to whatever was before.
+                let routed = self.route(&name, Value::Null, action);
                 (name, routed)
             })
             .collect();
@@ -137,63 +142,84 @@ impl StationState {
         self.originals.insert(name.to_string(), original);
     }
 
-    /// Sends a checked write where it runs.
-    fn route(&mut self, name: &str, action: Result<WriteAction, DeviceError>) -> Routed {
+    /// Sends a checked write of `value` where it runs, with an entry in the write log.
+    fn route(
+        &mut self,
+        name: &str,
+        value: Value,
+        action: Result<WriteAction, DeviceError>,
+    ) -> Routed {
         let action = match action {
             Ok(action) => action,
             Err(e) => {
                 self.report_write(name, &Err(e.clone()));
-                return Routed::Answered(Err(e));
+                return Routed::Answered(None, Err(e));
             }
         };
+        let writes = &self.port_context.writes;
+        let write = writes.open(&self.path(), name, value);
+        let attribute = self
+            .device
+            .registry
+            .point(name)
+            .map_or("", |p| p.attribute.name());
         match action {
             WriteAction::Nothing => {
                 let done = Ok(WriteOutcome::Confirmed);
+                writes.settle(write, WriteOutcome::Confirmed);
                 self.report_write(name, &done);
-                Routed::Answered(done)
+                Routed::Answered(Some(write), done)
             }
-            WriteAction::Load { scope, write } => {
+            WriteAction::Load {
+                scope,
+                write: port_write,
+            } => {
                 let (reply, receiver) = oneshot();
-                let attribute = self
-                    .device
-                    .registry
-                    .point(name)
-                    .map_or("", |p| p.attribute.name());
+                let ticket = WriteTicket::new(
+                    write,
+                    attribute,
+                    std::sync::Arc::clone(&self.port_context),
+                    reply.into(),
+                );
                 let message = PortMessage::Write {
                     point: name.to_string(),
-                    attribute,
-                    write,
-                    reply: reply.into(),
+                    write: port_write,
+                    ticket,
+                };
+                let unavailable = |reason: String| {
+                    // The ticket, dropped with the message, has settled the entry as not sent.
+                    Routed::Answered(Some(write), Err(self.unavailable(reason)))
                 };
                 let Some(child) = self.ports.get(&scope) else {
-                    return Routed::Answered(Err(
-                        self.unavailable(format!("point {name}: {scope} has no write actor"))
-                    ));
+                    drop(message);
+                    return unavailable(format!("point {name}: {scope} has no write actor"));
                 };
                 match child.actor.cast(message) {
-                    Ok(()) => Routed::Running(receiver),
-                    Err(e) => Routed::Answered(Err(
-                        self.unavailable(format!("point {name}: {scope} is restarting ({e})"))
-                    )),
+                    Ok(()) => Routed::Running(write, receiver),
+                    Err(e) => unavailable(format!("point {name}: {scope} is restarting ({e})")),
                 }
             }
-            WriteAction::ClearAlarms => Routed::Running(self.clear_alarms()),
+            WriteAction::ClearAlarms => {
+                let (reply, receiver) = oneshot();
+                let context = std::sync::Arc::clone(&self.port_context);
+                self.clear_alarms(WriteTicket::new(write, attribute, context, reply.into()));
+                Routed::Running(write, receiver)
+            }
         }
     }
 
-    /// clearAlarms for the station, in a task; answers on the receiver.
-    fn clear_alarms(&mut self) -> OneshotReceiver<Result<WriteOutcome, DeviceError>> {
-        let (reply, receiver) = oneshot();
+    /// clearAlarms for the station, in a task; settles `ticket`.
+    fn clear_alarms(&mut self, mut ticket: WriteTicket) {
         let gateway = self.gateway.clone();
         let wait = self.options.gateway_wait();
         let device = self.path();
-        let context = std::sync::Arc::clone(&self.port_context);
         let cleared = std::sync::Arc::clone(&self.alarms_cleared_sink);
         let request = crate::gateway::WriteRequest::ClearAlarms(ClearAlarmsQuery {
             station_id: Some(self.station().clone()),
             ..ClearAlarmsQuery::default()
         });
         self.tasks.spawn(async move {
+            ticket.mark_sent();
             let outcome = match gateway.write(request, wait).await {
                 Ok(_) => {
                     // Before the answer, so a read after it shows no alarms; a getAlarms
@@ -208,11 +234,8 @@ impl StationState {
                     reason: error_chain(&e),
                 }),
             };
-            report_write(&context, Attribute::ClearAlarms.name(), &outcome);
-            // The caller may have given up waiting.
-            let _ = reply.send(outcome);
+            ticket.settle(outcome);
         });
-        receiver
     }
 
     fn unavailable(&self, reason: String) -> DeviceError {
@@ -231,28 +254,38 @@ impl StationState {
     }
 }
 
-/// Waits for routed writes to be answered, within `timeout` in all.
+/// Waits for routed writes to be answered, until `deadline` in all: a write still running
+/// then is answered `pending` with its id, and settles in `writes` (see [`crate::Fleet::write`]).
 pub async fn answers(
     device: &str,
     routed: RoutedWrites,
-    timeout: std::time::Duration,
-) -> Vec<(String, Result<WriteOutcome, DeviceError>)> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    deadline: tokio::time::Instant,
+    writes: &WriteLog,
+) -> Vec<(String, Result<WriteAnswer, DeviceError>)> {
     let mut results = Vec::with_capacity(routed.len());
     for (name, routed) in routed {
         let result = match routed {
-            Routed::Answered(result) => result,
-            Routed::Running(receiver) => match tokio::time::timeout_at(deadline, receiver).await {
-                Ok(Ok(result)) => result,
-                Ok(Err(_)) => Err(DeviceError::Unavailable {
-                    device: device.to_string(),
-                    reason: format!("point {name}: the port failed before running the write"),
-                }),
-                Err(_) => Err(DeviceError::Unavailable {
-                    device: device.to_string(),
-                    reason: format!("point {name}: the write was not answered in time"),
-                }),
-            },
+            Routed::Answered(write, result) => result.map(|outcome| WriteAnswer { write, outcome }),
+            Routed::Running(write, receiver) => {
+                let answer = |outcome| WriteAnswer {
+                    write: Some(write),
+                    outcome,
+                };
+                match tokio::time::timeout_at(deadline, receiver).await {
+                    Ok(Ok(result)) => result.map(answer),
+                    // The write's ticket was dropped: it settled the entry with the reason.
+                    Ok(Err(_)) => match writes.get(write) {
+                        Some(record) => Ok(answer(record.outcome)),
+                        None => Err(DeviceError::Unavailable {
+                            device: device.to_string(),
+                            reason: format!(
+                                "point {name}: the port failed before running the write"
+                            ),
+                        }),
+                    },
+                    Err(_) => Ok(answer(WriteOutcome::Pending)),
+                }
+            }
         };
         results.push((name, result));
     }

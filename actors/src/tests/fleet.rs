@@ -244,7 +244,11 @@ async fn starting_values_are_written_only_when_asked_and_revert_returns_to_them(
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(2.0)));
     // Reverting a limit on a shed port goes back to the Starting Value at once.
     assert_eq!(
-        asked.revert_point(DEVICE, "allowedLoad").await.unwrap(),
+        asked
+            .revert_point(DEVICE, "allowedLoad")
+            .await
+            .unwrap()
+            .outcome,
         WriteOutcome::Confirmed
     );
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(5.0)));

@@ -2,6 +2,7 @@
 //! paused clock: scrapes and publishes, the spec's write semantics, leases, supervision.
 //! This module holds the fixtures; each suite has its own module.
 
+mod answers;
 mod fleet;
 mod leases;
 mod restarts;
@@ -23,7 +24,8 @@ use tokio::sync::broadcast;
 use crate::api::{ChargePointApi, ShedLimit};
 use crate::fake_api::{station_id, Fail, FakeApi};
 use crate::{
-    DeviceError, FailureKind, Fleet, FleetOptions, GatewayOptions, Liveness, Publish, WriteOutcome,
+    DeviceError, FailureKind, Fleet, FleetOptions, GatewayOptions, Liveness, Publish, WriteAnswer,
+    WriteOutcome,
 };
 use cp_registry::FleetConfig;
 
@@ -80,6 +82,9 @@ fn options() -> FleetOptions {
         },
         confirm_timeout: Duration::from_secs(10),
         confirm_poll: Duration::from_secs(1),
+        // Past the confirm timeout, so a write ChargePoint answers is answered with its
+        // outcome; `writes` tests the bound itself.
+        write_answer_timeout: Duration::from_secs(60),
         ..FleetOptions::default()
     }
 }
@@ -134,7 +139,18 @@ async fn set(
     point: &str,
     value: serde_json::Value,
 ) -> Result<WriteOutcome, DeviceError> {
-    fleet.set_point(DEVICE, point, value).await
+    fleet
+        .set_point(DEVICE, point, value)
+        .await
+        .map(|answer| answer.outcome)
+}
+
+/// The outcomes of a device revert, by point.
+fn outcomes(answers: Vec<(String, WriteAnswer)>) -> Vec<(String, WriteOutcome)> {
+    answers
+        .into_iter()
+        .map(|(point, answer)| (point, answer.outcome))
+        .collect()
 }
 
 /// Writes `point` and checks what became of the write.

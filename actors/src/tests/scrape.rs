@@ -214,7 +214,7 @@ async fn a_retried_call_names_its_error_within_the_scrape_and_recovers_at_once()
         failure.text,
         "getLoad: no answer after 10 s; retrying after: getLoad: HTTP status 503"
     );
-    api.stop_failing(ApiMethod::GetLoad);
+    api.heal(ApiMethod::GetLoad);
     let publish = next_publish_of(&mut rx, DEVICE).await;
     assert!(publish.message.values.contains_key("portLoad"));
     // The next retry, at most 15 s on, not the next tick.

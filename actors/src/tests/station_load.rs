@@ -141,7 +141,7 @@ async fn a_device_revert_clears_the_station_it_shed_and_forgets_the_station_limi
     let (api, fleet) = station().await;
     expect_write(&fleet, "allowedLoad", json!(6.0), WriteOutcome::Stored).await;
     expect_write(&fleet, "shedState", json!(1), WriteOutcome::Confirmed).await;
-    let outcomes = fleet.revert_device(DEVICE).await.expect("revert runs");
+    let outcomes = outcomes(fleet.revert_device(DEVICE).await.expect("revert runs"));
     assert_eq!(
         outcomes,
         [

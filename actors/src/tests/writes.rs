@@ -237,13 +237,17 @@ async fn revert_clears_the_shed_and_restores_limits() {
     let (api, fleet) = one_station().await;
     shed_at(&fleet, 3.0).await;
     assert_eq!(
-        fleet.revert_point(DEVICE, "shedState").await.unwrap(),
+        fleet
+            .revert_point(DEVICE, "shedState")
+            .await
+            .unwrap()
+            .outcome,
         WriteOutcome::Confirmed
     );
     assert_eq!(shed_of(&api, 0), None);
     // shedState=1 again uses the stored limit: reverting the shed kept the intent.
     set(&fleet, "shedState", json!(1)).await.unwrap();
-    let outcomes = fleet.revert_device(DEVICE).await.unwrap();
+    let outcomes = outcomes(fleet.revert_device(DEVICE).await.unwrap());
     // Only the points written since start (issue 13 item 9): clearAlarms has a Starting Value
     // but was never written, so it is left alone. Forgetting the intent sends nothing.
     assert_eq!(

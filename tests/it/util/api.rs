@@ -81,6 +81,39 @@ pub async fn write(
     call(app, Method::PUT, &point_uri(point), Some(body), token).await
 }
 
+/// A write answer (or a request's status and answer, or a multi-point answer) without the
+/// writes' ids, which depend on how many writes came before: `{"outcome": "confirmed"}`.
+pub fn unnumbered<T: Unnumber>(answer: T) -> T {
+    answer.unnumber()
+}
+
+/// What [`unnumbered`] takes.
+pub trait Unnumber {
+    fn unnumber(self) -> Self;
+}
+
+impl Unnumber for Value {
+    fn unnumber(mut self) -> Self {
+        strip_ids(&mut self);
+        self
+    }
+}
+
+impl Unnumber for (StatusCode, Value) {
+    fn unnumber(self) -> Self {
+        (self.0, self.1.unnumber())
+    }
+}
+
+fn strip_ids(value: &mut Value) {
+    if let Some(map) = value.as_object_mut() {
+        if map.get("write").is_some_and(Value::is_u64) {
+            map.remove("write");
+        }
+        map.values_mut().for_each(strip_ids);
+    }
+}
+
 /// The answer to a refused request: its status and `{"error": {kind, message}}`.
 pub fn refusal(status: StatusCode, kind: &str, message: &str) -> (StatusCode, Value) {
     (status, json!({"error": {"kind": kind, "message": message}}))
