@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use crate::error::{Position, Problems, RegistryError};
 use crate::jsonc::JsonDoc;
-use crate::read::{read_all, read_text};
+use crate::read::{read_all, read_secret, read_text};
 use crate::records::StationId;
 use crate::seconds::duration_from_seconds;
 use crate::secret::Secret;
@@ -505,7 +505,7 @@ impl<'d> Fields<'d> {
             }
         } else {
             let file = base.join(named);
-            match std::fs::read_to_string(&file) {
+            match read_secret(&file) {
                 // A trailing newline is an artefact of `echo secret > file`, not the secret.
                 Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
                 Err(source) => {

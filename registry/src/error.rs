@@ -7,6 +7,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::read::FileError;
+
 /// Where a problem is: a file and a 1-based line (0 when the problem concerns the whole file).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Position {
@@ -36,12 +38,12 @@ impl fmt::Display for Position {
 /// One problem in a configuration file.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// The file could not be read.
+    /// The file could not be read: missing, not a regular file, too large.
     #[error("{}: cannot read", path.display())]
     Io {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
 
     /// A path given to `check`/`load` is neither a device config, a CSV, a fleet file nor a
@@ -222,7 +224,7 @@ pub enum RegistryError {
         key: &'static str,
         file: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
 
     /// An account gives none or several of password / password_env / password_file (or the
@@ -258,6 +260,16 @@ pub enum RegistryError {
         pos: Position,
         reference: String,
         looked: PathBuf,
+    },
+
+    /// A device config's registry_config names something that is not a readable file.
+    #[error("{pos}: registry_config '{reference}': cannot read {}", looked.display())]
+    RegistryUnreadable {
+        pos: Position,
+        reference: String,
+        looked: PathBuf,
+        #[source]
+        source: FileError,
     },
 
     /// The same username is configured with two different passwords.
@@ -309,6 +321,7 @@ impl RegistryError {
             | E::UnknownAccount { pos, .. }
             | E::Duplicate { pos, .. }
             | E::RegistryNotFound { pos, .. }
+            | E::RegistryUnreadable { pos, .. }
             | E::ConflictingPassword { pos, .. } => Some(pos),
         }
     }

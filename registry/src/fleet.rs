@@ -56,6 +56,11 @@ use crate::secret::Secret;
 
 mod load;
 
+/// The most stations a fleet may list, over all its station sets and device configs. Ten times
+/// the 10,000-station fleet the supervisor is measured at (each station is an actor and about
+/// a dozen metric series); beyond it a station range is a typo (`"count": 1000000`).
+pub const MAX_FLEET_STATIONS: usize = 100_000;
+
 /// The file name that marks a fleet file inside a fleet directory.
 pub const FLEET_FILE: &str = "fleet.json";
 

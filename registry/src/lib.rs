@@ -13,7 +13,7 @@
 //! - `config`: VOLTTRON device configs ([`DeviceConfig`], [`DevicePath`]).
 //! - `fleet`: fleet directories and fleet files ([`FleetConfig`], [`Account`], [`StationSet`]).
 //! - `summary`: what a fleet will do, in numbers ([`FleetSummary`]).
-//! - `read`: reading a configuration file whole, with its path in the error.
+//! - `read`: reading a configuration or secret file whole: regular files only, size-capped.
 //! - `seconds`: seconds as durations, with the range every interval and currency shares.
 //! - `error`: every configuration problem ([`RegistryError`]), collected into [`Problems`].
 
@@ -44,6 +44,7 @@ pub use fleet::{
 pub use method::ApiMethod;
 pub use point::{CoerceError, PointMeta, PointValue};
 pub use publish::AllMessage;
+pub use read::{probe, Capped, FileError, MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES};
 pub use records::*;
 pub use registry::{
     PointDef, Registry, MAX_PORT_NUMBER, STATIC_MIN_CURRENCY, STATION_GROUP_REFRESH,

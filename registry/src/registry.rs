@@ -25,7 +25,7 @@ use crate::error::{Position, Problems, RegistryError, RegistryWarning};
 use crate::limits;
 use crate::method::ApiMethod;
 use crate::point::{parse_bool, PointValue};
-use crate::read::read_all;
+use crate::read::{read_all, read_config};
 use crate::records::PortNumber;
 use crate::seconds::duration_from_seconds;
 
@@ -164,11 +164,8 @@ impl Registry {
     /// # Errors
     /// Every problem of the file, each with its line.
     pub fn parse(path: &Path) -> Result<Registry, Problems> {
-        let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Registry::parse_reader(file, path)
+        let bytes = read_config(path)?;
+        Registry::parse_reader(&bytes[..], path)
     }
 
     /// Validates registry CSV bytes; `path` only names the source in messages.

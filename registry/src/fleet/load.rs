@@ -17,7 +17,7 @@ use crate::config::{
 };
 use crate::error::{Position, Problems, RegistryError};
 use crate::jsonc::JsonDoc;
-use crate::read::read_text;
+use crate::read::{read_config, read_text, FileError};
 use crate::records::StationId;
 use crate::registry::Registry;
 use crate::secret::Secret;
@@ -71,7 +71,17 @@ impl Loader {
             self.fleet_file(&fleet_file);
         }
         let mut configs = Vec::new();
-        collect_files(&dir.join("devices"), &mut configs);
+        let mut walked = std::collections::HashSet::new();
+        if collect_files(&dir.join("devices"), &mut configs, &mut walked, 0).is_err() {
+            self.problems.push(RegistryError::Unrecognised {
+                path: dir.join("devices"),
+                what: format!(
+                    "more than {MAX_DEVICE_CONFIGS} files below it, the most device configs a \
+                     fleet may have"
+                ),
+            });
+            return;
+        }
         if let Ok(entries) = std::fs::read_dir(dir) {
             for entry in entries.flatten() {
                 let p = entry.path();
@@ -158,21 +168,38 @@ impl Loader {
         if let Some(r) = self.registries.get(path) {
             return r.clone();
         }
-        let loaded = if path.is_file() {
-            match Registry::parse(path) {
+        let loaded = match read_config(path) {
+            Ok(bytes) => match Registry::parse_reader(&bytes[..], path) {
                 Ok(r) => Some(Arc::new(r)),
                 Err(p) => {
                     self.problems.extend(p);
                     None
                 }
+            },
+            Err(RegistryError::Io {
+                source: FileError::NotFound,
+                ..
+            }) => {
+                self.problems.push(RegistryError::RegistryNotFound {
+                    pos,
+                    reference: reference.to_string(),
+                    looked: path.to_path_buf(),
+                });
+                None
             }
-        } else {
-            self.problems.push(RegistryError::RegistryNotFound {
-                pos,
-                reference: reference.to_string(),
-                looked: path.to_path_buf(),
-            });
-            None
+            Err(RegistryError::Io { source, .. }) => {
+                self.problems.push(RegistryError::RegistryUnreadable {
+                    pos,
+                    reference: reference.to_string(),
+                    looked: path.to_path_buf(),
+                    source,
+                });
+                None
+            }
+            Err(other) => {
+                self.problems.push(other);
+                None
+            }
         };
         self.registries.insert(path.to_path_buf(), loaded.clone());
         loaded
@@ -266,10 +293,35 @@ fn is_device_config_name(name: &str, path: &Path) -> bool {
         || read_text(path).is_ok_and(|t| t.contains("\"driver_config\""))
 }
 
-/// Files below `dir`, recursively, skipping hidden ones and CSVs.
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+/// How deep below `devices/` device configs are looked for. VOLTTRON names devices
+/// `campus/building/unit`, three levels; sixteen leaves room for deeper names and stops a
+/// walk that a symbolic link would otherwise lead round forever.
+const MAX_STORE_DEPTH: usize = 16;
+
+/// The most device configs a fleet directory may hold: one per station, as many as
+/// [`super::MAX_FLEET_STATIONS`].
+const MAX_DEVICE_CONFIGS: usize = super::MAX_FLEET_STATIONS;
+
+/// Files below `dir`, recursively, skipping hidden ones and CSVs. A directory reached twice
+/// (through a symbolic link) is walked once. `Err` when there are more than
+/// [`MAX_DEVICE_CONFIGS`].
+fn collect_files(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    walked: &mut std::collections::HashSet<PathBuf>,
+    depth: usize,
+) -> Result<(), ()> {
+    if depth > MAX_STORE_DEPTH {
+        return Ok(());
+    }
+    let Ok(real) = dir.canonicalize() else {
+        return Ok(());
+    };
+    if !walked.insert(real) {
+        return Ok(());
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return Ok(());
     };
     for entry in entries.flatten() {
         let p = entry.path();
@@ -278,11 +330,15 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
             continue;
         }
         if p.is_dir() {
-            collect_files(&p, out);
+            collect_files(&p, out, walked, depth + 1)?;
         } else if !name.to_ascii_lowercase().ends_with(".csv") {
+            if out.len() >= MAX_DEVICE_CONFIGS {
+                return Err(());
+            }
             out.push(p);
         }
     }
+    Ok(())
 }
 
 /// The length of the list at `object/key` (a problem, and 0, when it is not a list).

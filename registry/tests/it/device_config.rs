@@ -137,11 +137,55 @@ fn password_from_a_file_is_read_relative_to_the_config_without_its_newline() {
     assert_eq!(
         e.to_string(),
         format!(
-            "{}:4: account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: cannot read password file {}: No such file or directory (os error 2)",
+            "{}:4: account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: cannot read password file {}: no such file or directory",
             path.display(),
             dir.path().join("secret.txt").display()
         )
     );
+}
+
+/// Issue 14: `/dev/urandom` as a password file grew to 12 GB; a FIFO blocked forever.
+#[test]
+fn password_file_that_is_a_device_a_fifo_or_too_large_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo runs");
+    std::fs::write(dir.path().join("big"), vec![b'x'; 4097]).expect("write");
+    let path = dir.path().join("cp1.config");
+    let account = "account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151";
+    for (file, why) in [
+        (
+            "/dev/urandom".to_string(),
+            "is a character device, not a regular file",
+        ),
+        (
+            fifo.display().to_string(),
+            "is a named pipe (FIFO), not a regular file",
+        ),
+        (
+            dir.path().join("big").display().to_string(),
+            "is larger than 4 KiB, the most a password or token file may be (is it the right file?)",
+        ),
+        (
+            dir.path().display().to_string(),
+            "is a directory, not a file",
+        ),
+    ] {
+        let text = SPEC_SAMPLE.replace(
+            "\"password\"   : \"**Put your chargepoint API passqword here**\"",
+            &format!("\"password_file\": \"{file}\""),
+        );
+        std::fs::write(&path, text).expect("write");
+        let e = DeviceConfig::parse(&path).expect_err("not a password file");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:4: {account}: cannot read password file {file}: {why}",
+                path.display()
+            )
+        );
+    }
 }
 
 #[test]

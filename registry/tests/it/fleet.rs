@@ -350,3 +350,72 @@ fn shed_lease_minutes_comes_from_a_station_set_and_must_be_a_whole_number() {
         )]
     );
 }
+
+/// Issue 14: a walk of `devices/` that symbolic links lead back up must end, and read each
+/// device config once.
+#[test]
+fn symbolic_links_that_lead_back_up_the_store_are_walked_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(root, "cp.csv", CSV);
+    write(
+        root,
+        "devices/campus/bldg/cp1",
+        &config("alice", "pw", "1:1"),
+    );
+    for name in ["up", "up2", "up3"] {
+        std::os::unix::fs::symlink("../..", root.join("devices/campus/bldg").join(name))
+            .expect("symlink");
+    }
+    let fleet = FleetConfig::load(root).expect("valid");
+    let paths: Vec<String> = fleet.devices().iter().map(|d| d.path.to_string()).collect();
+    assert_eq!(paths, ["campus/bldg/cp1"]);
+}
+
+fn all_lines(path: &Path) -> Vec<String> {
+    FleetConfig::load(path)
+        .expect_err("invalid")
+        .lines()
+        .collect()
+}
+
+/// Issue 14: a fleet path that is a FIFO blocked `check` and `run` forever; a directory or a
+/// device given as a registry was "not found".
+#[test]
+fn fifos_devices_and_directories_are_refused_for_what_they_are() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let fifo = root.join("fleet.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo runs");
+    assert_eq!(
+        all_lines(&fifo),
+        [format!(
+            "{}: cannot read: is a named pipe (FIFO), not a regular file",
+            fifo.display()
+        )]
+    );
+    std::fs::create_dir(root.join("sub")).expect("mkdir");
+    let fleet = root.join("f.json");
+    write(
+        root,
+        "f.json",
+        "{\"accounts\": [{\"name\": \"a\", \"username\": \"u\", \"password\": \"p\"}],\n\
+         \"station_sets\": [\n\
+         {\"account\": \"a\", \"registry_config\": \"sub\", \"stations\": [\"1:1\"], \"device_path\": \"x/{station_number}\"},\n\
+         {\"account\": \"a\", \"registry_config\": \"/dev/zero\", \"stations\": [\"1:2\"], \"device_path\": \"y/{station_number}\"}\n]}",
+    );
+    let f = fleet.display();
+    assert_eq!(
+        all_lines(&fleet),
+        [
+            format!(
+                "{f}:3: registry_config 'sub': cannot read {}: is a directory, not a file",
+                root.join("sub").display()
+            ),
+            format!(
+                "{f}:4: registry_config '/dev/zero': cannot read /dev/zero: is a character device, not a regular file"
+            ),
+        ]
+    );
+}
