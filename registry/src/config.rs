@@ -19,8 +19,9 @@
 //! as VOLTTRON names devices; a config outside `devices/` uses its legacy `campus`, `building`,
 //! `unit` keys when present, else its file stem.
 //! `config://name.csv` names the file `name.csv` in the config-store root: the directory holding
-//! `devices/`, or the config's own directory. Any other `registry_config` is a path relative to
-//! the config file.
+//! `devices/`, or the config's own directory. Such a name stays inside the store: `..`, an
+//! absolute path or a symbolic link leading out of it is refused. Any other `registry_config`
+//! is a path relative to the config file.
 
 use std::fmt;
 use std::io::Read;
@@ -212,12 +213,24 @@ impl DeviceConfig {
         let heart_beat_point = f.string("", "heart_beat_point", false);
         let timezone = f.string("", "timezone", false);
         let device_path = device_path(&mut f, path);
+        let registry_path = registry_config
+            .as_deref()
+            .and_then(|r| f.registry_path("", r, path));
 
-        match (driver, registry_config, interval, device_path) {
-            (Some(driver), Some(registry_config), Some(interval), Some(device_path))
-                if f.problems.is_empty() =>
-            {
-                let registry_path = resolve_registry(&registry_config, path);
+        match (
+            driver,
+            registry_config,
+            registry_path,
+            interval,
+            device_path,
+        ) {
+            (
+                Some(driver),
+                Some(registry_config),
+                Some(registry_path),
+                Some(interval),
+                Some(device_path),
+            ) if f.problems.is_empty() => {
                 let config = DeviceConfig {
                     source: path.to_path_buf(),
                     path: device_path,
@@ -305,14 +318,61 @@ pub(crate) fn store_root(path: &Path) -> PathBuf {
     path.parent().unwrap_or(Path::new("")).to_path_buf()
 }
 
-/// Resolves a `registry_config` of the config at `config_path`.
-pub(crate) fn resolve_registry(reference: &str, config_path: &Path) -> PathBuf {
+/// Resolves a `registry_config` of the config at `config_path`. A `config://` name is a file
+/// of the config store and must stay inside it: `Err` says why it does not (`..`, an absolute
+/// path, no name at all). Any other reference is a path relative to the config file, as its
+/// author wrote it.
+pub(crate) fn resolve_registry(
+    reference: &str,
+    config_path: &Path,
+) -> Result<PathBuf, &'static str> {
     match reference.strip_prefix(CONFIG_STORE_PREFIX) {
-        Some(name) => store_root(config_path).join(name),
-        None => config_path
+        Some(name) => {
+            let name = Path::new(name);
+            let mut parts = 0;
+            for c in name.components() {
+                match c {
+                    Component::Normal(_) => parts += 1,
+                    Component::CurDir => {}
+                    Component::ParentDir => return Err("'..' would climb out of it"),
+                    Component::RootDir | Component::Prefix(_) => {
+                        return Err("an absolute path is not a name in it")
+                    }
+                }
+            }
+            if parts == 0 {
+                return Err("it names no file");
+            }
+            Ok(store_root(config_path).join(name))
+        }
+        None => Ok(config_path
             .parent()
             .unwrap_or(Path::new(""))
-            .join(reference),
+            .join(reference)),
+    }
+}
+
+/// Whether the registry a `config://` reference resolved to (`resolved`, of the config at
+/// `config_path`) really lies inside the config store once symbolic links are followed: `Err`
+/// with the store's root when a link leads out of it. Other references, and files that do not
+/// exist (reported as not found), pass.
+pub(crate) fn check_inside_store(
+    reference: &str,
+    config_path: &Path,
+    resolved: &Path,
+) -> Result<(), PathBuf> {
+    if !reference.starts_with(CONFIG_STORE_PREFIX) {
+        return Ok(());
+    }
+    let root = store_root(config_path);
+    let root = if root.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        root
+    };
+    match (root.canonicalize(), resolved.canonicalize()) {
+        (Ok(real_root), Ok(real)) if !real.starts_with(&real_root) => Err(root),
+        _ => Ok(()),
     }
 }
 
@@ -372,6 +432,29 @@ impl<'d> Fields<'d> {
             Some(Value::String(_)) | None => None,
             Some(v) => {
                 self.bad(object, key, "a string", v);
+                None
+            }
+        }
+    }
+
+    /// The file `reference`, the `registry_config` of the object at `object` in the config at
+    /// `config_path`, resolves to; `None` (a problem recorded) for a `config://` name that
+    /// would leave the config store.
+    pub(crate) fn registry_path(
+        &mut self,
+        object: &str,
+        reference: &str,
+        config_path: &Path,
+    ) -> Option<PathBuf> {
+        match resolve_registry(reference, config_path) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                self.problems.push(RegistryError::OutsideStore {
+                    pos: self.doc.pos(&format!("{object}/registry_config")),
+                    reference: reference.to_string(),
+                    root: store_root(config_path),
+                    why: why.to_string(),
+                });
                 None
             }
         }

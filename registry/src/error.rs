@@ -63,6 +63,11 @@ pub enum RegistryError {
         found: String,
     },
 
+    /// The first line names none of the registry's columns: the file is something else (and
+    /// what it holds is not echoed).
+    #[error("{pos}: not a registry CSV: its first line names none of the registry's columns (expected a header like {expected})")]
+    NotARegistry { pos: Position, expected: String },
+
     /// A row has no Volttron Point Name.
     #[error("{pos}: empty Volttron Point Name")]
     EmptyPointName { pos: Position },
@@ -272,6 +277,19 @@ pub enum RegistryError {
         source: FileError,
     },
 
+    /// A `config://` registry name that leads out of the config store (`..`, an absolute
+    /// path, a symbolic link): such a name is refused before anything is read.
+    #[error(
+        "{pos}: registry_config '{reference}' must name a file inside the config store {} ({why}), like config://chargepoint.csv",
+        root.display()
+    )]
+    OutsideStore {
+        pos: Position,
+        reference: String,
+        root: PathBuf,
+        why: String,
+    },
+
     /// The same username is configured with two different passwords.
     #[error("{pos}: username {username} is configured with a different password at {first}")]
     ConflictingPassword {
@@ -299,6 +317,7 @@ impl RegistryError {
             E::Io { .. } | E::Unrecognised { .. } => None,
             E::Csv { pos, .. }
             | E::MissingColumn { pos, .. }
+            | E::NotARegistry { pos, .. }
             | E::EmptyPointName { pos }
             | E::UnknownRegister { pos, .. }
             | E::UnknownAttribute { pos, .. }
@@ -322,6 +341,7 @@ impl RegistryError {
             | E::Duplicate { pos, .. }
             | E::RegistryNotFound { pos, .. }
             | E::RegistryUnreadable { pos, .. }
+            | E::OutsideStore { pos, .. }
             | E::ConflictingPassword { pos, .. } => Some(pos),
         }
     }

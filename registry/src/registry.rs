@@ -209,6 +209,14 @@ impl Registry {
                 columns.entry(canonical).or_insert(i);
             }
         }
+        if columns.is_empty() {
+            // Nothing says this file is a registry: its content is not ours to show.
+            return Err(RegistryError::NotARegistry {
+                pos: pos(header_line),
+                expected: COLUMNS[..9].join(","),
+            }
+            .into());
+        }
         let found = header
             .iter()
             .map(|h| h.trim().trim_start_matches('\u{feff}'))

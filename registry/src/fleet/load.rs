@@ -13,7 +13,7 @@ use super::{
     FLEET_FILE, PLACEHOLDERS,
 };
 use crate::config::{
-    resolve_registry, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL, DEVICE_PATH_FORM,
+    check_inside_store, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL, DEVICE_PATH_FORM,
 };
 use crate::error::{Position, Problems, RegistryError};
 use crate::jsonc::JsonDoc;
@@ -114,7 +114,12 @@ impl Loader {
             }
         };
         let pos = Position::new(path, 0);
-        let registry = self.registry(&config.registry_config, &config.registry_path, registry_pos);
+        let registry = self.registry(
+            &config.registry_config,
+            &config.registry_path,
+            path,
+            registry_pos,
+        );
         let account = self.account_for_username(
             &config.driver.username,
             &config.driver.password,
@@ -164,7 +169,24 @@ impl Loader {
         id
     }
 
-    fn registry(&mut self, reference: &str, path: &Path, pos: Position) -> Option<Arc<Registry>> {
+    /// The registry `reference` (written at `pos` in the config at `config_path`) resolved to
+    /// `path`: loaded once, shared by every set that names it.
+    fn registry(
+        &mut self,
+        reference: &str,
+        path: &Path,
+        config_path: &Path,
+        pos: Position,
+    ) -> Option<Arc<Registry>> {
+        if let Err(root) = check_inside_store(reference, config_path, path) {
+            self.problems.push(RegistryError::OutsideStore {
+                pos,
+                reference: reference.to_string(),
+                root,
+                why: "a symbolic link leads out of it".to_string(),
+            });
+            return None;
+        }
         if let Some(r) = self.registries.get(path) {
             return r.clone();
         }
@@ -250,8 +272,12 @@ impl Loader {
         }
         self.problems.extend(f.finish());
         for p in pending {
-            let registry =
-                self.registry(&p.registry_config, &p.registry_path, p.registry_pos.clone());
+            let registry = self.registry(
+                &p.registry_config,
+                &p.registry_path,
+                path,
+                p.registry_pos.clone(),
+            );
             if let Some(registry) = registry {
                 self.sets.push(p.into_set(registry));
             }
@@ -443,8 +469,8 @@ fn parse_station_set(
     let heart_beat_point = f.string(object, "heart_beat_point", false);
     let timezone = f.string(object, "timezone", false);
     let registry_config = registry_config?;
-    // resolve_registry treats its argument as a file inside `base`.
-    let registry_path = resolve_registry(&registry_config, &base.join(FLEET_FILE));
+    // The fleet file stands for its directory: registries resolve next to it.
+    let registry_path = f.registry_path(object, &registry_config, &base.join(FLEET_FILE))?;
     Some(PendingSet {
         account: account?,
         stations: stations?,

@@ -246,3 +246,36 @@ fn shed_lease_minutes_is_a_driver_config_setting() {
         ["cp1.config:1: bad 'driver_config.shed_lease_minutes' (expected an integer 0 or more, found 1.5)"]
     );
 }
+
+/// Issue 14: `config://../../etc/passwd` was followed and its first line echoed.
+#[test]
+fn config_store_names_that_climb_out_or_are_absolute_are_refused() {
+    let error = |name: &str| {
+        parse(
+            &SPEC_SAMPLE.replace("config://chargepoint.csv", name),
+            "store/devices/campus/building/chargepoint1",
+        )
+        .unwrap_err()
+    };
+    assert_eq!(
+        error("config://../../etc/passwd"),
+        ["store/devices/campus/building/chargepoint1:8: registry_config 'config://../../etc/passwd' must name a file inside the config store store ('..' would climb out of it), like config://chargepoint.csv"]
+    );
+    assert_eq!(
+        error("config:///etc/passwd"),
+        ["store/devices/campus/building/chargepoint1:8: registry_config 'config:///etc/passwd' must name a file inside the config store store (an absolute path is not a name in it), like config://chargepoint.csv"]
+    );
+    assert_eq!(
+        error("config://"),
+        ["store/devices/campus/building/chargepoint1:8: registry_config 'config://' must name a file inside the config store store (it names no file), like config://chargepoint.csv"]
+    );
+    let inside = parse(
+        &SPEC_SAMPLE.replace("config://chargepoint.csv", "config://registries/./cp.csv"),
+        "store/devices/campus/building/chargepoint1",
+    )
+    .expect("a name in a subdirectory of the store is fine");
+    assert_eq!(
+        inside.registry_path,
+        PathBuf::from("store/registries/./cp.csv")
+    );
+}

@@ -419,3 +419,40 @@ fn fifos_devices_and_directories_are_refused_for_what_they_are() {
         ]
     );
 }
+
+/// Issue 14: a `config://` name must not reach out of the store through a symbolic link, and
+/// a file that is not a registry is never quoted in an error.
+#[test]
+fn a_symlink_out_of_the_store_is_refused_and_foreign_files_are_not_echoed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let outside = dir.path().join("outside");
+    write(&outside, "secret.csv", "root:x:0:0:root:/root:/bin/bash\n");
+    let root = dir.path().join("store");
+    write(&root, "devices/a/b/cp1", &config("alice", "pw", "1:1"));
+    std::os::unix::fs::symlink(outside.join("secret.csv"), root.join("cp.csv")).expect("symlink");
+    let lines = all_lines(&root);
+    assert_eq!(
+        lines,
+        [format!(
+            "{}:2: registry_config 'config://cp.csv' must name a file inside the config store {} (a symbolic link leads out of it), like config://chargepoint.csv",
+            root.join("devices/a/b/cp1").display(),
+            root.display()
+        )]
+    );
+    // A plain path may lead anywhere its author chose, but what is there is not shown.
+    std::fs::remove_file(root.join("cp.csv")).expect("rm");
+    write(
+        &root,
+        "devices/a/b/cp1",
+        &config("alice", "pw", "1:1").replace("config://cp.csv", "../../../../outside/secret.csv"),
+    );
+    let lines = all_lines(&root);
+    assert_eq!(
+        lines,
+        [format!(
+            "{}:1: not a registry CSV: its first line names none of the registry's columns (expected a header like Volttron Point Name,Attribute Name,Register Name,Port #,Type,Units,Starting Value,Writable,Notes)",
+            root.join("devices/a/b/../../../../outside/secret.csv").display()
+        )]
+    );
+    assert!(!lines[0].contains("root:x"), "{}", lines[0]);
+}
