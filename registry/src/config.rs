@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use crate::error::{Position, Problems, RegistryError};
 use crate::jsonc::JsonDoc;
-use crate::read::{read_all, read_secret, read_text};
+use crate::read::{read_all, read_secret, read_text, text};
 use crate::records::StationId;
 use crate::seconds::duration_from_seconds;
 use crate::secret::Secret;
@@ -156,7 +156,7 @@ impl DeviceConfig {
     /// Every problem found, each with its line.
     pub fn parse_reader(reader: impl Read, path: &Path) -> Result<DeviceConfig, Problems> {
         let bytes = read_all(reader, path)?;
-        DeviceConfig::parse_str(&String::from_utf8_lossy(&bytes), path).map(|(config, _)| config)
+        DeviceConfig::parse_str(&text(&bytes, path)?, path).map(|(config, _)| config)
     }
 
     fn parse_str(text: &str, path: &Path) -> Result<(DeviceConfig, Position), Problems> {

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::read::FileError;
+use crate::read::{FileError, NotText};
 
 /// Where a problem is: a file and a 1-based line (0 when the problem concerns the whole file).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,6 +35,40 @@ impl fmt::Display for Position {
     }
 }
 
+/// The most characters of a user's text an error quotes: enough to recognise it, never a
+/// screenful of a wrong file.
+const MAX_QUOTE_CHARS: usize = 60;
+
+/// A CSV header is quoted further: its columns are what the user needs to compare.
+const MAX_HEADER_QUOTE_CHARS: usize = 200;
+
+/// Text from a file as an error quotes it (see [`quote_within`]).
+pub(crate) fn quote(text: &str) -> String {
+    quote_within(text, MAX_QUOTE_CHARS)
+}
+
+/// Text from a file as an error quotes it: its first line only, control characters escaped as
+/// `\u{1b}` (so a file cannot drive the terminal), cut after `max` characters with `…`.
+pub(crate) fn quote_within(text: &str, max: usize) -> String {
+    let first = text.lines().next().unwrap_or("");
+    let mut out = String::new();
+    for (i, c) in first.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            return out;
+        }
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    if first.len() < text.trim_end_matches(['\r', '\n']).len() {
+        out.push('…');
+    }
+    out
+}
+
 /// One problem in a configuration file.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -46,6 +80,11 @@ pub enum RegistryError {
         source: FileError,
     },
 
+    /// The file is not UTF-8 text: UTF-16, or binary. The line is where a zero byte was met
+    /// (0 for UTF-16, which concerns the whole file).
+    #[error("{pos}: {kind}")]
+    NotText { pos: Position, kind: NotText },
+
     /// A path given to `check`/`load` is neither a device config, a CSV, a fleet file nor a
     /// directory holding them.
     #[error("{}: {what}", path.display())]
@@ -56,7 +95,10 @@ pub enum RegistryError {
     Csv { pos: Position, message: String },
 
     /// A required column is missing from the CSV header.
-    #[error("{pos}: missing column '{column}' (found columns: {found})")]
+    #[error(
+        "{pos}: missing column '{column}' (found columns: {})",
+        quote_within(found, MAX_HEADER_QUOTE_CHARS)
+    )]
     MissingColumn {
         pos: Position,
         column: &'static str,
@@ -68,12 +110,38 @@ pub enum RegistryError {
     #[error("{pos}: not a registry CSV: its first line names none of the registry's columns (expected a header like {expected})")]
     NotARegistry { pos: Position, expected: String },
 
+    /// The header is separated by something other than commas (a spreadsheet's `;`).
+    #[error("{pos}: the columns are separated by {separator}, not commas: save the file as comma-separated CSV, as VOLTTRON reads it")]
+    WrongSeparator {
+        pos: Position,
+        /// `';'`, `tabs`, ...
+        separator: &'static str,
+    },
+
+    /// A row ends before the columns every point needs: a missing comma or a stray line break.
+    #[error(
+        "{pos}: point {}: the row has {fields} fields but the header {header_fields}, so it has no {missing} (a missing comma, or a line break inside the row?)",
+        quote(point)
+    )]
+    ShortRow {
+        pos: Position,
+        point: String,
+        fields: usize,
+        header_fields: usize,
+        /// The required columns past the row's end, comma-separated.
+        missing: String,
+    },
+
     /// A row has no Volttron Point Name.
     #[error("{pos}: empty Volttron Point Name")]
     EmptyPointName { pos: Position },
 
     /// The Register Name is not one of the spec's register types.
-    #[error("{pos}: point {point}: unknown register '{found}' (expected one of {expected})")]
+    #[error(
+        "{pos}: point {}: unknown register '{}' (expected one of {expected})",
+        quote(point),
+        quote(found)
+    )]
     UnknownRegister {
         pos: Position,
         point: String,
@@ -83,7 +151,9 @@ pub enum RegistryError {
 
     /// The register exists but does not serve this attribute.
     #[error(
-        "{pos}: point {point}: {register} has no attribute '{found}' (expected one of {expected})"
+        "{pos}: point {}: {register} has no attribute '{}' (expected one of {expected})",
+        quote(point),
+        quote(found)
     )]
     UnknownAttribute {
         pos: Position,
@@ -94,7 +164,11 @@ pub enum RegistryError {
     },
 
     /// The Type column names no known type.
-    #[error("{pos}: point {point}: unknown type '{found}' (expected one of {expected})")]
+    #[error(
+        "{pos}: point {}: unknown type '{}' (expected one of {expected})",
+        quote(point),
+        quote(found)
+    )]
     UnknownType {
         pos: Position,
         point: String,
@@ -103,7 +177,11 @@ pub enum RegistryError {
     },
 
     /// The Type column names a type the attribute cannot have.
-    #[error("{pos}: point {point}: attribute {attribute} cannot be of type '{found}' (expected {expected})")]
+    #[error(
+        "{pos}: point {}: attribute {attribute} cannot be of type '{}' (expected {expected})",
+        quote(point),
+        quote(found)
+    )]
     TypeMismatch {
         pos: Position,
         point: String,
@@ -113,7 +191,11 @@ pub enum RegistryError {
     },
 
     /// The Writable column is not a flag word.
-    #[error("{pos}: point {point}: bad Writable value (expected TRUE or FALSE, found '{found}')")]
+    #[error(
+        "{pos}: point {}: bad Writable value (expected TRUE or FALSE, found '{}')",
+        quote(point),
+        quote(found)
+    )]
     BadWritable {
         pos: Position,
         point: String,
@@ -122,7 +204,8 @@ pub enum RegistryError {
 
     /// Writable = TRUE on an attribute the API cannot write.
     #[error(
-        "{pos}: point {point}: attribute {attribute} is read-only (expected Writable FALSE, found TRUE)"
+        "{pos}: point {}: attribute {attribute} is read-only (expected Writable FALSE, found TRUE)",
+        quote(point)
     )]
     NotWritable {
         pos: Position,
@@ -132,7 +215,8 @@ pub enum RegistryError {
 
     /// A port number on an attribute of the whole station.
     #[error(
-        "{pos}: point {point}: attribute {attribute} is station-level (expected empty Port #, found '{found}')"
+        "{pos}: point {}: attribute {attribute} is station-level (expected empty Port #, found '{}')",
+        quote(point), quote(found)
     )]
     PortOnStationLevel {
         pos: Position,
@@ -143,17 +227,23 @@ pub enum RegistryError {
 
     /// No port number on an attribute of one port.
     #[error(
-        "{pos}: point {point}: attribute {attribute} is per port (expected a Port # such as 1, found nothing)"
+        "{pos}: point {}: attribute {attribute} is per port (expected a Port # such as 1, found {})",
+        quote(point),
+        if *zero { "'0', which means no port, as in VOLTTRON" } else { "nothing" }
     )]
     MissingPort {
         pos: Position,
         point: String,
         attribute: &'static str,
+        /// The Port # was `0` rather than empty.
+        zero: bool,
     },
 
     /// The Port # is not a port number.
     #[error(
-        "{pos}: point {point}: bad Port # (expected a port from 1 to {max} or empty, found '{found}')"
+        "{pos}: point {}: bad Port # (expected a port from 1 to {max} or empty, found '{}')",
+        quote(point),
+        quote(found)
     )]
     BadPort {
         pos: Position,
@@ -163,7 +253,11 @@ pub enum RegistryError {
     },
 
     /// The Starting Value does not fit the point.
-    #[error("{pos}: point {point}: bad Starting Value (expected {expected}, found {found})")]
+    #[error(
+        "{pos}: point {}: bad Starting Value (expected {expected}, found {})",
+        quote(point),
+        quote(found)
+    )]
     BadStartingValue {
         pos: Position,
         point: String,
@@ -173,7 +267,9 @@ pub enum RegistryError {
 
     /// Scrape Interval or Data Currency is not a positive number of seconds.
     #[error(
-        "{pos}: point {point}: bad {column} (expected a positive number of seconds, found '{found}')"
+        "{pos}: point {}: bad {column} (expected a positive number of seconds, found '{}')",
+        quote(point),
+        quote(found)
     )]
     BadSeconds {
         pos: Position,
@@ -199,7 +295,7 @@ pub enum RegistryError {
     },
 
     /// A key of a JSON config has the wrong kind of value.
-    #[error("{pos}: bad '{key}' (expected {expected}, found {found})")]
+    #[error("{pos}: bad '{key}' (expected {expected}, found {})", quote(found))]
     BadValue {
         pos: Position,
         key: String,
@@ -208,7 +304,10 @@ pub enum RegistryError {
     },
 
     /// The device config is for another driver.
-    #[error("{pos}: driver_type must be \"chargepoint\" (found \"{found}\")")]
+    #[error(
+        "{pos}: driver_type must be \"chargepoint\" (found \"{}\")",
+        quote(found)
+    )]
     WrongDriverType { pos: Position, found: String },
 
     /// `password_env` / `token_env` names an unset environment variable.
@@ -234,7 +333,10 @@ pub enum RegistryError {
 
     /// An account gives none or several of password / password_env / password_file (or the
     /// api section several of token / token_env / token_file).
-    #[error("{pos}: {owner}: give exactly one of {key}, {key}_env, {key}_file (found {found})")]
+    #[error(
+        "{pos}: {owner}: give exactly one of {key}, {key}_env, {key}_file (found {})",
+        quote(found)
+    )]
     SecretSource {
         pos: Position,
         owner: String,
@@ -243,7 +345,7 @@ pub enum RegistryError {
     },
 
     /// A station set names an account the fleet file does not define.
-    #[error("{pos}: unknown account '{found}' (expected {expected})")]
+    #[error("{pos}: unknown account '{}' (expected {expected})", quote(found))]
     UnknownAccount {
         pos: Position,
         found: String,
@@ -251,7 +353,7 @@ pub enum RegistryError {
     },
 
     /// Two accounts share a name, or two devices share a device path or station.
-    #[error("{pos}: duplicate {what} '{name}' (first defined at {first})")]
+    #[error("{pos}: duplicate {what} '{}' (first defined at {first})", quote(name))]
     Duplicate {
         pos: Position,
         what: &'static str,
@@ -316,8 +418,11 @@ impl RegistryError {
         match self {
             E::Io { .. } | E::Unrecognised { .. } => None,
             E::Csv { pos, .. }
+            | E::NotText { pos, .. }
             | E::MissingColumn { pos, .. }
             | E::NotARegistry { pos, .. }
+            | E::WrongSeparator { pos, .. }
+            | E::ShortRow { pos, .. }
             | E::EmptyPointName { pos }
             | E::UnknownRegister { pos, .. }
             | E::UnknownAttribute { pos, .. }
@@ -353,8 +458,9 @@ pub enum RegistryWarning {
     /// A second row with the same Volttron Point Name. VOLTTRON's own example registry has
     /// such rows (`startTime`, `endTime`); VOLTTRON keeps the later one, and so do we.
     #[error(
-        "{pos}: point {point}: duplicate point name (first defined on line {first_line}); \
-         this later row is the one used, as in VOLTTRON"
+        "{pos}: point {}: duplicate point name (first defined on line {first_line}); \
+         this later row is the one used, as in VOLTTRON",
+        quote(point)
     )]
     DuplicatePoint {
         pos: Position,

@@ -44,7 +44,7 @@ pub use fleet::{
 pub use method::ApiMethod;
 pub use point::{CoerceError, PointMeta, PointValue};
 pub use publish::AllMessage;
-pub use read::{probe, Capped, FileError, MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES};
+pub use read::{probe, Capped, FileError, NotText, MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES};
 pub use records::*;
 pub use registry::{
     PointDef, Registry, MAX_PORT_NUMBER, STATIC_MIN_CURRENCY, STATION_GROUP_REFRESH,

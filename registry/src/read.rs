@@ -172,11 +172,36 @@ pub(crate) fn read_config(path: &Path) -> Result<Vec<u8>, RegistryError> {
     })
 }
 
-/// Reads a whole configuration file as text (invalid UTF-8 becomes U+FFFD, for the JSON parser
-/// to reject).
+/// Reads a whole configuration file as text (see [`text`]).
 pub(crate) fn read_text(path: &Path) -> Result<String, RegistryError> {
-    let bytes = read_config(path)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    text(&read_config(path)?, path)
+}
+
+/// A configuration file's bytes as text: refused when they are UTF-16 or binary (see
+/// [`check_text`]); other invalid UTF-8 becomes U+FFFD, for the JSON parser to reject.
+pub(crate) fn text(bytes: &[u8], path: &Path) -> Result<String, RegistryError> {
+    check_text(bytes, path)?;
+    Ok(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// `Err` when `bytes` plainly are not UTF-8 text ([`not_text`]), naming the line where that
+/// shows, before a parser echoes them back as garbage.
+pub(crate) fn check_text(bytes: &[u8], path: &Path) -> Result<(), RegistryError> {
+    match not_text(bytes) {
+        None => Ok(()),
+        Some((kind, offset)) => {
+            let line = match kind {
+                NotText::Utf16 => 0,
+                NotText::Binary => {
+                    bytes[..offset].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+                }
+            };
+            Err(RegistryError::NotText {
+                pos: crate::error::Position::new(path, line),
+                kind,
+            })
+        }
+    }
 }
 
 /// Reads everything from `reader` as a configuration file would be read; `path` names it in
@@ -198,6 +223,36 @@ pub(crate) fn read_secret(path: &Path) -> Result<String, FileError> {
             "not UTF-8 text",
         ))
     })
+}
+
+/// Why a file's bytes are not the UTF-8 text a configuration file must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotText {
+    /// UTF-16, as some Windows editors save: a byte-order mark, or zero bytes in every other
+    /// place.
+    #[error("is UTF-16 text: save it as UTF-8, as VOLTTRON's files are")]
+    Utf16,
+    /// Zero bytes, which no text file holds: a binary file.
+    #[error("is not a text file (it holds zero bytes): is it the right file?")]
+    Binary,
+}
+
+/// `Some` when `bytes` plainly are not UTF-8 text, with the offset where that shows. (Other
+/// invalid UTF-8, such as Latin-1 text, is left to the parsers, which name its line.)
+pub(crate) fn not_text(bytes: &[u8]) -> Option<(NotText, usize)> {
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Some((NotText::Utf16, 0));
+    }
+    let zero = bytes.iter().position(|&b| b == 0)?;
+    // UTF-16 without a byte-order mark: ASCII text with a zero byte beside every character.
+    let head = &bytes[..bytes.len().min(64)];
+    let zeros_even = head.iter().step_by(2).filter(|&&b| b == 0).count();
+    let zeros_odd = head.iter().skip(1).step_by(2).filter(|&&b| b == 0).count();
+    let half = head.len() / 2;
+    if half >= 2 && (zeros_even >= half * 3 / 4 || zeros_odd >= half * 3 / 4) {
+        return Some((NotText::Utf16, 0));
+    }
+    Some((NotText::Binary, zero))
 }
 
 /// Whether `path` can be read as a configuration file, without reading it: the error a read

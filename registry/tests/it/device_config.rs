@@ -279,3 +279,37 @@ fn config_store_names_that_climb_out_or_are_absolute_are_refused() {
         PathBuf::from("store/registries/./cp.csv")
     );
 }
+
+/// Issue 14: an unterminated comment said "EOF", UTF-16 "expected value".
+#[test]
+fn json_errors_say_what_is_wrong_in_words() {
+    assert_eq!(
+        parse("{\"a\": 1,\n  /* a comment\n", "c.config").unwrap_err(),
+        ["c.config:2:3: invalid JSON: a /* comment is never closed (it runs to the end of the file): close it with */"]
+    );
+    assert_eq!(
+        parse("{\"driver_config\": {\"a\": 1}\n", "c.config").unwrap_err(),
+        ["c.config:2:0: invalid JSON: the file ends inside an object: a closing '}' is missing"]
+    );
+    assert_eq!(
+        parse("{\"a\": [1, 2\n", "c.config").unwrap_err(),
+        ["c.config:2:0: invalid JSON: the file ends inside a list: a closing ']' is missing"]
+    );
+    assert_eq!(
+        parse(" \n", "c.config").unwrap_err(),
+        ["c.config:1:1: invalid JSON: the file is empty (expected a JSON object)"]
+    );
+    assert_eq!(
+        parse("driver_config = 1\n", "c.config").unwrap_err(),
+        ["c.config:1:1: invalid JSON: expected a JSON value (an object, list, string, number, true, false or null)"]
+    );
+    let utf16: Vec<u8> = SPEC_SAMPLE
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let e = DeviceConfig::parse_reader(&utf16[..], Path::new("c.config")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "c.config: is UTF-16 text: save it as UTF-8, as VOLTTRON's files are"
+    );
+}
