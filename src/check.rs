@@ -74,8 +74,7 @@ fn summarise(path: &Path) -> Result<(FleetSummary, Vec<RegistryWarning>), Proble
             registry.warnings,
         ))
     } else {
-        let fleet = FleetConfig::load(path)?;
-        let warnings = fleet.warnings().into_iter().cloned().collect();
+        let (fleet, warnings) = FleetConfig::load_with_warnings(path)?;
         Ok((FleetSummary::of(&fleet), warnings))
     }
 }

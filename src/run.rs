@@ -444,11 +444,18 @@ pub fn with_interval(mut spec: FleetConfig, interval: Duration) -> FleetConfig {
     spec
 }
 
+/// Loads the fleet at `path`, logging each warning (what VOLTTRON would load too but is likely
+/// a mistake: `check` lists them the same way).
 fn load_fleet(path: &Path) -> Result<FleetConfig, RunError> {
-    cp_registry::FleetConfig::load(path).map_err(|problems| RunError::Fleet {
-        path: path.to_path_buf(),
-        problems,
-    })
+    let (fleet, warnings) =
+        cp_registry::FleetConfig::load_with_warnings(path).map_err(|problems| RunError::Fleet {
+            path: path.to_path_buf(),
+            problems,
+        })?;
+    for warning in warnings {
+        tracing::warn!(%warning, "configuration");
+    }
+    Ok(fleet)
 }
 
 /// Where each account's SOAP client connects: one URL for all, or a per-account override

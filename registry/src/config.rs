@@ -31,12 +31,13 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::error::{Position, Problems, RegistryError};
+use crate::error::{closest, Mistake, Position, Problems, RegistryError, RegistryWarning};
 use crate::jsonc::JsonDoc;
 use crate::read::{read_all, read_secret, read_text, text};
 use crate::records::StationId;
 use crate::seconds::duration_from_seconds;
 use crate::secret::Secret;
+use crate::timezones::{is_timezone, TIMEZONES};
 
 /// VOLTTRON's default device `interval`, seconds.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -131,7 +132,49 @@ pub struct DeviceConfig {
     pub interval: Duration,
     pub heart_beat_point: Option<String>,
     pub timezone: Option<String>,
+    /// What VOLTTRON loads but is likely a mistake (an unknown key, a station ID that is not
+    /// `ORG:STATION`), in line order.
+    #[serde(skip)]
+    pub warnings: Vec<RegistryWarning>,
 }
+
+/// Where a device config writes what later checks (across files) refer to.
+pub(crate) struct ConfigLines {
+    pub(crate) registry: Position,
+    pub(crate) station: Position,
+    pub(crate) heart_beat: Position,
+}
+
+/// The keys VOLTTRON's platform driver reads from a device config (and the legacy
+/// `campus`/`building`/`unit`).
+const DEVICE_KEYS: &[&str] = &[
+    "driver_config",
+    "driver_type",
+    "registry_config",
+    "interval",
+    "heart_beat_point",
+    "timezone",
+    "campus",
+    "building",
+    "unit",
+    "group",
+    "publish_depth_first_all",
+    "publish_breadth_first_all",
+    "publish_depth_first",
+    "publish_breadth_first",
+];
+
+/// The keys of a device config's `driver_config` (VOLTTRON's ChargePoint driver's, and this
+/// project's `password_env`, `password_file`, `shed_lease_minutes`).
+const DRIVER_KEYS: &[&str] = &[
+    "username",
+    "password",
+    "password_env",
+    "password_file",
+    "stationID",
+    "cacheExpiration",
+    "shed_lease_minutes",
+];
 
 impl DeviceConfig {
     /// Reads a device config file.
@@ -144,7 +187,7 @@ impl DeviceConfig {
 
     /// Reads a device config file, also returning where its `registry_config` is written
     /// (for a later "registry not found" message).
-    pub(crate) fn load(path: &Path) -> Result<(DeviceConfig, Position), Problems> {
+    pub(crate) fn load(path: &Path) -> Result<(DeviceConfig, ConfigLines), Problems> {
         let text = read_text(path)?;
         DeviceConfig::parse_str(&text, path)
     }
@@ -159,13 +202,14 @@ impl DeviceConfig {
         DeviceConfig::parse_str(&text(&bytes, path)?, path).map(|(config, _)| config)
     }
 
-    fn parse_str(text: &str, path: &Path) -> Result<(DeviceConfig, Position), Problems> {
+    fn parse_str(text: &str, path: &Path) -> Result<(DeviceConfig, ConfigLines), Problems> {
         let doc = JsonDoc::parse(text, path)?;
-        let mut f = Fields::new(&doc);
-        if !doc.value.is_object() {
-            f.bad("", "", "a JSON object", &doc.value);
+        // VOLTTRON's file: what it loads anyway is a warning here, not an error.
+        let mut f = Fields::new(&doc, false);
+        if !f.root_object() {
             return Err(f.finish());
         }
+        f.known_keys("", DEVICE_KEYS);
         let base = path.parent().unwrap_or(Path::new(""));
 
         let driver_type = f.string("", "driver_type", true);
@@ -178,6 +222,7 @@ impl DeviceConfig {
             }
         }
         let driver = if f.object("", "driver_config") {
+            f.known_keys("/driver_config", DRIVER_KEYS);
             let username = f.string("/driver_config", "username", true);
             let account = username
                 .clone()
@@ -189,6 +234,9 @@ impl DeviceConfig {
                 base,
             );
             let station_id = f.string("/driver_config", "stationID", true);
+            if let Some(id) = &station_id {
+                f.station_id("/driver_config/stationID", id);
+            }
             let cache_expiration = f.seconds("/driver_config", "cacheExpiration");
             let shed_lease_minutes = f.non_negative_int("/driver_config", "shed_lease_minutes");
             match (username, password, station_id, shed_lease_minutes) {
@@ -211,7 +259,7 @@ impl DeviceConfig {
             .seconds("", "interval")
             .map(|i| i.unwrap_or(DEFAULT_INTERVAL));
         let heart_beat_point = f.string("", "heart_beat_point", false);
-        let timezone = f.string("", "timezone", false);
+        let timezone = f.timezone("");
         let device_path = device_path(&mut f, path);
         let registry_path = registry_config
             .as_deref()
@@ -240,8 +288,14 @@ impl DeviceConfig {
                     interval,
                     heart_beat_point,
                     timezone,
+                    warnings: f.take_warnings(),
                 };
-                Ok((config, doc.pos("/registry_config")))
+                let lines = ConfigLines {
+                    registry: doc.pos("/registry_config"),
+                    station: doc.pos("/driver_config/stationID"),
+                    heart_beat: doc.pos("/heart_beat_point"),
+                };
+                Ok((config, lines))
             }
             _ => Err(f.finish()),
         }
@@ -380,13 +434,20 @@ pub(crate) fn check_inside_store(
 pub(crate) struct Fields<'d> {
     pub(crate) doc: &'d JsonDoc,
     pub(crate) problems: Vec<RegistryError>,
+    /// [`Mistake`]s found where they are warnings (see `strict`).
+    warnings: Vec<RegistryWarning>,
+    /// Whether a [`Mistake`] is an error (this project's fleet files) or a warning
+    /// (VOLTTRON's device configs, which VOLTTRON loads with it).
+    strict: bool,
 }
 
 impl<'d> Fields<'d> {
-    pub(crate) fn new(doc: &'d JsonDoc) -> Self {
+    pub(crate) fn new(doc: &'d JsonDoc, strict: bool) -> Self {
         Fields {
             doc,
             problems: Vec::new(),
+            warnings: Vec::new(),
+            strict,
         }
     }
 
@@ -394,6 +455,78 @@ impl<'d> Fields<'d> {
     pub(crate) fn finish(mut self) -> Problems {
         self.problems.sort_by_key(line_key);
         Problems(self.problems)
+    }
+
+    /// The warnings so far, in line order.
+    pub(crate) fn take_warnings(&mut self) -> Vec<RegistryWarning> {
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.sort_by_key(|w| w.position().line);
+        warnings
+    }
+
+    /// Records a likely mistake: an error in a strict file, a warning in VOLTTRON's.
+    pub(crate) fn mistake(&mut self, m: Mistake) {
+        if self.strict {
+            self.problems.push(m.into());
+        } else {
+            self.warnings.push(RegistryWarning::Mistake(m));
+        }
+    }
+
+    /// Whether the whole document is a JSON object (a problem recorded when not).
+    pub(crate) fn root_object(&mut self) -> bool {
+        if self.doc.value.is_object() {
+            return true;
+        }
+        self.problems.push(RegistryError::NotAnObject {
+            pos: self.doc.pos(""),
+            found: describe(&self.doc.value),
+        });
+        false
+    }
+
+    /// Every key of the object at `object` that is not in `known` is a mistake, with the
+    /// known key it is most likely a typo of.
+    pub(crate) fn known_keys(&mut self, object: &str, known: &[&'static str]) {
+        let Some(Value::Object(map)) = self.doc.value.pointer(object) else {
+            return;
+        };
+        for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
+            let m = Mistake::UnknownKey {
+                pos: self.doc.pos(&format!("{object}/{key}")),
+                key: key.clone(),
+                object: display_key(object, ""),
+                suggestion: closest(key, known),
+            };
+            self.mistake(m);
+        }
+    }
+
+    /// Checks that `id`, written at `pointer`, is a ChargePoint station ID.
+    pub(crate) fn station_id(&mut self, pointer: &str, id: &str) -> bool {
+        if StationId::new(id).is_well_formed() {
+            return true;
+        }
+        let m = Mistake::BadStationId {
+            pos: self.doc.pos(pointer),
+            found: id.to_string(),
+        };
+        self.mistake(m);
+        false
+    }
+
+    /// An optional `timezone` of the object at `object`; an unknown name is a mistake.
+    pub(crate) fn timezone(&mut self, object: &str) -> Option<String> {
+        let tz = self.string(object, "timezone", false)?;
+        if !is_timezone(&tz) {
+            let m = Mistake::UnknownTimezone {
+                pos: self.doc.pos(&format!("{object}/timezone")),
+                suggestion: closest(&tz, TIMEZONES),
+                found: tz.clone(),
+            };
+            self.mistake(m);
+        }
+        Some(tz)
     }
 
     pub(crate) fn get(&self, object: &str, key: &str) -> Option<&'d Value> {
@@ -558,6 +691,16 @@ impl<'d> Fields<'d> {
         let source = source.clone();
         if source == key {
             return match self.get(object, key) {
+                Some(Value::String(s)) if s.is_empty() => {
+                    // VOLTTRON loads an empty literal too: a warning in its files.
+                    let m = Mistake::EmptySecret {
+                        pos: self.doc.pos(&format!("{object}/{key}")),
+                        owner: owner.to_string(),
+                        source_key: key.to_string(),
+                    };
+                    self.mistake(m);
+                    Some(Secret::new(""))
+                }
                 // The value itself is never echoed: a wrong kind is reported by kind only.
                 Some(Value::String(s)) => Some(Secret::new(s.clone())),
                 _ => {
@@ -574,8 +717,21 @@ impl<'d> Fields<'d> {
         let named = self.string(object, &source, true)?;
         let pos = self.doc.pos(&format!("{object}/{source}"));
         let owner = owner.to_string();
+        // An empty secret from a variable or file (this project's own keys) is always an error.
+        let source_key = format!("{source} {named}");
+        let empty = |pos: Position, owner: String| {
+            RegistryError::from(Mistake::EmptySecret {
+                pos,
+                owner,
+                source_key: source_key.clone(),
+            })
+        };
         if source.ends_with("_env") {
             match std::env::var(&named) {
+                Ok(v) if v.is_empty() => {
+                    self.problems.push(empty(pos, owner));
+                    None
+                }
                 Ok(v) => Some(Secret::new(v)),
                 Err(_) => {
                     self.problems.push(RegistryError::SecretEnvUnset {
@@ -590,6 +746,10 @@ impl<'d> Fields<'d> {
             let file = base.join(named);
             match read_secret(&file) {
                 // A trailing newline is an artefact of `echo secret > file`, not the secret.
+                Ok(s) if s.trim_end_matches(['\r', '\n']).is_empty() => {
+                    self.problems.push(empty(pos, owner));
+                    None
+                }
                 Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
                 Err(source) => {
                     self.problems.push(RegistryError::SecretFile {

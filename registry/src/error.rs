@@ -392,6 +392,15 @@ pub enum RegistryError {
         why: String,
     },
 
+    /// Something almost certainly not meant, in a file of this project's own (a fleet file),
+    /// or in any file where VOLTTRON would not load it either.
+    #[error(transparent)]
+    Mistake(#[from] Mistake),
+
+    /// A JSON config whose whole content is not one object (`[1,2,3]`, a bare string).
+    #[error("{pos}: the file must hold one JSON object ({{\"key\": value, …}}), found {found}")]
+    NotAnObject { pos: Position, found: String },
+
     /// The same username is configured with two different passwords.
     #[error("{pos}: username {username} is configured with a different password at {first}")]
     ConflictingPassword {
@@ -417,6 +426,7 @@ impl RegistryError {
         use RegistryError as E;
         match self {
             E::Io { .. } | E::Unrecognised { .. } => None,
+            E::Mistake(m) => Some(m.pos()),
             E::Csv { pos, .. }
             | E::NotText { pos, .. }
             | E::MissingColumn { pos, .. }
@@ -447,9 +457,134 @@ impl RegistryError {
             | E::RegistryNotFound { pos, .. }
             | E::RegistryUnreadable { pos, .. }
             | E::OutsideStore { pos, .. }
+            | E::NotAnObject { pos, .. }
             | E::ConflictingPassword { pos, .. } => Some(pos),
         }
     }
+}
+
+/// Something a configuration says that is almost certainly not what its author meant: an
+/// error in this project's own fleet files, a warning ([`RegistryWarning::Mistake`]) in
+/// VOLTTRON's device configs and registry CSVs, which VOLTTRON loads with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mistake {
+    /// A key no reader of its object knows: most often a typo.
+    #[error(
+        "{pos}: unknown key '{}'{}{}",
+        quote(key),
+        if object.is_empty() { String::new() } else { format!(" in {object}") },
+        did_you_mean(*suggestion)
+    )]
+    UnknownKey {
+        pos: Position,
+        key: String,
+        /// The object holding it, as `station_sets[0]`; empty at the top level.
+        object: String,
+        suggestion: Option<&'static str>,
+    },
+
+    /// A station ID that is not ChargePoint's `ORG:STATION` form.
+    #[error(
+        "{pos}: '{}' is not a ChargePoint station ID (expected digits, a colon, digits, like 1:34003)",
+        quote(found)
+    )]
+    BadStationId { pos: Position, found: String },
+
+    /// A `timezone` no tz database knows.
+    #[error(
+        "{pos}: unknown timezone '{}' (expected an IANA name such as UTC or America/Los_Angeles){}",
+        quote(found),
+        did_you_mean(*suggestion)
+    )]
+    UnknownTimezone {
+        pos: Position,
+        found: String,
+        suggestion: Option<&'static str>,
+    },
+
+    /// `heart_beat_point` names a point of the registry: the heartbeat's 0/1 would hide it.
+    #[error(
+        "{pos}: heart_beat_point '{}' is also a point of the registry ({defined}): its 0/1 would hide that point's value; give the heartbeat a name of its own",
+        quote(point)
+    )]
+    HeartbeatIsDataPoint {
+        pos: Position,
+        point: String,
+        defined: Position,
+    },
+
+    /// One station in two station sets or device configs: two devices would read and shed it.
+    #[error(
+        "{pos}: station {} is already a device ({first}): two devices would read and shed one station",
+        quote(station)
+    )]
+    StationTwice {
+        pos: Position,
+        station: String,
+        first: Position,
+    },
+
+    /// A registry CSV with a header and no rows: its device would publish nothing.
+    #[error("{pos}: no points: the registry has a header but no rows")]
+    NoPoints { pos: Position },
+
+    /// A password or token that is empty: no login can succeed with it.
+    #[error("{pos}: {owner}: {source_key} is empty")]
+    EmptySecret {
+        pos: Position,
+        owner: String,
+        /// Where it came from: `password`, `password_file secret.txt`, `token_env NAME`.
+        source_key: String,
+    },
+}
+
+impl Mistake {
+    /// Where the mistake is.
+    pub fn pos(&self) -> &Position {
+        match self {
+            Mistake::UnknownKey { pos, .. }
+            | Mistake::BadStationId { pos, .. }
+            | Mistake::UnknownTimezone { pos, .. }
+            | Mistake::HeartbeatIsDataPoint { pos, .. }
+            | Mistake::StationTwice { pos, .. }
+            | Mistake::NoPoints { pos }
+            | Mistake::EmptySecret { pos, .. } => pos,
+        }
+    }
+}
+
+/// ` (did you mean 'interval'?)`, or nothing.
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion.map_or_else(String::new, |s| format!(" (did you mean '{s}'?)"))
+}
+
+/// The candidate closest to `word` by edit distance (ignoring case), when it is close enough to
+/// be a typo of it: at most two edits, or a quarter of the candidate's length.
+pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    candidates
+        .iter()
+        .map(|&c| (edit_distance(&word, &c.to_lowercase()), c))
+        .filter(|&(d, c)| d <= 2 || d * 4 <= c.chars().count())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance: the fewest single-character insertions, deletions and substitutions
+/// that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Something odd that does not stop a file from loading, because VOLTTRON loads it too.
@@ -467,6 +602,20 @@ pub enum RegistryWarning {
         point: String,
         first_line: u64,
     },
+
+    /// A [`Mistake`] in a file VOLTTRON loads as it is (a device config, a registry CSV).
+    #[error("{0} (a warning: VOLTTRON loads this file as it is)")]
+    Mistake(Mistake),
+}
+
+impl RegistryWarning {
+    /// The file and line the warning is about.
+    pub fn position(&self) -> &Position {
+        match self {
+            RegistryWarning::DuplicatePoint { pos, .. } => pos,
+            RegistryWarning::Mistake(m) => m.pos(),
+        }
+    }
 }
 
 /// Every problem found while loading, in file and line order. Never empty.
@@ -528,5 +677,28 @@ impl IntoIterator for Problems {
     type IntoIter = std::vec::IntoIter<RegistryError>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_suggests_a_typo_fix_and_nothing_far_off() {
+        let keys = ["interval", "station_sets", "stationID", "timezone"];
+        assert_eq!(closest("intervall", &keys), Some("interval"));
+        assert_eq!(closest("station_set", &keys), Some("station_sets"));
+        assert_eq!(closest("StationId", &keys), Some("stationID"));
+        assert_eq!(closest("colour", &keys), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn quotes_are_one_line_short_and_without_control_characters() {
+        assert_eq!(quote("plain"), "plain");
+        assert_eq!(quote("two\nlines"), "two…");
+        assert_eq!(quote("esc\u{1b}[2J"), "esc\\u{1b}[2J");
+        assert_eq!(quote(&"y".repeat(61)), format!("{}…", "y".repeat(60)));
     }
 }

@@ -15,6 +15,7 @@
 //! - `summary`: what a fleet will do, in numbers ([`FleetSummary`]).
 //! - `read`: reading a configuration or secret file whole: regular files only, size-capped.
 //! - `seconds`: seconds as durations, with the range every interval and currency shares.
+//! - `timezones`: the IANA time zone names a `timezone` may give.
 //! - `error`: every configuration problem ([`RegistryError`]), collected into [`Problems`].
 
 mod catalog;
@@ -33,10 +34,11 @@ mod seconds;
 mod secret;
 mod snapshot;
 mod summary;
+mod timezones;
 
 pub use catalog::{Attribute, Level, RegisterKind, ValueType};
 pub use config::{DeviceConfig, DevicePath, DriverConfig, DEFAULT_INTERVAL};
-pub use error::{Position, Problems, RegistryError, RegistryWarning};
+pub use error::{Mistake, Position, Problems, RegistryError, RegistryWarning};
 pub use fleet::{
     is_fleet_file, Account, AccountId, Device, DevicePattern, FleetConfig, StationSelection,
     StationSet, FLEET_FILE,

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::catalog::{Attribute, Level, RegisterKind, ValueType};
-use crate::error::{Position, Problems, RegistryError, RegistryWarning};
+use crate::error::{Mistake, Position, Problems, RegistryError, RegistryWarning};
 use crate::limits;
 use crate::method::ApiMethod;
 use crate::point::{parse_bool, PointValue};
@@ -307,6 +307,12 @@ impl Registry {
                 first_line.insert(name.to_string(), line);
             }
             points.extend(parsed);
+        }
+        if points.is_empty() {
+            // VOLTTRON loads a registry without rows (its device publishes nothing): a warning.
+            warnings.push(RegistryWarning::Mistake(Mistake::NoPoints {
+                pos: pos(header_line),
+            }));
         }
         if problems.is_empty() {
             Ok(Registry {

@@ -518,3 +518,15 @@ fn quoted_values_are_one_short_line_without_control_characters() {
         ["cp.csv:2: point p\\u{1b}[31m: unknown register 'Bad…' (expected one of StationStatusRegister, LoadRegister, AlarmRegister, StationRightsRegister, ChargingSessionRegister, StationRegister)"]
     );
 }
+
+/// Issue 14: a CSV with a header and no rows was accepted silently; VOLTTRON loads it, so it
+/// is a warning.
+#[test]
+fn a_registry_without_rows_warns() {
+    let r = parse("\n").expect("VOLTTRON loads it too");
+    let warnings: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["cp.csv:1: no points: the registry has a header but no rows (a warning: VOLTTRON loads this file as it is)"]
+    );
+}

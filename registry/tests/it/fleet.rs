@@ -217,7 +217,7 @@ fn fleet_file_errors_are_all_reported_with_lines() {
         [
             format!("{f}:3: account org1: give exactly one of password, password_env, password_file (found none)"),
             format!("{f}:5: account org3: give exactly one of password, password_env, password_file (found password, password_file)"),
-            format!("{f}:8: unknown account 'orgX' (expected one of org1)"),
+            format!("{f}:8: unknown account 'orgX' (expected one of org1, org3)"),
             format!("{f}:9: duplicate station '1:1' (first defined at {f}:9)"),
             format!("{f}:10: bad 'station_sets[2].device_path' (expected a path with {{station}} or {{station_number}}, so each station gets its own device, found 'a/b')"),
             format!("{f}:11: bad 'station_sets[3].stations' (expected a list of station IDs, {{\"prefix\", \"first\", \"count\"}} or \"all\", found 7)"),
@@ -455,4 +455,192 @@ fn a_symlink_out_of_the_store_is_refused_and_foreign_files_are_not_echoed() {
         )]
     );
     assert!(!lines[0].contains("root:x"), "{}", lines[0]);
+}
+
+/// Loads `fleet` as `fleet.json` next to the test registry `cp.csv`; problems (or, when it
+/// loads, warnings) with the temporary directory cut from their paths.
+fn fleet_outcome(fleet: &str) -> Result<Vec<String>, Vec<String>> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "cp.csv", CSV);
+    write(dir.path(), "empty.txt", "\n");
+    write(dir.path(), "fleet.json", fleet);
+    let prefix = format!("{}/", dir.path().display());
+    let cut = |lines: Vec<String>| -> Vec<String> {
+        lines.into_iter().map(|l| l.replace(&prefix, "")).collect()
+    };
+    match FleetConfig::load_with_warnings(&dir.path().join("fleet.json")) {
+        Ok((_, warnings)) => Ok(cut(warnings.iter().map(ToString::to_string).collect())),
+        Err(problems) => Err(cut(problems.lines().collect())),
+    }
+}
+
+const ACCOUNT: &str = r#"{"name": "a", "username": "u", "password": "p"}"#;
+
+fn one_set(set_fields: &str) -> String {
+    format!(
+        "{{\"accounts\": [{ACCOUNT}],\n\"station_sets\": [\n{{\"account\": \"a\", \"registry_config\": \"cp.csv\", \"device_path\": \"x/{{station_number}}\", {set_fields}}}\n]}}\n"
+    )
+}
+
+/// Issue 14: station IDs `abc`, `1:`, `:5` were accepted.
+#[test]
+fn station_ids_must_be_org_colon_station() {
+    let fleet = one_set("\"stations\": [\n\"abc\",\n\"1:\",\n\":5\",\n\"1:5\"]");
+    assert_eq!(
+        fleet_outcome(&fleet).unwrap_err(),
+        [
+            "fleet.json:4: 'abc' is not a ChargePoint station ID (expected digits, a colon, digits, like 1:34003)",
+            "fleet.json:5: '1:' is not a ChargePoint station ID (expected digits, a colon, digits, like 1:34003)",
+            "fleet.json:6: ':5' is not a ChargePoint station ID (expected digits, a colon, digits, like 1:34003)",
+        ]
+    );
+    let range = one_set("\"stations\": {\"prefix\": \"x\", \"first\": 1, \"count\": 2}");
+    assert_eq!(
+        fleet_outcome(&range).unwrap_err(),
+        ["fleet.json:3: 'x1' is not a ChargePoint station ID (expected digits, a colon, digits, like 1:34003)"]
+    );
+}
+
+/// Issue 14: a top-level `[1,2,3]` was "OK, 0 stations"; so were an empty station list and a
+/// fleet file without station sets.
+#[test]
+fn a_fleet_that_supervises_nothing_is_an_error() {
+    assert_eq!(
+        fleet_outcome("[1,2,3]\n").unwrap_err(),
+        ["fleet.json:1: the file must hold one JSON object ({\"key\": value, …}), found a list"]
+    );
+    assert_eq!(
+        fleet_outcome(&one_set("\"stations\": []")).unwrap_err(),
+        ["fleet.json:3: bad 'station_sets[0].stations' (expected at least one station ID, or \"all\" (a set without stations is a mistake), found a list)"]
+    );
+    assert_eq!(
+        fleet_outcome(&format!("{{\"accounts\": [{ACCOUNT}]}}")).unwrap_err(),
+        ["fleet.json: no stations: no station set or device config names one"]
+    );
+}
+
+/// Issue 14: misspelt keys (`intervall`, `station_set`) were ignored.
+#[test]
+fn unknown_keys_are_errors_with_the_key_they_likely_meant() {
+    let fleet = format!(
+        "{{\"accounts\": [{ACCOUNT}],\n\"station_set\": [],\n\"station_sets\": [\n{{\"account\": \"a\", \"registry_config\": \"cp.csv\", \"stations\": [\"1:1\"],\n\"device_path\": \"x/y\", \"intervall\": 30, \"colour\": \"red\"}}\n]}}\n"
+    );
+    assert_eq!(
+        fleet_outcome(&fleet).unwrap_err(),
+        [
+            "fleet.json:2: unknown key 'station_set' (did you mean 'station_sets'?)",
+            "fleet.json:5: unknown key 'colour' in station_sets[0]",
+            "fleet.json:5: unknown key 'intervall' in station_sets[0] (did you mean 'interval'?)",
+        ]
+    );
+}
+
+/// Issue 14: the same stations in two sets made 6 devices of 3 stations.
+#[test]
+fn a_station_in_two_sets_is_an_error_naming_both_places() {
+    let fleet = format!(
+        "{{\"accounts\": [{ACCOUNT}],\n\"station_sets\": [\n\
+         {{\"account\": \"a\", \"registry_config\": \"cp.csv\", \"device_path\": \"x/{{station_number}}\", \"stations\": [\"1:1\", \"1:2\"]}},\n\
+         {{\"account\": \"a\", \"registry_config\": \"cp.csv\", \"device_path\": \"y/{{station_number}}\",\n\"stations\": [\"1:3\",\n\"1:2\"]}}\n]}}\n"
+    );
+    assert_eq!(
+        fleet_outcome(&fleet).unwrap_err(),
+        ["fleet.json:6: station 1:2 is already a device (fleet.json:3): two devices would read and shed one station"]
+    );
+}
+
+/// Issue 14: an unknown timezone was accepted.
+#[test]
+fn an_unknown_timezone_is_an_error_with_the_closest_name() {
+    assert_eq!(
+        fleet_outcome(&one_set("\"stations\": [\"1:1\"], \"timezone\": \"Europe/Berln\"")).unwrap_err(),
+        ["fleet.json:3: unknown timezone 'Europe/Berln' (expected an IANA name such as UTC or America/Los_Angeles) (did you mean 'Europe/Berlin'?)"]
+    );
+    assert_eq!(
+        fleet_outcome(&one_set("\"stations\": [\"1:1\"], \"timezone\": \"Mars/Olympus_Mons\"")).unwrap_err(),
+        ["fleet.json:3: unknown timezone 'Mars/Olympus_Mons' (expected an IANA name such as UTC or America/Los_Angeles)"]
+    );
+    assert_eq!(
+        fleet_outcome(&one_set(
+            "\"stations\": [\"1:1\"], \"timezone\": \"US/Pacific\""
+        )),
+        Ok(vec![])
+    );
+}
+
+/// Issue 14: a heartbeat point named like a data point hid that point.
+#[test]
+fn a_heartbeat_named_like_a_data_point_is_an_error() {
+    assert_eq!(
+        fleet_outcome(&one_set("\"stations\": [\"1:1\"], \"heart_beat_point\": \"portLoad\"")).unwrap_err(),
+        ["fleet.json:3: heart_beat_point 'portLoad' is also a point of the registry (cp.csv:2): its 0/1 would hide that point's value; give the heartbeat a name of its own"]
+    );
+}
+
+/// Issue 14: an empty password file or token was accepted.
+#[test]
+fn empty_passwords_and_tokens_are_errors() {
+    let fleet = |account: &str, api: &str| {
+        format!(
+            "{{\"accounts\": [\n{account}],\n\"api\": {api},\n\"station_sets\": [{{\"account\": \"a\", \"registry_config\": \"cp.csv\", \"device_path\": \"x/{{station_number}}\", \"stations\": [\"1:1\"]}}]}}\n"
+        )
+    };
+    assert_eq!(
+        fleet_outcome(&fleet(
+            r#"{"name": "a", "username": "u", "password_file": "empty.txt"}"#,
+            r#"{"token": ""}"#
+        ))
+        .unwrap_err(),
+        [
+            "fleet.json:2: account a: password_file empty.txt is empty",
+            "fleet.json:3: api: token is empty",
+        ]
+    );
+    std::env::set_var("CP_FLEET_TEST_EMPTY_TOKEN", "");
+    assert_eq!(
+        fleet_outcome(&fleet(
+            r#"{"name": "a", "username": "u", "password": ""}"#,
+            r#"{"token_env": "CP_FLEET_TEST_EMPTY_TOKEN"}"#
+        ))
+        .unwrap_err(),
+        [
+            "fleet.json:2: account a: password is empty",
+            "fleet.json:3: api: token_env CP_FLEET_TEST_EMPTY_TOKEN is empty",
+        ]
+    );
+}
+
+/// Device configs are VOLTTRON's files: what VOLTTRON loads is a warning there, and a station
+/// in two device configs too; a fleet file listing a device config's station is an error.
+#[test]
+fn in_device_configs_the_same_mistakes_are_warnings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(root, "cp.csv", CSV);
+    let odd = config("alice", "", "abc").replace(
+        "\"interval\": 30",
+        "\"intervall\": 30,\n\"timezone\": \"Mars/Base\",\n\"heart_beat_point\": \"portLoad\"",
+    );
+    write(root, "devices/a/b/cp1", &odd);
+    write(root, "devices/a/b/cp2", &config("alice", "", "abc"));
+    let (fleet, warnings) = FleetConfig::load_with_warnings(root).expect("loads, as in VOLTTRON");
+    assert_eq!(fleet.devices().len(), 2);
+    let cp1 = root.join("devices/a/b/cp1");
+    let cp2 = root.join("devices/a/b/cp2");
+    let (cp1, cp2) = (cp1.display(), cp2.display());
+    let lines: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    let tail = " (a warning: VOLTTRON loads this file as it is)";
+    assert_eq!(
+        lines,
+        [
+            format!("{cp1}:1: account alice: password is empty{tail}"),
+            format!("{cp1}:1: 'abc' is not a ChargePoint station ID (expected digits, a colon, digits, like 1:34003){tail}"),
+            format!("{cp1}:2: unknown key 'intervall' (did you mean 'interval'?){tail}"),
+            format!("{cp1}:3: unknown timezone 'Mars/Base' (expected an IANA name such as UTC or America/Los_Angeles){tail}"),
+            format!("{cp1}:4: heart_beat_point 'portLoad' is also a point of the registry ({}:2): its 0/1 would hide that point's value; give the heartbeat a name of its own{tail}", root.join("cp.csv").display()),
+            format!("{cp2}:1: account alice: password is empty{tail}"),
+            format!("{cp2}:1: 'abc' is not a ChargePoint station ID (expected digits, a colon, digits, like 1:34003){tail}"),
+            format!("{cp2}:1: station abc is already a device ({cp1}:1): two devices would read and shed one station{tail}"),
+        ]
+    );
 }
