@@ -35,9 +35,13 @@ use crate::error::{closest, Mistake, Position, Problems, RegistryError, Registry
 use crate::jsonc::JsonDoc;
 use crate::read::{read_all, read_secret, read_text, text};
 use crate::records::StationId;
-use crate::seconds::duration_from_seconds;
+use crate::seconds::{duration_from_seconds, SECONDS_RANGE};
 use crate::secret::Secret;
 use crate::timezones::{is_timezone, TIMEZONES};
+
+/// The longest `shed_lease_minutes`: a day. The lease is how long a shed outlives a dead
+/// supervisor; beyond a day it no longer protects anything, and 0 says "until cleared" plainly.
+pub const MAX_SHED_LEASE_MINUTES: u32 = 24 * 60;
 
 /// VOLTTRON's default device `interval`, seconds.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -238,7 +242,7 @@ impl DeviceConfig {
                 f.station_id("/driver_config/stationID", id);
             }
             let cache_expiration = f.seconds("/driver_config", "cacheExpiration");
-            let shed_lease_minutes = f.non_negative_int("/driver_config", "shed_lease_minutes");
+            let shed_lease_minutes = f.lease_minutes("/driver_config");
             match (username, password, station_id, shed_lease_minutes) {
                 (Some(username), Some(password), Some(id), Some(shed_lease_minutes)) => {
                     Some(DriverConfig {
@@ -622,37 +626,36 @@ impl<'d> Fields<'d> {
         match secs.and_then(duration_from_seconds) {
             Some(d) => Some(Some(d)),
             None => {
-                self.bad(object, key, "a positive number of seconds", v);
+                self.bad(object, key, SECONDS_RANGE, v);
                 None
             }
         }
     }
 
-    /// An optional positive integer.
-    pub(crate) fn non_negative_int(&mut self, object: &str, key: &str) -> Option<Option<u32>> {
+    /// An optional integer from `min` to `max`; `None` = bad value (a problem was recorded),
+    /// `Some(None)` = absent.
+    pub(crate) fn int_in(
+        &mut self,
+        object: &str,
+        key: &str,
+        min: u32,
+        max: u32,
+    ) -> Option<Option<u32>> {
         let Some(v) = self.get(object, key) else {
             return Some(None);
         };
         match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) => Some(Some(n)),
-            None => {
-                self.bad(object, key, "an integer 0 or more", v);
-                None
-            }
-        }
-    }
-
-    pub(crate) fn positive_int(&mut self, object: &str, key: &str) -> Option<Option<u32>> {
-        let Some(v) = self.get(object, key) else {
-            return Some(None);
-        };
-        match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) if n > 0 => Some(Some(n)),
+            Some(n) if (min..=max).contains(&n) => Some(Some(n)),
             _ => {
-                self.bad(object, key, "a positive integer", v);
+                self.bad(object, key, &format!("an integer from {min} to {max}"), v);
                 None
             }
         }
+    }
+
+    /// An optional `shed_lease_minutes`: 0 (until cleared) to [`MAX_SHED_LEASE_MINUTES`].
+    pub(crate) fn lease_minutes(&mut self, object: &str) -> Option<Option<u32>> {
+        self.int_in(object, "shed_lease_minutes", 0, MAX_SHED_LEASE_MINUTES)
     }
 
     /// Which of `key`, `{key}_env`, `{key}_file` the object at `object` gives.

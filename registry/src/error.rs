@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::read::{FileError, NotText};
+use crate::seconds::SECONDS_RANGE;
 
 /// Where a problem is: a file and a 1-based line (0 when the problem concerns the whole file).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -267,7 +268,7 @@ pub enum RegistryError {
 
     /// Scrape Interval or Data Currency is not a positive number of seconds.
     #[error(
-        "{pos}: point {}: bad {column} (expected a positive number of seconds, found '{}')",
+        "{pos}: point {}: bad {column} (expected {SECONDS_RANGE}, found '{}')",
         quote(point),
         quote(found)
     )]

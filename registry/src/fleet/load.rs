@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{
     is_fleet_file, Account, AccountId, DevicePattern, FleetConfig, StationSelection, StationSet,
-    FLEET_FILE, PLACEHOLDERS,
+    FLEET_FILE, MAX_ACCOUNTS, MAX_FLEET_STATIONS, PLACEHOLDERS,
 };
 use crate::config::{
     check_inside_store, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL, DEVICE_PATH_FORM,
@@ -331,7 +331,18 @@ impl Loader {
         }
         f.known_keys("", FLEET_KEYS);
         let first_account = self.accounts.len();
-        for i in 0..array_len(&mut f, "", "accounts") {
+        let accounts = array_len(&mut f, "", "accounts");
+        if accounts > MAX_ACCOUNTS {
+            f.problems.push(RegistryError::BadValue {
+                pos: f.doc.pos("/accounts"),
+                key: "accounts".to_string(),
+                expected: format!("at most {MAX_ACCOUNTS} accounts"),
+                found: accounts.to_string(),
+            });
+            self.problems.extend(f.finish());
+            return;
+        }
+        for i in 0..accounts {
             let object = format!("/accounts/{i}");
             f.known_keys(&object, ACCOUNT_KEYS);
             if let Some(account) = parse_account(&mut f, &object, &base) {
@@ -365,9 +376,10 @@ impl Loader {
             }
         }
         let mut pending = Vec::new();
+        let mut budget = MAX_FLEET_STATIONS.saturating_sub(self.stations.len());
         for i in 0..array_len(&mut f, "", "station_sets") {
             let object = format!("/station_sets/{i}");
-            if let Some(parsed) = parse_station_set(&mut f, &object, &base, &known) {
+            if let Some(parsed) = parse_station_set(&mut f, &object, &base, &known, &mut budget) {
                 pending.push(parsed);
             }
         }
@@ -525,7 +537,12 @@ fn parse_account(f: &mut Fields<'_>, object: &str, base: &Path) -> Option<Accoun
     let username = f.string(object, "username", true);
     let label = name.clone().unwrap_or_else(|| object.to_string());
     let password = f.secret(object, "password", &format!("account {label}"), base);
-    let rate = f.positive_int(object, "rate_limit_per_minute");
+    let rate = f.int_in(
+        object,
+        "rate_limit_per_minute",
+        1,
+        super::MAX_RATE_LIMIT_PER_MINUTE,
+    );
     Some(Account {
         source: f.doc.pos(object),
         id: AccountId(name?),
@@ -576,6 +593,7 @@ fn parse_station_set(
     object: &str,
     base: &Path,
     known: &[AccountId],
+    budget: &mut usize,
 ) -> Option<PendingSet> {
     let pos = f.doc.pos(object);
     f.known_keys(object, SET_KEYS);
@@ -604,13 +622,13 @@ fn parse_station_set(
         }
     });
     let registry_config = f.string(object, "registry_config", true);
-    let stations = parse_stations(f, object);
+    let stations = parse_stations(f, object, budget);
     let device_path = parse_pattern(f, object, stations.as_ref().map(|(s, _)| s));
     let interval = f
         .seconds(object, "interval")
         .map(|i| i.unwrap_or(DEFAULT_INTERVAL));
     let cache_expiration = f.seconds(object, "cacheExpiration");
-    let shed_lease_minutes = f.non_negative_int(object, "shed_lease_minutes");
+    let shed_lease_minutes = f.lease_minutes(object);
     let heart_beat_point = f.string(object, "heart_beat_point", false);
     let timezone = f.timezone(object);
     let registry_config = registry_config?;
@@ -637,9 +655,12 @@ fn parse_station_set(
 
 /// Reads `stations`: a list of IDs, a `{prefix, first, count}` range, or `"all"`; with each
 /// listed station, where it is written.
+/// `budget` is how many stations the fleet may still list ([`MAX_FLEET_STATIONS`] in all); the
+/// set's stations are taken from it.
 fn parse_stations(
     f: &mut Fields<'_>,
     object: &str,
+    budget: &mut usize,
 ) -> Option<(StationSelection, Vec<(StationId, Position)>)> {
     const EXPECTED: &str = "a list of station IDs, {\"prefix\", \"first\", \"count\"} or \"all\"";
     let key = "stations";
@@ -660,7 +681,12 @@ fn parse_stations(
             );
             None
         }
+        Value::Array(items) if items.len() > *budget => {
+            f.bad(object, key, &over_budget(*budget), v);
+            None
+        }
         Value::Array(items) => {
+            *budget -= items.len();
             let mut ids = Vec::new();
             let mut first_index: HashMap<&str, usize> = HashMap::new();
             let mut ok = true;
@@ -706,7 +732,12 @@ fn parse_stations(
             let first = f.get(&range, "first").and_then(Value::as_u64);
             let count = f.get(&range, "count").and_then(Value::as_u64);
             match (first, count) {
-                (Some(first), Some(count)) if count > 0 && count <= 100_000 => {
+                (Some(_), Some(count)) if count > *budget as u64 => {
+                    f.bad(object, key, &over_budget(*budget), v);
+                    None
+                }
+                (Some(first), Some(count)) if count > 0 && first.checked_add(count).is_some() => {
+                    *budget -= count as usize;
                     if !f.station_id(&format!("{range}/prefix"), &format!("{prefix}{first}")) {
                         return None;
                     }
@@ -728,6 +759,13 @@ fn parse_stations(
             None
         }
     }
+}
+
+/// What a station list too long for the fleet's limit should have been.
+fn over_budget(left: usize) -> String {
+    format!(
+        "no more stations than the fleet's limit of {MAX_FLEET_STATIONS} allows ({left} left for this set)"
+    )
 }
 
 fn parse_pattern(

@@ -302,8 +302,8 @@ fn bad_scrape_interval_and_data_currency_are_rejected() {
     assert_eq!(
         p,
         [
-            "cp.csv:2: point a: bad Scrape Interval (expected a positive number of seconds, found '-5')",
-            "cp.csv:3: point b: bad Data Currency (expected a positive number of seconds, found 'soon')",
+            "cp.csv:2: point a: bad Scrape Interval (expected a number of seconds from 0.001 to 31622400 (366 days), found '-5')",
+            "cp.csv:3: point b: bad Data Currency (expected a number of seconds from 0.001 to 31622400 (366 days), found 'soon')",
         ]
     );
 }

@@ -92,7 +92,7 @@ fn every_missing_or_bad_key_is_reported() {
             "cp1.config:1: missing 'driver_type' (expected a non-empty string)",
             "cp1.config:1: missing 'registry_config' (expected a non-empty string)",
             "cp1.config:2: missing 'driver_config.stationID' (expected a non-empty string)",
-            "cp1.config:6: bad 'interval' (expected a positive number of seconds, found 'soon')",
+            "cp1.config:6: bad 'interval' (expected a number of seconds from 0.001 to 31622400 (366 days), found 'soon')",
             "cp1.config:7: bad 'heart_beat_point' (expected a string, found 5)",
         ]
     );
@@ -243,7 +243,7 @@ fn shed_lease_minutes_is_a_driver_config_setting() {
     let text = text.replace("30}", "1.5}");
     assert_eq!(
         parse(&text, "cp1.config").unwrap_err(),
-        ["cp1.config:1: bad 'driver_config.shed_lease_minutes' (expected an integer 0 or more, found 1.5)"]
+        ["cp1.config:1: bad 'driver_config.shed_lease_minutes' (expected an integer from 0 to 1440, found 1.5)"]
     );
 }
 

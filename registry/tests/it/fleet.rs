@@ -345,7 +345,7 @@ fn shed_lease_minutes_comes_from_a_station_set_and_must_be_a_whole_number() {
     assert_eq!(
         problems(&f),
         [format!(
-            "{}:4: bad 'station_sets[0].shed_lease_minutes' (expected an integer 0 or more, found -5)",
+            "{}:4: bad 'station_sets[0].shed_lease_minutes' (expected an integer from 0 to 1440, found -5)",
             f.display()
         )]
     );
@@ -641,6 +641,45 @@ fn in_device_configs_the_same_mistakes_are_warnings() {
             format!("{cp2}:1: account alice: password is empty{tail}"),
             format!("{cp2}:1: 'abc' is not a ChargePoint station ID (expected digits, a colon, digits, like 1:34003){tail}"),
             format!("{cp2}:1: station abc is already a device ({cp1}:1): two devices would read and shed one station{tail}"),
+        ]
+    );
+}
+
+/// Issue 14: every count has a bound, stated in the error.
+#[test]
+fn counts_beyond_their_bounds_are_refused_naming_the_bound() {
+    let range = |first: u64, count: u64, path: &str| {
+        format!(
+            "{{\"account\": \"a\", \"registry_config\": \"cp.csv\", \"device_path\": \"{path}/{{station_number}}\", \"stations\": {{\"prefix\": \"1:\", \"first\": {first}, \"count\": {count}}}}}"
+        )
+    };
+    let fleet = format!(
+        "{{\"accounts\": [{ACCOUNT}],\n\"station_sets\": [\n{},\n{}\n]}}\n",
+        range(1, 60_000, "x"),
+        range(100_000, 60_000, "y")
+    );
+    assert_eq!(
+        fleet_outcome(&fleet).unwrap_err(),
+        ["fleet.json:4: bad 'station_sets[1].stations' (expected no more stations than the fleet's limit of 100000 allows (40000 left for this set), found an object)"]
+    );
+    let accounts: Vec<String> = (0..1001)
+        .map(|i| format!("{{\"name\": \"a{i}\", \"username\": \"u{i}\", \"password\": \"p\"}}"))
+        .collect();
+    assert_eq!(
+        fleet_outcome(&format!("{{\"accounts\": [\n{}]}}", accounts.join(",\n"))).unwrap_err(),
+        ["fleet.json:1: bad 'accounts' (expected at most 1000 accounts, found 1001)"]
+    );
+    let fleet = r#"{"accounts": [
+{"name": "a", "username": "u", "password": "p", "rate_limit_per_minute": 60001}],
+"station_sets": [
+{"account": "a", "registry_config": "cp.csv", "device_path": "x/{station_number}", "stations": ["1:1"], "shed_lease_minutes": 1441, "interval": 1e9}]}
+"#;
+    assert_eq!(
+        fleet_outcome(fleet).unwrap_err(),
+        [
+            "fleet.json:2: bad 'accounts[0].rate_limit_per_minute' (expected an integer from 1 to 60000, found 60001)",
+            "fleet.json:4: bad 'station_sets[0].interval' (expected a number of seconds from 0.001 to 31622400 (366 days), found 1000000000.0)",
+            "fleet.json:4: bad 'station_sets[0].shed_lease_minutes' (expected an integer from 0 to 1440, found 1441)",
         ]
     );
 }
