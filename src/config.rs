@@ -109,8 +109,19 @@ pub enum ConfigError {
     Url { option: &'static str, value: String },
     #[error("--account-endpoint: '{value}' is not ACCOUNT=URL")]
     AccountEndpoint { value: String },
-    #[error("{option}: '{value}' is not a positive number of seconds")]
-    Seconds { option: &'static str, value: f64 },
+    /// `--account-endpoint` without a FLEET: the embedded simulator's accounts all use it.
+    #[error("--account-endpoint: only for a FLEET (the embedded simulator is reached directly)")]
+    AccountEndpointWithoutFleet,
+    #[error("{option}: '{value}' is not a positive number of seconds up to {max}")]
+    Seconds {
+        option: &'static str,
+        value: f64,
+        max: u64,
+    },
+    /// The embedded simulator's address must be loopback: it answers anyone with its
+    /// accounts' passwords.
+    #[error("--sim-listen: {value} is not a loopback address: the embedded simulator listens on 127.0.0.1 or [::1] only")]
+    SimListen { value: SocketAddr },
     #[error("set: expected POINT VALUE pairs, got {count} words")]
     UnpairedValue { count: usize },
     #[error("device '{device}': expected a path like campus/building/unit")]
@@ -184,25 +195,33 @@ impl TryFrom<RunArgs> for RunConfig {
         if args.sim_stations == 0 || args.sim_ports == 0 {
             return Err(ConfigError::EmptySimulator);
         }
+        let account_endpoints: Vec<(String, Url)> = args
+            .account_endpoints
+            .into_iter()
+            .map(account_endpoint)
+            .collect::<Result<_, _>>()?;
+        if args.fleet.is_none() && !account_endpoints.is_empty() {
+            return Err(ConfigError::AccountEndpointWithoutFleet);
+        }
+        let sim_listen = listen("--sim-listen", &args.sim_listen)?;
+        if !sim_listen.ip().is_loopback() {
+            return Err(ConfigError::SimListen { value: sim_listen });
+        }
         Ok(RunConfig {
             fleet: args.fleet,
             endpoint: http_url("--endpoint", args.endpoint)?,
-            account_endpoints: args
-                .account_endpoints
-                .into_iter()
-                .map(account_endpoint)
-                .collect::<Result<_, _>>()?,
+            account_endpoints,
             api_listen: listen("--api-listen", &args.api_listen)?,
             metrics_listen: listen("--metrics-listen", &args.metrics_listen)?,
             token: token(args.token)?,
             interval: args
                 .interval
-                .map(|s| seconds("--interval", s))
+                .map(|s| seconds("--interval", s, MAX_INTERVAL_SECONDS))
                 .transpose()?,
             sim: EmbeddedSim {
                 stations: args.sim_stations,
                 ports: args.sim_ports,
-                listen: listen("--sim-listen", &args.sim_listen)?,
+                listen: sim_listen,
             },
             summary: !args.no_summary,
         })
@@ -215,7 +234,7 @@ fn client(api: ApiArgs, request: ClientRequest) -> Result<Task, ConfigError> {
             base: http_url("--api", api.api)?,
             token: token(api.token)?,
             json: api.json,
-            timeout: seconds("--timeout", api.timeout)?,
+            timeout: seconds("--timeout", api.timeout, MAX_TIMEOUT_SECONDS)?,
         },
         request,
     })
@@ -246,11 +265,17 @@ fn account_endpoint(value: String) -> Result<(String, Url), ConfigError> {
     Ok((account.to_string(), url))
 }
 
-fn seconds(option: &'static str, value: f64) -> Result<Duration, ConfigError> {
+/// The longest `--interval`: 366 days, the bound of every interval a device config may give.
+const MAX_INTERVAL_SECONDS: u64 = 366 * 86_400;
+
+/// The longest `--timeout` of a client command: an hour, far beyond the server's own 60 s.
+const MAX_TIMEOUT_SECONDS: u64 = 3_600;
+
+fn seconds(option: &'static str, value: f64, max: u64) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(value)
         .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or(ConfigError::Seconds { option, value })
+        .filter(|d| !d.is_zero() && d.as_secs_f64() <= max as f64)
+        .ok_or(ConfigError::Seconds { option, value, max })
 }
 
 fn token(value: Option<String>) -> Result<Option<Secret>, ConfigError> {
@@ -441,7 +466,28 @@ mod tests {
         let err = config(&["run", "--interval", "0"]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "--interval: '0' is not a positive number of seconds"
+            "--interval: '0' is not a positive number of seconds up to 31622400"
+        );
+        let err = config(&["run", "--interval", "1e12"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--interval: '1000000000000' is not a positive number of seconds up to 31622400"
+        );
+    }
+
+    /// Issue 14: the embedded simulator must not listen beyond loopback, and
+    /// `--account-endpoint` needs a fleet whose account it names.
+    #[test]
+    fn sim_listen_is_loopback_and_account_endpoints_need_a_fleet() {
+        let err = config(&["run", "--sim-listen", "0.0.0.0:0"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--sim-listen: 0.0.0.0:0 is not a loopback address: the embedded simulator listens on 127.0.0.1 or [::1] only"
+        );
+        let err = config(&["run", "--account-endpoint", "a=http://127.0.0.1:1/x"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--account-endpoint: only for a FLEET (the embedded simulator is reached directly)"
         );
     }
 }

@@ -53,6 +53,10 @@ pub enum RunError {
         #[source]
         source: crate::soap::ClientError,
     },
+    /// `--account-endpoint` names an account the fleet does not have: a typo would otherwise
+    /// send that account's calls to the default endpoint unnoticed.
+    #[error("--account-endpoint {account}=…: the fleet has no account {account} (its accounts, by name or username: {known})")]
+    UnknownAccountEndpoint { account: String, known: String },
     #[error("cannot start the embedded simulator")]
     Simulator(#[from] crate::sim::SimError),
     #[error("cannot start the fleet")]
@@ -306,6 +310,7 @@ impl Target {
     ) -> Result<Fleet, RunError> {
         let endpoints = self.endpoints(config);
         endpoints.check(&spec)?;
+        endpoints.all_name_accounts(&spec)?;
         // One Metrics serves both hooks: the gateways' calls and the stations' health.
         let metrics = Arc::new(metrics);
         let options = FleetOptions {
@@ -332,6 +337,12 @@ impl Target {
         let checked = self
             .spec(config)
             .and_then(|spec| self.endpoints(config).check(&spec).map(|()| spec));
+        if let Ok(spec) = &checked {
+            // At start this is refused; a reload that drops the account only says so.
+            if let Err(error) = self.endpoints(config).all_name_accounts(spec) {
+                tracing::warn!(%error, "SIGHUP: an --account-endpoint names no account of the reloaded fleet");
+            }
+        }
         match checked {
             Ok(spec) => match fleet.reload(spec).await {
                 Ok(()) => tracing::info!(path = %path.display(), "fleet reloaded"),
@@ -484,6 +495,27 @@ impl Endpoints {
         })
     }
 
+    /// Every override names an account of `spec`, by name or username.
+    fn all_name_accounts(&self, spec: &FleetConfig) -> Result<(), RunError> {
+        let Some((account, _)) = self.overrides.iter().find(|(name, _)| {
+            !spec
+                .accounts
+                .iter()
+                .any(|a| *name == a.id.0 || *name == a.username)
+        }) else {
+            return Ok(());
+        };
+        Err(RunError::UnknownAccountEndpoint {
+            account: account.clone(),
+            known: spec
+                .accounts
+                .iter()
+                .map(|a| a.id.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
     /// Builds every account's client once, so a bad endpoint is an error at (re)load time and
     /// never inside an actor.
     fn check(&self, spec: &FleetConfig) -> Result<(), RunError> {
@@ -564,5 +596,26 @@ mod tests {
             "account org2: cannot build its SOAP client"
         );
         assert!(endpoints.client(&account("x", "org2")).is_err());
+    }
+
+    /// Issue 14: `--account-endpoint nobody=URL` was accepted and never used.
+    #[test]
+    fn an_account_endpoint_for_no_account_of_the_fleet_is_refused() {
+        let endpoints = Endpoints {
+            default: "https://default.example/cp".into(),
+            overrides: vec![("nobody".into(), "http://127.0.0.1:9/cp".into())],
+        };
+        let error = endpoints
+            .all_name_accounts(&simulated())
+            .expect_err("no account is called nobody");
+        assert_eq!(
+            error.to_string(),
+            "--account-endpoint nobody=…: the fleet has no account nobody (its accounts, by name or username: account1, account2)"
+        );
+        let named = Endpoints {
+            overrides: vec![("account2".into(), "http://127.0.0.1:9/cp".into())],
+            ..endpoints
+        };
+        assert!(named.all_name_accounts(&simulated()).is_ok());
     }
 }
