@@ -137,6 +137,15 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     }
     let fleet = target.start_fleet(&config, spec, metrics.clone()).await?;
 
+    // Every signal handler is in place before the `listening` line: a SIGHUP or SIGTERM sent
+    // once it is printed must reload or stop, not end the process by the default action.
+    // `shutdown` installs its handlers when first polled, hence the poll here.
+    let mut hangups = signal(SignalKind::hangup()).map_err(|source| RunError::Signal {
+        signal: "SIGHUP",
+        source,
+    })?;
+    tokio::pin!(shutdown);
+    let stopping = futures::FutureExt::now_or_never(&mut shutdown).is_some();
     let api = bind("device API", config.api_listen).await?;
     let prometheus = bind("metrics", config.metrics_listen).await?;
     let api_addr = local_addr("device API", &api)?;
@@ -167,16 +176,15 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     };
     let summary = tokio::spawn(summary::run(fleet.clone(), output, stop.clone()));
 
-    let mut hangups = signal(SignalKind::hangup()).map_err(|source| RunError::Signal {
-        signal: "SIGHUP",
-        source,
-    })?;
-    tokio::pin!(shutdown);
-    let outcome = loop {
-        tokio::select! {
-            () = &mut shutdown => break Ok(()),
-            _ = hangups.recv() => target.reload(&config, &fleet).await,
-            Some(ended) = servers.join_next() => break server_ended(ended),
+    let outcome = if stopping {
+        Ok(())
+    } else {
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break Ok(()),
+                _ = hangups.recv() => target.reload(&config, &fleet).await,
+                Some(ended) = servers.join_next() => break server_ended(ended),
+            }
         }
     };
 
