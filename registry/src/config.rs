@@ -410,6 +410,16 @@ pub(crate) fn resolve_registry(
     }
 }
 
+/// The config-store root of `config_path` as a message names it: `.` rather than nothing.
+fn named_root(config_path: &Path) -> PathBuf {
+    let root = store_root(config_path);
+    if root.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        root
+    }
+}
+
 /// Whether the registry a `config://` reference resolved to (`resolved`, of the config at
 /// `config_path`) really lies inside the config store once symbolic links are followed: `Err`
 /// with the store's root when a link leads out of it. Other references, and files that do not
@@ -422,12 +432,7 @@ pub(crate) fn check_inside_store(
     if !reference.starts_with(CONFIG_STORE_PREFIX) {
         return Ok(());
     }
-    let root = store_root(config_path);
-    let root = if root.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        root
-    };
+    let root = named_root(config_path);
     match (root.canonicalize(), resolved.canonicalize()) {
         (Ok(real_root), Ok(real)) if !real.starts_with(&real_root) => Err(root),
         _ => Ok(()),
@@ -589,7 +594,7 @@ impl<'d> Fields<'d> {
                 self.problems.push(RegistryError::OutsideStore {
                     pos: self.doc.pos(&format!("{object}/registry_config")),
                     reference: reference.to_string(),
-                    root: store_root(config_path),
+                    root: named_root(config_path),
                     why: why.to_string(),
                 });
                 None

@@ -249,7 +249,11 @@ pub(crate) fn not_text(bytes: &[u8]) -> Option<(NotText, usize)> {
     let zeros_even = head.iter().step_by(2).filter(|&&b| b == 0).count();
     let zeros_odd = head.iter().skip(1).step_by(2).filter(|&&b| b == 0).count();
     let half = head.len() / 2;
-    if half >= 2 && (zeros_even >= half * 3 / 4 || zeros_odd >= half * 3 / 4) {
+    let mostly = |n: usize| n >= half * 3 / 4;
+    let few = |n: usize| n <= half / 4;
+    if half >= 2
+        && ((mostly(zeros_even) && few(zeros_odd)) || (mostly(zeros_odd) && few(zeros_even)))
+    {
         return Some((NotText::Utf16, 0));
     }
     Some((NotText::Binary, zero))
@@ -281,6 +285,17 @@ mod tests {
         );
         let exactly = vec![b'x'; 4096];
         assert_eq!(read_capped(&exactly[..], Capped::Secret).unwrap(), exactly);
+    }
+
+    #[test]
+    fn utf16_is_told_from_binary_by_where_its_zero_bytes_are() {
+        let utf16: Vec<u8> = "{\"a\": 1}"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(not_text(&utf16), Some((NotText::Utf16, 0)));
+        assert_eq!(not_text(&[0u8; 400]), Some((NotText::Binary, 0)));
+        assert_eq!(not_text(b"plain, text\n"), None);
     }
 
     #[test]
