@@ -317,6 +317,19 @@ fn api_token_sources_are_checked_like_passwords() {
             f.display()
         )]
     );
+    // Issue 14: a token file on /dev/urandom is refused at once, not read without end.
+    write(
+        root,
+        "fleet.json",
+        &api_fleet(r#"{"token_file": "/dev/urandom"}"#),
+    );
+    assert_eq!(
+        all_lines(&f),
+        [format!(
+            "{}:2: api: cannot read token file /dev/urandom: is a character device, not a regular file",
+            f.display()
+        )]
+    );
 }
 
 #[test]
