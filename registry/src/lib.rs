@@ -16,7 +16,8 @@
 //! - `read`: reading a configuration or secret file whole: regular files only, size-capped.
 //! - `seconds`: seconds as durations, with the range every interval and currency shares.
 //! - `timezones`: the IANA time zone names a `timezone` may give.
-//! - `error`: every configuration problem ([`RegistryError`]), collected into [`Problems`].
+//! - `error`: every configuration problem ([`RegistryError`]), collected into [`Problems`];
+//!   a likely [`Mistake`] is an error in a fleet file and a warning in VOLTTRON's own files.
 
 mod catalog;
 mod config;
