@@ -56,12 +56,13 @@ pub fn check(path: &Path, out: &mut dyn Write) -> Result<(), CheckFailed> {
 
 /// The summary of a valid configuration and its warnings.
 fn summarise(path: &Path) -> Result<(FleetSummary, Vec<RegistryWarning>), Problems> {
-    if !path.exists() {
-        return Err(RegistryError::Io {
+    // A path that cannot be read at all (missing, a symlink loop, a FIFO or device) is said
+    // so in its own words; a directory is a fleet directory.
+    if !path.is_dir() {
+        cp_registry::probe(path).map_err(|source| RegistryError::Io {
             path: path.to_path_buf(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        }
-        .into());
+            source,
+        })?;
     }
     let is_csv = path
         .extension()
@@ -73,8 +74,7 @@ fn summarise(path: &Path) -> Result<(FleetSummary, Vec<RegistryWarning>), Proble
             registry.warnings,
         ))
     } else {
-        let fleet = FleetConfig::load(path)?;
-        let warnings = fleet.warnings().into_iter().cloned().collect();
+        let (fleet, warnings) = FleetConfig::load_with_warnings(path)?;
         Ok((FleetSummary::of(&fleet), warnings))
     }
 }
@@ -317,7 +317,10 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,
         assert!(matches!(r, Err(CheckFailed::Invalid { problems: 1 })));
         assert_eq!(
             out,
-            format!("{}: cannot read: entity not found\n", missing.display())
+            format!(
+                "{}: cannot read: no such file or directory\n",
+                missing.display()
+            )
         );
     }
 

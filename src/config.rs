@@ -115,14 +115,19 @@ pub enum ConfigError {
     Url { option: &'static str, value: String },
     #[error("--account-endpoint: '{value}' is not ACCOUNT=URL")]
     AccountEndpoint { value: String },
-    #[error("{option}: '{value}' is not a positive number of seconds")]
-    Seconds { option: &'static str, value: f64 },
-    #[error("{option}: {value} s is over the most allowed, {max} s")]
-    TooManySeconds {
+    /// `--account-endpoint` without a FLEET: the embedded simulator's accounts all use it.
+    #[error("--account-endpoint: only for a FLEET (the embedded simulator is reached directly)")]
+    AccountEndpointWithoutFleet,
+    #[error("{option}: '{value}' is not a positive number of seconds up to {max}")]
+    Seconds {
         option: &'static str,
         value: f64,
         max: u64,
     },
+    /// The embedded simulator's address must be loopback: it answers anyone with its
+    /// accounts' passwords.
+    #[error("--sim-listen: {value} is not a loopback address: the embedded simulator listens on 127.0.0.1 or [::1] only")]
+    SimListen { value: SocketAddr },
     #[error("set: expected POINT VALUE pairs, got {count} words")]
     UnpairedValue { count: usize },
     #[error("device '{device}': expected a path like campus/building/unit")]
@@ -197,26 +202,34 @@ impl TryFrom<RunArgs> for RunConfig {
         if args.sim_stations == 0 || args.sim_ports == 0 {
             return Err(ConfigError::EmptySimulator);
         }
+        let account_endpoints: Vec<(String, Url)> = args
+            .account_endpoints
+            .into_iter()
+            .map(account_endpoint)
+            .collect::<Result<_, _>>()?;
+        if args.fleet.is_none() && !account_endpoints.is_empty() {
+            return Err(ConfigError::AccountEndpointWithoutFleet);
+        }
+        let sim_listen = listen("--sim-listen", &args.sim_listen)?;
+        if !sim_listen.ip().is_loopback() {
+            return Err(ConfigError::SimListen { value: sim_listen });
+        }
         Ok(RunConfig {
             fleet: args.fleet,
             endpoint: http_url("--endpoint", args.endpoint)?,
-            account_endpoints: args
-                .account_endpoints
-                .into_iter()
-                .map(account_endpoint)
-                .collect::<Result<_, _>>()?,
+            account_endpoints,
             api_listen: listen("--api-listen", &args.api_listen)?,
             metrics_listen: listen("--metrics-listen", &args.metrics_listen)?,
             token: token(args.token)?,
             interval: args
                 .interval
-                .map(|s| seconds("--interval", s))
+                .map(|s| seconds("--interval", s, MAX_INTERVAL_SECONDS))
                 .transpose()?,
             write_answer_timeout: write_answer_timeout(args.write_answer_timeout)?,
             sim: EmbeddedSim {
                 stations: args.sim_stations,
                 ports: args.sim_ports,
-                listen: listen("--sim-listen", &args.sim_listen)?,
+                listen: sim_listen,
             },
             summary: !args.no_summary,
         })
@@ -229,7 +242,7 @@ fn client(api: ApiArgs, request: ClientRequest) -> Result<Task, ConfigError> {
             base: http_url("--api", api.api)?,
             token: token(api.token)?,
             json: api.json,
-            timeout: seconds("--timeout", api.timeout)?,
+            timeout: seconds("--timeout", api.timeout, MAX_TIMEOUT_SECONDS)?,
         },
         request,
     })
@@ -260,27 +273,24 @@ fn account_endpoint(value: String) -> Result<(String, Url), ConfigError> {
     Ok((account.to_string(), url))
 }
 
-fn seconds(option: &'static str, value: f64) -> Result<Duration, ConfigError> {
+/// The longest `--interval`: 366 days, the bound of every interval a device config may give.
+const MAX_INTERVAL_SECONDS: u64 = 366 * 86_400;
+
+/// The longest `--timeout` of a client command: an hour, far beyond the server's own 60 s.
+const MAX_TIMEOUT_SECONDS: u64 = 3_600;
+
+fn seconds(option: &'static str, value: f64, max: u64) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(value)
         .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or(ConfigError::Seconds { option, value })
+        .filter(|d| !d.is_zero() && d.as_secs_f64() <= max as f64)
+        .ok_or(ConfigError::Seconds { option, value, max })
 }
 
 /// `--write-answer-timeout`: positive, and short enough that a write is answered before the
 /// API's own request timeout.
 fn write_answer_timeout(value: f64) -> Result<Duration, ConfigError> {
-    const OPTION: &str = "--write-answer-timeout";
-    let timeout = seconds(OPTION, value)?;
-    let max = crate::http::MAX_WRITE_ANSWER_TIMEOUT;
-    if timeout > max {
-        return Err(ConfigError::TooManySeconds {
-            option: OPTION,
-            value,
-            max: max.as_secs(),
-        });
-    }
-    Ok(timeout)
+    let max = crate::http::MAX_WRITE_ANSWER_TIMEOUT.as_secs();
+    seconds("--write-answer-timeout", value, max)
 }
 
 fn token(value: Option<String>) -> Result<Option<Secret>, ConfigError> {
@@ -430,11 +440,11 @@ mod tests {
         );
         assert_eq!(
             timeout(&["run", "--write-answer-timeout", "0"]),
-            Err("--write-answer-timeout: '0' is not a positive number of seconds".into())
+            Err("--write-answer-timeout: '0' is not a positive number of seconds up to 50".into())
         );
         assert_eq!(
             timeout(&["run", "--write-answer-timeout", "90"]),
-            Err("--write-answer-timeout: 90 s is over the most allowed, 50 s".into())
+            Err("--write-answer-timeout: '90' is not a positive number of seconds up to 50".into())
         );
     }
 
@@ -493,7 +503,28 @@ mod tests {
         let err = config(&["run", "--interval", "0"]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "--interval: '0' is not a positive number of seconds"
+            "--interval: '0' is not a positive number of seconds up to 31622400"
+        );
+        let err = config(&["run", "--interval", "1e12"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--interval: '1000000000000' is not a positive number of seconds up to 31622400"
+        );
+    }
+
+    /// Issue 14: the embedded simulator must not listen beyond loopback, and
+    /// `--account-endpoint` needs a fleet whose account it names.
+    #[test]
+    fn sim_listen_is_loopback_and_account_endpoints_need_a_fleet() {
+        let err = config(&["run", "--sim-listen", "0.0.0.0:0"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--sim-listen: 0.0.0.0:0 is not a loopback address: the embedded simulator listens on 127.0.0.1 or [::1] only"
+        );
+        let err = config(&["run", "--account-endpoint", "a=http://127.0.0.1:1/x"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--account-endpoint: only for a FLEET (the embedded simulator is reached directly)"
         );
     }
 }

@@ -53,6 +53,10 @@ pub enum RunError {
         #[source]
         source: crate::soap::ClientError,
     },
+    /// `--account-endpoint` names an account the fleet does not have: a typo would otherwise
+    /// send that account's calls to the default endpoint unnoticed.
+    #[error("--account-endpoint {account}=…: the fleet has no account {account} (its accounts, by name or username: {known})")]
+    UnknownAccountEndpoint { account: String, known: String },
     #[error("cannot start the embedded simulator")]
     Simulator(#[from] crate::sim::SimError),
     #[error("cannot start the fleet")]
@@ -133,6 +137,15 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     }
     let fleet = target.start_fleet(&config, spec, metrics.clone()).await?;
 
+    // Every signal handler is in place before the `listening` line: a SIGHUP or SIGTERM sent
+    // once it is printed must reload or stop, not end the process by the default action.
+    // `shutdown` installs its handlers when first polled, hence the poll here.
+    let mut hangups = signal(SignalKind::hangup()).map_err(|source| RunError::Signal {
+        signal: "SIGHUP",
+        source,
+    })?;
+    tokio::pin!(shutdown);
+    let stopping = futures::FutureExt::now_or_never(&mut shutdown).is_some();
     let api = bind("device API", config.api_listen).await?;
     let prometheus = bind("metrics", config.metrics_listen).await?;
     let api_addr = local_addr("device API", &api)?;
@@ -163,16 +176,15 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     };
     let summary = tokio::spawn(summary::run(fleet.clone(), output, stop.clone()));
 
-    let mut hangups = signal(SignalKind::hangup()).map_err(|source| RunError::Signal {
-        signal: "SIGHUP",
-        source,
-    })?;
-    tokio::pin!(shutdown);
-    let outcome = loop {
-        tokio::select! {
-            () = &mut shutdown => break Ok(()),
-            _ = hangups.recv() => target.reload(&config, &fleet).await,
-            Some(ended) = servers.join_next() => break server_ended(ended),
+    let outcome = if stopping {
+        Ok(())
+    } else {
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break Ok(()),
+                _ = hangups.recv() => target.reload(&config, &fleet).await,
+                Some(ended) = servers.join_next() => break server_ended(ended),
+            }
         }
     };
 
@@ -306,6 +318,7 @@ impl Target {
     ) -> Result<Fleet, RunError> {
         let endpoints = self.endpoints(config);
         endpoints.check(&spec)?;
+        endpoints.all_name_accounts(&spec)?;
         // One Metrics serves both hooks: the gateways' calls and the stations' health.
         let metrics = Arc::new(metrics);
         let options = FleetOptions {
@@ -333,6 +346,12 @@ impl Target {
         let checked = self
             .spec(config)
             .and_then(|spec| self.endpoints(config).check(&spec).map(|()| spec));
+        if let Ok(spec) = &checked {
+            // At start this is refused; a reload that drops the account only says so.
+            if let Err(error) = self.endpoints(config).all_name_accounts(spec) {
+                tracing::warn!(%error, "SIGHUP: an --account-endpoint names no account of the reloaded fleet");
+            }
+        }
         match checked {
             Ok(spec) => match fleet.reload(spec).await {
                 Ok(()) => tracing::info!(path = %path.display(), "fleet reloaded"),
@@ -445,11 +464,18 @@ pub fn with_interval(mut spec: FleetConfig, interval: Duration) -> FleetConfig {
     spec
 }
 
+/// Loads the fleet at `path`, logging each warning (what VOLTTRON would load too but is likely
+/// a mistake: `check` lists them the same way).
 fn load_fleet(path: &Path) -> Result<FleetConfig, RunError> {
-    cp_registry::FleetConfig::load(path).map_err(|problems| RunError::Fleet {
-        path: path.to_path_buf(),
-        problems,
-    })
+    let (fleet, warnings) =
+        cp_registry::FleetConfig::load_with_warnings(path).map_err(|problems| RunError::Fleet {
+            path: path.to_path_buf(),
+            problems,
+        })?;
+    for warning in warnings {
+        tracing::warn!(%warning, "configuration");
+    }
+    Ok(fleet)
 }
 
 /// Where each account's SOAP client connects: one URL for all, or a per-account override
@@ -475,6 +501,27 @@ impl Endpoints {
         .map_err(|source| RunError::Client {
             account: account.id.0.clone(),
             source,
+        })
+    }
+
+    /// Every override names an account of `spec`, by name or username.
+    fn all_name_accounts(&self, spec: &FleetConfig) -> Result<(), RunError> {
+        let Some((account, _)) = self.overrides.iter().find(|(name, _)| {
+            !spec
+                .accounts
+                .iter()
+                .any(|a| *name == a.id.0 || *name == a.username)
+        }) else {
+            return Ok(());
+        };
+        Err(RunError::UnknownAccountEndpoint {
+            account: account.clone(),
+            known: spec
+                .accounts
+                .iter()
+                .map(|a| a.id.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
     }
 
@@ -558,5 +605,26 @@ mod tests {
             "account org2: cannot build its SOAP client"
         );
         assert!(endpoints.client(&account("x", "org2")).is_err());
+    }
+
+    /// Issue 14: `--account-endpoint nobody=URL` was accepted and never used.
+    #[test]
+    fn an_account_endpoint_for_no_account_of_the_fleet_is_refused() {
+        let endpoints = Endpoints {
+            default: "https://default.example/cp".into(),
+            overrides: vec![("nobody".into(), "http://127.0.0.1:9/cp".into())],
+        };
+        let error = endpoints
+            .all_name_accounts(&simulated())
+            .expect_err("no account is called nobody");
+        assert_eq!(
+            error.to_string(),
+            "--account-endpoint nobody=…: the fleet has no account nobody (its accounts, by name or username: account1, account2)"
+        );
+        let named = Endpoints {
+            overrides: vec![("account2".into(), "http://127.0.0.1:9/cp".into())],
+            ..endpoints
+        };
+        assert!(named.all_name_accounts(&simulated()).is_ok());
     }
 }

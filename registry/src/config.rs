@@ -19,8 +19,9 @@
 //! as VOLTTRON names devices; a config outside `devices/` uses its legacy `campus`, `building`,
 //! `unit` keys when present, else its file stem.
 //! `config://name.csv` names the file `name.csv` in the config-store root: the directory holding
-//! `devices/`, or the config's own directory. Any other `registry_config` is a path relative to
-//! the config file.
+//! `devices/`, or the config's own directory. Such a name stays inside the store: `..`, an
+//! absolute path or a symbolic link leading out of it is refused. Any other `registry_config`
+//! is a path relative to the config file.
 
 use std::fmt;
 use std::io::Read;
@@ -30,12 +31,17 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::error::{Position, Problems, RegistryError};
+use crate::error::{closest, Mistake, Position, Problems, RegistryError, RegistryWarning};
 use crate::jsonc::JsonDoc;
-use crate::read::{read_all, read_text};
+use crate::read::{read_all, read_secret, read_text, text};
 use crate::records::StationId;
-use crate::seconds::duration_from_seconds;
+use crate::seconds::{duration_from_seconds, SECONDS_RANGE};
 use crate::secret::Secret;
+use crate::timezones::{is_timezone, TIMEZONES};
+
+/// The longest `shed_lease_minutes`: a day. The lease is how long a shed outlives a dead
+/// supervisor; beyond a day it no longer protects anything, and 0 says "until cleared" plainly.
+pub const MAX_SHED_LEASE_MINUTES: u32 = 24 * 60;
 
 /// VOLTTRON's default device `interval`, seconds.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -130,7 +136,49 @@ pub struct DeviceConfig {
     pub interval: Duration,
     pub heart_beat_point: Option<String>,
     pub timezone: Option<String>,
+    /// What VOLTTRON loads but is likely a mistake (an unknown key, a station ID that is not
+    /// `ORG:STATION`), in line order.
+    #[serde(skip)]
+    pub warnings: Vec<RegistryWarning>,
 }
+
+/// Where a device config writes what later checks (across files) refer to.
+pub(crate) struct ConfigLines {
+    pub(crate) registry: Position,
+    pub(crate) station: Position,
+    pub(crate) heart_beat: Position,
+}
+
+/// The keys VOLTTRON's platform driver reads from a device config (and the legacy
+/// `campus`/`building`/`unit`).
+const DEVICE_KEYS: &[&str] = &[
+    "driver_config",
+    "driver_type",
+    "registry_config",
+    "interval",
+    "heart_beat_point",
+    "timezone",
+    "campus",
+    "building",
+    "unit",
+    "group",
+    "publish_depth_first_all",
+    "publish_breadth_first_all",
+    "publish_depth_first",
+    "publish_breadth_first",
+];
+
+/// The keys of a device config's `driver_config` (VOLTTRON's ChargePoint driver's, and this
+/// project's `password_env`, `password_file`, `shed_lease_minutes`).
+const DRIVER_KEYS: &[&str] = &[
+    "username",
+    "password",
+    "password_env",
+    "password_file",
+    "stationID",
+    "cacheExpiration",
+    "shed_lease_minutes",
+];
 
 impl DeviceConfig {
     /// Reads a device config file.
@@ -143,7 +191,7 @@ impl DeviceConfig {
 
     /// Reads a device config file, also returning where its `registry_config` is written
     /// (for a later "registry not found" message).
-    pub(crate) fn load(path: &Path) -> Result<(DeviceConfig, Position), Problems> {
+    pub(crate) fn load(path: &Path) -> Result<(DeviceConfig, ConfigLines), Problems> {
         let text = read_text(path)?;
         DeviceConfig::parse_str(&text, path)
     }
@@ -155,16 +203,17 @@ impl DeviceConfig {
     /// Every problem found, each with its line.
     pub fn parse_reader(reader: impl Read, path: &Path) -> Result<DeviceConfig, Problems> {
         let bytes = read_all(reader, path)?;
-        DeviceConfig::parse_str(&String::from_utf8_lossy(&bytes), path).map(|(config, _)| config)
+        DeviceConfig::parse_str(&text(&bytes, path)?, path).map(|(config, _)| config)
     }
 
-    fn parse_str(text: &str, path: &Path) -> Result<(DeviceConfig, Position), Problems> {
+    fn parse_str(text: &str, path: &Path) -> Result<(DeviceConfig, ConfigLines), Problems> {
         let doc = JsonDoc::parse(text, path)?;
-        let mut f = Fields::new(&doc);
-        if !doc.value.is_object() {
-            f.bad("", "", "a JSON object", &doc.value);
+        // VOLTTRON's file: what it loads anyway is a warning here, not an error.
+        let mut f = Fields::new(&doc, false);
+        if !f.root_object() {
             return Err(f.finish());
         }
+        f.known_keys("", DEVICE_KEYS);
         let base = path.parent().unwrap_or(Path::new(""));
 
         let driver_type = f.string("", "driver_type", true);
@@ -177,6 +226,7 @@ impl DeviceConfig {
             }
         }
         let driver = if f.object("", "driver_config") {
+            f.known_keys("/driver_config", DRIVER_KEYS);
             let username = f.string("/driver_config", "username", true);
             let account = username
                 .clone()
@@ -188,8 +238,11 @@ impl DeviceConfig {
                 base,
             );
             let station_id = f.string("/driver_config", "stationID", true);
+            if let Some(id) = &station_id {
+                f.station_id("/driver_config/stationID", id);
+            }
             let cache_expiration = f.seconds("/driver_config", "cacheExpiration");
-            let shed_lease_minutes = f.non_negative_int("/driver_config", "shed_lease_minutes");
+            let shed_lease_minutes = f.lease_minutes("/driver_config");
             match (username, password, station_id, shed_lease_minutes) {
                 (Some(username), Some(password), Some(id), Some(shed_lease_minutes)) => {
                     Some(DriverConfig {
@@ -210,14 +263,26 @@ impl DeviceConfig {
             .seconds("", "interval")
             .map(|i| i.unwrap_or(DEFAULT_INTERVAL));
         let heart_beat_point = f.string("", "heart_beat_point", false);
-        let timezone = f.string("", "timezone", false);
+        let timezone = f.timezone("");
         let device_path = device_path(&mut f, path);
+        let registry_path = registry_config
+            .as_deref()
+            .and_then(|r| f.registry_path("", r, path));
 
-        match (driver, registry_config, interval, device_path) {
-            (Some(driver), Some(registry_config), Some(interval), Some(device_path))
-                if f.problems.is_empty() =>
-            {
-                let registry_path = resolve_registry(&registry_config, path);
+        match (
+            driver,
+            registry_config,
+            registry_path,
+            interval,
+            device_path,
+        ) {
+            (
+                Some(driver),
+                Some(registry_config),
+                Some(registry_path),
+                Some(interval),
+                Some(device_path),
+            ) if f.problems.is_empty() => {
                 let config = DeviceConfig {
                     source: path.to_path_buf(),
                     path: device_path,
@@ -227,8 +292,14 @@ impl DeviceConfig {
                     interval,
                     heart_beat_point,
                     timezone,
+                    warnings: f.take_warnings(),
                 };
-                Ok((config, doc.pos("/registry_config")))
+                let lines = ConfigLines {
+                    registry: doc.pos("/registry_config"),
+                    station: doc.pos("/driver_config/stationID"),
+                    heart_beat: doc.pos("/heart_beat_point"),
+                };
+                Ok((config, lines))
             }
             _ => Err(f.finish()),
         }
@@ -305,14 +376,66 @@ pub(crate) fn store_root(path: &Path) -> PathBuf {
     path.parent().unwrap_or(Path::new("")).to_path_buf()
 }
 
-/// Resolves a `registry_config` of the config at `config_path`.
-pub(crate) fn resolve_registry(reference: &str, config_path: &Path) -> PathBuf {
+/// Resolves a `registry_config` of the config at `config_path`. A `config://` name is a file
+/// of the config store and must stay inside it: `Err` says why it does not (`..`, an absolute
+/// path, no name at all). Any other reference is a path relative to the config file, as its
+/// author wrote it.
+pub(crate) fn resolve_registry(
+    reference: &str,
+    config_path: &Path,
+) -> Result<PathBuf, &'static str> {
     match reference.strip_prefix(CONFIG_STORE_PREFIX) {
-        Some(name) => store_root(config_path).join(name),
-        None => config_path
+        Some(name) => {
+            let name = Path::new(name);
+            let mut parts = 0;
+            for c in name.components() {
+                match c {
+                    Component::Normal(_) => parts += 1,
+                    Component::CurDir => {}
+                    Component::ParentDir => return Err("'..' would climb out of it"),
+                    Component::RootDir | Component::Prefix(_) => {
+                        return Err("an absolute path is not a name in it")
+                    }
+                }
+            }
+            if parts == 0 {
+                return Err("it names no file");
+            }
+            Ok(store_root(config_path).join(name))
+        }
+        None => Ok(config_path
             .parent()
             .unwrap_or(Path::new(""))
-            .join(reference),
+            .join(reference)),
+    }
+}
+
+/// The config-store root of `config_path` as a message names it: `.` rather than nothing.
+fn named_root(config_path: &Path) -> PathBuf {
+    let root = store_root(config_path);
+    if root.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        root
+    }
+}
+
+/// Whether the registry a `config://` reference resolved to (`resolved`, of the config at
+/// `config_path`) really lies inside the config store once symbolic links are followed: `Err`
+/// with the store's root when a link leads out of it. Other references, and files that do not
+/// exist (reported as not found), pass.
+pub(crate) fn check_inside_store(
+    reference: &str,
+    config_path: &Path,
+    resolved: &Path,
+) -> Result<(), PathBuf> {
+    if !reference.starts_with(CONFIG_STORE_PREFIX) {
+        return Ok(());
+    }
+    let root = named_root(config_path);
+    match (root.canonicalize(), resolved.canonicalize()) {
+        (Ok(real_root), Ok(real)) if !real.starts_with(&real_root) => Err(root),
+        _ => Ok(()),
     }
 }
 
@@ -320,13 +443,20 @@ pub(crate) fn resolve_registry(reference: &str, config_path: &Path) -> PathBuf {
 pub(crate) struct Fields<'d> {
     pub(crate) doc: &'d JsonDoc,
     pub(crate) problems: Vec<RegistryError>,
+    /// [`Mistake`]s found where they are warnings (see `strict`).
+    warnings: Vec<RegistryWarning>,
+    /// Whether a [`Mistake`] is an error (this project's fleet files) or a warning
+    /// (VOLTTRON's device configs, which VOLTTRON loads with it).
+    strict: bool,
 }
 
 impl<'d> Fields<'d> {
-    pub(crate) fn new(doc: &'d JsonDoc) -> Self {
+    pub(crate) fn new(doc: &'d JsonDoc, strict: bool) -> Self {
         Fields {
             doc,
             problems: Vec::new(),
+            warnings: Vec::new(),
+            strict,
         }
     }
 
@@ -334,6 +464,78 @@ impl<'d> Fields<'d> {
     pub(crate) fn finish(mut self) -> Problems {
         self.problems.sort_by_key(line_key);
         Problems(self.problems)
+    }
+
+    /// The warnings so far, in line order.
+    pub(crate) fn take_warnings(&mut self) -> Vec<RegistryWarning> {
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.sort_by_key(|w| w.position().line);
+        warnings
+    }
+
+    /// Records a likely mistake: an error in a strict file, a warning in VOLTTRON's.
+    pub(crate) fn mistake(&mut self, m: Mistake) {
+        if self.strict {
+            self.problems.push(m.into());
+        } else {
+            self.warnings.push(RegistryWarning::Mistake(m));
+        }
+    }
+
+    /// Whether the whole document is a JSON object (a problem recorded when not).
+    pub(crate) fn root_object(&mut self) -> bool {
+        if self.doc.value.is_object() {
+            return true;
+        }
+        self.problems.push(RegistryError::NotAnObject {
+            pos: self.doc.pos(""),
+            found: describe(&self.doc.value),
+        });
+        false
+    }
+
+    /// Every key of the object at `object` that is not in `known` is a mistake, with the
+    /// known key it is most likely a typo of.
+    pub(crate) fn known_keys(&mut self, object: &str, known: &[&'static str]) {
+        let Some(Value::Object(map)) = self.doc.value.pointer(object) else {
+            return;
+        };
+        for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
+            let m = Mistake::UnknownKey {
+                pos: self.doc.pos(&format!("{object}/{key}")),
+                key: key.clone(),
+                object: display_key(object, ""),
+                suggestion: closest(key, known),
+            };
+            self.mistake(m);
+        }
+    }
+
+    /// Checks that `id`, written at `pointer`, is a ChargePoint station ID.
+    pub(crate) fn station_id(&mut self, pointer: &str, id: &str) -> bool {
+        if StationId::new(id).is_well_formed() {
+            return true;
+        }
+        let m = Mistake::BadStationId {
+            pos: self.doc.pos(pointer),
+            found: id.to_string(),
+        };
+        self.mistake(m);
+        false
+    }
+
+    /// An optional `timezone` of the object at `object`; an unknown name is a mistake.
+    pub(crate) fn timezone(&mut self, object: &str) -> Option<String> {
+        let tz = self.string(object, "timezone", false)?;
+        if !is_timezone(&tz) {
+            let m = Mistake::UnknownTimezone {
+                pos: self.doc.pos(&format!("{object}/timezone")),
+                suggestion: closest(&tz, TIMEZONES),
+                found: tz.clone(),
+            };
+            self.mistake(m);
+        }
+        Some(tz)
     }
 
     pub(crate) fn get(&self, object: &str, key: &str) -> Option<&'d Value> {
@@ -377,6 +579,29 @@ impl<'d> Fields<'d> {
         }
     }
 
+    /// The file `reference`, the `registry_config` of the object at `object` in the config at
+    /// `config_path`, resolves to; `None` (a problem recorded) for a `config://` name that
+    /// would leave the config store.
+    pub(crate) fn registry_path(
+        &mut self,
+        object: &str,
+        reference: &str,
+        config_path: &Path,
+    ) -> Option<PathBuf> {
+        match resolve_registry(reference, config_path) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                self.problems.push(RegistryError::OutsideStore {
+                    pos: self.doc.pos(&format!("{object}/registry_config")),
+                    reference: reference.to_string(),
+                    root: named_root(config_path),
+                    why: why.to_string(),
+                });
+                None
+            }
+        }
+    }
+
     /// An object value that must be present. Returns whether it is.
     pub(crate) fn object(&mut self, object: &str, key: &str) -> bool {
         match self.get(object, key) {
@@ -406,37 +631,36 @@ impl<'d> Fields<'d> {
         match secs.and_then(duration_from_seconds) {
             Some(d) => Some(Some(d)),
             None => {
-                self.bad(object, key, "a positive number of seconds", v);
+                self.bad(object, key, SECONDS_RANGE, v);
                 None
             }
         }
     }
 
-    /// An optional positive integer.
-    pub(crate) fn non_negative_int(&mut self, object: &str, key: &str) -> Option<Option<u32>> {
+    /// An optional integer from `min` to `max`; `None` = bad value (a problem was recorded),
+    /// `Some(None)` = absent.
+    pub(crate) fn int_in(
+        &mut self,
+        object: &str,
+        key: &str,
+        min: u32,
+        max: u32,
+    ) -> Option<Option<u32>> {
         let Some(v) = self.get(object, key) else {
             return Some(None);
         };
         match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) => Some(Some(n)),
-            None => {
-                self.bad(object, key, "an integer 0 or more", v);
-                None
-            }
-        }
-    }
-
-    pub(crate) fn positive_int(&mut self, object: &str, key: &str) -> Option<Option<u32>> {
-        let Some(v) = self.get(object, key) else {
-            return Some(None);
-        };
-        match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) if n > 0 => Some(Some(n)),
+            Some(n) if (min..=max).contains(&n) => Some(Some(n)),
             _ => {
-                self.bad(object, key, "a positive integer", v);
+                self.bad(object, key, &format!("an integer from {min} to {max}"), v);
                 None
             }
         }
+    }
+
+    /// An optional `shed_lease_minutes`: 0 (until cleared) to [`MAX_SHED_LEASE_MINUTES`].
+    pub(crate) fn lease_minutes(&mut self, object: &str) -> Option<Option<u32>> {
+        self.int_in(object, "shed_lease_minutes", 0, MAX_SHED_LEASE_MINUTES)
     }
 
     /// Which of `key`, `{key}_env`, `{key}_file` the object at `object` gives.
@@ -475,6 +699,16 @@ impl<'d> Fields<'d> {
         let source = source.clone();
         if source == key {
             return match self.get(object, key) {
+                Some(Value::String(s)) if s.is_empty() => {
+                    // VOLTTRON loads an empty literal too: a warning in its files.
+                    let m = Mistake::EmptySecret {
+                        pos: self.doc.pos(&format!("{object}/{key}")),
+                        owner: owner.to_string(),
+                        source_key: key.to_string(),
+                    };
+                    self.mistake(m);
+                    Some(Secret::new(""))
+                }
                 // The value itself is never echoed: a wrong kind is reported by kind only.
                 Some(Value::String(s)) => Some(Secret::new(s.clone())),
                 _ => {
@@ -491,8 +725,21 @@ impl<'d> Fields<'d> {
         let named = self.string(object, &source, true)?;
         let pos = self.doc.pos(&format!("{object}/{source}"));
         let owner = owner.to_string();
+        // An empty secret from a variable or file (this project's own keys) is always an error.
+        let source_key = format!("{source} {named}");
+        let empty = |pos: Position, owner: String| {
+            RegistryError::from(Mistake::EmptySecret {
+                pos,
+                owner,
+                source_key: source_key.clone(),
+            })
+        };
         if source.ends_with("_env") {
             match std::env::var(&named) {
+                Ok(v) if v.is_empty() => {
+                    self.problems.push(empty(pos, owner));
+                    None
+                }
                 Ok(v) => Some(Secret::new(v)),
                 Err(_) => {
                     self.problems.push(RegistryError::SecretEnvUnset {
@@ -505,8 +752,12 @@ impl<'d> Fields<'d> {
             }
         } else {
             let file = base.join(named);
-            match std::fs::read_to_string(&file) {
+            match read_secret(&file) {
                 // A trailing newline is an artefact of `echo secret > file`, not the secret.
+                Ok(s) if s.trim_end_matches(['\r', '\n']).is_empty() => {
+                    self.problems.push(empty(pos, owner));
+                    None
+                }
                 Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
                 Err(source) => {
                     self.problems.push(RegistryError::SecretFile {

@@ -7,6 +7,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::read::{FileError, NotText};
+use crate::seconds::SECONDS_RANGE;
+
 /// Where a problem is: a file and a 1-based line (0 when the problem concerns the whole file).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Position {
@@ -33,16 +36,55 @@ impl fmt::Display for Position {
     }
 }
 
+/// The most characters of a user's text an error quotes: enough to recognise it, never a
+/// screenful of a wrong file.
+const MAX_QUOTE_CHARS: usize = 60;
+
+/// A CSV header is quoted further: its columns are what the user needs to compare.
+const MAX_HEADER_QUOTE_CHARS: usize = 200;
+
+/// Text from a file as an error quotes it (see [`quote_within`]).
+pub(crate) fn quote(text: &str) -> String {
+    quote_within(text, MAX_QUOTE_CHARS)
+}
+
+/// Text from a file as an error quotes it: its first line only, control characters escaped as
+/// `\u{1b}` (so a file cannot drive the terminal), cut after `max` characters with `…`.
+pub(crate) fn quote_within(text: &str, max: usize) -> String {
+    let first = text.lines().next().unwrap_or("");
+    let mut out = String::new();
+    for (i, c) in first.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            return out;
+        }
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    if first.len() < text.trim_end_matches(['\r', '\n']).len() {
+        out.push('…');
+    }
+    out
+}
+
 /// One problem in a configuration file.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// The file could not be read.
+    /// The file could not be read: missing, not a regular file, too large.
     #[error("{}: cannot read", path.display())]
     Io {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
+
+    /// The file is not UTF-8 text: UTF-16, or binary. The line is where a zero byte was met
+    /// (0 for UTF-16, which concerns the whole file).
+    #[error("{pos}: {kind}")]
+    NotText { pos: Position, kind: NotText },
 
     /// A path given to `check`/`load` is neither a device config, a CSV, a fleet file nor a
     /// directory holding them.
@@ -54,11 +96,41 @@ pub enum RegistryError {
     Csv { pos: Position, message: String },
 
     /// A required column is missing from the CSV header.
-    #[error("{pos}: missing column '{column}' (found columns: {found})")]
+    #[error(
+        "{pos}: missing column '{column}' (found columns: {})",
+        quote_within(found, MAX_HEADER_QUOTE_CHARS)
+    )]
     MissingColumn {
         pos: Position,
         column: &'static str,
         found: String,
+    },
+
+    /// The first line names none of the registry's columns: the file is something else (and
+    /// what it holds is not echoed).
+    #[error("{pos}: not a registry CSV: its first line names none of the registry's columns (expected a header like {expected})")]
+    NotARegistry { pos: Position, expected: String },
+
+    /// The header is separated by something other than commas (a spreadsheet's `;`).
+    #[error("{pos}: the columns are separated by {separator}, not commas: save the file as comma-separated CSV, as VOLTTRON reads it")]
+    WrongSeparator {
+        pos: Position,
+        /// `';'`, `tabs`, ...
+        separator: &'static str,
+    },
+
+    /// A row ends before the columns every point needs: a missing comma or a stray line break.
+    #[error(
+        "{pos}: point {}: the row has {fields} fields but the header {header_fields}, so it has no {missing} (a missing comma, or a line break inside the row?)",
+        quote(point)
+    )]
+    ShortRow {
+        pos: Position,
+        point: String,
+        fields: usize,
+        header_fields: usize,
+        /// The required columns past the row's end, comma-separated.
+        missing: String,
     },
 
     /// A row has no Volttron Point Name.
@@ -66,7 +138,11 @@ pub enum RegistryError {
     EmptyPointName { pos: Position },
 
     /// The Register Name is not one of the spec's register types.
-    #[error("{pos}: point {point}: unknown register '{found}' (expected one of {expected})")]
+    #[error(
+        "{pos}: point {}: unknown register '{}' (expected one of {expected})",
+        quote(point),
+        quote(found)
+    )]
     UnknownRegister {
         pos: Position,
         point: String,
@@ -76,7 +152,9 @@ pub enum RegistryError {
 
     /// The register exists but does not serve this attribute.
     #[error(
-        "{pos}: point {point}: {register} has no attribute '{found}' (expected one of {expected})"
+        "{pos}: point {}: {register} has no attribute '{}' (expected one of {expected})",
+        quote(point),
+        quote(found)
     )]
     UnknownAttribute {
         pos: Position,
@@ -87,7 +165,11 @@ pub enum RegistryError {
     },
 
     /// The Type column names no known type.
-    #[error("{pos}: point {point}: unknown type '{found}' (expected one of {expected})")]
+    #[error(
+        "{pos}: point {}: unknown type '{}' (expected one of {expected})",
+        quote(point),
+        quote(found)
+    )]
     UnknownType {
         pos: Position,
         point: String,
@@ -96,7 +178,11 @@ pub enum RegistryError {
     },
 
     /// The Type column names a type the attribute cannot have.
-    #[error("{pos}: point {point}: attribute {attribute} cannot be of type '{found}' (expected {expected})")]
+    #[error(
+        "{pos}: point {}: attribute {attribute} cannot be of type '{}' (expected {expected})",
+        quote(point),
+        quote(found)
+    )]
     TypeMismatch {
         pos: Position,
         point: String,
@@ -106,7 +192,11 @@ pub enum RegistryError {
     },
 
     /// The Writable column is not a flag word.
-    #[error("{pos}: point {point}: bad Writable value (expected TRUE or FALSE, found '{found}')")]
+    #[error(
+        "{pos}: point {}: bad Writable value (expected TRUE or FALSE, found '{}')",
+        quote(point),
+        quote(found)
+    )]
     BadWritable {
         pos: Position,
         point: String,
@@ -115,7 +205,8 @@ pub enum RegistryError {
 
     /// Writable = TRUE on an attribute the API cannot write.
     #[error(
-        "{pos}: point {point}: attribute {attribute} is read-only (expected Writable FALSE, found TRUE)"
+        "{pos}: point {}: attribute {attribute} is read-only (expected Writable FALSE, found TRUE)",
+        quote(point)
     )]
     NotWritable {
         pos: Position,
@@ -125,7 +216,8 @@ pub enum RegistryError {
 
     /// A port number on an attribute of the whole station.
     #[error(
-        "{pos}: point {point}: attribute {attribute} is station-level (expected empty Port #, found '{found}')"
+        "{pos}: point {}: attribute {attribute} is station-level (expected empty Port #, found '{}')",
+        quote(point), quote(found)
     )]
     PortOnStationLevel {
         pos: Position,
@@ -136,17 +228,23 @@ pub enum RegistryError {
 
     /// No port number on an attribute of one port.
     #[error(
-        "{pos}: point {point}: attribute {attribute} is per port (expected a Port # such as 1, found nothing)"
+        "{pos}: point {}: attribute {attribute} is per port (expected a Port # such as 1, found {})",
+        quote(point),
+        if *zero { "'0', which means no port, as in VOLTTRON" } else { "nothing" }
     )]
     MissingPort {
         pos: Position,
         point: String,
         attribute: &'static str,
+        /// The Port # was `0` rather than empty.
+        zero: bool,
     },
 
     /// The Port # is not a port number.
     #[error(
-        "{pos}: point {point}: bad Port # (expected a port from 1 to {max} or empty, found '{found}')"
+        "{pos}: point {}: bad Port # (expected a port from 1 to {max} or empty, found '{}')",
+        quote(point),
+        quote(found)
     )]
     BadPort {
         pos: Position,
@@ -156,7 +254,11 @@ pub enum RegistryError {
     },
 
     /// The Starting Value does not fit the point.
-    #[error("{pos}: point {point}: bad Starting Value (expected {expected}, found {found})")]
+    #[error(
+        "{pos}: point {}: bad Starting Value (expected {expected}, found {})",
+        quote(point),
+        quote(found)
+    )]
     BadStartingValue {
         pos: Position,
         point: String,
@@ -166,7 +268,9 @@ pub enum RegistryError {
 
     /// Scrape Interval or Data Currency is not a positive number of seconds.
     #[error(
-        "{pos}: point {point}: bad {column} (expected a positive number of seconds, found '{found}')"
+        "{pos}: point {}: bad {column} (expected {SECONDS_RANGE}, found '{}')",
+        quote(point),
+        quote(found)
     )]
     BadSeconds {
         pos: Position,
@@ -192,7 +296,7 @@ pub enum RegistryError {
     },
 
     /// A key of a JSON config has the wrong kind of value.
-    #[error("{pos}: bad '{key}' (expected {expected}, found {found})")]
+    #[error("{pos}: bad '{key}' (expected {expected}, found {})", quote(found))]
     BadValue {
         pos: Position,
         key: String,
@@ -201,7 +305,10 @@ pub enum RegistryError {
     },
 
     /// The device config is for another driver.
-    #[error("{pos}: driver_type must be \"chargepoint\" (found \"{found}\")")]
+    #[error(
+        "{pos}: driver_type must be \"chargepoint\" (found \"{}\")",
+        quote(found)
+    )]
     WrongDriverType { pos: Position, found: String },
 
     /// `password_env` / `token_env` names an unset environment variable.
@@ -222,12 +329,15 @@ pub enum RegistryError {
         key: &'static str,
         file: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
 
     /// An account gives none or several of password / password_env / password_file (or the
     /// api section several of token / token_env / token_file).
-    #[error("{pos}: {owner}: give exactly one of {key}, {key}_env, {key}_file (found {found})")]
+    #[error(
+        "{pos}: {owner}: give exactly one of {key}, {key}_env, {key}_file (found {})",
+        quote(found)
+    )]
     SecretSource {
         pos: Position,
         owner: String,
@@ -236,7 +346,7 @@ pub enum RegistryError {
     },
 
     /// A station set names an account the fleet file does not define.
-    #[error("{pos}: unknown account '{found}' (expected {expected})")]
+    #[error("{pos}: unknown account '{}' (expected {expected})", quote(found))]
     UnknownAccount {
         pos: Position,
         found: String,
@@ -244,7 +354,7 @@ pub enum RegistryError {
     },
 
     /// Two accounts share a name, or two devices share a device path or station.
-    #[error("{pos}: duplicate {what} '{name}' (first defined at {first})")]
+    #[error("{pos}: duplicate {what} '{}' (first defined at {first})", quote(name))]
     Duplicate {
         pos: Position,
         what: &'static str,
@@ -259,6 +369,38 @@ pub enum RegistryError {
         reference: String,
         looked: PathBuf,
     },
+
+    /// A device config's registry_config names something that is not a readable file.
+    #[error("{pos}: registry_config '{reference}': cannot read {}", looked.display())]
+    RegistryUnreadable {
+        pos: Position,
+        reference: String,
+        looked: PathBuf,
+        #[source]
+        source: FileError,
+    },
+
+    /// A `config://` registry name that leads out of the config store (`..`, an absolute
+    /// path, a symbolic link): such a name is refused before anything is read.
+    #[error(
+        "{pos}: registry_config '{reference}' must name a file inside the config store {} ({why}), like config://chargepoint.csv",
+        root.display()
+    )]
+    OutsideStore {
+        pos: Position,
+        reference: String,
+        root: PathBuf,
+        why: String,
+    },
+
+    /// Something almost certainly not meant, in a file of this project's own (a fleet file),
+    /// or in any file where VOLTTRON would not load it either.
+    #[error(transparent)]
+    Mistake(#[from] Mistake),
+
+    /// A JSON config whose whole content is not one object (`[1,2,3]`, a bare string).
+    #[error("{pos}: the file must hold one JSON object ({{\"key\": value, …}}), found {found}")]
+    NotAnObject { pos: Position, found: String },
 
     /// The same username is configured with two different passwords.
     #[error("{pos}: username {username} is configured with a different password at {first}")]
@@ -285,8 +427,13 @@ impl RegistryError {
         use RegistryError as E;
         match self {
             E::Io { .. } | E::Unrecognised { .. } => None,
+            E::Mistake(m) => Some(m.pos()),
             E::Csv { pos, .. }
+            | E::NotText { pos, .. }
             | E::MissingColumn { pos, .. }
+            | E::NotARegistry { pos, .. }
+            | E::WrongSeparator { pos, .. }
+            | E::ShortRow { pos, .. }
             | E::EmptyPointName { pos }
             | E::UnknownRegister { pos, .. }
             | E::UnknownAttribute { pos, .. }
@@ -309,9 +456,136 @@ impl RegistryError {
             | E::UnknownAccount { pos, .. }
             | E::Duplicate { pos, .. }
             | E::RegistryNotFound { pos, .. }
+            | E::RegistryUnreadable { pos, .. }
+            | E::OutsideStore { pos, .. }
+            | E::NotAnObject { pos, .. }
             | E::ConflictingPassword { pos, .. } => Some(pos),
         }
     }
+}
+
+/// Something a configuration says that is almost certainly not what its author meant: an
+/// error in this project's own fleet files, a warning ([`RegistryWarning::Mistake`]) in
+/// VOLTTRON's device configs and registry CSVs, which VOLTTRON loads with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mistake {
+    /// A key no reader of its object knows: most often a typo.
+    #[error(
+        "{pos}: unknown key '{}'{}{}",
+        quote(key),
+        if object.is_empty() { String::new() } else { format!(" in {object}") },
+        did_you_mean(*suggestion)
+    )]
+    UnknownKey {
+        pos: Position,
+        key: String,
+        /// The object holding it, as `station_sets[0]`; empty at the top level.
+        object: String,
+        suggestion: Option<&'static str>,
+    },
+
+    /// A station ID that is not ChargePoint's `ORG:STATION` form.
+    #[error(
+        "{pos}: '{}' is not a ChargePoint station ID (expected digits, a colon, digits, like 1:34003)",
+        quote(found)
+    )]
+    BadStationId { pos: Position, found: String },
+
+    /// A `timezone` no tz database knows.
+    #[error(
+        "{pos}: unknown timezone '{}' (expected an IANA name such as UTC or America/Los_Angeles){}",
+        quote(found),
+        did_you_mean(*suggestion)
+    )]
+    UnknownTimezone {
+        pos: Position,
+        found: String,
+        suggestion: Option<&'static str>,
+    },
+
+    /// `heart_beat_point` names a point of the registry: the heartbeat's 0/1 would hide it.
+    #[error(
+        "{pos}: heart_beat_point '{}' is also a point of the registry ({defined}): its 0/1 would hide that point's value; give the heartbeat a name of its own",
+        quote(point)
+    )]
+    HeartbeatIsDataPoint {
+        pos: Position,
+        point: String,
+        defined: Position,
+    },
+
+    /// One station in two station sets or device configs: two devices would read and shed it.
+    #[error(
+        "{pos}: station {} is already a device ({first}): two devices would read and shed one station",
+        quote(station)
+    )]
+    StationTwice {
+        pos: Position,
+        station: String,
+        first: Position,
+    },
+
+    /// A registry CSV with a header and no rows: its device would publish nothing.
+    #[error("{pos}: no points: the registry has a header but no rows")]
+    NoPoints { pos: Position },
+
+    /// A password or token that is empty: no login can succeed with it.
+    #[error("{pos}: {owner}: {source_key} is empty")]
+    EmptySecret {
+        pos: Position,
+        owner: String,
+        /// Where it came from: `password`, `password_file secret.txt`, `token_env NAME`.
+        source_key: String,
+    },
+}
+
+impl Mistake {
+    /// Where the mistake is.
+    pub fn pos(&self) -> &Position {
+        match self {
+            Mistake::UnknownKey { pos, .. }
+            | Mistake::BadStationId { pos, .. }
+            | Mistake::UnknownTimezone { pos, .. }
+            | Mistake::HeartbeatIsDataPoint { pos, .. }
+            | Mistake::StationTwice { pos, .. }
+            | Mistake::NoPoints { pos }
+            | Mistake::EmptySecret { pos, .. } => pos,
+        }
+    }
+}
+
+/// ` (did you mean 'interval'?)`, or nothing.
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion.map_or_else(String::new, |s| format!(" (did you mean '{s}'?)"))
+}
+
+/// The candidate closest to `word` by edit distance (ignoring case), when it is close enough to
+/// be a typo of it: at most two edits, or a quarter of the candidate's length.
+pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    candidates
+        .iter()
+        .map(|&c| (edit_distance(&word, &c.to_lowercase()), c))
+        .filter(|&(d, c)| d <= 2 || d * 4 <= c.chars().count())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance: the fewest single-character insertions, deletions and substitutions
+/// that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Something odd that does not stop a file from loading, because VOLTTRON loads it too.
@@ -320,14 +594,29 @@ pub enum RegistryWarning {
     /// A second row with the same Volttron Point Name. VOLTTRON's own example registry has
     /// such rows (`startTime`, `endTime`); VOLTTRON keeps the later one, and so do we.
     #[error(
-        "{pos}: point {point}: duplicate point name (first defined on line {first_line}); \
-         this later row is the one used, as in VOLTTRON"
+        "{pos}: point {}: duplicate point name (first defined on line {first_line}); \
+         this later row is the one used, as in VOLTTRON",
+        quote(point)
     )]
     DuplicatePoint {
         pos: Position,
         point: String,
         first_line: u64,
     },
+
+    /// A [`Mistake`] in a file VOLTTRON loads as it is (a device config, a registry CSV).
+    #[error("{0} (a warning: VOLTTRON loads this file as it is)")]
+    Mistake(Mistake),
+}
+
+impl RegistryWarning {
+    /// The file and line the warning is about.
+    pub fn position(&self) -> &Position {
+        match self {
+            RegistryWarning::DuplicatePoint { pos, .. } => pos,
+            RegistryWarning::Mistake(m) => m.pos(),
+        }
+    }
 }
 
 /// Every problem found while loading, in file and line order. Never empty.
@@ -389,5 +678,28 @@ impl IntoIterator for Problems {
     type IntoIter = std::vec::IntoIter<RegistryError>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_suggests_a_typo_fix_and_nothing_far_off() {
+        let keys = ["interval", "station_sets", "stationID", "timezone"];
+        assert_eq!(closest("intervall", &keys), Some("interval"));
+        assert_eq!(closest("station_set", &keys), Some("station_sets"));
+        assert_eq!(closest("StationId", &keys), Some("stationID"));
+        assert_eq!(closest("colour", &keys), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn quotes_are_one_line_short_and_without_control_characters() {
+        assert_eq!(quote("plain"), "plain");
+        assert_eq!(quote("two\nlines"), "two…");
+        assert_eq!(quote("esc\u{1b}[2J"), "esc\\u{1b}[2J");
+        assert_eq!(quote(&"y".repeat(61)), format!("{}…", "y".repeat(60)));
     }
 }

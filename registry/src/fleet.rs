@@ -56,6 +56,19 @@ use crate::secret::Secret;
 
 mod load;
 
+/// The most stations a fleet may list, over all its station sets and device configs. Ten times
+/// the 10,000-station fleet the supervisor is measured at (each station is an actor and about
+/// a dozen metric series); beyond it a station range is a typo (`"count": 1000000`).
+pub const MAX_FLEET_STATIONS: usize = 100_000;
+
+/// The most accounts a fleet file may define: each is a gateway with its own connections and
+/// rate limit. A thousand is far beyond any operator's; more is a generated file gone wrong.
+pub const MAX_ACCOUNTS: usize = 1_000;
+
+/// The highest `rate_limit_per_minute`: a thousand calls a second, far above any ChargePoint
+/// plan (hundreds a minute); beyond it the number is a typo.
+pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 60_000;
+
 /// The file name that marks a fleet file inside a fleet directory.
 pub const FLEET_FILE: &str = "fleet.json";
 

@@ -24,7 +24,25 @@ impl JsonDoc {
     /// Parses `text` (the contents of `path`).
     pub(crate) fn parse(text: &str, path: &Path) -> Result<JsonDoc, RegistryError> {
         // Editors on Windows start files with a byte-order mark; JSON does not allow one.
-        let clean = strip(text.strip_prefix('\u{feff}').unwrap_or(text));
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if text.trim().is_empty() {
+            return Err(RegistryError::Json {
+                pos: Position::new(path, 1),
+                column: 1,
+                message: "the file is empty (expected a JSON object)".to_string(),
+            });
+        }
+        let (uncommented, unterminated) = remove_comments(text);
+        if let Some((line, column)) = unterminated {
+            return Err(RegistryError::Json {
+                pos: Position::new(path, line),
+                column,
+                message: "a /* comment is never closed (it runs to the end of the file): \
+                          close it with */"
+                    .to_string(),
+            });
+        }
+        let clean = remove_trailing_commas(&uncommented);
         let value: Value = serde_json::from_str(&clean).map_err(|e| RegistryError::Json {
             pos: Position::new(path, e.line() as u64),
             column: e.column() as u64,
@@ -53,23 +71,44 @@ impl JsonDoc {
     }
 }
 
-/// serde_json's message without its own " at line L column C" suffix (the position is data).
+/// serde_json's message without its own " at line L column C" suffix (the position is data),
+/// and in words a user can act on where serde_json's are terse ("EOF while parsing an object").
 fn json_message(e: &serde_json::Error) -> String {
     let full = e.to_string();
-    match full.rfind(" at line ") {
-        Some(i) => full[..i].to_string(),
-        None => full,
+    let message = match full.rfind(" at line ") {
+        Some(i) => &full[..i],
+        None => &full,
+    };
+    match message {
+        "EOF while parsing an object" => {
+            "the file ends inside an object: a closing '}' is missing".to_string()
+        }
+        "EOF while parsing a list" => {
+            "the file ends inside a list: a closing ']' is missing".to_string()
+        }
+        "EOF while parsing a string" => {
+            "the file ends inside a string: a closing '\"' is missing".to_string()
+        }
+        "EOF while parsing a value" => "the file ends where a value was expected".to_string(),
+        "expected value" => "expected a JSON value (an object, list, string, number, true, \
+                             false or null)"
+            .to_string(),
+        other => other.to_string(),
     }
 }
 
 /// Replaces comments and trailing commas with spaces, keeping every newline.
+#[cfg(test)]
 pub(crate) fn strip(text: &str) -> String {
-    remove_trailing_commas(&remove_comments(text))
+    remove_trailing_commas(&remove_comments(text).0)
 }
 
-fn remove_comments(text: &str) -> String {
+/// Replaces comments with spaces, keeping every newline. Also returns where a `/*` comment
+/// that is never closed starts (line, column), if one is.
+fn remove_comments(text: &str) -> (String, Option<(u64, u64)>) {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
+    let mut unterminated = None;
     while let Some(c) = chars.next() {
         match c {
             '"' => {
@@ -79,21 +118,30 @@ fn remove_comments(text: &str) -> String {
             '#' => blank_line_comment(&mut chars, &mut out),
             '/' if chars.peek() == Some(&'/') => blank_line_comment(&mut chars, &mut out),
             '/' if chars.peek() == Some(&'*') => {
+                let start = out.len();
                 chars.next();
                 out.push_str("  ");
                 let mut prev = '\0';
+                let mut closed = false;
                 for c in chars.by_ref() {
                     out.push(if c == '\n' { '\n' } else { ' ' });
                     if prev == '*' && c == '/' {
+                        closed = true;
                         break;
                     }
                     prev = c;
+                }
+                if !closed {
+                    let before = &out[..start];
+                    let line = before.matches('\n').count() as u64 + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
+                    unterminated = Some((line, column as u64 + 1));
                 }
             }
             _ => out.push(c),
         }
     }
-    out
+    (out, unterminated)
 }
 
 /// Copies the rest of a string literal (after its opening quote), escapes included.

@@ -13,9 +13,11 @@
 //! - `config`: VOLTTRON device configs ([`DeviceConfig`], [`DevicePath`]).
 //! - `fleet`: fleet directories and fleet files ([`FleetConfig`], [`Account`], [`StationSet`]).
 //! - `summary`: what a fleet will do, in numbers ([`FleetSummary`]).
-//! - `read`: reading a configuration file whole, with its path in the error.
+//! - `read`: reading a configuration or secret file whole: regular files only, size-capped.
 //! - `seconds`: seconds as durations, with the range every interval and currency shares.
-//! - `error`: every configuration problem ([`RegistryError`]), collected into [`Problems`].
+//! - `timezones`: the IANA time zone names a `timezone` may give.
+//! - `error`: every configuration problem ([`RegistryError`]), collected into [`Problems`];
+//!   a likely [`Mistake`] is an error in a fleet file and a warning in VOLTTRON's own files.
 
 mod catalog;
 mod config;
@@ -33,10 +35,11 @@ mod seconds;
 mod secret;
 mod snapshot;
 mod summary;
+mod timezones;
 
 pub use catalog::{Attribute, Level, RegisterKind, ValueType};
 pub use config::{DeviceConfig, DevicePath, DriverConfig, DEFAULT_INTERVAL};
-pub use error::{Position, Problems, RegistryError, RegistryWarning};
+pub use error::{Mistake, Position, Problems, RegistryError, RegistryWarning};
 pub use fleet::{
     is_fleet_file, Account, AccountId, Device, DevicePattern, FleetConfig, StationSelection,
     StationSet, FLEET_FILE,
@@ -44,6 +47,7 @@ pub use fleet::{
 pub use method::ApiMethod;
 pub use point::{CoerceError, PointMeta, PointValue};
 pub use publish::AllMessage;
+pub use read::{probe, Capped, FileError, NotText, MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES};
 pub use records::*;
 pub use registry::{
     PointDef, Registry, MAX_PORT_NUMBER, STATIC_MIN_CURRENCY, STATION_GROUP_REFRESH,

@@ -152,7 +152,7 @@ fn mismatch(ty: ValueType, found: &str) -> CoerceError {
     };
     CoerceError {
         expected,
-        found: format!("'{found}'"),
+        found: format!("'{}'", crate::error::quote(found)),
     }
 }
 

@@ -23,6 +23,15 @@ impl StationId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether the ID has ChargePoint's form `ORG:STATION`, digits on both sides of one
+    /// colon (`1:34003`); `abc`, `1:` or `:5` never name a station.
+    pub fn is_well_formed(&self) -> bool {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        self.0
+            .split_once(':')
+            .is_some_and(|(org, number)| digits(org) && digits(number))
+    }
 }
 
 impl fmt::Display for StationId {

@@ -21,11 +21,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::catalog::{Attribute, Level, RegisterKind, ValueType};
-use crate::error::{Position, Problems, RegistryError, RegistryWarning};
+use crate::error::{Mistake, Position, Problems, RegistryError, RegistryWarning};
 use crate::limits;
 use crate::method::ApiMethod;
 use crate::point::{parse_bool, PointValue};
-use crate::read::read_all;
+use crate::read::{check_text, read_all, read_config};
 use crate::records::PortNumber;
 use crate::seconds::duration_from_seconds;
 
@@ -137,6 +137,9 @@ const REQUIRED: [&str; 6] = [
     WRITABLE,
 ];
 
+/// Separators spreadsheets use instead of commas, with how a message names them.
+const OTHER_SEPARATORS: [(char, &str); 3] = [(';', "';'"), ('\t', "tabs"), ('|', "'|'")];
+
 /// Header matching: case-insensitive, spaces ignored (`port #`, `PORT#`, `Port  #`).
 fn header_key(s: &str) -> String {
     s.trim_start_matches('\u{feff}')
@@ -164,11 +167,8 @@ impl Registry {
     /// # Errors
     /// Every problem of the file, each with its line.
     pub fn parse(path: &Path) -> Result<Registry, Problems> {
-        let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Registry::parse_reader(file, path)
+        let bytes = read_config(path)?;
+        Registry::parse_reader(&bytes[..], path)
     }
 
     /// Validates registry CSV bytes; `path` only names the source in messages.
@@ -179,6 +179,7 @@ impl Registry {
         // Registries are small; holding the bytes lets line numbers come from byte offsets,
         // which stay true across the blank lines the csv reader skips.
         let bytes = read_all(reader, path)?;
+        check_text(&bytes, path)?;
         let lines = LineIndex::new(&bytes);
         let line_of = |r: &csv::StringRecord| lines.line_of(r.position());
         let mut csv = csv::ReaderBuilder::new()
@@ -211,6 +212,27 @@ impl Registry {
             if let Some(&canonical) = COLUMNS.iter().find(|c| header_key(c) == key) {
                 columns.entry(canonical).or_insert(i);
             }
+        }
+        if columns.is_empty() {
+            // A spreadsheet saved with another separator: say which, not "missing" six times.
+            let joined = header.iter().collect::<Vec<_>>().join(",");
+            if let Some(&(_, name)) = OTHER_SEPARATORS.iter().find(|(sep, _)| {
+                joined
+                    .split(*sep)
+                    .any(|h| COLUMNS.iter().any(|c| header_key(c) == header_key(h)))
+            }) {
+                return Err(RegistryError::WrongSeparator {
+                    pos: pos(header_line),
+                    separator: name,
+                }
+                .into());
+            }
+            // Nothing says this file is a registry: its content is not ours to show.
+            return Err(RegistryError::NotARegistry {
+                pos: pos(header_line),
+                expected: COLUMNS[..9].join(","),
+            }
+            .into());
         }
         let found = header
             .iter()
@@ -251,6 +273,21 @@ impl Registry {
                 continue;
             }
             let line = line_of(&record);
+            let short: Vec<&'static str> = REQUIRED
+                .iter()
+                .copied()
+                .filter(|c| columns.0.get(c).is_some_and(|&i| i >= record.len()))
+                .collect();
+            if !short.is_empty() {
+                problems.push(RegistryError::ShortRow {
+                    pos: pos(line),
+                    point: columns.get(&record, POINT_NAME).trim().to_string(),
+                    fields: record.len(),
+                    header_fields: header.len(),
+                    missing: short.join(", "),
+                });
+                continue;
+            }
             let parsed = match parse_row(&columns, &record, &pos(line)) {
                 Ok(point) => Some(point),
                 Err(row_problems) => {
@@ -270,6 +307,12 @@ impl Registry {
                 first_line.insert(name.to_string(), line);
             }
             points.extend(parsed);
+        }
+        if points.is_empty() {
+            // VOLTTRON loads a registry without rows (its device publishes nothing): a warning.
+            warnings.push(RegistryWarning::Mistake(Mistake::NoPoints {
+                pos: pos(header_line),
+            }));
         }
         if problems.is_empty() {
             Ok(Registry {
@@ -567,6 +610,7 @@ fn parse_row(
                 pos: pos.clone(),
                 point: point(),
                 attribute: a,
+                zero: !port_text.is_empty(),
             }),
             (Level::Station, Some(Some(_))) => problems.push(RegistryError::PortOnStationLevel {
                 pos: pos.clone(),

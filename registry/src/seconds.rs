@@ -7,6 +7,10 @@ use std::time::Duration;
 /// sensible value and keeps `Duration` arithmetic safe.
 const MAX_SECONDS: f64 = 366.0 * 86400.0;
 
+/// The range [`duration_from_seconds`] accepts, in words, as an error message says what was
+/// expected.
+pub(crate) const SECONDS_RANGE: &str = "a number of seconds from 0.001 to 31622400 (366 days)";
+
 /// A positive number of seconds (millisecond precision, at most [`MAX_SECONDS`]) as a duration.
 pub(crate) fn duration_from_seconds(s: f64) -> Option<Duration> {
     (s.is_finite() && (0.001..=MAX_SECONDS).contains(&s))

@@ -13,11 +13,24 @@ use super::layout::SimFleetConfig;
 use super::server::{start, SimConfig};
 use super::SimError;
 
+/// The most simulated history before start: a week. Building it is CPU work in proportion to
+/// stations times minutes (24 h of 50 stations takes 0.6 s in a debug build, and 100,000,000
+/// hours never finished), and a week covers the supervisor's longest look back (24 h of
+/// sessions) many times over.
+pub const MAX_HISTORY_HOURS: u32 = 7 * 24;
+
+/// The most simulated accounts: each is a login with its own station block; a hundred is far
+/// beyond any test (the fleet benchmark uses four).
+pub const MAX_ACCOUNTS: usize = 100;
+
+/// The fastest simulated clock: a day per real second.
+pub const MAX_TIME_SCALE: f64 = 86_400.0;
+
 /// Flags of `chargepoint-supervisor sim`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimArgs {
-    /// Address to listen on (port 0 picks a free port; the URL is printed).
-    #[arg(long, default_value = "127.0.0.1:0")]
+    /// Address to listen on, loopback only (port 0 picks a free port; the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:0", value_parser = parse_loopback)]
     pub listen: SocketAddr,
     /// Number of stations, split evenly across the accounts.
     #[arg(long, default_value_t = 50)]
@@ -25,8 +38,8 @@ pub struct SimArgs {
     /// Ports per station.
     #[arg(long, default_value_t = 2)]
     pub ports: u16,
-    /// Number of accounts (account1 full plan, account2 restricted, alternating).
-    #[arg(long, default_value_t = 2)]
+    /// Number of accounts (account1 full plan, account2 restricted, alternating), 1 to 100.
+    #[arg(long, default_value_t = 2, value_parser = parse_accounts)]
     pub accounts: usize,
     /// Stations per station group.
     #[arg(long, default_value_t = 10)]
@@ -34,14 +47,19 @@ pub struct SimArgs {
     /// Seed of every random choice; same seed and same steps give the same fleet history.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Simulated seconds per real second; 0 freezes time (step it with POST /admin/advance).
-    #[arg(long, default_value_t = 1.0)]
+    /// Simulated seconds per real second, 0 to 86400; 0 freezes time (step it with POST
+    /// /admin/advance).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_time_scale)]
     pub time_scale: f64,
     /// Simulated time to start at (RFC 3339); default now.
     #[arg(long)]
     pub start: Option<DateTime<Utc>>,
-    /// Hours of fleet history simulated before start.
-    #[arg(long, default_value_t = 24)]
+    /// Hours of fleet history simulated before start, 0 to 168 (a week).
+    #[arg(
+        long,
+        default_value_t = 24,
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_HISTORY_HOURS))
+    )]
     pub history_hours: u32,
     /// Fault rules in force from the start (syntax on [`FaultRule`]).
     #[arg(
@@ -56,6 +74,41 @@ pub struct SimArgs {
 
 fn parse_fault(spec: &str) -> Result<FaultRule, String> {
     FaultRule::parse(spec).map_err(|e| e.to_string())
+}
+
+/// `--listen`: a loopback address only. The simulator prints its accounts' passwords and
+/// answers whoever connects; it is a test double, never a service for other hosts.
+fn parse_loopback(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|_| "expected an address like 127.0.0.1:0".to_string())?;
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "{} is not a loopback address: the simulator answers anyone with its accounts' \
+             public test passwords, so it listens on 127.0.0.1 or [::1] only",
+            addr.ip()
+        ))
+    }
+}
+
+fn parse_accounts(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_ACCOUNTS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of accounts from 1 to {MAX_ACCOUNTS}"
+        )),
+    }
+}
+
+fn parse_time_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=MAX_TIME_SCALE).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "expected simulated seconds per real second from 0 to {MAX_TIME_SCALE}"
+        )),
+    }
 }
 
 impl SimArgs {
@@ -145,6 +198,37 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    /// Issue 14: `--history-hours 100000000` never started; `--listen 0.0.0.0:0` served the
+    /// passwords to the network.
+    #[test]
+    fn out_of_range_flags_are_refused_naming_the_range() {
+        let error = |args: &[&str]| {
+            let err = Cli::try_parse_from(std::iter::once("sim").chain(args.iter().copied()))
+                .unwrap_err()
+                .to_string();
+            err.lines().next().unwrap_or_default().to_string()
+        };
+        assert_eq!(
+            error(&["--history-hours", "100000000"]),
+            "error: invalid value '100000000' for '--history-hours <HISTORY_HOURS>': 100000000 is not in 0..=168"
+        );
+        assert_eq!(
+            error(&["--listen", "0.0.0.0:0"]),
+            "error: invalid value '0.0.0.0:0' for '--listen <LISTEN>': 0.0.0.0 is not a loopback address: the simulator answers anyone with its accounts' public test passwords, so it listens on 127.0.0.1 or [::1] only"
+        );
+        assert_eq!(
+            error(&["--accounts", "100000"]),
+            "error: invalid value '100000' for '--accounts <ACCOUNTS>': expected a number of accounts from 1 to 100"
+        );
+        assert_eq!(
+            error(&["--time-scale", "NaN"]),
+            "error: invalid value 'NaN' for '--time-scale <TIME_SCALE>': expected simulated seconds per real second from 0 to 86400"
+        );
+        let cli = Cli::try_parse_from(["sim", "--listen", "[::1]:0", "--history-hours", "168"])
+            .expect("loopback and a week are fine");
+        assert!(cli.sim.listen.ip().is_loopback());
     }
 
     #[tokio::test]

@@ -27,6 +27,8 @@ mod write_answers;
 mod station_load;
 // End to end: client, gateway and actors against the simulator, and the built binary's CLI.
 mod end_to_end;
+// Bad input through the built binary: refused at once, in words a user can act on (issue 14).
+mod bad_input;
 // The Grafana dashboards and alert rules against a real Prometheus (prometheus, promtool).
 mod dashboards;
 // Helpers: samples, the schema check, the scripted server, the simulator and fleet fixtures.

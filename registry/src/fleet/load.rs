@@ -10,14 +10,14 @@ use serde_json::Value;
 
 use super::{
     is_fleet_file, Account, AccountId, DevicePattern, FleetConfig, StationSelection, StationSet,
-    FLEET_FILE, PLACEHOLDERS,
+    FLEET_FILE, MAX_ACCOUNTS, MAX_FLEET_STATIONS, PLACEHOLDERS,
 };
 use crate::config::{
-    resolve_registry, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL, DEVICE_PATH_FORM,
+    check_inside_store, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL, DEVICE_PATH_FORM,
 };
-use crate::error::{Position, Problems, RegistryError};
+use crate::error::{Mistake, Position, Problems, RegistryError, RegistryWarning};
 use crate::jsonc::JsonDoc;
-use crate::read::read_text;
+use crate::read::{read_config, read_text, FileError};
 use crate::records::StationId;
 use crate::registry::Registry;
 use crate::secret::Secret;
@@ -28,7 +28,21 @@ impl FleetConfig {
     /// # Errors
     /// Every problem of every file, each with its file and line.
     pub fn load(path: &Path) -> Result<FleetConfig, Problems> {
-        let mut loader = Loader::default();
+        FleetConfig::load_with_warnings(path).map(|(fleet, _)| fleet)
+    }
+
+    /// [`FleetConfig::load`], also returning every warning: of the device configs (what
+    /// VOLTTRON loads but is likely a mistake) and of the registries, in file and line order.
+    ///
+    /// # Errors
+    /// Every problem of every file, each with its file and line.
+    pub fn load_with_warnings(
+        path: &Path,
+    ) -> Result<(FleetConfig, Vec<RegistryWarning>), Problems> {
+        let mut loader = Loader {
+            root: path.to_path_buf(),
+            ..Loader::default()
+        };
         if path.is_dir() {
             loader.directory(path);
         } else if is_fleet_file(path) {
@@ -49,19 +63,82 @@ pub(super) struct Loader {
     problems: Vec<RegistryError>,
     /// Registries by resolved path, loaded once and shared; `None` = failed (already reported).
     registries: HashMap<PathBuf, Option<Arc<Registry>>>,
+    /// What the device configs' VOLTTRON would load but is likely a mistake.
+    warnings: Vec<RegistryWarning>,
+    /// Every listed station, where it was first listed and whether by a fleet file.
+    stations: HashMap<StationId, (Position, bool)>,
+    /// The path being loaded, for problems with the whole fleet.
+    root: PathBuf,
 }
 
 impl Loader {
-    pub(super) fn finish(mut self) -> Result<FleetConfig, Problems> {
+    pub(super) fn finish(mut self) -> Result<(FleetConfig, Vec<RegistryWarning>), Problems> {
         self.check_device_paths();
+        if self.sets.is_empty() && self.problems.is_empty() {
+            self.problems.push(RegistryError::Unrecognised {
+                path: self.root.clone(),
+                what: "no stations: no station set or device config names one".to_string(),
+            });
+        }
         if self.problems.is_empty() {
-            Ok(FleetConfig {
+            let fleet = FleetConfig {
                 accounts: self.accounts,
                 station_sets: self.sets,
                 api_token: self.api_token,
-            })
+            };
+            let mut warnings = self.warnings;
+            warnings.extend(fleet.warnings().into_iter().cloned());
+            warnings.sort_by(|a, b| a.position().cmp(b.position()));
+            Ok((fleet, warnings))
         } else {
             Err(Problems(self.problems))
+        }
+    }
+
+    /// Records that `station` is a device, listed at `pos` (by a fleet file when `fleet`).
+    /// A station listed twice is a mistake: an error when a fleet file lists it either time,
+    /// a warning between two device configs, which VOLTTRON would load.
+    fn claim_station(&mut self, station: &StationId, pos: Position, fleet: bool) {
+        match self.stations.get(station) {
+            Some((first, first_fleet)) => {
+                let m = Mistake::StationTwice {
+                    pos,
+                    station: station.to_string(),
+                    first: first.clone(),
+                };
+                if fleet || *first_fleet {
+                    self.problems.push(m.into());
+                } else {
+                    self.warnings.push(RegistryWarning::Mistake(m));
+                }
+            }
+            None => {
+                self.stations.insert(station.clone(), (pos, fleet));
+            }
+        }
+    }
+
+    /// A heartbeat named like a point of its registry would hide that point: a mistake (an
+    /// error in a fleet file, a warning in a device config).
+    fn check_heartbeat(
+        &mut self,
+        heart_beat_point: Option<&str>,
+        registry: &Registry,
+        pos: Position,
+        fleet: bool,
+    ) {
+        let Some(point) = heart_beat_point.and_then(|h| registry.point(h)) else {
+            return;
+        };
+        let m = Mistake::HeartbeatIsDataPoint {
+            pos,
+            point: point.name.clone(),
+            defined: Position::new(&registry.path, point.line),
+        };
+        if fleet {
+            self.problems.push(m.into());
+        } else {
+            self.warnings.push(RegistryWarning::Mistake(m));
         }
     }
 
@@ -71,7 +148,17 @@ impl Loader {
             self.fleet_file(&fleet_file);
         }
         let mut configs = Vec::new();
-        collect_files(&dir.join("devices"), &mut configs);
+        let mut walked = std::collections::HashSet::new();
+        if collect_files(&dir.join("devices"), &mut configs, &mut walked, 0).is_err() {
+            self.problems.push(RegistryError::Unrecognised {
+                path: dir.join("devices"),
+                what: format!(
+                    "more than {MAX_DEVICE_CONFIGS} files below it, the most device configs a \
+                     fleet may have"
+                ),
+            });
+            return;
+        }
         if let Ok(entries) = std::fs::read_dir(dir) {
             for entry in entries.flatten() {
                 let p = entry.path();
@@ -96,15 +183,30 @@ impl Loader {
     }
 
     pub(super) fn device_config(&mut self, path: &Path) {
-        let (config, registry_pos) = match DeviceConfig::load(path) {
+        let (config, lines) = match DeviceConfig::load(path) {
             Ok(loaded) => loaded,
             Err(p) => {
                 self.problems.extend(p);
                 return;
             }
         };
+        self.warnings.extend(config.warnings.iter().cloned());
         let pos = Position::new(path, 0);
-        let registry = self.registry(&config.registry_config, &config.registry_path, registry_pos);
+        self.claim_station(&config.driver.station_id, lines.station, false);
+        let registry = self.registry(
+            &config.registry_config,
+            &config.registry_path,
+            path,
+            lines.registry,
+        );
+        if let Some(registry) = &registry {
+            self.check_heartbeat(
+                config.heart_beat_point.as_deref(),
+                registry,
+                lines.heart_beat,
+                false,
+            );
+        }
         let account = self.account_for_username(
             &config.driver.username,
             &config.driver.password,
@@ -154,25 +256,59 @@ impl Loader {
         id
     }
 
-    fn registry(&mut self, reference: &str, path: &Path, pos: Position) -> Option<Arc<Registry>> {
+    /// The registry `reference` (written at `pos` in the config at `config_path`) resolved to
+    /// `path`: loaded once, shared by every set that names it.
+    fn registry(
+        &mut self,
+        reference: &str,
+        path: &Path,
+        config_path: &Path,
+        pos: Position,
+    ) -> Option<Arc<Registry>> {
+        if let Err(root) = check_inside_store(reference, config_path, path) {
+            self.problems.push(RegistryError::OutsideStore {
+                pos,
+                reference: reference.to_string(),
+                root,
+                why: "a symbolic link leads out of it".to_string(),
+            });
+            return None;
+        }
         if let Some(r) = self.registries.get(path) {
             return r.clone();
         }
-        let loaded = if path.is_file() {
-            match Registry::parse(path) {
+        let loaded = match read_config(path) {
+            Ok(bytes) => match Registry::parse_reader(&bytes[..], path) {
                 Ok(r) => Some(Arc::new(r)),
                 Err(p) => {
                     self.problems.extend(p);
                     None
                 }
+            },
+            Err(RegistryError::Io {
+                source: FileError::NotFound,
+                ..
+            }) => {
+                self.problems.push(RegistryError::RegistryNotFound {
+                    pos,
+                    reference: reference.to_string(),
+                    looked: path.to_path_buf(),
+                });
+                None
             }
-        } else {
-            self.problems.push(RegistryError::RegistryNotFound {
-                pos,
-                reference: reference.to_string(),
-                looked: path.to_path_buf(),
-            });
-            None
+            Err(RegistryError::Io { source, .. }) => {
+                self.problems.push(RegistryError::RegistryUnreadable {
+                    pos,
+                    reference: reference.to_string(),
+                    looked: path.to_path_buf(),
+                    source,
+                });
+                None
+            }
+            Err(other) => {
+                self.problems.push(other);
+                None
+            }
         };
         self.registries.insert(path.to_path_buf(), loaded.clone());
         loaded
@@ -187,10 +323,28 @@ impl Loader {
             }
         };
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
-        let mut f = Fields::new(&doc);
+        // This project's own file: every likely mistake is an error.
+        let mut f = Fields::new(&doc, true);
+        if !f.root_object() {
+            self.problems.extend(f.finish());
+            return;
+        }
+        f.known_keys("", FLEET_KEYS);
         let first_account = self.accounts.len();
-        for i in 0..array_len(&mut f, "", "accounts") {
+        let accounts = array_len(&mut f, "", "accounts");
+        if accounts > MAX_ACCOUNTS {
+            f.problems.push(RegistryError::BadValue {
+                pos: f.doc.pos("/accounts"),
+                key: "accounts".to_string(),
+                expected: format!("at most {MAX_ACCOUNTS} accounts"),
+                found: accounts.to_string(),
+            });
+            self.problems.extend(f.finish());
+            return;
+        }
+        for i in 0..accounts {
             let object = format!("/accounts/{i}");
+            f.known_keys(&object, ACCOUNT_KEYS);
             if let Some(account) = parse_account(&mut f, &object, &base) {
                 if let Some(prev) = self.accounts.iter().find(|a| a.id == account.id) {
                     f.problems.push(RegistryError::Duplicate {
@@ -204,28 +358,56 @@ impl Loader {
                 }
             }
         }
-        if f.get("", "api").is_some()
-            && f.object("", "api")
-            && !f.secret_sources("/api", "token").is_empty()
-        {
+        if f.get("", "api").is_some() && f.object("", "api") {
+            f.known_keys("/api", API_KEYS);
+        }
+        if f.get("", "api").is_some() && !f.secret_sources("/api", "token").is_empty() {
             self.api_token = f.secret("/api", "token", "api", &base);
         }
-        let known: Vec<AccountId> = self.accounts[first_account..]
-            .iter()
-            .map(|a| a.id.clone())
-            .collect();
+        // Every account the file names, also one whose problems kept it out: a set naming it
+        // is not "unknown" (its account's problem is reported, and the set is left out).
+        let mut known: Vec<AccountId> = Vec::new();
+        for i in 0..array_len(&mut f, "", "accounts") {
+            if let Some(Value::String(name)) = f.get(&format!("/accounts/{i}"), "name") {
+                let id = AccountId(name.trim().to_string());
+                if !known.contains(&id) {
+                    known.push(id);
+                }
+            }
+        }
         let mut pending = Vec::new();
+        let mut budget = MAX_FLEET_STATIONS.saturating_sub(self.stations.len());
         for i in 0..array_len(&mut f, "", "station_sets") {
             let object = format!("/station_sets/{i}");
-            if let Some(parsed) = parse_station_set(&mut f, &object, &base, &known) {
+            if let Some(parsed) = parse_station_set(&mut f, &object, &base, &known, &mut budget) {
                 pending.push(parsed);
             }
         }
         self.problems.extend(f.finish());
-        for p in pending {
-            let registry =
-                self.registry(&p.registry_config, &p.registry_path, p.registry_pos.clone());
+        let loaded: Vec<AccountId> = self.accounts[first_account..]
+            .iter()
+            .map(|a| a.id.clone())
+            .collect();
+        for mut p in pending {
+            if !loaded.contains(&p.account) {
+                continue;
+            }
+            for (station, pos) in std::mem::take(&mut p.station_positions) {
+                self.claim_station(&station, pos, true);
+            }
+            let registry = self.registry(
+                &p.registry_config,
+                &p.registry_path,
+                path,
+                p.registry_pos.clone(),
+            );
             if let Some(registry) = registry {
+                self.check_heartbeat(
+                    p.heart_beat_point.as_deref(),
+                    &registry,
+                    p.heart_beat_pos.clone(),
+                    true,
+                );
                 self.sets.push(p.into_set(registry));
             }
         }
@@ -252,6 +434,30 @@ impl Loader {
     }
 }
 
+/// The keys of a fleet file, of its accounts, station sets, station ranges and api section.
+const FLEET_KEYS: &[&str] = &["accounts", "station_sets", "api"];
+const ACCOUNT_KEYS: &[&str] = &[
+    "name",
+    "username",
+    "password",
+    "password_env",
+    "password_file",
+    "rate_limit_per_minute",
+];
+const SET_KEYS: &[&str] = &[
+    "account",
+    "registry_config",
+    "stations",
+    "device_path",
+    "interval",
+    "cacheExpiration",
+    "shed_lease_minutes",
+    "heart_beat_point",
+    "timezone",
+];
+const RANGE_KEYS: &[&str] = &["prefix", "first", "count"];
+const API_KEYS: &[&str] = &["token", "token_env", "token_file"];
+
 /// Whether a file next to the CSVs is a device config: `*.config` and `*.json` always (so their
 /// errors are reported); other names only when they mention `driver_config`, as VOLTTRON's
 /// extensionless config-store exports do. Hidden files, CSVs and VOLTTRON's platform-driver
@@ -266,10 +472,35 @@ fn is_device_config_name(name: &str, path: &Path) -> bool {
         || read_text(path).is_ok_and(|t| t.contains("\"driver_config\""))
 }
 
-/// Files below `dir`, recursively, skipping hidden ones and CSVs.
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+/// How deep below `devices/` device configs are looked for. VOLTTRON names devices
+/// `campus/building/unit`, three levels; sixteen leaves room for deeper names and stops a
+/// walk that a symbolic link would otherwise lead round forever.
+const MAX_STORE_DEPTH: usize = 16;
+
+/// The most device configs a fleet directory may hold: one per station, as many as
+/// [`super::MAX_FLEET_STATIONS`].
+const MAX_DEVICE_CONFIGS: usize = super::MAX_FLEET_STATIONS;
+
+/// Files below `dir`, recursively, skipping hidden ones and CSVs. A directory reached twice
+/// (through a symbolic link) is walked once. `Err` when there are more than
+/// [`MAX_DEVICE_CONFIGS`].
+fn collect_files(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    walked: &mut std::collections::HashSet<PathBuf>,
+    depth: usize,
+) -> Result<(), ()> {
+    if depth > MAX_STORE_DEPTH {
+        return Ok(());
+    }
+    let Ok(real) = dir.canonicalize() else {
+        return Ok(());
+    };
+    if !walked.insert(real) {
+        return Ok(());
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return Ok(());
     };
     for entry in entries.flatten() {
         let p = entry.path();
@@ -278,11 +509,15 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
             continue;
         }
         if p.is_dir() {
-            collect_files(&p, out);
+            collect_files(&p, out, walked, depth + 1)?;
         } else if !name.to_ascii_lowercase().ends_with(".csv") {
+            if out.len() >= MAX_DEVICE_CONFIGS {
+                return Err(());
+            }
             out.push(p);
         }
     }
+    Ok(())
 }
 
 /// The length of the list at `object/key` (a problem, and 0, when it is not a list).
@@ -302,7 +537,12 @@ fn parse_account(f: &mut Fields<'_>, object: &str, base: &Path) -> Option<Accoun
     let username = f.string(object, "username", true);
     let label = name.clone().unwrap_or_else(|| object.to_string());
     let password = f.secret(object, "password", &format!("account {label}"), base);
-    let rate = f.positive_int(object, "rate_limit_per_minute");
+    let rate = f.int_in(
+        object,
+        "rate_limit_per_minute",
+        1,
+        super::MAX_RATE_LIMIT_PER_MINUTE,
+    );
     Some(Account {
         source: f.doc.pos(object),
         id: AccountId(name?),
@@ -326,6 +566,9 @@ struct PendingSet {
     registry_config: String,
     registry_path: PathBuf,
     registry_pos: Position,
+    heart_beat_pos: Position,
+    /// Each listed station with where it is written.
+    station_positions: Vec<(StationId, Position)>,
 }
 
 impl PendingSet {
@@ -350,8 +593,10 @@ fn parse_station_set(
     object: &str,
     base: &Path,
     known: &[AccountId],
+    budget: &mut usize,
 ) -> Option<PendingSet> {
     let pos = f.doc.pos(object);
+    f.known_keys(object, SET_KEYS);
     let account = f.string(object, "account", true).and_then(|a| {
         let id = AccountId(a);
         if known.contains(&id) {
@@ -377,21 +622,24 @@ fn parse_station_set(
         }
     });
     let registry_config = f.string(object, "registry_config", true);
-    let stations = parse_stations(f, object);
-    let device_path = parse_pattern(f, object, stations.as_ref());
+    let stations = parse_stations(f, object, budget);
+    let device_path = parse_pattern(f, object, stations.as_ref().map(|(s, _)| s));
     let interval = f
         .seconds(object, "interval")
         .map(|i| i.unwrap_or(DEFAULT_INTERVAL));
     let cache_expiration = f.seconds(object, "cacheExpiration");
-    let shed_lease_minutes = f.non_negative_int(object, "shed_lease_minutes");
+    let shed_lease_minutes = f.lease_minutes(object);
     let heart_beat_point = f.string(object, "heart_beat_point", false);
-    let timezone = f.string(object, "timezone", false);
+    let timezone = f.timezone(object);
     let registry_config = registry_config?;
-    // resolve_registry treats its argument as a file inside `base`.
-    let registry_path = resolve_registry(&registry_config, &base.join(FLEET_FILE));
+    // The fleet file stands for its directory: registries resolve next to it.
+    let registry_path = f.registry_path(object, &registry_config, &base.join(FLEET_FILE))?;
+    let (stations, station_positions) = stations?;
     Some(PendingSet {
         account: account?,
-        stations: stations?,
+        stations,
+        station_positions,
+        heart_beat_pos: f.doc.pos(&format!("{object}/heart_beat_point")),
         device_path: device_path?,
         interval: interval?,
         heart_beat_point,
@@ -405,8 +653,15 @@ fn parse_station_set(
     })
 }
 
-/// Reads `stations`: a list of IDs, a `{prefix, first, count}` range, or `"all"`.
-fn parse_stations(f: &mut Fields<'_>, object: &str) -> Option<StationSelection> {
+/// Reads `stations`: a list of IDs, a `{prefix, first, count}` range, or `"all"`; with each
+/// listed station, where it is written.
+/// `budget` is how many stations the fleet may still list ([`MAX_FLEET_STATIONS`] in all); the
+/// set's stations are taken from it.
+fn parse_stations(
+    f: &mut Fields<'_>,
+    object: &str,
+    budget: &mut usize,
+) -> Option<(StationSelection, Vec<(StationId, Position)>)> {
     const EXPECTED: &str = "a list of station IDs, {\"prefix\", \"first\", \"count\"} or \"all\"";
     let key = "stations";
     let Some(v) = f.get(object, key) else {
@@ -414,8 +669,24 @@ fn parse_stations(f: &mut Fields<'_>, object: &str) -> Option<StationSelection> 
         return None;
     };
     match v {
-        Value::String(s) if s.trim().eq_ignore_ascii_case("all") => Some(StationSelection::All),
+        Value::String(s) if s.trim().eq_ignore_ascii_case("all") => {
+            Some((StationSelection::All, Vec::new()))
+        }
+        Value::Array(items) if items.is_empty() => {
+            f.bad(
+                object,
+                key,
+                "at least one station ID, or \"all\" (a set without stations is a mistake)",
+                v,
+            );
+            None
+        }
+        Value::Array(items) if items.len() > *budget => {
+            f.bad(object, key, &over_budget(*budget), v);
+            None
+        }
         Value::Array(items) => {
+            *budget -= items.len();
             let mut ids = Vec::new();
             let mut first_index: HashMap<&str, usize> = HashMap::new();
             let mut ok = true;
@@ -423,7 +694,9 @@ fn parse_stations(f: &mut Fields<'_>, object: &str) -> Option<StationSelection> 
                 let pointer = format!("{object}/{key}/{i}");
                 match item {
                     Value::String(s) if !s.trim().is_empty() => {
-                        if let Some(&j) = first_index.get(s.trim()) {
+                        if !f.station_id(&pointer, s.trim()) {
+                            ok = false;
+                        } else if let Some(&j) = first_index.get(s.trim()) {
                             f.problems.push(RegistryError::Duplicate {
                                 pos: f.doc.pos(&pointer),
                                 what: "station",
@@ -433,7 +706,7 @@ fn parse_stations(f: &mut Fields<'_>, object: &str) -> Option<StationSelection> 
                             ok = false;
                         } else {
                             first_index.insert(s.trim(), i);
-                            ids.push(StationId::new(s.trim()));
+                            ids.push((StationId::new(s.trim()), f.doc.pos(&pointer)));
                         }
                     }
                     other => {
@@ -447,20 +720,33 @@ fn parse_stations(f: &mut Fields<'_>, object: &str) -> Option<StationSelection> 
                     }
                 }
             }
-            ok.then_some(StationSelection::Listed(ids))
+            ok.then(|| {
+                let listed = ids.iter().map(|(id, _)| id.clone()).collect();
+                (StationSelection::Listed(listed), ids)
+            })
         }
         Value::Object(_) => {
             let range = format!("{object}/{key}");
+            f.known_keys(&range, RANGE_KEYS);
             let prefix = f.string(&range, "prefix", false).unwrap_or_default();
             let first = f.get(&range, "first").and_then(Value::as_u64);
             let count = f.get(&range, "count").and_then(Value::as_u64);
             match (first, count) {
-                (Some(first), Some(count)) if count > 0 && count <= 100_000 => {
-                    Some(StationSelection::Listed(
-                        (first..first + count)
-                            .map(|n| StationId::new(format!("{prefix}{n}")))
-                            .collect(),
-                    ))
+                (Some(_), Some(count)) if count > *budget as u64 => {
+                    f.bad(object, key, &over_budget(*budget), v);
+                    None
+                }
+                (Some(first), Some(count)) if count > 0 && first.checked_add(count).is_some() => {
+                    *budget -= count as usize;
+                    if !f.station_id(&format!("{range}/prefix"), &format!("{prefix}{first}")) {
+                        return None;
+                    }
+                    let pos = f.doc.pos(&range);
+                    let ids: Vec<(StationId, Position)> = (first..first + count)
+                        .map(|n| (StationId::new(format!("{prefix}{n}")), pos.clone()))
+                        .collect();
+                    let listed = ids.iter().map(|(id, _)| id.clone()).collect();
+                    Some((StationSelection::Listed(listed), ids))
                 }
                 _ => {
                     f.bad(object, key, EXPECTED, v);
@@ -473,6 +759,13 @@ fn parse_stations(f: &mut Fields<'_>, object: &str) -> Option<StationSelection> 
             None
         }
     }
+}
+
+/// What a station list too long for the fleet's limit should have been.
+fn over_budget(left: usize) -> String {
+    format!(
+        "no more stations than the fleet's limit of {MAX_FLEET_STATIONS} allows ({left} left for this set)"
+    )
 }
 
 fn parse_pattern(

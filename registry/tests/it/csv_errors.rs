@@ -302,8 +302,8 @@ fn bad_scrape_interval_and_data_currency_are_rejected() {
     assert_eq!(
         p,
         [
-            "cp.csv:2: point a: bad Scrape Interval (expected a positive number of seconds, found '-5')",
-            "cp.csv:3: point b: bad Data Currency (expected a positive number of seconds, found 'soon')",
+            "cp.csv:2: point a: bad Scrape Interval (expected a number of seconds from 0.001 to 31622400 (366 days), found '-5')",
+            "cp.csv:3: point b: bad Data Currency (expected a number of seconds from 0.001 to 31622400 (366 days), found 'soon')",
         ]
     );
 }
@@ -361,7 +361,7 @@ fn every_problem_of_a_file_is_reported_in_line_order() {
              ChargingSessionRegister, StationRegister)",
             "cp.csv:4: point portLoad: attribute portLoad cannot be of type 'datetime' (expected float or string)",
             "cp.csv:4: point portLoad: attribute portLoad is read-only (expected Writable FALSE, found TRUE)",
-            "cp.csv:4: point portLoad: attribute portLoad is per port (expected a Port # such as 1, found nothing)",
+            "cp.csv:4: point portLoad: attribute portLoad is per port (expected a Port # such as 1, found '0', which means no port, as in VOLTTRON)",
         ]
     );
 }
@@ -417,5 +417,116 @@ fn scrape_interval_and_data_currency_default_to_the_device_interval() {
     assert_eq!(
         r.points[1].data_currency_or(minute),
         Duration::from_secs(3600)
+    );
+}
+
+fn raw_problems(bytes: &[u8]) -> Vec<String> {
+    match Registry::parse_reader(bytes, Path::new("cp.csv")) {
+        Ok(r) => panic!("expected problems, parsed {} points", r.points.len()),
+        Err(p) => p.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Issue 14: Port # 0 said "found nothing".
+#[test]
+fn port_zero_on_a_port_attribute_says_zero_means_no_port() {
+    assert_eq!(
+        problems("portLoad,portLoad,LoadRegister,0,float,kW,,FALSE,\n"),
+        ["cp.csv:2: point portLoad: attribute portLoad is per port (expected a Port # such as 1, found '0', which means no port, as in VOLTTRON)"]
+    );
+}
+
+/// Issue 14: a binary CSV was echoed back, 394 KB of it.
+#[test]
+fn a_binary_file_is_named_as_such_and_never_echoed() {
+    let mut bytes = HEADER.as_bytes().to_vec();
+    bytes.extend_from_slice(b"portLoad,portLoad,LoadRegister,1,float,kW,,FALSE,\n");
+    bytes.extend(std::iter::repeat_n(0u8, 400_000));
+    assert_eq!(
+        raw_problems(&bytes),
+        ["cp.csv:3: is not a text file (it holds zero bytes): is it the right file?"]
+    );
+    let garbage: Vec<u8> = (0..400_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let lines = raw_problems(&garbage);
+    assert_eq!(
+        lines,
+        ["cp.csv:1: is not a text file (it holds zero bytes): is it the right file?"]
+    );
+}
+
+/// Issue 14: a UTF-16 file (as Windows editors save) said "expected value" or "missing column".
+#[test]
+fn utf16_is_named_with_how_to_fix_it() {
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(HEADER.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let expected = ["cp.csv: is UTF-16 text: save it as UTF-8, as VOLTTRON's files are"];
+    assert_eq!(raw_problems(&utf16), expected);
+    assert_eq!(
+        raw_problems(&utf16[2..]),
+        expected,
+        "without a byte-order mark"
+    );
+}
+
+/// Issue 14: a semicolon-separated CSV gave six "missing column" lines quoting the header.
+#[test]
+fn a_spreadsheet_separator_other_than_comma_is_named() {
+    let semi = format!(
+        "{}portLoad;portLoad;LoadRegister;1;float;kW;;FALSE;\n",
+        HEADER.replace(',', ";")
+    );
+    assert_eq!(
+        raw_problems(semi.as_bytes()),
+        ["cp.csv:1: the columns are separated by ';', not commas: save the file as comma-separated CSV, as VOLTTRON reads it"]
+    );
+    let tabs = HEADER.replace(',', "\t");
+    assert_eq!(
+        raw_problems(tabs.as_bytes()),
+        ["cp.csv:1: the columns are separated by tabs, not commas: save the file as comma-separated CSV, as VOLTTRON reads it"]
+    );
+}
+
+/// Issue 14: a short row said "unknown register ''".
+#[test]
+fn a_short_row_says_which_columns_it_lacks() {
+    assert_eq!(
+        problems("portLoad,portLoad\nStatus,Status,StationStatusRegister,1,string\n"),
+        [
+            "cp.csv:2: point portLoad: the row has 2 fields but the header 9, so it has no Register Name, Port #, Type, Writable (a missing comma, or a line break inside the row?)",
+            "cp.csv:3: point Status: the row has 5 fields but the header 9, so it has no Writable (a missing comma, or a line break inside the row?)",
+        ]
+    );
+    // Optional columns may be left off the end of a row, as VOLTTRON allows.
+    assert!(parse("Status,Status,StationStatusRegister,1,string,,,FALSE\n").is_ok());
+}
+
+/// Issue 14: errors quote at most one line, cut short, with control characters escaped.
+#[test]
+fn quoted_values_are_one_short_line_without_control_characters() {
+    let long = "x".repeat(500);
+    assert_eq!(
+        problems(&format!("p,Status,{long},1,string,,,FALSE,\n")),
+        [format!(
+            "cp.csv:2: point p: unknown register '{}…' (expected one of StationStatusRegister, LoadRegister, AlarmRegister, StationRightsRegister, ChargingSessionRegister, StationRegister)",
+            "x".repeat(60)
+        )]
+    );
+    assert_eq!(
+        problems("p\u{1b}[31m,Status,\"Bad\nRegister\",1,string,,,FALSE,\n"),
+        ["cp.csv:2: point p\\u{1b}[31m: unknown register 'Bad…' (expected one of StationStatusRegister, LoadRegister, AlarmRegister, StationRightsRegister, ChargingSessionRegister, StationRegister)"]
+    );
+}
+
+/// Issue 14: a CSV with a header and no rows was accepted silently; VOLTTRON loads it, so it
+/// is a warning.
+#[test]
+fn a_registry_without_rows_warns() {
+    let r = parse("\n").expect("VOLTTRON loads it too");
+    let warnings: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["cp.csv:1: no points: the registry has a header but no rows (a warning: VOLTTRON loads this file as it is)"]
     );
 }

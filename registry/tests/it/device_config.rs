@@ -92,7 +92,7 @@ fn every_missing_or_bad_key_is_reported() {
             "cp1.config:1: missing 'driver_type' (expected a non-empty string)",
             "cp1.config:1: missing 'registry_config' (expected a non-empty string)",
             "cp1.config:2: missing 'driver_config.stationID' (expected a non-empty string)",
-            "cp1.config:6: bad 'interval' (expected a positive number of seconds, found 'soon')",
+            "cp1.config:6: bad 'interval' (expected a number of seconds from 0.001 to 31622400 (366 days), found 'soon')",
             "cp1.config:7: bad 'heart_beat_point' (expected a string, found 5)",
         ]
     );
@@ -137,11 +137,55 @@ fn password_from_a_file_is_read_relative_to_the_config_without_its_newline() {
     assert_eq!(
         e.to_string(),
         format!(
-            "{}:4: account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: cannot read password file {}: No such file or directory (os error 2)",
+            "{}:4: account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151: cannot read password file {}: no such file or directory",
             path.display(),
             dir.path().join("secret.txt").display()
         )
     );
+}
+
+/// Issue 14: `/dev/urandom` as a password file grew to 12 GB; a FIFO blocked forever.
+#[test]
+fn password_file_that_is_a_device_a_fifo_or_too_large_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo runs");
+    std::fs::write(dir.path().join("big"), vec![b'x'; 4097]).expect("write");
+    let path = dir.path().join("cp1.config");
+    let account = "account 1b905c936af141b98f9b0f816087f3605a30c1df1d07f146281b151";
+    for (file, why) in [
+        (
+            "/dev/urandom".to_string(),
+            "is a character device, not a regular file",
+        ),
+        (
+            fifo.display().to_string(),
+            "is a named pipe (FIFO), not a regular file",
+        ),
+        (
+            dir.path().join("big").display().to_string(),
+            "is larger than 4 KiB, the most a password or token file may be (is it the right file?)",
+        ),
+        (
+            dir.path().display().to_string(),
+            "is a directory, not a file",
+        ),
+    ] {
+        let text = SPEC_SAMPLE.replace(
+            "\"password\"   : \"**Put your chargepoint API passqword here**\"",
+            &format!("\"password_file\": \"{file}\""),
+        );
+        std::fs::write(&path, text).expect("write");
+        let e = DeviceConfig::parse(&path).expect_err("not a password file");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:4: {account}: cannot read password file {file}: {why}",
+                path.display()
+            )
+        );
+    }
 }
 
 #[test]
@@ -199,6 +243,73 @@ fn shed_lease_minutes_is_a_driver_config_setting() {
     let text = text.replace("30}", "1.5}");
     assert_eq!(
         parse(&text, "cp1.config").unwrap_err(),
-        ["cp1.config:1: bad 'driver_config.shed_lease_minutes' (expected an integer 0 or more, found 1.5)"]
+        ["cp1.config:1: bad 'driver_config.shed_lease_minutes' (expected an integer from 0 to 1440, found 1.5)"]
+    );
+}
+
+/// Issue 14: `config://../../etc/passwd` was followed and its first line echoed.
+#[test]
+fn config_store_names_that_climb_out_or_are_absolute_are_refused() {
+    let error = |name: &str| {
+        parse(
+            &SPEC_SAMPLE.replace("config://chargepoint.csv", name),
+            "store/devices/campus/building/chargepoint1",
+        )
+        .unwrap_err()
+    };
+    assert_eq!(
+        error("config://../../etc/passwd"),
+        ["store/devices/campus/building/chargepoint1:8: registry_config 'config://../../etc/passwd' must name a file inside the config store store ('..' would climb out of it), like config://chargepoint.csv"]
+    );
+    assert_eq!(
+        error("config:///etc/passwd"),
+        ["store/devices/campus/building/chargepoint1:8: registry_config 'config:///etc/passwd' must name a file inside the config store store (an absolute path is not a name in it), like config://chargepoint.csv"]
+    );
+    assert_eq!(
+        error("config://"),
+        ["store/devices/campus/building/chargepoint1:8: registry_config 'config://' must name a file inside the config store store (it names no file), like config://chargepoint.csv"]
+    );
+    let inside = parse(
+        &SPEC_SAMPLE.replace("config://chargepoint.csv", "config://registries/./cp.csv"),
+        "store/devices/campus/building/chargepoint1",
+    )
+    .expect("a name in a subdirectory of the store is fine");
+    assert_eq!(
+        inside.registry_path,
+        PathBuf::from("store/registries/./cp.csv")
+    );
+}
+
+/// Issue 14: an unterminated comment said "EOF", UTF-16 "expected value".
+#[test]
+fn json_errors_say_what_is_wrong_in_words() {
+    assert_eq!(
+        parse("{\"a\": 1,\n  /* a comment\n", "c.config").unwrap_err(),
+        ["c.config:2:3: invalid JSON: a /* comment is never closed (it runs to the end of the file): close it with */"]
+    );
+    assert_eq!(
+        parse("{\"driver_config\": {\"a\": 1}\n", "c.config").unwrap_err(),
+        ["c.config:2:0: invalid JSON: the file ends inside an object: a closing '}' is missing"]
+    );
+    assert_eq!(
+        parse("{\"a\": [1, 2\n", "c.config").unwrap_err(),
+        ["c.config:2:0: invalid JSON: the file ends inside a list: a closing ']' is missing"]
+    );
+    assert_eq!(
+        parse(" \n", "c.config").unwrap_err(),
+        ["c.config:1:1: invalid JSON: the file is empty (expected a JSON object)"]
+    );
+    assert_eq!(
+        parse("driver_config = 1\n", "c.config").unwrap_err(),
+        ["c.config:1:1: invalid JSON: expected a JSON value (an object, list, string, number, true, false or null)"]
+    );
+    let utf16: Vec<u8> = SPEC_SAMPLE
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let e = DeviceConfig::parse_reader(&utf16[..], Path::new("c.config")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "c.config: is UTF-16 text: save it as UTF-8, as VOLTTRON's files are"
     );
 }

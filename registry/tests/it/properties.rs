@@ -29,7 +29,8 @@ fn value_of(attribute: Attribute, ty: ValueType) -> BoxedStrategy<Option<PointVa
             .prop_filter("finite", |f| f.is_finite())
             .prop_map(PointValue::Float)
             .boxed(),
-        (ValueType::String, _) => "[^\\s]\\PC{0,20}".prop_map(PointValue::Str).boxed(),
+        // Not NUL: a file holding a zero byte is binary, refused as VOLTTRON's csv module refuses it.
+        (ValueType::String, _) => "[^\\s\\x00]\\PC{0,20}".prop_map(PointValue::Str).boxed(),
         (ValueType::DateTime, _) => (0i64..4_000_000_000, 0u32..1000)
             .prop_map(|(s, ms)| {
                 PointValue::DateTime(
@@ -112,8 +113,9 @@ proptest! {
         let back = Registry::parse_reader(&bytes[..], Path::new("gen.csv"))
             .map_err(|p| TestCaseError::fail(format!("{p}\n{}", String::from_utf8_lossy(&bytes))))?;
         let unlined: Vec<PointDef> = back.points.into_iter().map(|p| PointDef { line: 0, ..p }).collect();
+        // A registry without points is only a warning (VOLTTRON loads it), and the only one.
+        prop_assert_eq!(back.warnings.len(), usize::from(r.points.is_empty()));
         prop_assert_eq!(unlined, r.points);
-        prop_assert!(back.warnings.is_empty());
     }
 
     #[test]
