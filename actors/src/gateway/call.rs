@@ -305,6 +305,10 @@ impl GatewayState {
                 self.read_lane.pop_front();
                 continue;
             }
+            if !from_read_lane && self.drop_abandoned_write(id) {
+                self.write_lane.pop_front();
+                continue;
+            }
             if from_read_lane && self.reads_in_flight >= read_permits {
                 // A running read's completion pumps again.
                 return;
@@ -344,6 +348,22 @@ impl GatewayState {
             self.complete(call, Err(refusal));
         }
         true
+    }
+
+    /// A queued write whose requester stopped waiting (its port's wait ran out, and it has
+    /// answered its caller and settles the write by reading back): it is not sent, so that it
+    /// cannot land after the read-back has called it failed.
+    fn drop_abandoned_write(&mut self, id: CallId) -> bool {
+        let abandoned = self.calls.get(&id).is_some_and(
+            |call| matches!(&call.purpose, CallPurpose::Write(reply) if reply.is_closed()),
+        );
+        if abandoned {
+            if let Some(call) = self.calls.remove(&id) {
+                tracing::warn!(account = %self.account(), op = %call.op.method(), "write not sent: its requester stopped waiting");
+            }
+            self.queued -= 1;
+        }
+        abandoned
     }
 
     fn arm_dispatch_timer(&mut self, myself: &ActorRef<GatewayMessage>, wait: Duration) {

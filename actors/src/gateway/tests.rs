@@ -295,6 +295,32 @@ async fn writes_go_ahead_of_queued_reads() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_queued_write_whose_requester_gave_up_is_never_sent() {
+    let (api, gateway) = busy(1, Duration::from_secs(10)).await;
+    let first = gateway.write(shed(1, 3.0), PATIENCE);
+    let abandoned = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Queued behind the first write; its requester waits 2 s of the 10 s.
+        gateway.write(shed(2, 4.0), Duration::from_secs(2)).await
+    };
+    let (first, abandoned) = tokio::join!(first, abandoned);
+    assert!(first.is_ok(), "{first:?}");
+    assert!(
+        matches!(abandoned, Err(GatewayError::Unreachable { .. })),
+        "{abandoned:?}"
+    );
+    // Another write after it is still served.
+    assert!(gateway.write(shed(3, 5.0), PATIENCE).await.is_ok());
+    let sheds: Vec<String> = api
+        .calls_of(ApiMethod::ShedLoad)
+        .into_iter()
+        .map(|c| c.detail)
+        .collect();
+    assert_eq!(sheds.len(), 2, "{sheds:?}");
+    assert!(!sheds.iter().any(|d| d.contains("4.0")), "{sheds:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_read_back_goes_ahead_of_queued_reads() {
     let (api, gateway) = busy(1, Duration::from_secs(1)).await;
     let reads = reads_of_five_methods(&gateway);
