@@ -22,9 +22,10 @@ use crate::device::{
 use crate::directory::StationDirectory;
 use crate::fleet::{Connect, FleetArguments, FleetMessage, FleetSupervisor};
 use crate::options::FleetOptions;
+use crate::outcome::WriteId;
 use crate::outcome::{WriteAnswer, WriteOutcome};
 use crate::station::{answers, StationMessage};
-use crate::writes::{WriteId, WriteLog, WriteRecord};
+use crate::writes::{WriteLog, WriteRecord};
 
 /// Publishes buffered for subscribers. A subscriber that falls this far behind skips ahead
 /// (`RecvError::Lagged`) instead of holding memory for it: a few scrapes of a few hundred

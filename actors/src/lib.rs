@@ -53,6 +53,6 @@ pub use options::{
     FleetOptions, DEFAULT_CONFIRM_POLL, DEFAULT_CONFIRM_TIMEOUT, DEFAULT_LEASE_MINUTES,
     DEFAULT_WRITE_ANSWER_TIMEOUT, STATION_INFO_REFRESH,
 };
-pub use outcome::{WriteAnswer, WriteOutcome};
+pub use outcome::{WriteAnswer, WriteId, WriteOutcome};
 pub use port::MAX_QUEUED_PER_PORT;
-pub use writes::{WriteId, WriteLog, WriteRecord, MAX_WRITES_KEPT, SETTLED_WRITES_KEPT_FOR};
+pub use writes::{WriteLog, WriteRecord, MAX_WRITES_KEPT, SETTLED_WRITES_KEPT_FOR};

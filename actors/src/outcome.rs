@@ -1,9 +1,30 @@
 //! [`WriteOutcome`]: what became of a write, as its caller, the metrics and the log see it;
-//! [`WriteAnswer`]: what its caller is told.
+//! [`WriteAnswer`]: what its caller is told, with the [`WriteId`] to follow it up by.
+
+use std::fmt;
+use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::writes::WriteId;
+/// A write's id: unique for the life of the supervisor, increasing in the order the stations
+/// routed the writes, so of two writes to one point the larger id is the later one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct WriteId(pub u64);
+
+impl fmt::Display for WriteId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for WriteId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(WriteId)
+    }
+}
 
 /// What became of a write.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -13,8 +13,6 @@
 //! still unsettled keeps the settled ones behind it until the count bound pushes it out.
 
 use std::collections::VecDeque;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -23,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use crate::outcome::WriteOutcome;
+use crate::outcome::{WriteId, WriteOutcome};
 
 /// Writes the log keeps at most: a few hours of a busy operator's writes to a large fleet, at
 /// a few hundred bytes each (a few MiB in all).
@@ -35,26 +33,6 @@ pub const SETTLED_WRITES_KEPT_FOR: Duration = Duration::from_secs(60 * 60);
 
 /// Settled writes buffered for event subscribers; one that falls further behind skips ahead.
 pub const WRITE_EVENT_CAPACITY: usize = 1024;
-
-/// A write's id: unique for the life of the supervisor, increasing in the order the stations
-/// routed the writes, so of two writes to one point the larger id is the later one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct WriteId(pub u64);
-
-impl fmt::Display for WriteId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl FromStr for WriteId {
-    type Err = std::num::ParseIntError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse().map(WriteId)
-    }
-}
 
 /// One write as the log knows it: what was asked, and what became of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::read::{FileError, NotText};
+use crate::file::{FileError, NotText};
 use crate::seconds::SECONDS_RANGE;
 
 /// Where a problem is: a file and a 1-based line (0 when the problem concerns the whole file).

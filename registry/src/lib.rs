@@ -14,6 +14,7 @@
 //! - `fleet`: fleet directories and fleet files ([`FleetConfig`], [`Account`], [`StationSet`]).
 //! - `summary`: what a fleet will do, in numbers ([`FleetSummary`]).
 //! - `read`: reading a configuration or secret file whole: regular files only, size-capped.
+//! - `file`: what can be wrong with such a file ([`FileError`], [`NotText`]) and the size caps.
 //! - `seconds`: seconds as durations, with the range every interval and currency shares.
 //! - `timezones`: the IANA time zone names a `timezone` may give.
 //! - `error`: every configuration problem ([`RegistryError`]), collected into [`Problems`];
@@ -22,6 +23,7 @@
 mod catalog;
 mod config;
 mod error;
+mod file;
 mod fleet;
 mod jsonc;
 pub mod limits;
@@ -40,6 +42,7 @@ mod timezones;
 pub use catalog::{Attribute, Level, RegisterKind, ValueType};
 pub use config::{DeviceConfig, DevicePath, DriverConfig, DEFAULT_INTERVAL};
 pub use error::{Mistake, Position, Problems, RegistryError, RegistryWarning};
+pub use file::{Capped, FileError, NotText, MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES};
 pub use fleet::{
     is_fleet_file, Account, AccountId, Device, DevicePattern, FleetConfig, StationSelection,
     StationSet, FLEET_FILE,
@@ -47,7 +50,7 @@ pub use fleet::{
 pub use method::ApiMethod;
 pub use point::{CoerceError, PointMeta, PointValue};
 pub use publish::AllMessage;
-pub use read::{probe, Capped, FileError, NotText, MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES};
+pub use read::probe;
 pub use records::*;
 pub use registry::{
     PointDef, Registry, MAX_PORT_NUMBER, STATIC_MIN_CURRENCY, STATION_GROUP_REFRESH,

@@ -46,8 +46,8 @@ pub use write::{
 
 use crate::api::ShedLimit;
 use crate::device::DeviceError;
+use crate::outcome::WriteId;
 use crate::outcome::WriteOutcome;
-use crate::writes::WriteId;
 pub(crate) use write::report_write;
 use write::{Expect, PortCalls, Settle};
 

@@ -17,7 +17,7 @@ use cp_registry::{PortStatus, ShedShown, StationId, StationLoad};
 use tokio::time::Instant;
 
 use crate::api::{LoadScope, ShedLimit};
-use crate::writes::WriteId;
+use crate::outcome::WriteId;
 
 impl LoadScope {
     /// The shed this scope shows in a station's getLoad entry: the port's own entry (`None` if

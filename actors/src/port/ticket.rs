@@ -13,8 +13,8 @@ use std::sync::Arc;
 use super::write::{report_write, PortContext};
 use super::WriteReplyPort;
 use crate::device::{error_chain, DeviceError};
+use crate::outcome::WriteId;
 use crate::outcome::WriteOutcome;
-use crate::writes::WriteId;
 
 /// One write on its way (see the module doc).
 pub struct WriteTicket {

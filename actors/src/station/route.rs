@@ -15,9 +15,10 @@ use super::plan::{original_value, plan_revert, plan_write, WriteAction};
 use super::StationState;
 use crate::api::ClearAlarmsQuery;
 use crate::device::{error_chain, DeviceError};
+use crate::outcome::WriteId;
 use crate::outcome::{WriteAnswer, WriteOutcome};
 use crate::port::{report_write, PortMessage, WriteTicket};
-use crate::writes::{WriteId, WriteLog};
+use crate::writes::WriteLog;
 
 /// A write's result as the station routes it: answered at once (refused, with no entry in the
 /// write log; or nothing to send), or running at a port (or the station's clearAlarms task),

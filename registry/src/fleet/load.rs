@@ -16,8 +16,9 @@ use crate::config::{
     check_inside_store, DeviceConfig, DevicePath, Fields, DEFAULT_INTERVAL, DEVICE_PATH_FORM,
 };
 use crate::error::{Mistake, Position, Problems, RegistryError, RegistryWarning};
+use crate::file::FileError;
 use crate::jsonc::JsonDoc;
-use crate::read::{read_config, read_text, FileError};
+use crate::read::{read_config, read_text};
 use crate::records::StationId;
 use crate::registry::Registry;
 use crate::secret::Secret;
