@@ -49,6 +49,20 @@ fn finishes(dir: &Path, args: &[&str]) -> Output {
     }
 }
 
+/// `run fleet.json` in `dir` with `extra` arguments, on ports the system picks; see [`finishes`].
+fn run_fleet(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "fleet.json",
+        "--api-listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    finishes(dir, &args)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -84,17 +98,7 @@ fn check_and_run_refuse_a_fifo_as_fleet_at_once() {
         text(&out.stdout),
         "fleet.json: cannot read: is a named pipe (FIFO), not a regular file\n"
     );
-    let out = finishes(
-        dir.path(),
-        &[
-            "run",
-            "fleet.json",
-            "--api-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
-    );
+    let out = run_fleet(dir.path(), &[]);
     assert!(!out.status.success());
     assert_eq!(
         text(&out.stderr),
@@ -227,18 +231,9 @@ fn run_refuses_an_account_endpoint_for_no_account_of_the_fleet() {
     let dir = fleet_dir(
         &FLEET_WITH_PASSWORD_FILE.replace(r#""password_file": "pw.txt""#, r#""password": "pw""#),
     );
-    let out = finishes(
+    let out = run_fleet(
         dir.path(),
-        &[
-            "run",
-            "fleet.json",
-            "--account-endpoint",
-            "nobody=http://127.0.0.1:9/cp",
-            "--api-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
+        &["--account-endpoint", "nobody=http://127.0.0.1:9/cp"],
     );
     assert!(!out.status.success());
     assert_eq!(

@@ -4,13 +4,13 @@
 //! `driver_fidelity`, the API's defences in `api_security`.
 
 use crate::util::api::{
-    call, point_uri, refusal, revert_device, supervised_api, unnumbered, write, DEVICE, TOKEN,
+    call, point_uri, refusal, revert_device, sse_event, supervised_api, unnumbered, write, DEVICE,
+    TOKEN,
 };
-use crate::util::supervisor::{self as supervisor_util, eventually};
+use crate::util::supervisor::eventually;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use tower::ServiceExt;
 
 #[tokio::test]
@@ -259,28 +259,7 @@ async fn event_stream_yields_a_publish() {
         response.headers()[header::CONTENT_TYPE],
         "text/event-stream"
     );
-    let mut stream = response.into_body().into_data_stream();
-    let mut text = String::new();
-    let read_publish = async {
-        loop {
-            let chunk = stream
-                .next()
-                .await
-                .expect("the stream stays open")
-                .expect("the stream stays readable");
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            let data = text
-                .split("\n\n")
-                .filter(|e| e.starts_with("event: publish"))
-                .find_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")));
-            if let Some(data) = data {
-                return serde_json::from_str::<Value>(data).expect("publish data is JSON");
-            }
-        }
-    };
-    let publish = tokio::time::timeout(supervisor_util::PATIENCE, read_publish)
-        .await
-        .expect("a publish event within the test's patience");
+    let publish = sse_event(response, "publish", |_| true).await;
     let topic = publish["topic"].as_str().expect("a topic");
     assert!(
         topic.starts_with("devices/sim/account1/") && topic.ends_with("/all"),

@@ -4,15 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::api::{api_of, call, write, DEVICE, TOKEN};
+use crate::util::api::{api_of, call, sse_event, write, DEVICE, TOKEN};
 use crate::util::sim::add_fault;
-use crate::util::supervisor::{eventually, quick_options, supervise, Supervised, PATIENCE};
+use crate::util::supervisor::{eventually, quick_options, supervise, Supervised};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use cp_actors::{FleetOptions, GatewayOptions};
 use futures::future::join_all;
-use futures::StreamExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -72,34 +71,6 @@ async fn settled(app: &Router, id: u64) -> Value {
     .await
 }
 
-/// Reads the SSE stream `response` until a `write` event of write `id` arrives.
-async fn write_event(response: axum::response::Response, id: u64) -> Value {
-    let mut stream = response.into_body().into_data_stream();
-    let mut text = String::new();
-    let find = async {
-        loop {
-            let chunk = stream
-                .next()
-                .await
-                .expect("the stream stays open")
-                .expect("the stream stays readable");
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            let found = text
-                .split("\n\n")
-                .filter(|e| e.starts_with("event: write\n"))
-                .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
-                .filter_map(|data| serde_json::from_str::<Value>(data).ok())
-                .find(|entry| entry["write"] == id);
-            if let Some(entry) = found {
-                return entry;
-            }
-        }
-    };
-    tokio::time::timeout(PATIENCE, find)
-        .await
-        .expect("a write event within the test's patience")
-}
-
 #[tokio::test]
 async fn a_hanging_shed_is_answered_pending_in_time_then_read_and_announced_as_failed() {
     let (supervised, app) = api(options()).await;
@@ -138,7 +109,10 @@ async fn a_hanging_shed_is_answered_pending_in_time_then_read_and_announced_as_f
         "{reason}"
     );
     assert!(!supervised.port("1:10001", 1).load.shed_state);
-    assert_eq!(write_event(events, id).await, entry);
+    assert_eq!(
+        sse_event(events, "write", |e| e["write"] == id).await,
+        entry
+    );
     supervised.stop().await;
 }
 

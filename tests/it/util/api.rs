@@ -142,3 +142,38 @@ pub async fn restricted_api() -> (Supervised, Router) {
     wait_for_point(&supervised.fleet, RESTRICTED_DEVICE, "port1.Status").await;
     (supervised, app)
 }
+
+/// Reads the server-sent events of `response` (from `/api/events`) until an event of `kind`
+/// whose JSON data `wanted` accepts; panics after the test's patience.
+pub async fn sse_event(
+    response: axum::response::Response,
+    kind: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    use futures::StreamExt;
+    let mut stream = response.into_body().into_data_stream();
+    let mut text = String::new();
+    let header = format!("event: {kind}\n");
+    let find = async {
+        loop {
+            let chunk = stream
+                .next()
+                .await
+                .expect("the stream stays open")
+                .expect("the stream stays readable");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            let found = text
+                .split("\n\n")
+                .filter(|e| e.starts_with(&header))
+                .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+                .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+                .find(|data| wanted(data));
+            if let Some(data) = found {
+                return data;
+            }
+        }
+    };
+    tokio::time::timeout(crate::util::supervisor::PATIENCE, find)
+        .await
+        .unwrap_or_else(|_| panic!("no {kind} event within the test's patience"))
+}
