@@ -49,6 +49,12 @@ fn finishes(dir: &Path, args: &[&str]) -> Output {
     }
 }
 
+/// `check FILE` in `dir` fails, printing exactly `expected`.
+fn check_fails_with(dir: &Path, file: &str, expected: &str) {
+    let out = finishes(dir, &["check", file]);
+    assert!(!out.status.success(), "check {file} passed");
+    assert_eq!(text(&out.stdout), expected);
+}
 /// `run fleet.json` in `dir` with `extra` arguments, on ports the system picks; see [`finishes`].
 fn run_fleet(dir: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
@@ -92,11 +98,10 @@ const FLEET_WITH_PASSWORD_FILE: &str = r#"{
 fn check_and_run_refuse_a_fifo_as_fleet_at_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     mkfifo(&dir.path().join("fleet.json"));
-    let out = finishes(dir.path(), &["check", "fleet.json"]);
-    assert!(!out.status.success());
-    assert_eq!(
-        text(&out.stdout),
-        "fleet.json: cannot read: is a named pipe (FIFO), not a regular file\n"
+    check_fails_with(
+        dir.path(),
+        "fleet.json",
+        "fleet.json: cannot read: is a named pipe (FIFO), not a regular file\n",
     );
     let out = run_fleet(dir.path(), &[]);
     assert!(!out.status.success());
@@ -110,12 +115,7 @@ fn check_and_run_refuse_a_fifo_as_fleet_at_once() {
 fn a_password_file_on_dev_urandom_is_refused_at_once() {
     let dir = fleet_dir(FLEET_WITH_PASSWORD_FILE);
     std::os::unix::fs::symlink("/dev/urandom", dir.path().join("pw.txt")).expect("symlink");
-    let out = finishes(dir.path(), &["check", "fleet.json"]);
-    assert!(!out.status.success());
-    assert_eq!(
-        text(&out.stdout),
-        "fleet.json:2: account org1: cannot read password file pw.txt: is a character device, not a regular file\n"
-    );
+    check_fails_with(dir.path(), "fleet.json", "fleet.json:2: account org1: cannot read password file pw.txt: is a character device, not a regular file\n");
 }
 
 /// The password file read at a SIGHUP reload is held to the same rule: the reload is refused
@@ -255,21 +255,15 @@ fn check_never_echoes_a_file_that_is_not_ours() {
 "driver_type": "chargepoint", "registry_config": "config://../../etc/passwd"}"#,
     )
     .expect("write config");
-    let out = finishes(dir.path(), &["check", "store"]);
-    assert!(!out.status.success());
-    assert_eq!(
-        text(&out.stdout),
-        "store/devices/campus/bldg/cp1:2: registry_config 'config://../../etc/passwd' must name a file inside the config store store ('..' would climb out of it), like config://chargepoint.csv\n"
-    );
+    check_fails_with(dir.path(), "store", "store/devices/campus/bldg/cp1:2: registry_config 'config://../../etc/passwd' must name a file inside the config store store ('..' would climb out of it), like config://chargepoint.csv\n");
 
     let mut binary = b"Volttron Point Name,Attribute Name\n".to_vec();
     binary.extend(std::iter::repeat_n(0u8, 400_000));
     std::fs::write(dir.path().join("garbage.csv"), binary).expect("write");
-    let out = finishes(dir.path(), &["check", "garbage.csv"]);
-    assert!(!out.status.success());
-    assert_eq!(
-        text(&out.stdout),
-        "garbage.csv:2: is not a text file (it holds zero bytes): is it the right file?\n"
+    check_fails_with(
+        dir.path(),
+        "garbage.csv",
+        "garbage.csv:2: is not a text file (it holds zero bytes): is it the right file?\n",
     );
 }
 
