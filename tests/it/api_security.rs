@@ -257,6 +257,29 @@ async fn every_error_answer_is_json() {
             "POST is not allowed on /healthz"
         )
     );
+    // A wrong method on a write path is a 405 naming it, not a 415 about the content type,
+    // which only POST and PUT need.
+    for method in [Method::DELETE, Method::PATCH] {
+        let (status, body) = call(
+            &app,
+            method.clone(),
+            &point_uri("port1.allowedLoad"),
+            None,
+            Some(TOKEN),
+        )
+        .await;
+        assert_eq!(
+            (status, body),
+            refusal(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                &format!(
+                    "{method} is not allowed on {}",
+                    point_uri("port1.allowedLoad")
+                )
+            ),
+        );
+    }
     let huge = json!({"value": "x".repeat(100 * 1024)});
     let (status, body) = write(&app, "port1.allowedLoad", huge, Some(TOKEN)).await;
     assert_eq!(
