@@ -215,6 +215,20 @@ impl SoapError {
     /// Transport trouble, timeouts, 5xx/429 and throttling pass; a truncated or garbled answer is
     /// usually a broken connection, so it is retried too. Authentication, plan rights, invalid
     /// input and explicit response codes are answers, not accidents: retrying repeats them.
+    /// Whether the service surely did not act on the request: it said it was too busy (429,
+    /// 503, a throttling code). A write failing otherwise (no answer, a cut or garbled one, a
+    /// reset, another 5xx) may have landed; it is not re-sent but settled by reading back.
+    pub fn surely_not_applied(&self) -> bool {
+        matches!(
+            self,
+            SoapError::RateLimited { .. }
+                | SoapError::HttpStatus {
+                    status: 429 | 503,
+                    ..
+                }
+        )
+    }
+
     pub fn is_retryable(&self) -> bool {
         match self {
             SoapError::Connect { .. }

@@ -118,9 +118,16 @@ async fn a_hanging_shed_is_answered_pending_in_time_then_read_and_announced_as_f
 
 #[tokio::test]
 async fn a_truncated_answer_to_a_shed_in_force_is_confirmed_by_reading_it_back() {
+    let options = options();
     let (supervised, app) = api(FleetOptions {
         write_answer_timeout: Duration::from_secs(10),
-        ..options()
+        // Retries for as long as in production: a write whose answer was lost is not re-sent
+        // for them, it is read back at once.
+        gateway: GatewayOptions {
+            retry_deadline: Duration::from_secs(60),
+            ..options.gateway.clone()
+        },
+        ..options
     })
     .await;
     answered(&app, "port1.allowedLoad", json!(1.5)).await;
@@ -136,6 +143,8 @@ async fn a_truncated_answer_to_a_shed_in_force_is_confirmed_by_reading_it_back()
     assert_eq!(port.load.allowed_load, 1.5);
     let id = answer["write"].as_u64().expect("an id");
     assert_eq!(write_entry(&app, id).await["outcome"], "confirmed");
+    let calls = crate::util::sim::admin_get(&supervised.sim, "calls").await;
+    assert_eq!(calls["by_method"]["shedLoad"], 1, "the shed was re-sent");
     for unknown in ["999999", "abc"] {
         let (status, body) = call(
             &app,

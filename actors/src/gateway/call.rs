@@ -8,6 +8,8 @@
 //!   stations whose poll is late;
 //! - a 429 or a throttling fault (the service rate-limited us): retried after its `Retry-After`
 //!   when it names one, else like a 503;
+//! - a write is retried only when the service surely did not act on it (429, 503, throttling):
+//!   any other failure may have landed, so it goes back to the port, which reads back;
 //! - plan rights, authentication, TLS, invalid input, SOAP faults, any other 4xx and any other
 //!   non-success responseCode: never retried, every requester gets the error at once;
 //! - retrying stops at [`GatewayOptions::retry_deadline`] with the last error.
@@ -99,8 +101,10 @@ impl CallContext {
     ///
     /// Every operation the gateway sends is harmless to repeat: the reads, and the three writes,
     /// which each set a state (shed to this limit, shed cleared, alarms cleared) rather than
-    /// change one. So the decision to retry rests on the error alone
+    /// change one. So the decision to retry a read rests on the error alone
     /// ([`SoapError::is_retryable`]): plan rights, authentication and input errors never retry.
+    /// A write is harmless to repeat but its caller waits for the truth: it is retried only when
+    /// the service surely did not act on it ([`SoapError::surely_not_applied`]).
     async fn execute(&self, op: &CallOp) -> Result<CallOutput, SoapError> {
         let mut policy = backoff::exponential::ExponentialBackoff {
             current_interval: INITIAL_RETRY_INTERVAL,
@@ -122,6 +126,12 @@ impl CallContext {
                 self.wait_for_rate().await;
             }
             self.attempt(op).await.map_err(|e| {
+                // A write whose answer was lost goes back to its port at once, which reads
+                // back whether it landed: re-sending it for a minute would keep its caller
+                // from a true answer that long.
+                if op.is_write() && !e.surely_not_applied() {
+                    return backoff::Error::permanent(e);
+                }
                 if e.is_retryable() {
                     let first = !retrying.swap(true, std::sync::atomic::Ordering::Relaxed);
                     self.retrying.attempt_failed(op.method(), &e, first);
@@ -225,6 +235,14 @@ impl CallOp {
             }
             _ => per_request,
         }
+    }
+
+    /// shedLoad, clearShedState or clearAlarms.
+    fn is_write(&self) -> bool {
+        matches!(
+            self,
+            CallOp::Shed(_) | CallOp::ClearShed(_) | CallOp::ClearAlarms(_)
+        )
     }
 
     pub(super) fn method(&self) -> ApiMethod {
