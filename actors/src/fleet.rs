@@ -136,6 +136,16 @@ impl FleetState {
         if let Some(rate) = account.rate_limit_per_minute.and_then(NonZeroU32::new) {
             options.requests_per_minute = rate;
         }
+        let shortest_tick = self
+            .spec
+            .station_sets
+            .iter()
+            .filter(|set| set.account == account.id)
+            .map(|set| set.registry.tick(set.interval))
+            .min();
+        if let Some(tick) = shortest_tick {
+            options.fit_to_tick(tick);
+        }
         options
     }
 

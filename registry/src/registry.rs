@@ -161,7 +161,21 @@ impl Columns {
     }
 }
 
+/// The shortest scrape tick a device may have: one second.
+const MIN_TICK: Duration = Duration::from_secs(1);
+
 impl Registry {
+    /// How often a device with this registry and `interval` scrapes: its points' shortest
+    /// scrape interval, at least [`MIN_TICK`].
+    pub fn tick(&self, interval: Duration) -> Duration {
+        self.points
+            .iter()
+            .map(|p| p.scrape_interval_or(interval))
+            .min()
+            .unwrap_or(interval)
+            .max(MIN_TICK)
+    }
+
     /// Reads and validates a registry CSV file.
     ///
     /// # Errors

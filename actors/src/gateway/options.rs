@@ -59,6 +59,23 @@ pub struct GatewayOptions {
     pub call_timeout: Duration,
 }
 
+/// The shortest attempt deadline [`GatewayOptions::fit_to_tick`] sets: a ChargePoint answer,
+/// even a 500-station page, comes well within it.
+pub(crate) const MIN_FITTED_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl GatewayOptions {
+    /// Fits the retry spacing and the attempt deadline to stations scraping every `tick`, so
+    /// that fresh data follows within one tick of a fault clearing: retries at most a quarter
+    /// tick apart, and a hung attempt given up after half a tick (not below
+    /// [`MIN_FITTED_CALL_TIMEOUT`]). The defaults already fit the default minute.
+    pub fn fit_to_tick(&mut self, tick: Duration) {
+        self.max_retry_interval = self.max_retry_interval.min(tick / 4);
+        self.call_timeout = self
+            .call_timeout
+            .min((tick / 2).max(MIN_FITTED_CALL_TIMEOUT));
+    }
+}
+
 impl Default for GatewayOptions {
     fn default() -> Self {
         GatewayOptions {
@@ -72,5 +89,24 @@ impl Default for GatewayOptions {
             max_retry_interval: DEFAULT_MAX_RETRY_INTERVAL,
             call_timeout: DEFAULT_CALL_TIMEOUT,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_fit_a_short_tick_and_leave_the_minute_alone() {
+        let mut minute = GatewayOptions::default();
+        minute.fit_to_tick(Duration::from_secs(60));
+        assert_eq!(minute, GatewayOptions::default());
+        let mut short = GatewayOptions::default();
+        short.fit_to_tick(Duration::from_secs(10));
+        assert_eq!(short.max_retry_interval, Duration::from_millis(2500));
+        assert_eq!(short.call_timeout, Duration::from_secs(5));
+        let mut second = GatewayOptions::default();
+        second.fit_to_tick(Duration::from_secs(1));
+        assert_eq!(second.call_timeout, MIN_FITTED_CALL_TIMEOUT);
     }
 }

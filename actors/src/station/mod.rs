@@ -229,13 +229,7 @@ impl StationState {
                 }
             }
         }
-        let tick = registry
-            .points
-            .iter()
-            .map(|p| p.scrape_interval_or(interval))
-            .min()
-            .unwrap_or(interval)
-            .max(Duration::from_secs(1));
+        let tick = registry.tick(interval);
         StationState {
             epoch: args.epoch,
             device: args.device,

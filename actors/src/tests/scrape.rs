@@ -256,3 +256,38 @@ async fn an_impossible_number_withholds_its_point_only_and_reads_as_a_typed_erro
     let publish = next_publish_of(&mut rx, DEVICE).await;
     assert!(publish.message.values.contains_key("portLoad"));
 }
+
+/// With a 10 s interval, the gateway's retries and attempt deadline fit the tick: once a hang
+/// clears, the withheld points are back within one interval (with the minute's 15 s retry
+/// spacing and 30 s deadline, it took up to 45 s).
+#[tokio::test(start_paused = true)]
+async fn after_a_hang_clears_data_is_fresh_within_one_short_interval() {
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let mut spec = spec(1);
+    spec.station_sets[0].interval = Duration::from_secs(10);
+    let options = FleetOptions {
+        gateway: GatewayOptions::default(),
+        ..options()
+    };
+    let fleet = start_with(&api, spec, options).await;
+    fleet.scrape_all(DEVICE).await.expect("first scrape");
+    let mut rx = fleet.subscribe();
+    api.set_method_latency(ApiMethod::GetLoad, Duration::from_secs(1000));
+    // Long enough for the retries to reach their widest spacing.
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    let publish = next_publish_of(&mut rx, DEVICE).await;
+    assert!(!publish.message.values.contains_key("portLoad"));
+    api.set_method_latency(ApiMethod::GetLoad, Duration::ZERO);
+    let cleared = tokio::time::Instant::now();
+    loop {
+        let publish = next_publish_of(&mut rx, DEVICE).await;
+        if publish.message.values.contains_key("portLoad") {
+            break;
+        }
+    }
+    assert!(
+        cleared.elapsed() <= Duration::from_secs(10),
+        "fresh data {:?} after the hang cleared",
+        cleared.elapsed()
+    );
+}
