@@ -134,7 +134,7 @@ pub enum ConfigError {
     DevicePath { device: String },
     #[error("point '{point}': a point name is not empty and has no '/'")]
     PointName { point: String },
-    #[error("--token: the token is empty")]
+    #[error("--token (or CP_SUPERVISOR_TOKEN): the token is empty")]
     EmptyToken,
     #[error("--sim-stations and --sim-ports must be at least 1")]
     EmptySimulator,

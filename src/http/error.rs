@@ -267,7 +267,7 @@ pub(crate) async fn log_server_errors(request: Request, next: Next) -> Response 
 
 /// Middleware, outermost: every error answer is the API's JSON. Layers below the handlers
 /// answer some errors themselves with a text or empty body: the router's 405, the body limit's
-/// 413, the timeout's 504. Those become the matching [`ApiError`].
+/// 413, the body extractor's 400 (a body cut off or too slow), the timeout's 504. Those become the matching [`ApiError`].
 pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
@@ -288,6 +288,13 @@ pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiError::HeadersTooLarge,
         StatusCode::GATEWAY_TIMEOUT => ApiError::Timeout,
+        // Handlers answer their own 400s in JSON; a bare one is the body extractor's.
+        StatusCode::BAD_REQUEST => ApiError::BadRequest {
+            detail: format!(
+                "the request body could not be read: it was cut off or did not arrive within {} s",
+                super::BODY_TIMEOUT.as_secs()
+            ),
+        },
         StatusCode::NOT_FOUND => ApiError::NoRoute {
             method: method.clone(),
             path: path.clone(),

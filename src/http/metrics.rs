@@ -4,6 +4,7 @@
 //! requests and the API's timeouts and token never apply to Prometheus.
 
 use axum::http::header::CONTENT_TYPE;
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -12,13 +13,62 @@ use cp_actors::Metrics;
 /// The content type Prometheus expects for the text format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The metrics listener's router: `GET /metrics`.
+/// The metrics listener's router: `GET /metrics`. Its errors (another path, another method)
+/// are JSON, as the API's are.
 pub fn metrics_router(metrics: Metrics) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let metrics = metrics.clone();
-            async move { ([(CONTENT_TYPE, TEXT_FORMAT)], metrics.render()).into_response() }
-        }),
-    )
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move { ([(CONTENT_TYPE, TEXT_FORMAT)], metrics.render()).into_response() }
+            }),
+        )
+        .layer(middleware::from_fn(super::error::json_errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use serde_json::{json, Value};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn answer(method: Method, uri: &str) -> (StatusCode, Value) {
+        let metrics = Metrics::new().expect("the families register");
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .expect("a valid request");
+        let response = metrics_router(metrics)
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("a body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn errors_of_the_metrics_listener_are_json() {
+        assert_eq!(
+            answer(Method::GET, "/nope").await,
+            (
+                StatusCode::NOT_FOUND,
+                json!({"error": {"kind": "not_found", "message": "no endpoint GET /nope"}})
+            )
+        );
+        let (status, body) = answer(Method::POST, "/metrics").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["error"]["kind"], "method_not_allowed", "{body}");
+        assert_eq!(answer(Method::GET, "/metrics").await.0, StatusCode::OK);
+    }
 }

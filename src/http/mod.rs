@@ -58,7 +58,7 @@ use cp_registry::Secret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 pub use error::ApiError;
 pub use metrics::metrics_router;
@@ -75,6 +75,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest write-answer bound `run` accepts: with the station's routing and the answer's
 /// way back, a write is then still answered well before [`REQUEST_TIMEOUT`].
 pub const MAX_WRITE_ANSWER_TIMEOUT: Duration = Duration::from_secs(50);
+
+/// The longest a client may take to send a request body. Real clients send a few KiB at
+/// once; a body that trickles or never comes would otherwise hold a connection, one of
+/// [`MAX_CONNECTIONS`], for the whole [`REQUEST_TIMEOUT`].
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The largest request body: a multi-point write of every point of a station is a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -114,6 +119,7 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(middleware::from_fn(error::json_errors))
         .with_state(state)

@@ -356,3 +356,36 @@ async fn half_open_requests_are_dropped_and_connections_are_capped() {
     stop.cancel();
     server.await.expect("the accept loop stops");
 }
+
+/// A body that never comes was held for the whole request timeout (60 s), so a thousand of
+/// them kept the API from answering anyone: it is now refused after the body timeout.
+#[tokio::test]
+async fn a_body_that_never_comes_is_refused_after_the_body_timeout() {
+    use chargepoint_supervisor::http::BODY_TIMEOUT;
+    let (supervised, app) = open_api().await;
+    let never = futures::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+    let mut request = Request::builder()
+        .method(Method::PUT)
+        .uri(point_uri("port1.allowedLoad"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(never))
+        .expect("a valid request");
+    let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().expect("a socket address");
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let started = std::time::Instant::now();
+    let (status, body) = send(&app, request).await;
+    assert_eq!(
+        (status, body),
+        refusal(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "bad request: the request body could not be read: it was cut off or did not arrive within 10 s"
+        )
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= BODY_TIMEOUT && took < BODY_TIMEOUT + std::time::Duration::from_secs(5),
+        "answered after {took:?}"
+    );
+    supervised.stop().await;
+}
