@@ -135,6 +135,20 @@ struct PortChild {
     address: watch::Sender<Option<ActorRef<PortMessage>>>,
 }
 
+/// The latest publish, as the station keeps it for scrape_all: which points it carried and
+/// when, not the message itself. Thousands of stations each holding a built message (every
+/// point's name, value and meta) cost more memory than all their other state; the message is
+/// rebuilt from the snapshot when asked for, so it shows what the station holds now (a write's
+/// read-back, a clearAlarms) for the points the publish carried.
+struct LatestPublish {
+    /// When it was published, for its headers.
+    at: DateTime<Utc>,
+    /// The same moment on the scrape clock: a cached answer is good for a tick.
+    instant: tokio::time::Instant,
+    /// Whether it carried each point, by the point's index in the registry.
+    included: Box<[bool]>,
+}
+
 /// Tells the station that clearAlarms was accepted (see [`StationMessage::AlarmsCleared`]).
 pub(crate) type AlarmsClearedSink = Arc<dyn Fn(tokio::time::Instant) + Send + Sync>;
 
@@ -187,10 +201,12 @@ pub struct StationState {
     scrape_pending: bool,
     scrape_started: tokio::time::Instant,
     scrape_waiters: Vec<RpcReplyPort<Result<Publish, DeviceError>>>,
-    /// When each point was last published (points publish at their own scrape interval).
-    last_included: HashMap<String, tokio::time::Instant>,
+    /// When each point was last published, by its index in the registry (points publish at
+    /// their own scrape interval).
+    last_included: Vec<Option<tokio::time::Instant>>,
     heartbeat: bool,
-    latest: Option<(Publish, tokio::time::Instant)>,
+    /// The latest publish, kept small (see [`LatestPublish`]).
+    latest: Option<LatestPublish>,
     /// When `latest` was published.
     last_scrape: Option<DateTime<Utc>>,
     last_ok_scrape: Option<DateTime<Utc>>,
@@ -214,6 +230,7 @@ impl StationState {
     ) -> Self {
         let interval = args.device.interval;
         let registry = &args.device.registry;
+        let point_count = registry.points.len();
         // The device's periods, not the bare registry's: `cacheExpiration` stretches them, as
         // `check` reports.
         let mut periods = args.device.call_periods();
@@ -258,7 +275,7 @@ impl StationState {
             scrape_pending: false,
             scrape_started: tokio::time::Instant::now(),
             scrape_waiters: Vec::new(),
-            last_included: HashMap::new(),
+            last_included: vec![None; point_count],
             heartbeat: false,
             latest: None,
             last_scrape: None,

@@ -27,12 +27,14 @@ impl StationState {
         myself: &ActorRef<StationMessage>,
         reply: RpcReplyPort<Result<Publish, DeviceError>>,
     ) {
-        if let Some((publish, at)) = &self.latest {
-            if at.elapsed() < self.tick {
-                // The caller may have given up waiting.
-                let _ = reply.send(Ok(publish.clone()));
-                return;
-            }
+        let fresh = self
+            .latest
+            .as_ref()
+            .filter(|l| l.instant.elapsed() < self.tick);
+        if let Some(publish) = fresh.and_then(|_| self.latest_publish()) {
+            // The caller may have given up waiting.
+            let _ = reply.send(Ok(publish));
+            return;
         }
         self.scrape_waiters.push(reply);
         if !self.scrape_pending {

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use cp_registry::{AllMessage, ApiMethod, GroupId, PointValue, PortNumber, ShedShown, StationLoad};
 use ractor::ActorRef;
 
-use super::{StationMessage, StationState, PUBLISH_WAIT, SESSION_LOOKBACK};
+use super::{LatestPublish, StationMessage, StationState, PUBLISH_WAIT, SESSION_LOOKBACK};
 use crate::api::LoadScope;
 use crate::device::{error_chain, MethodFailure, Publish, PublishHeaders};
 use crate::error::FailureKind;
@@ -242,7 +242,6 @@ impl StationState {
         let _ = self.absorb(ReadReply::Alarms(Vec::new()), Utc::now());
         self.failures.remove(&ApiMethod::GetAlarms);
         self.fetched_at.insert(ApiMethod::GetAlarms, Utc::now());
-        self.refresh_cached_publish(ApiMethod::GetAlarms);
     }
 
     /// A write's getLoad read-back: absorbed exactly as a successful getLoad poll, unless a
@@ -257,25 +256,6 @@ impl StationState {
         let _ = self.absorb(ReadReply::Load(Some(load)), now);
         self.failures.remove(&ApiMethod::GetLoad);
         self.fetched_at.insert(ApiMethod::GetLoad, now);
-        self.refresh_cached_publish(ApiMethod::GetLoad);
-    }
-
-    /// Updates the cached scrape-all answer's points of `method` from the snapshot, so a
-    /// scrape_all served from the cache shows what was just read. Nothing is re-published:
-    /// subscribers see it at the next tick.
-    pub(super) fn refresh_cached_publish(&mut self, method: ApiMethod) {
-        let Some((mut publish, at)) = self.latest.take() else {
-            return;
-        };
-        let registry = Arc::clone(&self.device.registry);
-        for point in registry.points.iter().filter(|p| p.method() == method) {
-            if let Some(value) = publish.message.values.get_mut(&point.name) {
-                if let Some(fresh) = self.value_of(point) {
-                    *value = fresh;
-                }
-            }
-        }
-        self.latest = Some((publish, at));
     }
 
     /// Stores a poll's answer in the snapshot and tells the ports.
@@ -370,56 +350,92 @@ impl StationState {
         }
     }
 
-    /// Builds, sends and caches the scrape-all message.
+    /// Publishes the scrape: marks which points it carries, and builds the scrape-all message
+    /// only for whoever reads it now (a subscriber of the publish stream, a scrape_all
+    /// waiting); the station keeps what it published, not the message (see [`LatestPublish`]).
     pub(super) fn publish(&mut self) {
         self.scrape_pending = false;
         let now = tokio::time::Instant::now();
         let slack = self.tick / 2;
         let interval = self.device.interval;
         let registry = Arc::clone(&self.device.registry);
-        let due = registry.points.iter().filter(|p| {
-            self.last_included
-                .get(&p.name)
-                .is_none_or(|t| now.duration_since(*t) + slack >= p.scrape_interval_or(interval))
-        });
-        let mut message = AllMessage::build(due, self.tz(), |p| self.value_of(p));
-        for name in message.values.keys() {
-            self.last_included.insert(name.clone(), now);
+        let included: Box<[bool]> = registry
+            .points
+            .iter()
+            .zip(&self.last_included)
+            .map(|(p, last)| {
+                let due = last.is_none_or(|t| {
+                    now.duration_since(t) + slack >= p.scrape_interval_or(interval)
+                });
+                due && self.value_of(p).is_some()
+            })
+            .collect();
+        for (last, _) in self
+            .last_included
+            .iter_mut()
+            .zip(&included)
+            .filter(|(_, i)| **i)
+        {
+            *last = Some(now);
         }
-        if let Some(heartbeat) = self.device.heart_beat_point.clone() {
+        if self.device.heart_beat_point.is_some() {
             self.heartbeat = !self.heartbeat;
-            message.values.insert(
-                heartbeat.clone(),
-                PointValue::Int(i64::from(self.heartbeat)),
-            );
-            message
-                .meta
-                .insert(heartbeat, super::read::heartbeat_meta(self.tz()));
         }
         let at = Utc::now();
         if self.failures.is_empty() {
             self.last_ok_scrape = Some(at);
         }
-        let publish = Publish {
-            topic: self.device.path.all_topic(),
-            device: self.path(),
-            headers: PublishHeaders::at(at),
-            message,
-        };
-        // No subscriber is not an error: the cache below still serves scrape_all.
-        let _ = self.publisher.send(publish.clone());
-        for waiter in self.scrape_waiters.drain(..) {
-            // The caller may have given up; the publish is cached all the same.
-            let _ = waiter.send(Ok(publish.clone()));
-        }
-        self.latest = Some((publish, now));
+        self.latest = Some(LatestPublish {
+            at,
+            instant: now,
+            included,
+        });
         self.last_scrape = Some(at);
+        let readers = self.publisher.receiver_count() > 0 || !self.scrape_waiters.is_empty();
+        if let Some(publish) = readers.then(|| self.latest_publish()).flatten() {
+            // No subscriber is not an error: scrape_all rebuilds the message from `latest`.
+            let _ = self.publisher.send(publish.clone());
+            for waiter in self.scrape_waiters.drain(..) {
+                // The caller may have given up; the publish is kept all the same.
+                let _ = waiter.send(Ok(publish.clone()));
+            }
+        }
         let observer = &*self.options.station_observer;
         let station = &self.device.station;
         observer.scrape_finished(station, now.duration_since(self.scrape_started), at);
         observer.station_up(station, &self.device.account, self.is_up());
         observer.alarms_active(station, self.snapshot.alarms.as_ref().map_or(0, Vec::len));
         observer.data_ages(station, &self.data_ages(at));
+    }
+
+    /// The latest publish's scrape-all message: the points it carried, as the snapshot holds
+    /// them now (a read-back or a clearAlarms since shows), and the heartbeat it carried.
+    /// `None` before the first publish.
+    pub(super) fn latest_publish(&self) -> Option<Publish> {
+        let latest = self.latest.as_ref()?;
+        let registry = &self.device.registry;
+        let carried = registry
+            .points
+            .iter()
+            .zip(latest.included.iter())
+            .filter(|(_, included)| **included)
+            .map(|(p, _)| p);
+        let mut message = AllMessage::build(carried, self.tz(), |p| self.value_of(p));
+        if let Some(heartbeat) = &self.device.heart_beat_point {
+            message.values.insert(
+                heartbeat.clone(),
+                PointValue::Int(i64::from(self.heartbeat)),
+            );
+            message
+                .meta
+                .insert(heartbeat.clone(), super::read::heartbeat_meta(self.tz()));
+        }
+        Some(Publish {
+            topic: self.device.path.all_topic(),
+            device: self.path(),
+            headers: PublishHeaders::at(latest.at),
+            message,
+        })
     }
 }
 
