@@ -324,6 +324,49 @@ async fn a_read_back_goes_ahead_of_queued_reads() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn read_backs_waiting_together_share_their_groups_call() {
+    // Stations 0-2 in group 1, 3-5 in group 2.
+    let (api, gateway) = busy(3, Duration::from_secs(1)).await;
+    let reads = reads_of_five_methods(&gateway);
+    let read_back = |n: usize, group: i32| {
+        let gateway = &gateway;
+        async move {
+            // The reads are queued behind the first one by now.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let request = ReadRequest::Load {
+                station: station_id(n),
+                group: Some(GroupId(group)),
+            };
+            gateway.read_back(request, PATIENCE).await
+        }
+    };
+    let read_backs = join_all([read_back(0, 1), read_back(2, 1), read_back(4, 2)]);
+    let (reads, read_backs) = tokio::join!(reads, read_backs);
+    assert!(reads.iter().all(Result::is_ok));
+    for (reply, n) in read_backs.iter().zip([0, 2, 4]) {
+        assert!(
+            matches!(reply, Ok(ReadReply::Load(Some(load))) if load.station_id == station_id(n)),
+            "station {n}: {reply:?}"
+        );
+    }
+    // Stations 0 and 2 in one getLoad of their group, ahead of the queued reads; station 4,
+    // in no group with them, in one of its own.
+    let order: Vec<String> = api.calls().into_iter().map(|c| c.detail).collect();
+    assert_eq!(order.len(), 7, "{order:?}");
+    assert!(order[0].starts_with("AlarmQuery"), "{order:?}");
+    let mut read_back_calls = order[1..3].to_vec();
+    read_back_calls.sort();
+    assert_eq!(
+        read_back_calls,
+        vec![
+            "Group(GroupId(1))".to_string(),
+            format!("Station({:?})", station_id(4))
+        ],
+        "{order:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_full_queue_answers_overloaded_at_once() {
     let api = Arc::new(FakeApi::new(5, 1, 1));
     let gateway = start(
