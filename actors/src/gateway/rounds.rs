@@ -118,7 +118,9 @@ impl GatewayState {
     }
 
     /// Adds the station of `read` to a status or load round whose calls are all still queued:
-    /// while the rate limit holds calls back, reads of later windows merge into them.
+    /// while the rate limit holds calls back, reads of later windows merge into them. Never a
+    /// write's read-back: a call added to it would go in the read lane, and the read-back
+    /// would wait for it behind every queued read.
     fn widen_round(&mut self, read: &PendingRead) -> Option<RoundId> {
         let method = read.request.method();
         let station = read.request.station()?.clone();
@@ -128,7 +130,7 @@ impl GatewayState {
         let (&id, round) = self
             .rounds
             .iter_mut()
-            .find(|(_, r)| r.method == method && !r.dispatched)?;
+            .find(|(_, r)| r.method == method && !r.dispatched && !r.read_back)?;
         let group = self.members.group_of(&station);
         // Widen an existing call: a status page with room, or a load of the station's group (a
         // load of another station of the group becomes the group's).

@@ -324,6 +324,46 @@ async fn a_read_back_goes_ahead_of_queued_reads() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_read_back_never_waits_for_a_read_that_came_after_it() {
+    let (api, gateway) = busy(1, Duration::from_secs(1)).await;
+    let start = tokio::time::Instant::now();
+    let reads = reads_of_five_methods(&gateway);
+    let read_back = async {
+        // The reads are queued behind the first one by now.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let request = ReadRequest::Load {
+            station: station_id(5),
+            group: Some(GroupId(6)),
+        };
+        let reply = gateway.read_back(request, PATIENCE).await;
+        (reply, start.elapsed())
+    };
+    let later_read = async {
+        // Another station's load, while the read-back waits to be sent: it must not ride on
+        // the read-back's round, or the read-back waits for it behind the queued reads.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let request = ReadRequest::Load {
+            station: station_id(4),
+            group: Some(GroupId(5)),
+        };
+        gateway.read(request, FRESH, PATIENCE).await
+    };
+    let (reads, (read_back, took), later) = tokio::join!(reads, read_back, later_read);
+    assert!(reads.iter().all(Result::is_ok));
+    assert!(later.is_ok(), "{later:?}");
+    assert!(
+        matches!(&read_back, Ok(ReadReply::Load(Some(load))) if load.station_id == station_id(5)),
+        "{read_back:?}"
+    );
+    // The first read's call (1 s), then the read-back's (1 s).
+    assert!(
+        took <= Duration::from_millis(2_100),
+        "read-back took {took:?}"
+    );
+    assert_eq!(api.calls().len(), 7);
+}
+
+#[tokio::test(start_paused = true)]
 async fn read_backs_waiting_together_share_their_groups_call() {
     // Stations 0-2 in group 1, 3-5 in group 2.
     let (api, gateway) = busy(3, Duration::from_secs(1)).await;
