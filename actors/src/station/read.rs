@@ -80,7 +80,7 @@ impl StationState {
             return None;
         }
         let scope = LoadScope::of(point.port);
-        let registers = self.ports.get(&scope)?.kept.borrow().clone();
+        let registers = self.ports.get(&scope)?.registers();
         let intent = registers.intent?;
         if registers.believed_shed == Some(intent) {
             return None;

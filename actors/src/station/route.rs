@@ -165,12 +165,13 @@ impl StationState {
                     write,
                     reply: reply.into(),
                 };
-                let Some(child) = self.ports.get(&scope) else {
+                // The station starts its ports' actors before it routes a write.
+                let Some(actor) = self.ports.get(&scope).and_then(|c| c.actor()) else {
                     return Routed::Answered(Err(
                         self.unavailable(format!("point {name}: {scope} has no write actor"))
                     ));
                 };
-                match child.actor.cast(message) {
+                match actor.cast(message) {
                     Ok(()) => Routed::Running(receiver),
                     Err(e) => Routed::Answered(Err(
                         self.unavailable(format!("point {name}: {scope} is restarting ({e})"))

@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 use cp_registry::{AllMessage, ApiMethod, GroupId, PointValue, PortNumber, ShedShown, StationLoad};
 use ractor::ActorRef;
 
-use super::{LatestPublish, StationMessage, StationState, PUBLISH_WAIT, SESSION_LOOKBACK};
+use super::{
+    LatestPublish, PortChild, StationMessage, StationState, PUBLISH_WAIT, SESSION_LOOKBACK,
+};
 use crate::api::LoadScope;
 use crate::device::{error_chain, MethodFailure, Publish, PublishHeaders};
 use crate::error::FailureKind;
@@ -293,7 +295,7 @@ impl StationState {
                     status: None,
                     at: now,
                 };
-                self.to_port(LoadScope::Station, observed);
+                self.tell_scope(LoadScope::Station, observed);
                 self.snapshot.load = Some(load);
             }
             ReadReply::Load(None) => return Err(missing(ApiMethod::GetLoad)),
@@ -323,7 +325,7 @@ impl StationState {
     }
 
     pub(super) fn tell_port(
-        &self,
+        &mut self,
         port: PortNumber,
         shed: Option<ShedShown>,
         status: Option<cp_registry::PortStatus>,
@@ -331,22 +333,40 @@ impl StationState {
     ) {
         // A port that is restarting misses one observation; the next poll brings another.
         let observed = PortMessage::Observed { shed, status, at };
-        self.to_port(LoadScope::Port(port), observed);
+        self.tell_scope(LoadScope::Port(port), observed);
     }
 
     /// Sends `message` to the actor of `scope`. One that failed and is not restarted yet drops
-    /// it, with the messages queued behind the failure; the next poll brings another.
-    fn to_port(&self, scope: LoadScope, message: PortMessage) {
-        if let Some(child) = self.ports.get(&scope) {
-            let _ = child.actor.cast(message);
+    /// it, with the messages queued behind the failure; the next poll brings another. A port
+    /// without an actor has its registers changed here, as its actor would change them.
+    fn tell_scope(&mut self, scope: LoadScope, message: PortMessage) {
+        match self.ports.get_mut(&scope) {
+            Some(PortChild::Running(port)) => {
+                let _ = port.actor.cast(message);
+            }
+            Some(PortChild::Idle(registers)) => match message {
+                PortMessage::Observed { shed, status, at } => {
+                    registers.on_observed(shed, status, at);
+                }
+                PortMessage::StationCleared => registers.on_station_cleared(),
+                // Writes and what they set off only reach ports with an actor.
+                _ => {}
+            },
+            None => {}
         }
     }
 
     /// See [`StationMessage::StationShedCleared`]. A port restarting meanwhile misses it and
     /// keeps renewing its shed until that is cleared again or lapses.
-    pub(super) fn on_station_shed_cleared(&self) {
-        for scope in self.ports.keys().filter(|s| s.port().is_some()) {
-            self.to_port(*scope, PortMessage::StationCleared);
+    pub(super) fn on_station_shed_cleared(&mut self) {
+        let ports: Vec<LoadScope> = self
+            .ports
+            .keys()
+            .filter(|s| s.port().is_some())
+            .copied()
+            .collect();
+        for scope in ports {
+            self.tell_scope(scope, PortMessage::StationCleared);
         }
     }
 
