@@ -43,7 +43,7 @@ pub use device::{
 };
 pub use error::{BoxError, ErrorKind, FailureKind, SoapError};
 pub use fleet::Connect;
-pub use gateway::{GatewayError, GatewayOptions};
+pub use gateway::{pace_request, GatewayError, GatewayOptions};
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};
 pub use metrics::Metrics;
 pub use observe::{CallObserver, DataAge, NoObserver, StationObserver};
