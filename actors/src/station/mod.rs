@@ -37,9 +37,15 @@ use crate::port::{
     ReadBackSink, StationClearedSink,
 };
 
-/// How far back getChargingSessionData looks for a port's latest session. ChargePoint pages at
-/// 100 sessions oldest first, so an unbounded query would return the oldest, not the latest.
-const SESSION_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
+/// How far back the account's first getChargingSessionData looks for each port's latest
+/// session (later queries go on from the newest session seen, see `gateway/held.rs`).
+/// ChargePoint pages at 100 sessions oldest first, so an unbounded query would return the
+/// oldest, not the latest. Twelve hours finds every session still running that later queries
+/// follow (the gateway re-reads running sessions as far back as that), at half the pages of a
+/// day: a 2,500-station account's day of sessions is about 150 pages, each a call at the
+/// account's rate, before its stations' session points publish. A port whose latest session
+/// started earlier shows none until its next one.
+const SESSION_LOOKBACK: chrono::Duration = chrono::Duration::hours(12);
 
 /// The longest a scrape waits for its polls before it publishes what is in: a slow or hanging
 /// method withholds its own points, not the station's others (and never for more than half a
