@@ -188,6 +188,7 @@ impl FleetState {
                 gateway,
                 options: Arc::clone(&self.options),
                 publisher: self.publisher.clone(),
+                tally: Arc::clone(self.directory.tally()),
             },
             myself.get_cell(),
         )

@@ -36,6 +36,7 @@ use crate::port::{
     PlanRefusals, PortActor, PortArguments, PortContext, PortMessage, PortRegisters, PortTasks,
     ReadBackSink, StationClearedSink,
 };
+use crate::tally::{FleetTally, TallyShare};
 
 /// How far back the account's first getChargingSessionData looks for each port's latest
 /// session (later queries go on from the newest session seen, see `gateway/held.rs`).
@@ -65,6 +66,8 @@ pub struct StationArguments {
     pub options: Arc<FleetOptions>,
     /// Where every publish goes (the SSE stream subscribes); bounded, slow readers lag.
     pub publisher: broadcast::Sender<Publish>,
+    /// The fleet's health in numbers, where the station keeps its own.
+    pub(crate) tally: Arc<FleetTally>,
 }
 
 /// The station's mailbox.
@@ -157,6 +160,18 @@ impl PortChild {
             PortChild::Running(port) => Some(&port.actor),
         }
     }
+}
+
+/// What the station last told its observer (the metrics) of the values it sets rather than
+/// counts: at thousands of stations, setting every gauge again each scrape when nothing
+/// changed is most of the metrics' cost. The station's telemetry (status, load, sessions)
+/// is compared with the snapshot it replaces instead.
+#[derive(Debug, Default)]
+struct Reported {
+    up: Option<bool>,
+    alarms: Option<usize>,
+    /// Whether each method's latest call was refused for plan rights.
+    refused: HashMap<ApiMethod, bool>,
 }
 
 /// Which idle ports [`StationState::start_ports`] starts.
@@ -254,6 +269,11 @@ pub struct StationState {
     /// When `latest` was published.
     last_scrape: Option<DateTime<Utc>>,
     last_ok_scrape: Option<DateTime<Utc>>,
+    /// What the observer was last told of the station, so it is told only of changes.
+    reported: Reported,
+    /// The station's numbers in the fleet's tally, updated after every message; taken out
+    /// when the state is dropped.
+    tally: TallyShare,
     /// Each written point's value before its first write: what revert goes back to when the
     /// registry gives no Starting Value.
     originals: HashMap<String, PointValue>,
@@ -324,6 +344,8 @@ impl StationState {
             latest: None,
             last_scrape: None,
             last_ok_scrape: None,
+            reported: Reported::default(),
+            tally: TallyShare::new(args.tally),
             originals: HashMap::new(),
             generation: 0,
             timers: Vec::new(),
@@ -498,6 +520,7 @@ impl Actor for StationActor {
             state.start_ports(&myself, StartPorts::All).await?;
         }
         state.start(&myself);
+        state.update_tally();
         Ok(())
     }
 
@@ -561,6 +584,7 @@ impl Actor for StationActor {
                 let _ = reply.send(state.inject_port_panic(port));
             }
         }
+        state.update_tally();
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use crate::api::LoadScope;
 use crate::api::ShedLimit;
 use crate::device::{DeviceError, DeviceSummary, Liveness, PointReading, Publish, StationHealth};
 use crate::observe::DataAge;
+use crate::tally::StationCounts;
 
 impl StationState {
     /// The value of `point` for a publish or a read: `None` when its method is failing or has
@@ -181,6 +182,32 @@ impl StationState {
             .collect()
     }
 
+    /// Puts the station's numbers in the fleet's tally (see `tally.rs`): those of its health.
+    pub(super) fn update_tally(&mut self) {
+        let load_ports = self.snapshot.load.as_ref().map(|l| l.ports.as_slice());
+        let counts = StationCounts {
+            up: self.is_up(),
+            starting: self.liveness() == Liveness::Starting,
+            ports_charging: self.ports_charging(),
+            load_kw: load_ports.map_or(0.0, |ports| {
+                ports.iter().fold(0.0, |kw, p| kw + p.port_load)
+            }),
+            sheds_active: load_ports
+                .map_or(0, |ports| ports.iter().filter(|p| p.shed_state).count()),
+            errors: self.failures.len(),
+        };
+        self.tally.set(counts);
+    }
+
+    fn ports_charging(&self) -> usize {
+        self.snapshot.status.as_ref().map_or(0, |s| {
+            s.ports
+                .iter()
+                .filter(|p| p.status == PortStatusWord::InUse)
+                .count()
+        })
+    }
+
     pub(super) fn health(&self) -> StationHealth {
         let load_ports = self.snapshot.load.as_ref().map(|l| l.ports.as_slice());
         StationHealth {
@@ -191,12 +218,7 @@ impl StationState {
                 .iter()
                 .map(|(m, f)| (m.name().to_string(), f.clone()))
                 .collect(),
-            ports_charging: self.snapshot.status.as_ref().map_or(0, |s| {
-                s.ports
-                    .iter()
-                    .filter(|p| p.status == PortStatusWord::InUse)
-                    .count()
-            }),
+            ports_charging: self.ports_charging(),
             load_kw: load_ports.map_or(0.0, |ports| {
                 ports.iter().fold(0.0, |kw, p| kw + p.port_load)
             }),

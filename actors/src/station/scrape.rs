@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use cp_registry::{AllMessage, ApiMethod, GroupId, PointValue, PortNumber, ShedShown, StationLoad};
+use cp_registry::{
+    AllMessage, ApiMethod, ChargingSession, GroupId, PointValue, PortNumber, ShedShown,
+    StationLoad, StationStatus,
+};
 use ractor::ActorRef;
 
 use super::{
@@ -196,8 +199,10 @@ impl StationState {
             }),
         };
         let refused = failure.as_ref().is_some_and(|f| f.kind.is_plan_rights());
-        self.observer()
-            .method_refused(self.station(), method, refused);
+        if self.reported.refused.insert(method, refused) != Some(refused) {
+            self.observer()
+                .method_refused(self.station(), method, refused);
+        }
         match failure {
             None => {
                 if let Some(failure) = self.failures.remove(&method) {
@@ -276,7 +281,9 @@ impl StationState {
         };
         match reply {
             ReadReply::Status(Some(status)) => {
-                self.observer().status_observed(&status);
+                if status_changed(self.snapshot.status.as_ref(), &status) {
+                    self.observer().status_observed(&status);
+                }
                 for port in &status.ports {
                     self.tell_port(port.port, None, Some(port.clone()), now);
                 }
@@ -284,7 +291,9 @@ impl StationState {
             }
             ReadReply::Status(None) => return Err(missing(ApiMethod::GetStationStatus)),
             ReadReply::Load(Some(load)) => {
-                self.observer().load_observed(&load);
+                if load_changed(self.snapshot.load.as_ref(), &load) {
+                    self.observer().load_observed(&load);
+                }
                 for port in &load.ports {
                     self.tell_port(port.port, Some(port.shed_shown()), None, now);
                 }
@@ -303,8 +312,10 @@ impl StationState {
             ReadReply::Rights(Some(rights)) => self.snapshot.rights = Some(rights),
             ReadReply::Rights(None) => return Err(missing(ApiMethod::GetStationRights)),
             ReadReply::Sessions(sessions) => {
+                let before = self.snapshot.sessions.as_deref().unwrap_or_default();
                 sessions
                     .iter()
+                    .filter(|s| session_changed(before, s))
                     .for_each(|s| self.observer().session_observed(s));
                 self.snapshot.sessions = Some(sessions);
             }
@@ -423,8 +434,14 @@ impl StationState {
         let observer = &*self.options.station_observer;
         let station = &self.device.station;
         observer.scrape_finished(station, now.duration_since(self.scrape_started), at);
-        observer.station_up(station, &self.device.account, self.is_up());
-        observer.alarms_active(station, self.snapshot.alarms.as_ref().map_or(0, Vec::len));
+        let up = self.is_up();
+        if self.reported.up.replace(up) != Some(up) {
+            observer.station_up(station, &self.device.account, up);
+        }
+        let alarms = self.snapshot.alarms.as_ref().map_or(0, Vec::len);
+        if self.reported.alarms.replace(alarms) != Some(alarms) {
+            observer.alarms_active(station, alarms);
+        }
         observer.data_ages(station, &self.data_ages(at));
     }
 
@@ -457,6 +474,36 @@ impl StationState {
             message,
         })
     }
+}
+
+/// Whether a getStationStatus entry shows a port in another status than `before` did: the
+/// telemetry of an unchanged station is not set again every scrape.
+fn status_changed(before: Option<&StationStatus>, now: &StationStatus) -> bool {
+    before.is_none_or(|before| {
+        before.ports.len() != now.ports.len()
+            || before
+                .ports
+                .iter()
+                .zip(&now.ports)
+                .any(|(a, b)| a.port != b.port || a.status != b.status)
+    })
+}
+
+/// Whether a getLoad entry shows any port's load or shed other than `before` did.
+fn load_changed(before: Option<&StationLoad>, now: &StationLoad) -> bool {
+    before.is_none_or(|before| {
+        before.ports.len() != now.ports.len()
+            || before.ports.iter().zip(&now.ports).any(|(a, b)| {
+                a.port != b.port || a.port_load != b.port_load || a.shed_shown() != b.shed_shown()
+            })
+    })
+}
+
+/// Whether `session` is new, or its energy moved, against the sessions held `before`.
+fn session_changed(before: &[ChargingSession], session: &ChargingSession) -> bool {
+    !before.iter().any(|b| {
+        b.port == session.port && b.session_id == session.session_id && b.energy == session.energy
+    })
 }
 
 /// The first `epoch + n × tick` after `now`.
