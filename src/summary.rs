@@ -1,14 +1,16 @@
 //! The live one-line fleet summary `run` shows: stations up, ports charging, kW, sheds, errors.
 //!
-//! It is the fleet's own health report ([`Fleet::health`]) in one line. On a terminal the line
-//! is redrawn in place with `\r`; otherwise it is logged as a structured event now and then, so
-//! a service log has the same numbers without a torn screen.
+//! It is the fleet's own health report in one line: the sums of [`Fleet::health`], as the
+//! stations keep them ([`Fleet::counts`], which asks no station, so a summary costs the same at
+//! 10 stations and at 10,000). On a terminal the line is redrawn in place with `\r`; otherwise
+//! it is logged as a structured event now and then, so a service log has the same numbers
+//! without a torn screen.
 
 use std::fmt;
 use std::io::Write;
 use std::time::Duration;
 
-use cp_actors::{Fleet, FleetHealth};
+use cp_actors::{Fleet, FleetCounts};
 use tokio_util::sync::CancellationToken;
 
 /// How often the terminal line is redrawn.
@@ -20,12 +22,11 @@ pub const LOG_EVERY: Duration = Duration::from_secs(30);
 
 /// The fleet's health in one line.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SummaryLine<'a>(pub &'a FleetHealth);
+pub struct SummaryLine<'a>(pub &'a FleetCounts);
 
 impl fmt::Display for SummaryLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let h = self.0;
-        let ports: usize = h.stations.iter().map(|s| s.device.ports.len()).sum();
         write!(
             f,
             "stations up {}/{}{}{} | ports charging {}/{} | {:.1} kW | sheds {} | errors {}",
@@ -40,7 +41,7 @@ impl fmt::Display for SummaryLine<'_> {
                 n => format!(" ({n} degraded)"),
             },
             h.ports_charging,
-            ports,
+            h.ports,
             // An empty sum is -0.0; adding 0.0 prints it as 0.0.
             h.total_kw + 0.0,
             h.sheds_active,
@@ -72,13 +73,7 @@ pub async fn run(fleet: Fleet, output: SummaryOutput, stop: CancellationToken) {
             _ = stop.cancelled() => break,
             _ = ticks.tick() => {}
         }
-        let health = match fleet.health().await {
-            Ok(health) => health,
-            Err(error) => {
-                tracing::warn!(cause = %error, "no fleet health for the summary");
-                continue;
-            }
-        };
+        let health = fleet.counts();
         match output {
             SummaryOutput::Terminal => redraw(&SummaryLine(&health)),
             SummaryOutput::Log => tracing::info!(
@@ -112,7 +107,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use cp_actors::Liveness;
-    use cp_actors::{DeviceSummary, StationHealth};
+    use cp_actors::{DeviceSummary, FleetHealth, StationHealth};
     use cp_registry::{AccountId, StationId};
 
     use super::*;
@@ -143,7 +138,7 @@ mod tests {
             station("1:10002", false, 0, 0.0, 0),
         ]);
         assert_eq!(
-            SummaryLine(&health).to_string(),
+            SummaryLine(&health.counts()).to_string(),
             "stations up 1/2 | ports charging 2/4 | 13.2 kW | sheds 1 | errors 0"
         );
     }
@@ -158,7 +153,7 @@ mod tests {
             station("1:10003", false, 0, 0.0, 0),
         ]);
         assert_eq!(
-            SummaryLine(&health).to_string(),
+            SummaryLine(&health.counts()).to_string(),
             "stations up 1/3 (1 degraded) | ports charging 0/6 | 0.0 kW | sheds 0 | errors 0"
         );
     }
@@ -167,7 +162,7 @@ mod tests {
     fn a_fleet_with_no_station_yet_shows_zero_load() {
         let health = FleetHealth::from_stations(Vec::new());
         assert_eq!(
-            SummaryLine(&health).to_string(),
+            SummaryLine(&health.counts()).to_string(),
             "stations up 0/0 | ports charging 0/0 | 0.0 kW | sheds 0 | errors 0"
         );
     }

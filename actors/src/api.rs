@@ -2,7 +2,9 @@
 //!
 //! `src/soap` implements [`ChargePointApi`] over HTTP; tests may implement it in memory. One
 //! implementation value talks for one account (one username/password). Paging (`moreFlag`,
-//! `startRecord`) is the implementation's business: every list method returns the whole list.
+//! `startRecord`) is the implementation's business: every list method returns the whole list,
+//! and awaits [`crate::pace_request`] before each request it sends, so a list's pages keep to
+//! the account's rate as separate calls do.
 //! "No data" answers (136 for sessions, 153 for alarms) are empty lists, not errors.
 
 use async_trait::async_trait;

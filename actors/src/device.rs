@@ -144,7 +144,41 @@ pub struct FleetHealth {
     pub errors: usize,
 }
 
+/// The fleet's health in numbers, as the running summary shows it: [`FleetHealth`]'s sums,
+/// without the stations.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FleetCounts {
+    pub stations_total: usize,
+    pub stations_up: usize,
+    /// Stations whose first scrape is not in yet; neither up nor down.
+    pub stations_starting: usize,
+    /// Stations with some methods failing and others answering.
+    pub stations_degraded: usize,
+    /// The ports of every station.
+    pub ports: usize,
+    pub ports_charging: usize,
+    pub total_kw: f64,
+    pub sheds_active: usize,
+    /// Failing methods summed over stations.
+    pub errors: usize,
+}
+
 impl FleetHealth {
+    /// The sums, with the stations' ports counted.
+    pub fn counts(&self) -> FleetCounts {
+        FleetCounts {
+            stations_total: self.stations_total,
+            stations_up: self.stations_up,
+            stations_starting: self.stations_starting,
+            stations_degraded: self.stations_degraded,
+            ports: self.stations.iter().map(|s| s.device.ports.len()).sum(),
+            ports_charging: self.ports_charging,
+            total_kw: self.total_kw,
+            sheds_active: self.sheds_active,
+            errors: self.errors,
+        }
+    }
+
     pub fn from_stations(stations: Vec<StationHealth>) -> Self {
         FleetHealth {
             stations_total: stations.len(),

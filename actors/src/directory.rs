@@ -3,7 +3,8 @@
 //!
 //! The supervisor writes it (a station started, restarted, waiting for a restart, removed);
 //! the handle reads it on every request. A std `RwLock` because no lock is ever held across an
-//! await, and writes are rare.
+//! await, and writes are rare. It also holds the fleet's [`FleetTally`], which the stations
+//! keep.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -12,6 +13,7 @@ use cp_registry::Device;
 use ractor::ActorRef;
 
 use crate::station::StationMessage;
+use crate::tally::FleetTally;
 
 /// One device and its station actor (`None` while it waits for a restart).
 #[derive(Clone)]
@@ -24,6 +26,8 @@ pub(crate) struct DirectoryEntry {
 #[derive(Clone, Default)]
 pub(crate) struct StationDirectory {
     entries: Arc<RwLock<BTreeMap<String, DirectoryEntry>>>,
+    /// The running stations' health in numbers; each station keeps its share.
+    tally: Arc<FleetTally>,
 }
 
 impl StationDirectory {
@@ -54,6 +58,21 @@ impl StationDirectory {
             .unwrap_or_else(PoisonError::into_inner)
             .get(path)
             .cloned()
+    }
+
+    /// The tally the stations keep their numbers in.
+    pub(crate) fn tally(&self) -> &Arc<FleetTally> {
+        &self.tally
+    }
+
+    /// How many devices the fleet has, and how many ports they have between them.
+    pub(crate) fn size(&self) -> (usize, usize) {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        let ports = entries
+            .values()
+            .map(|e| e.device.registry.ports().len())
+            .sum();
+        (entries.len(), ports)
     }
 
     /// Every entry, by path.

@@ -123,6 +123,9 @@ struct Inner {
     org_group: Option<GroupId>,
     /// Methods slower than `latency`.
     slow: HashMap<ApiMethod, Duration>,
+    /// Methods whose every call is this many requests (pages), each recorded and paced as the
+    /// SOAP client paces them.
+    pages: HashMap<ApiMethod, usize>,
 }
 
 pub(crate) struct FakeApi {
@@ -260,6 +263,11 @@ impl FakeApi {
         self.lock().latency = latency;
     }
 
+    /// Makes every call of `method` take `pages` requests, as a paged list does.
+    pub fn set_pages(&self, method: ApiMethod, pages: usize) {
+        self.lock().pages.insert(method, pages);
+    }
+
     pub fn calls(&self) -> Vec<RecordedCall> {
         self.lock().calls.clone()
     }
@@ -282,7 +290,8 @@ impl FakeApi {
         }
     }
 
-    /// Records the call, waits the latency, then fails if a failure is scripted.
+    /// Records the call (each of its pages, paced as the SOAP client paces them), waits the
+    /// latency, then fails if a failure is scripted.
     async fn enter(
         &self,
         method: ApiMethod,
@@ -303,17 +312,24 @@ impl FakeApi {
         detail: String,
         station: Option<&StationId>,
     ) -> Result<Option<SoapError>, SoapError> {
-        let latency = {
-            let mut inner = self.lock();
-            inner.calls.push(RecordedCall {
-                method,
-                at: tokio::time::Instant::now(),
-                detail,
-            });
-            inner.slow.get(&method).copied().unwrap_or(inner.latency)
-        };
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+        let pages = self.lock().pages.get(&method).copied().unwrap_or(1);
+        for page in 1..=pages {
+            crate::gateway::pace_request().await;
+            let latency = {
+                let mut inner = self.lock();
+                inner.calls.push(RecordedCall {
+                    method,
+                    at: tokio::time::Instant::now(),
+                    detail: match page {
+                        1 => detail.clone(),
+                        _ => format!("{detail} (page {page})"),
+                    },
+                });
+                inner.slow.get(&method).copied().unwrap_or(inner.latency)
+            };
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
         }
         let fail = {
             let mut inner = self.lock();

@@ -206,6 +206,7 @@ impl FleetState {
                 options: Arc::clone(&self.options),
                 publisher: self.publisher.clone(),
                 writes: self.writes.clone(),
+                tally: Arc::clone(self.directory.tally()),
             },
             myself.get_cell(),
         )

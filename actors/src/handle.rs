@@ -16,8 +16,8 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::device::{
-    error_chain, DeviceError, DeviceSummary, FleetError, FleetHealth, PointReading, Publish,
-    StationHealth,
+    error_chain, DeviceError, DeviceSummary, FleetCounts, FleetError, FleetHealth, PointReading,
+    Publish, StationHealth,
 };
 use crate::directory::StationDirectory;
 use crate::fleet::{Connect, FleetArguments, FleetMessage, FleetSupervisor};
@@ -356,6 +356,24 @@ impl Fleet {
     /// [`FleetError::Unavailable`] when the supervisor does not answer.
     pub async fn health(&self) -> Result<FleetHealth, FleetError> {
         Ok(FleetHealth::from_stations(self.station_health().await?))
+    }
+
+    /// The fleet's health in numbers, as the stations keep them (see `tally.rs`): what
+    /// [`Fleet::health`] sums up, without asking every station.
+    pub fn counts(&self) -> FleetCounts {
+        let (stations_total, ports) = self.directory.size();
+        let sums = self.directory.tally().sums();
+        FleetCounts {
+            stations_total,
+            stations_up: sums.up,
+            stations_starting: sums.starting,
+            stations_degraded: sums.degraded,
+            ports,
+            ports_charging: sums.ports_charging,
+            total_kw: sums.load_kw,
+            sheds_active: sums.sheds_active,
+            errors: sums.errors,
+        }
     }
 
     /// Every publish from now on. A subscriber that lags skips publishes (`Lagged`).

@@ -11,6 +11,7 @@
 //! - `port`: `PortActor`: one port's registers and writes: intent, believed shed, lease,
 //!   clear re-sends, the shedLoad/clearShedState calls and their read-back.
 //! - `directory`: the live station actors by device path, kept by the supervisor for the handle.
+//! - `tally`: the fleet's health in numbers, kept by the stations for the running summary.
 //! - `handle`: [`Fleet`], the handle the HTTP API and the CLI use.
 //! - `device`: what the handle returns: readings, publishes, health, [`DeviceError`].
 //! - `outcome`: [`WriteOutcome`], what became of a write; [`WriteAnswer`], what its caller is told.
@@ -31,6 +32,7 @@ mod options;
 mod outcome;
 mod port;
 mod station;
+mod tally;
 mod writes;
 
 #[cfg(test)]
@@ -40,12 +42,12 @@ mod tests;
 
 pub use api::*;
 pub use device::{
-    error_chain, DeviceError, DeviceSummary, FleetError, FleetHealth, Liveness, MethodFailure,
-    PointReading, Publish, PublishHeaders, StationHealth, WithheldPoints,
+    error_chain, DeviceError, DeviceSummary, FleetCounts, FleetError, FleetHealth, Liveness,
+    MethodFailure, PointReading, Publish, PublishHeaders, StationHealth, WithheldPoints,
 };
 pub use error::{BoxError, ErrorKind, FailureKind, SoapError};
 pub use fleet::Connect;
-pub use gateway::{GatewayError, GatewayOptions};
+pub use gateway::{pace_request, GatewayError, GatewayOptions};
 pub use handle::{Fleet, PUBLISH_CHANNEL_CAPACITY};
 pub use metrics::Metrics;
 pub use observe::{CallObserver, DataAge, NoObserver, StationObserver};

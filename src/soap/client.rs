@@ -145,8 +145,11 @@ impl SoapClient {
         })
     }
 
-    /// One call: write, post, read, interpret `responseCode`.
+    /// One request: write, post, read, interpret `responseCode`. A list call makes several
+    /// (its pages, or its parts of a long station list); under a gateway each after the first
+    /// waits for the account's rate, as a call of its own would ([`cp_actors::pace_request`]).
     async fn call(&self, request: &Request) -> Result<Response, SoapError> {
+        cp_actors::pace_request().await;
         let method = request.method();
         let envelope = write_request(request, &self.token);
         let body = self.transport.post(method, envelope).await?;

@@ -15,11 +15,14 @@
 //! - retrying stops at [`GatewayOptions::retry_deadline`] with the last error.
 //!
 //! [`SoapError::is_retryable`] sorts the errors; why every operation is safe to repeat is
-//! written at `execute`. Every attempt takes a token from the account's rate limiter
-//! (governor): the dispatcher takes the first attempt's, each retry waits for its own. At most
-//! [`GatewayOptions::max_inflight`] calls are on the wire at once: each holds a permit of the
-//! gateway's semaphore from dispatch until its task reports back.
+//! written at `execute`. Every request takes a token from the account's rate (`rate.rs`): the
+//! dispatcher takes the first attempt's, each retry waits for its own, and so does each further
+//! request of a call the client pages or splits ([`pace_request`]). At most
+//! [`GatewayOptions::max_inflight`] reads and [`GatewayOptions::write_burst`] writes are on the
+//! wire at once: each holds a permit of its lane's semaphore from dispatch until its task
+//! reports back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,13 +32,10 @@ use cp_registry::{
     AccountId, Alarm, ApiMethod, ChargingSession, LoadReport, StationId, StationInfo,
     StationRights, StationStatus,
 };
-use governor::clock::Clock;
-use governor::middleware::NoOpMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use ractor::ActorRef;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::rate::{AccountRate, Lane};
 use super::{
     CallId, CallPurpose, GatewayError, GatewayMessage, GatewayOptions, GatewayState, Retrying,
 };
@@ -55,13 +55,48 @@ const INITIAL_RETRY_INTERVAL: Duration = Duration::from_millis(500);
 /// sessions, 100 a page) is a few hundred requests.
 const MAX_PAGES_TIMED: u32 = 10;
 
+tokio::task_local! {
+    /// The requests of the call a gateway's task is making (see [`pace_request`]).
+    static CALL_REQUESTS: Arc<RequestPacer>;
+}
+
+/// Waits for the account's rate before a request of a call the gateway is making, unless it
+/// is the attempt's first (its token was taken before it started). A client whose call makes
+/// several requests (pages, or a long list of station IDs cut into parts) awaits this before
+/// each, so they count against the account's rate as separate calls do. Outside a gateway's
+/// call (a test, a benchmark) it returns at once.
+pub async fn pace_request() {
+    if let Ok(pacer) = CALL_REQUESTS.try_with(Arc::clone) {
+        pacer.before_request().await;
+    }
+}
+
+/// One attempt's requests: the first is paid for; each later one takes a token of its lane.
+struct RequestPacer {
+    rate: Arc<AccountRate>,
+    lane: Lane,
+    first: AtomicBool,
+    observer: Arc<dyn CallObserver>,
+    account: AccountId,
+}
+
+impl RequestPacer {
+    async fn before_request(&self) {
+        if self.first.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let waited = self.rate.take(self.lane).await;
+        self.observer.rate_limit_waited(&self.account, waited);
+    }
+}
+
 /// Everything a call's task needs, shared by all of them.
 #[derive(Clone)]
 pub(super) struct CallContext {
     pub(super) account: AccountId,
     api: Arc<dyn ChargePointApi>,
-    limiter: Arc<Limiter>,
-    clock: TokioClock,
+    /// The account's rate, shared by every request of the account.
+    pub(super) rate: Arc<AccountRate>,
     pub(super) observer: Arc<dyn CallObserver>,
     /// Shared with the account's stations, which name a retried call's cause when late.
     retrying: Arc<Retrying>,
@@ -71,7 +106,7 @@ pub(super) struct CallContext {
 }
 
 impl CallContext {
-    /// The context of one account's calls, with a fresh rate limiter for `options`.
+    /// The context of one account's calls, with a fresh account rate for `options`.
     pub(super) fn new(
         account: AccountId,
         api: Arc<dyn ChargePointApi>,
@@ -79,16 +114,14 @@ impl CallContext {
         retrying: Arc<Retrying>,
         options: &GatewayOptions,
     ) -> Self {
-        let clock = TokioClock {
-            origin: tokio::time::Instant::now(),
-        };
-        let quota = Quota::per_minute(options.requests_per_minute).allow_burst(options.burst);
-        let limiter = Arc::new(RateLimiter::direct_with_clock(quota, clock.clone()));
         CallContext {
             account,
             api,
-            limiter,
-            clock,
+            rate: Arc::new(AccountRate::new(
+                options.requests_per_minute,
+                options.burst,
+                options.write_burst.get(),
+            )),
             observer,
             retrying,
             retry_deadline: options.retry_deadline,
@@ -105,7 +138,7 @@ impl CallContext {
     /// ([`SoapError::is_retryable`]): plan rights, authentication and input errors never retry.
     /// A write is harmless to repeat but its caller waits for the truth: it is retried only when
     /// the service surely did not act on it ([`SoapError::surely_not_applied`]).
-    async fn execute(&self, op: &CallOp) -> Result<CallOutput, SoapError> {
+    async fn execute(&self, op: &CallOp, lane: Lane) -> Result<CallOutput, SoapError> {
         let mut policy = backoff::exponential::ExponentialBackoff {
             current_interval: INITIAL_RETRY_INTERVAL,
             initial_interval: INITIAL_RETRY_INTERVAL,
@@ -121,11 +154,12 @@ impl CallContext {
         let retrying = std::sync::atomic::AtomicBool::new(false);
         let result = backoff::future::retry(policy, || async {
             // The dispatcher took a rate token for the first attempt; each retry takes its own.
-            if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+            if attempts.fetch_add(1, Ordering::Relaxed) > 0 {
                 self.observer.call_retried(&self.account, op.method());
-                self.wait_for_rate().await;
+                let waited = self.rate.take(lane).await;
+                self.observer.rate_limit_waited(&self.account, waited);
             }
-            self.attempt(op).await.map_err(|e| {
+            self.attempt(op, lane).await.map_err(|e| {
                 // A write whose answer was lost goes back to its port at once, which reads
                 // back whether it landed: re-sending it for a minute would keep its caller
                 // from a true answer that long.
@@ -153,11 +187,19 @@ impl CallContext {
         result
     }
 
-    async fn attempt(&self, op: &CallOp) -> Result<CallOutput, SoapError> {
+    async fn attempt(&self, op: &CallOp, lane: Lane) -> Result<CallOutput, SoapError> {
         let started = tokio::time::Instant::now();
         let method = op.method();
         let limit = op.time_limit(self.call_timeout);
-        let result = match tokio::time::timeout(limit, op.run(&*self.api)).await {
+        let pacer = Arc::new(RequestPacer {
+            rate: Arc::clone(&self.rate),
+            lane,
+            first: AtomicBool::new(true),
+            observer: Arc::clone(&self.observer),
+            account: self.account.clone(),
+        });
+        let run = CALL_REQUESTS.scope(pacer, op.run(&*self.api));
+        let result = match tokio::time::timeout(limit, run).await {
             Ok(result) => result,
             Err(_) => Err(SoapError::Timeout {
                 op: method,
@@ -172,29 +214,6 @@ impl CallContext {
         );
         result
     }
-
-    async fn wait_for_rate(&self) {
-        let started = tokio::time::Instant::now();
-        while let Err(not_until) = self.limiter.check() {
-            tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
-        }
-        self.observer
-            .rate_limit_waited(&self.account, started.elapsed());
-    }
-}
-
-/// governor's clock on tokio's time, so a paused test clock also pauses the rate limit.
-#[derive(Debug, Clone)]
-struct TokioClock {
-    origin: tokio::time::Instant,
-}
-
-impl Clock for TokioClock {
-    type Instant = Duration;
-
-    fn now(&self) -> Duration {
-        self.origin.elapsed()
-    }
 }
 
 /// backoff's clock on tokio's time, so the retry deadline follows a paused test clock.
@@ -206,8 +225,6 @@ impl backoff::Clock for TokioBackoffClock {
         tokio::time::Instant::now().into_std()
     }
 }
-
-type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
 
 /// The ChargePoint call a queued [`Call`](super::queue::Call) makes.
 #[derive(Debug, Clone, PartialEq)]
@@ -309,16 +326,26 @@ pub(crate) enum CallOutput {
 }
 
 impl GatewayState {
-    /// Sends queued calls, writes first, while a permit and a rate token are free. Reads never
-    /// hold the last permit (unless there is only one): a slow account-wide read, minutes of
-    /// paging, must not keep a shed waiting.
+    /// Sends queued calls while a permit and a rate token are free: writes first, then reads.
+    /// Writes have permits of their own and a part of the rate reads leave them (see
+    /// `rate.rs`): a slow account-wide read, minutes of paging, or a fleet's read backlog must
+    /// not keep a shed waiting.
     pub(super) fn pump(&mut self, myself: &ActorRef<GatewayMessage>) {
-        let read_permits = self.options.max_inflight.saturating_sub(1).max(1);
+        self.pump_lane(myself, Lane::Write);
+        self.pump_lane(myself, Lane::Read);
+    }
+
+    fn pump_lane(&mut self, myself: &ActorRef<GatewayMessage>, lane: Lane) {
         loop {
-            let Some(&id) = self.write_lane.front().or(self.read_lane.front()) else {
+            let from_read_lane = lane == Lane::Read;
+            let queue = if from_read_lane {
+                &self.read_lane
+            } else {
+                &self.write_lane
+            };
+            let Some(&id) = queue.front() else {
                 return;
             };
-            let from_read_lane = self.write_lane.is_empty();
             if from_read_lane && self.answer_refused_read(id) {
                 self.read_lane.pop_front();
                 continue;
@@ -327,22 +354,22 @@ impl GatewayState {
                 self.write_lane.pop_front();
                 continue;
             }
-            if from_read_lane && self.reads_in_flight >= read_permits {
-                // A running read's completion pumps again.
-                return;
-            }
-            let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
+            let permits = if from_read_lane {
+                &self.inflight
+            } else {
+                &self.write_inflight
+            };
+            let Ok(permit) = Arc::clone(permits).try_acquire_owned() else {
                 // A running call's completion pumps again.
                 return;
             };
-            if let Err(not_until) = self.context.limiter.check() {
+            if let Err(wait) = self.context.rate.try_take(lane) {
                 drop(permit);
-                self.arm_dispatch_timer(myself, not_until.wait_time_from(self.context.clock.now()));
+                self.arm_dispatch_timer(myself, wait);
                 return;
             }
             if from_read_lane {
                 self.read_lane.pop_front();
-                self.reads_in_flight += 1;
             } else {
                 self.write_lane.pop_front();
             }
@@ -384,15 +411,18 @@ impl GatewayState {
         abandoned
     }
 
+    /// Pumps again after `wait`, or sooner if a timer armed before fires sooner: a write
+    /// waiting for its token must not wait for a read's later one.
     fn arm_dispatch_timer(&mut self, myself: &ActorRef<GatewayMessage>, wait: Duration) {
-        if self
-            .dispatch_timer
-            .as_ref()
-            .is_some_and(|t| !t.is_finished())
-        {
-            return;
+        let at = tokio::time::Instant::now() + wait;
+        if let Some((timer, armed_at)) = &self.dispatch_timer {
+            if !timer.is_finished() && *armed_at <= at {
+                return;
+            }
+            timer.abort();
         }
-        self.dispatch_timer = Some(myself.send_after(wait, || GatewayMessage::Dispatch));
+        let timer = myself.send_after(wait, || GatewayMessage::Dispatch);
+        self.dispatch_timer = Some((timer, at));
     }
 
     fn start_call(
@@ -406,6 +436,11 @@ impl GatewayState {
             return;
         };
         let op = call.op.clone();
+        let lane = if call.from_read_lane {
+            Lane::Read
+        } else {
+            Lane::Write
+        };
         let stations = match (&op, &call.purpose) {
             (CallOp::Status(ids), _) => Some(ids.len()),
             (CallOp::Load(LoadQuery::Group(_)), CallPurpose::Read { covers, .. }) => {
@@ -425,7 +460,7 @@ impl GatewayState {
         let context = self.context.clone();
         let myself = myself.clone();
         self.tasks.spawn(async move {
-            let result = context.execute(&op).await;
+            let result = context.execute(&op, lane).await;
             drop(permit);
             // The gateway may have stopped meanwhile; then nobody waits for this answer.
             let _ = myself.cast(GatewayMessage::CallCompleted { call: id, result });
@@ -442,9 +477,6 @@ impl GatewayState {
         // Reap finished tasks so the set holds only running ones.
         while self.tasks.try_join_next().is_some() {}
         if let Some(call) = self.calls.remove(&id) {
-            if call.from_read_lane {
-                self.reads_in_flight -= 1;
-            }
             let result = result.map_err(|error| GatewayError::Call {
                 account: self.account().clone(),
                 op: error.op(),

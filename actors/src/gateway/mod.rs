@@ -11,8 +11,9 @@
 //! - does not ask a method the account's plan refused (101) again for an hour;
 //! - lets a read join a round that is already queued or in flight when it covers the station;
 //! - sends writes, and the getLoad read-backs that confirm them, ahead of every queued read
-//!   (two lanes);
-//! - keeps within the account's request rate (governor) and at most
+//!   (two lanes), with a part of the account's rate and calls in flight of their own;
+//! - keeps within the account's request rate (every request, pages included; reads leave most
+//!   of the burst to writes) and at most
 //!   [`MAX_INFLIGHT_PER_ACCOUNT`](options::MAX_INFLIGHT_PER_ACCOUNT) calls at a time (a
 //!   semaphore);
 //! - retries transient failures with exponential backoff and jitter up to a deadline;
@@ -32,6 +33,7 @@
 //! - `held`: the account's latest answers, split by station, and standing plan refusals;
 //! - `call`: dispatching under the semaphore and the rate limit, one attempt's timeout, and what
 //!   is retried (503, 429, timeouts) and what is not;
+//! - `rate`: the account's request rate, and the part of its burst reads leave to writes;
 //! - `tests`: the gateway's behaviour against the fake account, on a paused clock.
 
 use std::collections::{HashMap, VecDeque};
@@ -57,10 +59,12 @@ mod call;
 mod held;
 mod options;
 mod queue;
+mod rate;
 mod rounds;
 #[cfg(test)]
 mod tests;
 
+pub use call::pace_request;
 use call::CallOp;
 use call::{CallContext, CallOutput};
 use held::Held;
@@ -218,7 +222,7 @@ pub(crate) struct CallId(u64);
 struct Call {
     op: CallOp,
     purpose: CallPurpose,
-    /// Sent from the read lane: counted in `GatewayState::reads_in_flight` until it ends.
+    /// Sent from the read lane: it took a read's token and permit.
     from_read_lane: bool,
 }
 
@@ -308,13 +312,18 @@ pub(crate) struct GatewayArguments {
 /// The gateway actor; all state lives in [`GatewayState`].
 pub(crate) struct Gateway;
 
+/// A pending `Dispatch`.
+type DispatchTimer = JoinHandle<Result<(), ractor::MessagingErr<GatewayMessage>>>;
+
 /// The gateway's mutable state.
 pub(crate) struct GatewayState {
     context: CallContext,
     options: GatewayOptions,
-    /// Caps calls in flight; a permit travels with each call's task and is dropped before the
+    /// Caps reads in flight; a permit travels with each call's task and is dropped before the
     /// task reports back, so the handler of `CallCompleted` can dispatch the next call.
     inflight: Arc<Semaphore>,
+    /// The same for writes and their read-backs: their own, so no read holds a write back.
+    write_inflight: Arc<Semaphore>,
     /// Reads collected in the open batching window.
     window: Vec<PendingRead>,
     /// Tags the open window's `Flush` timer; bumped when the window closes.
@@ -335,12 +344,10 @@ pub(crate) struct GatewayState {
     /// Writes waiting to be sent; always served before `read_lane`.
     write_lane: VecDeque<CallId>,
     read_lane: VecDeque<CallId>,
-    /// Calls from the read lane on the wire: they may hold all permits but one.
-    reads_in_flight: usize,
     /// Requests waiting in the window or the lanes (not yet sent).
     queued: usize,
-    /// The pending `Dispatch` timer, if the rate limiter made us wait.
-    dispatch_timer: Option<JoinHandle<Result<(), ractor::MessagingErr<GatewayMessage>>>>,
+    /// The pending `Dispatch` timer, if the account's rate made us wait, and when it fires.
+    dispatch_timer: Option<(DispatchTimer, tokio::time::Instant)>,
     /// The call tasks; dropping the set (in `post_stop`) aborts them.
     tasks: JoinSet<()>,
 }
@@ -356,6 +363,7 @@ impl GatewayState {
                 &args.options,
             ),
             inflight: Arc::new(Semaphore::new(args.options.max_inflight.max(1))),
+            write_inflight: Arc::new(Semaphore::new(write_permits(&args.options))),
             options: args.options,
             window: Vec::new(),
             window_generation: 0,
@@ -369,7 +377,6 @@ impl GatewayState {
             held: Held::default(),
             write_lane: VecDeque::new(),
             read_lane: VecDeque::new(),
-            reads_in_flight: 0,
             queued: 0,
             dispatch_timer: None,
             tasks: JoinSet::new(),
@@ -383,9 +390,15 @@ impl GatewayState {
     fn report_depth(&self) {
         let observer = &self.context.observer;
         observer.queue_depth(self.account(), self.queued);
-        let in_flight = self.options.max_inflight.max(1) - self.inflight.available_permits();
-        observer.calls_in_flight(self.account(), in_flight);
+        let reads = self.options.max_inflight.max(1) - self.inflight.available_permits();
+        let writes = write_permits(&self.options) - self.write_inflight.available_permits();
+        observer.calls_in_flight(self.account(), reads + writes);
     }
+}
+
+/// Writes in flight at once: as many as the account's rate keeps for them.
+fn write_permits(options: &GatewayOptions) -> usize {
+    usize::try_from(options.write_burst.get()).unwrap_or(usize::MAX)
 }
 
 impl Actor for Gateway {
@@ -408,7 +421,7 @@ impl Actor for Gateway {
     ) -> Result<(), ActorProcessingErr> {
         // Calls in flight are abandoned: their requesters see the reply port close.
         state.tasks.abort_all();
-        if let Some(timer) = state.dispatch_timer.take() {
+        if let Some((timer, _)) = state.dispatch_timer.take() {
             timer.abort();
         }
         Ok(())

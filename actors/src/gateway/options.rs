@@ -6,9 +6,9 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-/// Calls in flight at once per account. ChargePoint publishes no concurrency limit; four keeps
+/// Reads in flight at once per account. ChargePoint publishes no concurrency limit; four keeps
 /// one slow answer from stalling the account while staying far from anything that looks like
-/// a burst to the service.
+/// a burst to the service. Writes have their own ([`DEFAULT_WRITE_BURST`]).
 pub(crate) const MAX_INFLIGHT_PER_ACCOUNT: usize = 4;
 
 /// Requests that may wait per account (in the batching window and in the lanes). A station
@@ -23,6 +23,13 @@ pub(crate) const DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
 
 /// Calls that may go back to back before the rate applies.
 pub(crate) const DEFAULT_BURST: u32 = 5;
+
+/// Writes that may go at once whatever the reads are doing: tokens of the account's rate that
+/// reads leave to writes, on top of [`DEFAULT_BURST`], and writes in flight at once. Writes
+/// come in bursts (a demand-response event, an energy manager setting several stations), and
+/// each is confirmed by a read-back: ten writes of one account are sent, and all confirmed in
+/// a few round trips, while the fleet's reads are queued. Beyond ten they keep to the rate.
+pub(crate) const DEFAULT_WRITE_BURST: u32 = 10;
 
 /// How long reads are collected before they are merged into calls.
 pub(crate) const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(100);
@@ -47,7 +54,10 @@ pub struct GatewayOptions {
     pub requests_per_minute: NonZeroU32,
     /// Calls that may go back to back.
     pub burst: NonZeroU32,
-    /// Calls in flight at once.
+    /// Writes (and their read-backs) that may go at once beyond `burst`, and in flight at
+    /// once: the part of the account's rate reads leave to writes.
+    pub write_burst: NonZeroU32,
+    /// Reads in flight at once.
     pub max_inflight: usize,
     /// Requests that may wait before new ones are refused.
     pub max_queued: usize,
@@ -83,6 +93,7 @@ impl Default for GatewayOptions {
             requests_per_minute: NonZeroU32::new(DEFAULT_REQUESTS_PER_MINUTE)
                 .unwrap_or(NonZeroU32::MIN),
             burst: NonZeroU32::new(DEFAULT_BURST).unwrap_or(NonZeroU32::MIN),
+            write_burst: NonZeroU32::new(DEFAULT_WRITE_BURST).unwrap_or(NonZeroU32::MIN),
             max_inflight: MAX_INFLIGHT_PER_ACCOUNT,
             max_queued: MAX_QUEUED_PER_ACCOUNT,
             retry_deadline: DEFAULT_RETRY_DEADLINE,

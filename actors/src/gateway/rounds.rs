@@ -41,6 +41,9 @@ pub(super) struct Round {
     calls_left: usize,
     /// Whether a call of the round has been sent: then it no longer takes more stations.
     pub(super) dispatched: bool,
+    /// A write's read-back (in the write lane): other read-backs may merge into it until it
+    /// is sent.
+    read_back: bool,
     /// The stations the round reads; `None`: the whole account.
     covers: Option<HashSet<StationId>>,
     pub(super) waiters: Vec<PendingRead>,
@@ -115,7 +118,9 @@ impl GatewayState {
     }
 
     /// Adds the station of `read` to a status or load round whose calls are all still queued:
-    /// while the rate limit holds calls back, reads of later windows merge into them.
+    /// while the rate limit holds calls back, reads of later windows merge into them. Never a
+    /// write's read-back: a call added to it would go in the read lane, and the read-back
+    /// would wait for it behind every queued read.
     fn widen_round(&mut self, read: &PendingRead) -> Option<RoundId> {
         let method = read.request.method();
         let station = read.request.station()?.clone();
@@ -125,7 +130,7 @@ impl GatewayState {
         let (&id, round) = self
             .rounds
             .iter_mut()
-            .find(|(_, r)| r.method == method && !r.dispatched)?;
+            .find(|(_, r)| r.method == method && !r.dispatched && !r.read_back)?;
         let group = self.members.group_of(&station);
         // Widen an existing call: a status page with room, or a load of the station's group (a
         // load of another station of the group becomes the group's).
@@ -216,11 +221,18 @@ impl GatewayState {
         self.read_lane.extend(round.calls.iter().copied());
     }
 
-    /// A write's read-back: a round of its own for the one station, sent in the write lane. It
-    /// is never answered from an earlier answer, which may predate the write.
+    /// A write's read-back: a round for the one station, sent in the write lane. It is never
+    /// answered from an earlier answer, which may predate the write. Read-backs that come
+    /// while another waits to be sent share its call when a station group holds both (the
+    /// getLoad of the group): writes come in bursts (a demand-response event sheds many
+    /// stations at once), and each call of the burst waits for a token of the account's rate.
     pub(super) fn start_read_back(&mut self, read: PendingRead) {
         let Some(station) = read.request.station().cloned() else {
             return;
+        };
+        let read = match self.merge_read_back(read) {
+            Ok(()) => return,
+            Err(read) => read,
         };
         let op = CallOp::Load(LoadQuery::Station(station.clone()));
         let covers = Some(HashSet::from([station.clone()]));
@@ -230,8 +242,81 @@ impl GatewayState {
             vec![read],
             vec![(op, vec![station])],
         );
-        let round = &self.rounds[&id];
-        self.write_lane.extend(round.calls.iter().copied());
+        if let Some(round) = self.rounds.get_mut(&id) {
+            round.read_back = true;
+            self.write_lane.extend(round.calls.iter().copied());
+        }
+    }
+
+    /// Adds `read` (a read-back) to a read-back not sent yet whose stations share a group with
+    /// its station, making that call the group's getLoad; gives it back when there is none.
+    fn merge_read_back(&mut self, read: PendingRead) -> Result<(), PendingRead> {
+        let Some(station) = read.request.station().cloned() else {
+            return Err(read);
+        };
+        let groups = self.groups_of(&read.request);
+        // A read-back not sent yet is one call, for the stations of its waiters.
+        let waiting: Vec<(RoundId, CallId, Vec<GroupId>)> = self
+            .rounds
+            .iter()
+            .filter(|(_, r)| r.read_back && !r.dispatched && r.calls.len() == 1)
+            .filter_map(|(id, r)| {
+                let first = r.waiters.first()?;
+                Some((*id, r.calls[0], self.groups_of(&first.request)))
+            })
+            .collect();
+        let mut merged = None;
+        for (round_id, call_id, theirs) in waiting {
+            let shared = match self.calls.get(&call_id).map(|c| &c.op) {
+                Some(CallOp::Load(LoadQuery::Group(g))) => groups.contains(g).then_some(*g),
+                Some(CallOp::Load(LoadQuery::Station(_))) => {
+                    groups.iter().copied().find(|g| theirs.contains(g))
+                }
+                _ => None,
+            };
+            if let Some(group) = shared {
+                merged = Some((round_id, call_id, group));
+                break;
+            }
+        }
+        let Some((round_id, call_id, group)) = merged else {
+            return Err(read);
+        };
+        if let Some(call) = self.calls.get_mut(&call_id) {
+            call.op = CallOp::Load(LoadQuery::Group(group));
+            if let CallPurpose::Read { covers, .. } = &mut call.purpose {
+                covers.push(station.clone());
+            }
+        }
+        let round = self.rounds.get_mut(&round_id).expect("found above");
+        if let Some(covers) = &mut round.covers {
+            covers.insert(station);
+        }
+        round.waiters.push(read);
+        Ok(())
+    }
+
+    /// Every station group a load request's station is known to be in: the one it names (from
+    /// getStations), the one it last read load with, and those getStationRights shows.
+    fn groups_of(&self, request: &ReadRequest) -> Vec<GroupId> {
+        let mut groups = match (request, request.station()) {
+            (ReadRequest::Load { group, .. }, Some(station)) => {
+                let mut groups = self.groups_of_station(station);
+                groups.extend(*group);
+                groups
+            }
+            (_, Some(station)) => self.groups_of_station(station),
+            _ => Vec::new(),
+        };
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+
+    fn groups_of_station(&self, station: &StationId) -> Vec<GroupId> {
+        let mut groups = self.held.rights_groups_of(station);
+        groups.extend(self.members.group_of(station));
+        groups
     }
 
     fn open_round(
@@ -255,6 +340,7 @@ impl GatewayState {
                 calls_left: calls.len(),
                 calls,
                 dispatched: false,
+                read_back: false,
                 covers,
                 waiters,
                 failures: HashMap::new(),

@@ -36,6 +36,18 @@ async fn busy(group_size: usize, latency: Duration) -> (Arc<FakeApi>, GatewayHan
     (api.clone(), start(api, options).await)
 }
 
+/// As [`busy`], and with one write at a time: a write's call keeps the next waiting.
+async fn busy_writes(group_size: usize, latency: Duration) -> (Arc<FakeApi>, GatewayHandle) {
+    let api = Arc::new(FakeApi::new(6, 1, group_size));
+    api.set_latency(latency);
+    let options = GatewayOptions {
+        max_inflight: 1,
+        write_burst: NonZeroU32::MIN,
+        ..options()
+    };
+    (api.clone(), start(api, options).await)
+}
+
 /// Station 0's reads of five methods: five account-wide calls, sent one after another by a
 /// `busy` gateway.
 async fn reads_of_five_methods(gateway: &GatewayHandle) -> Vec<Result<ReadReply, GatewayError>> {
@@ -218,6 +230,70 @@ async fn calls_never_exceed_the_account_rate() {
     assert!(span >= Duration::from_secs(25), "{span:?}");
 }
 
+/// Whether any run of `times` fits in `burst` plus one per `interval` elapsed, as a GCRA
+/// bucket lets calls through.
+fn keeps_to_the_rate(times: &[tokio::time::Instant], burst: u32, interval: Duration) -> bool {
+    (0..times.len()).all(|i| {
+        (i..times.len()).all(|j| {
+            let elapsed = times[j].duration_since(times[i]).as_secs_f64();
+            let allowed = f64::from(burst) + elapsed / interval.as_secs_f64();
+            (j - i + 1) as f64 <= allowed + 1e-9
+        })
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pages_of_a_paged_read_keep_to_the_account_rate() {
+    let api = Arc::new(FakeApi::new(2, 1, 1));
+    api.set_pages(ApiMethod::GetChargingSessionData, 20);
+    let gateway = start(api.clone(), options()).await;
+    let request = ReadRequest::Sessions {
+        station: station_id(0),
+        since: None,
+    };
+    let reply = gateway.read(request, FRESH, PATIENCE).await;
+    assert!(reply.is_ok(), "{reply:?}");
+    let times: Vec<_> = api.calls().into_iter().map(|c| c.at).collect();
+    assert_eq!(times.len(), 20);
+    // 60 a minute with a burst of 5: the pages take 15 s, not a moment.
+    assert!(keeps_to_the_rate(&times, 5, Duration::from_secs(1)));
+    assert_eq!(times[19].duration_since(times[0]), Duration::from_secs(15));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_writes_goes_at_once_while_reads_use_the_whole_rate() {
+    let api = Arc::new(FakeApi::new(10, 1, 1));
+    api.set_pages(ApiMethod::GetChargingSessionData, 100);
+    let gateway = start(api.clone(), options()).await;
+    let pages = gateway.read(
+        ReadRequest::Sessions {
+            station: station_id(0),
+            since: None,
+        },
+        FRESH,
+        PATIENCE,
+    );
+    let writes = async {
+        // Well into the paging, which takes every token the reads may.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let sent = tokio::time::Instant::now();
+        let written = join_all((0..10).map(|n| gateway.write(shed(n, 3.0), PATIENCE))).await;
+        (written, sent)
+    };
+    let (pages, (written, sent)) = tokio::join!(pages, writes);
+    assert!(pages.is_ok(), "{pages:?}");
+    assert!(written.iter().all(Result::is_ok), "{written:?}");
+    let sheds: Vec<_> = api
+        .calls_of(ApiMethod::ShedLoad)
+        .into_iter()
+        .map(|c| c.at)
+        .collect();
+    assert_eq!(sheds, vec![sent; 10], "every shed at once");
+    // Reads and writes together keep to the rate, with the writes' burst on top of the reads'.
+    let times: Vec<_> = api.calls().into_iter().map(|c| c.at).collect();
+    assert!(keeps_to_the_rate(&times, 5 + 10, Duration::from_secs(1)));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_503_is_retried_and_the_retry_answers() {
     let api = Arc::new(FakeApi::new(1, 1, 1));
@@ -296,7 +372,14 @@ async fn writes_go_ahead_of_queued_reads() {
 
 #[tokio::test(start_paused = true)]
 async fn a_queued_write_whose_requester_gave_up_is_never_sent() {
-    let (api, gateway) = busy(1, Duration::from_secs(10)).await;
+    let api = Arc::new(FakeApi::new(6, 1, 1));
+    api.set_latency(Duration::from_secs(10));
+    // One write on the wire at a time, so the second waits in the queue.
+    let options = GatewayOptions {
+        write_burst: std::num::NonZeroU32::MIN,
+        ..options()
+    };
+    let gateway = start(api.clone(), options).await;
     let first = gateway.write(shed(1, 3.0), PATIENCE);
     let abandoned = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -346,6 +429,102 @@ async fn a_read_back_goes_ahead_of_queued_reads() {
         order[1],
         format!("Station({:?})", station_id(5)),
         "{order:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_back_never_waits_for_a_read_that_came_after_it() {
+    let (api, gateway) = busy_writes(1, Duration::from_secs(1)).await;
+    let start = tokio::time::Instant::now();
+    let reads = reads_of_five_methods(&gateway);
+    let write = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        gateway.write(shed(3, 3.0), PATIENCE).await
+    };
+    let read_back = async {
+        // Queued behind the write's call.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let request = ReadRequest::Load {
+            station: station_id(5),
+            group: Some(GroupId(6)),
+        };
+        let reply = gateway.read_back(request, PATIENCE).await;
+        (reply, start.elapsed())
+    };
+    let later_read = async {
+        // Another station's load, while the read-back waits to be sent: it must not ride on
+        // the read-back's round, or the read-back waits for it behind the queued reads.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let request = ReadRequest::Load {
+            station: station_id(4),
+            group: Some(GroupId(5)),
+        };
+        gateway.read(request, FRESH, PATIENCE).await
+    };
+    let (reads, written, (read_back, took), later) =
+        tokio::join!(reads, write, read_back, later_read);
+    assert!(reads.iter().all(Result::is_ok));
+    assert!(written.is_ok(), "{written:?}");
+    assert!(later.is_ok(), "{later:?}");
+    assert!(
+        matches!(&read_back, Ok(ReadReply::Load(Some(load))) if load.station_id == station_id(5)),
+        "{read_back:?}"
+    );
+    // The write's call (from 0.4 s), then the read-back's: both 1 s.
+    assert!(
+        took <= Duration::from_millis(2_500),
+        "read-back took {took:?}"
+    );
+    assert_eq!(api.calls().len(), 8);
+}
+
+#[tokio::test(start_paused = true)]
+async fn read_backs_waiting_together_share_their_groups_call() {
+    // Stations 0-2 in group 1, 3-5 in group 2.
+    let (api, gateway) = busy_writes(3, Duration::from_secs(1)).await;
+    let reads = reads_of_five_methods(&gateway);
+    let write = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        gateway.write(shed(5, 3.0), PATIENCE).await
+    };
+    let read_back = |n: usize, group: i32| {
+        let gateway = &gateway;
+        async move {
+            // Queued behind the write's call.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let request = ReadRequest::Load {
+                station: station_id(n),
+                group: Some(GroupId(group)),
+            };
+            gateway.read_back(request, PATIENCE).await
+        }
+    };
+    let read_backs = join_all([read_back(0, 1), read_back(2, 1), read_back(4, 2)]);
+    let (reads, written, read_backs) = tokio::join!(reads, write, read_backs);
+    assert!(reads.iter().all(Result::is_ok));
+    assert!(written.is_ok(), "{written:?}");
+    for (reply, n) in read_backs.iter().zip([0, 2, 4]) {
+        assert!(
+            matches!(reply, Ok(ReadReply::Load(Some(load))) if load.station_id == station_id(n)),
+            "station {n}: {reply:?}"
+        );
+    }
+    // Stations 0 and 2 in one getLoad of their group; station 4, in no group with them, in
+    // one of its own.
+    let calls = api.calls();
+    assert_eq!(calls.len(), 8, "{calls:?}");
+    let mut read_back_calls: Vec<String> = api
+        .calls_of(ApiMethod::GetLoad)
+        .into_iter()
+        .map(|c| c.detail)
+        .collect();
+    read_back_calls.sort();
+    assert_eq!(
+        read_back_calls,
+        vec![
+            "Group(GroupId(1))".to_string(),
+            format!("Station({:?})", station_id(4))
+        ],
     );
 }
 

@@ -4,7 +4,9 @@
 //! writes ([`route`], with their meaning decided in [`plan`]) to its port actors, which run
 //! them (see [`crate::port`]); writes of station-level Load points go to one more such actor,
 //! for the whole station. It supervises those actors: one that fails is restarted at once
-//! from the registers it kept with the station.
+//! from the registers it kept with the station. A port's actor starts with the station's
+//! first write (or when the port adopts a shed in force); until then the station keeps the
+//! port's registers itself (see `PortChild`).
 
 mod plan;
 mod read;
@@ -34,6 +36,7 @@ use crate::port::{
     PlanRefusals, PortActor, PortArguments, PortContext, PortMessage, PortRegisters, PortTasks,
     ReadBackSink, StationClearedSink,
 };
+use crate::tally::{FleetTally, TallyShare};
 use crate::writes::WriteLog;
 
 /// How far back the account's first getChargingSessionData looks for each port's latest
@@ -66,6 +69,8 @@ pub struct StationArguments {
     pub publisher: broadcast::Sender<Publish>,
     /// The fleet's write log: the station opens an entry for every write it routes.
     pub writes: WriteLog,
+    /// The fleet's health in numbers, where the station keeps its own.
+    pub(crate) tally: Arc<FleetTally>,
 }
 
 /// The station's mailbox.
@@ -133,8 +138,56 @@ pub enum StationMessage {
     },
 }
 
+/// A port (or the station's Load points, see [`LoadScope`]) and its actor, once it has one.
+enum PortChild {
+    /// No actor yet: the station keeps the registers and applies getLoad and getStationStatus
+    /// to them itself. An actor costs several kilobytes (its mailboxes and task) and most
+    /// ports of a fleet are never written, so a port gets its actor at its station's first
+    /// write, or when its registers adopt a shed in force that it must keep renewing.
+    Idle(PortRegisters),
+    Running(RunningPort),
+}
+
+impl PortChild {
+    /// The registers as they stand now.
+    fn registers(&self) -> PortRegisters {
+        match self {
+            PortChild::Idle(registers) => registers.clone(),
+            PortChild::Running(port) => port.kept.borrow().clone(),
+        }
+    }
+
+    fn actor(&self) -> Option<&ActorRef<PortMessage>> {
+        match self {
+            PortChild::Idle(_) => None,
+            PortChild::Running(port) => Some(&port.actor),
+        }
+    }
+}
+
+/// What the station last told its observer (the metrics) of the values it sets rather than
+/// counts: at thousands of stations, setting every gauge again each scrape when nothing
+/// changed is most of the metrics' cost. The station's telemetry (status, load, sessions)
+/// is compared with the snapshot it replaces instead.
+#[derive(Debug, Default)]
+struct Reported {
+    up: Option<bool>,
+    alarms: Option<usize>,
+    /// Whether each method's latest call was refused for plan rights.
+    refused: HashMap<ApiMethod, bool>,
+}
+
+/// Which idle ports [`StationState::start_ports`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StartPorts {
+    /// Every port: a write is coming.
+    All,
+    /// Those whose registers believe a shed in force: it must be renewed.
+    Shed,
+}
+
 /// A port actor the station supervises.
-struct PortChild {
+struct RunningPort {
     actor: ActorRef<PortMessage>,
     /// The port's registers as of the last message it handled: what it restarts from if it
     /// fails. The port holds the sender (see `port/mod.rs`).
@@ -142,6 +195,20 @@ struct PortChild {
     /// The port actor running now, for the port's tasks (see `port::PortAddress`): replaced
     /// when the port is restarted.
     address: watch::Sender<Option<ActorRef<PortMessage>>>,
+}
+
+/// The latest publish, as the station keeps it for scrape_all: which points it carried and
+/// when, not the message itself. Thousands of stations each holding a built message (every
+/// point's name, value and meta) cost more memory than all their other state; the message is
+/// rebuilt from the snapshot when asked for, so it shows what the station holds now (a write's
+/// read-back, a clearAlarms) for the points the publish carried.
+struct LatestPublish {
+    /// When it was published, for its headers.
+    at: DateTime<Utc>,
+    /// The same moment on the scrape clock: a cached answer is good for a tick.
+    instant: tokio::time::Instant,
+    /// Whether it carried each point, by the point's index in the registry.
+    included: Box<[bool]>,
 }
 
 /// Tells the station that clearAlarms was accepted (see [`StationMessage::AlarmsCleared`]).
@@ -153,8 +220,8 @@ pub struct StationState {
     gateway: GatewayHandle,
     options: Arc<FleetOptions>,
     publisher: broadcast::Sender<Publish>,
-    /// The actor of each port, and of the station's Load points when the registry writes
-    /// any (see [`LoadScope`]).
+    /// Each port, and the station's Load points when the registry writes any (see
+    /// [`LoadScope`]), with its actor once it has one.
     ports: BTreeMap<LoadScope, PortChild>,
     /// What the ports share: their calls' context and the station-owned task set.
     port_context: Arc<PortContext>,
@@ -196,13 +263,20 @@ pub struct StationState {
     scrape_pending: bool,
     scrape_started: tokio::time::Instant,
     scrape_waiters: Vec<RpcReplyPort<Result<Publish, DeviceError>>>,
-    /// When each point was last published (points publish at their own scrape interval).
-    last_included: HashMap<String, tokio::time::Instant>,
+    /// When each point was last published, by its index in the registry (points publish at
+    /// their own scrape interval).
+    last_included: Vec<Option<tokio::time::Instant>>,
     heartbeat: bool,
-    latest: Option<(Publish, tokio::time::Instant)>,
+    /// The latest publish, kept small (see [`LatestPublish`]).
+    latest: Option<LatestPublish>,
     /// When `latest` was published.
     last_scrape: Option<DateTime<Utc>>,
     last_ok_scrape: Option<DateTime<Utc>>,
+    /// What the observer was last told of the station, so it is told only of changes.
+    reported: Reported,
+    /// The station's numbers in the fleet's tally, updated after every message; taken out
+    /// when the state is dropped.
+    tally: TallyShare,
     /// Each written point's value before its first write: what revert goes back to when the
     /// registry gives no Starting Value.
     originals: HashMap<String, PointValue>,
@@ -223,6 +297,7 @@ impl StationState {
     ) -> Self {
         let interval = args.device.interval;
         let registry = &args.device.registry;
+        let point_count = registry.points.len();
         // The device's periods, not the bare registry's: `cacheExpiration` stretches them, as
         // `check` reports.
         let mut periods = args.device.call_periods();
@@ -261,11 +336,13 @@ impl StationState {
             scrape_pending: false,
             scrape_started: tokio::time::Instant::now(),
             scrape_waiters: Vec::new(),
-            last_included: HashMap::new(),
+            last_included: vec![None; point_count],
             heartbeat: false,
             latest: None,
             last_scrape: None,
             last_ok_scrape: None,
+            reported: Reported::default(),
+            tally: TallyShare::new(args.tally),
             originals: HashMap::new(),
             generation: 0,
             timers: Vec::new(),
@@ -334,14 +411,41 @@ impl StationState {
             device: self.path(),
             reason,
         };
-        let child = self
+        let actor = self
             .ports
             .get(&LoadScope::Port(port))
+            .and_then(PortChild::actor)
             .ok_or_else(|| unavailable(format!("port {port} has no port actor")))?;
-        child
-            .actor
+        actor
             .cast(PortMessage::InjectPanic)
             .map_err(|e| unavailable(format!("port {port}: {e}")))
+    }
+
+    /// Starts the actors of the idle ports `which` asks for, from the registers the station
+    /// kept for them.
+    async fn start_ports(
+        &mut self,
+        myself: &ActorRef<StationMessage>,
+        which: StartPorts,
+    ) -> Result<(), ActorProcessingErr> {
+        let idle: Vec<LoadScope> = self
+            .ports
+            .iter()
+            .filter(|(_, child)| match child {
+                PortChild::Idle(registers) => {
+                    which == StartPorts::All || registers.believed_shed.is_some()
+                }
+                PortChild::Running(_) => false,
+            })
+            .map(|(scope, _)| *scope)
+            .collect();
+        for scope in idle {
+            let registers = self.ports[&scope].registers();
+            let (address, _) = watch::channel(None);
+            let port = spawn_port(myself, &self.port_context, registers, address).await?;
+            self.ports.insert(scope, PortChild::Running(port));
+        }
+        Ok(())
     }
 }
 
@@ -389,13 +493,13 @@ impl Actor for StationActor {
         let scopes = station_scope
             .into_iter()
             .chain(registry.ports().into_iter().map(LoadScope::Port));
-        let mut ports = BTreeMap::new();
-        for scope in scopes {
-            let registers = PortRegisters::new(args.device.station.clone(), scope);
-            let (address, _) = watch::channel(None);
-            let child = spawn_port(&myself, &port_context, registers, address).await?;
-            ports.insert(scope, child);
-        }
+        // Their actors start when needed (see `PortChild::Idle`).
+        let ports = scopes
+            .map(|scope| {
+                let registers = PortRegisters::new(args.device.station.clone(), scope);
+                (scope, PortChild::Idle(registers))
+            })
+            .collect();
         Ok(StationState::new(
             args,
             ports,
@@ -410,7 +514,11 @@ impl Actor for StationActor {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if state.options.write_starting_values {
+            state.start_ports(&myself, StartPorts::All).await?;
+        }
         state.start(&myself);
+        state.update_tally();
         Ok(())
     }
 
@@ -438,7 +546,9 @@ impl Actor for StationActor {
                 state.on_publish_due(generation, scrape)
             }
             StationMessage::PollCompleted { method, result } => {
-                state.on_poll_completed(&myself, method, result)
+                state.on_poll_completed(&myself, method, result);
+                // A first getLoad may have shown a shed the ports now keep.
+                state.start_ports(&myself, StartPorts::Shed).await?;
             }
             StationMessage::LoadReadBack { load, requested } => {
                 state.on_load_read_back(load, requested)
@@ -451,8 +561,14 @@ impl Actor for StationActor {
             }
             StationMessage::GetPoints { points, reply } => state.on_get_points(points, reply),
             StationMessage::ScrapeAll { reply } => state.on_scrape_all(&myself, reply),
-            StationMessage::SetPoints { values, reply } => state.on_set_points(values, reply),
-            StationMessage::Revert { point, reply } => state.on_revert(point, reply),
+            StationMessage::SetPoints { values, reply } => {
+                state.start_ports(&myself, StartPorts::All).await?;
+                state.on_set_points(values, reply)
+            }
+            StationMessage::Revert { point, reply } => {
+                state.start_ports(&myself, StartPorts::All).await?;
+                state.on_revert(point, reply)
+            }
             StationMessage::Health { reply } => {
                 // The caller may have given up waiting.
                 let _ = reply.send(state.health());
@@ -461,10 +577,12 @@ impl Actor for StationActor {
             StationMessage::InjectPanic => panic!("injected panic in station {}", state.station()),
             #[cfg(any(test, feature = "chaos"))]
             StationMessage::InjectPortPanic { port, reply } => {
+                state.start_ports(&myself, StartPorts::All).await?;
                 // The caller may have given up waiting; the panic is injected all the same.
                 let _ = reply.send(state.inject_port_panic(port));
             }
         }
+        state.update_tally();
         Ok(())
     }
 
@@ -481,15 +599,16 @@ impl Actor for StationActor {
             let failed = state
                 .ports
                 .iter()
-                .find(|(_, child)| child.actor.get_id() == cell.get_id())
+                .find(|(_, child)| child.actor().is_some_and(|a| a.get_id() == cell.get_id()))
                 .map(|(p, _)| *p);
-            if let Some(port) = failed.and_then(|p| state.ports.remove(&p).map(|c| (p, c))) {
-                let (port, child) = port;
+            if let Some((port, PortChild::Running(child))) =
+                failed.and_then(|p| state.ports.remove(&p).map(|c| (p, c)))
+            {
                 tracing::error!(device = %state.device.path, scope = %port, cause = %cause, "port actor failed; restarting");
                 let registers = child.kept.borrow().clone();
                 let child =
                     spawn_port(&myself, &state.port_context, registers, child.address).await?;
-                state.ports.insert(port, child);
+                state.ports.insert(port, PortChild::Running(child));
             }
         }
         Ok(())
@@ -515,7 +634,7 @@ async fn spawn_port(
     context: &Arc<PortContext>,
     registers: PortRegisters,
     address: watch::Sender<Option<ActorRef<PortMessage>>>,
-) -> Result<PortChild, ActorProcessingErr> {
+) -> Result<RunningPort, ActorProcessingErr> {
     let (kept, kept_seen) = watch::channel(registers);
     let args = PortArguments {
         context: Arc::clone(context),
@@ -525,7 +644,7 @@ async fn spawn_port(
     let (actor, _) = Actor::spawn_linked(None, PortActor, args, station_actor.get_cell()).await?;
     // The port's tasks wait for this when their port has failed; nobody else reads it.
     address.send_replace(Some(actor.clone()));
-    Ok(PortChild {
+    Ok(RunningPort {
         actor,
         kept: kept_seen,
         address,

@@ -12,6 +12,7 @@ use crate::api::ShedLimit;
 use crate::device::{DeviceError, DeviceSummary, Liveness, PointReading, Publish, StationHealth};
 use crate::error::FailureKind;
 use crate::observe::DataAge;
+use crate::tally::StationCounts;
 
 impl StationState {
     /// The value of `point` for a publish or a read: `None` when its method is failing or has
@@ -28,12 +29,14 @@ impl StationState {
         myself: &ActorRef<StationMessage>,
         reply: RpcReplyPort<Result<Publish, DeviceError>>,
     ) {
-        if let Some((publish, at)) = &self.latest {
-            if at.elapsed() < self.tick {
-                // The caller may have given up waiting.
-                let _ = reply.send(Ok(publish.clone()));
-                return;
-            }
+        let fresh = self
+            .latest
+            .as_ref()
+            .filter(|l| l.instant.elapsed() < self.tick);
+        if let Some(publish) = fresh.and_then(|_| self.latest_publish()) {
+            // The caller may have given up waiting.
+            let _ = reply.send(Ok(publish));
+            return;
         }
         self.scrape_waiters.push(reply);
         if !self.scrape_pending {
@@ -88,7 +91,7 @@ impl StationState {
             return None;
         }
         let scope = LoadScope::of(point.port);
-        let registers = self.ports.get(&scope)?.kept.borrow().clone();
+        let registers = self.ports.get(&scope)?.registers();
         let intent = registers.intent?;
         if registers.believed_shed == Some(intent) {
             return None;
@@ -204,6 +207,33 @@ impl StationState {
             .collect()
     }
 
+    /// Puts the station's numbers in the fleet's tally (see `tally.rs`): those of its health.
+    pub(super) fn update_tally(&mut self) {
+        let load_ports = self.snapshot.load.as_ref().map(|l| l.ports.as_slice());
+        let counts = StationCounts {
+            up: self.is_up(),
+            starting: self.liveness() == Liveness::Starting,
+            degraded: self.liveness() == Liveness::Degraded,
+            ports_charging: self.ports_charging(),
+            load_kw: load_ports.map_or(0.0, |ports| {
+                ports.iter().fold(0.0, |kw, p| kw + p.port_load)
+            }),
+            sheds_active: load_ports
+                .map_or(0, |ports| ports.iter().filter(|p| p.shed_state).count()),
+            errors: self.failures.len(),
+        };
+        self.tally.set(counts);
+    }
+
+    fn ports_charging(&self) -> usize {
+        self.snapshot.status.as_ref().map_or(0, |s| {
+            s.ports
+                .iter()
+                .filter(|p| p.status == PortStatusWord::InUse)
+                .count()
+        })
+    }
+
     pub(super) fn health(&self) -> StationHealth {
         let load_ports = self.snapshot.load.as_ref().map(|l| l.ports.as_slice());
         StationHealth {
@@ -214,12 +244,7 @@ impl StationState {
                 .iter()
                 .map(|(m, f)| (m.name().to_string(), f.clone()))
                 .collect(),
-            ports_charging: self.snapshot.status.as_ref().map_or(0, |s| {
-                s.ports
-                    .iter()
-                    .filter(|p| p.status == PortStatusWord::InUse)
-                    .count()
-            }),
+            ports_charging: self.ports_charging(),
             load_kw: load_ports.map_or(0.0, |ports| {
                 ports.iter().fold(0.0, |kw, p| kw + p.port_load)
             }),

@@ -191,11 +191,12 @@ impl StationState {
                     // The ticket, dropped with the message, has settled the entry as not sent.
                     Routed::Answered(Some(write), Err(self.unavailable(reason)))
                 };
-                let Some(child) = self.ports.get(&scope) else {
+                // The station starts its ports' actors before it routes a write.
+                let Some(actor) = self.ports.get(&scope).and_then(|c| c.actor()) else {
                     drop(message);
                     return unavailable(format!("point {name}: {scope} has no write actor"));
                 };
-                match child.actor.cast(message) {
+                match actor.cast(message) {
                     Ok(()) => Routed::Running(write, receiver),
                     Err(e) => unavailable(format!("point {name}: {scope} is restarting ({e})")),
                 }

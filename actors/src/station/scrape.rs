@@ -15,11 +15,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cp_registry::{
     AllMessage, ApiMethod, ChargingSession, GroupId, PointValue, PortNumber, RefusedValue,
-    ShedShown, StationLoad,
+    ShedShown, StationLoad, StationStatus,
 };
 use ractor::ActorRef;
 
-use super::{StationMessage, StationState, PUBLISH_WAIT, SESSION_LOOKBACK};
+use super::{
+    LatestPublish, PortChild, StationMessage, StationState, PUBLISH_WAIT, SESSION_LOOKBACK,
+};
 use crate::api::LoadScope;
 use crate::device::{error_chain, MethodFailure, Publish, PublishHeaders, WithheldPoints};
 use crate::error::FailureKind;
@@ -208,8 +210,10 @@ impl StationState {
             }),
         };
         let refused = failure.as_ref().is_some_and(|f| f.kind.is_plan_rights());
-        self.observer()
-            .method_refused(self.station(), method, refused);
+        if self.reported.refused.insert(method, refused) != Some(refused) {
+            self.observer()
+                .method_refused(self.station(), method, refused);
+        }
         let mut recovered = false;
         match failure {
             None => {
@@ -267,7 +271,6 @@ impl StationState {
         let _ = self.absorb(ReadReply::Alarms(Vec::new()), Utc::now());
         self.failures.remove(&ApiMethod::GetAlarms);
         self.fetched_at.insert(ApiMethod::GetAlarms, Utc::now());
-        self.refresh_cached_publish(ApiMethod::GetAlarms);
     }
 
     /// A write's getLoad read-back: absorbed exactly as a successful getLoad poll, unless a
@@ -282,25 +285,6 @@ impl StationState {
         let _ = self.absorb(ReadReply::Load(Some(load)), now);
         self.failures.remove(&ApiMethod::GetLoad);
         self.fetched_at.insert(ApiMethod::GetLoad, now);
-        self.refresh_cached_publish(ApiMethod::GetLoad);
-    }
-
-    /// Updates the cached scrape-all answer's points of `method` from the snapshot, so a
-    /// scrape_all served from the cache shows what was just read. Nothing is re-published:
-    /// subscribers see it at the next tick.
-    pub(super) fn refresh_cached_publish(&mut self, method: ApiMethod) {
-        let Some((mut publish, at)) = self.latest.take() else {
-            return;
-        };
-        let registry = Arc::clone(&self.device.registry);
-        for point in registry.points.iter().filter(|p| p.method() == method) {
-            if let Some(value) = publish.message.values.get_mut(&point.name) {
-                if let Some(fresh) = self.value_of(point) {
-                    *value = fresh;
-                }
-            }
-        }
-        self.latest = Some((publish, at));
     }
 
     /// Stores a poll's answer in the snapshot and tells the ports.
@@ -319,7 +303,9 @@ impl StationState {
         };
         match reply {
             ReadReply::Status(Some(status)) => {
-                self.observer().status_observed(&status);
+                if status_changed(self.snapshot.status.as_ref(), &status) {
+                    self.observer().status_observed(&status);
+                }
                 for port in &status.ports {
                     self.tell_port(port.port, None, Some(port.clone()), now);
                 }
@@ -333,7 +319,9 @@ impl StationState {
                     before.unwrap_or_default(),
                     &load.refused,
                 );
-                self.observer().load_observed(&load);
+                if load_changed(self.snapshot.load.as_ref(), &load) {
+                    self.observer().load_observed(&load);
+                }
                 for port in &load.ports {
                     self.tell_port(port.port, Some(port.shed_shown()), None, now);
                 }
@@ -344,7 +332,7 @@ impl StationState {
                     status: None,
                     at: now,
                 };
-                self.to_port(LoadScope::Station, observed);
+                self.tell_scope(LoadScope::Station, observed);
                 self.snapshot.load = Some(load);
             }
             ReadReply::Load(None) => return Err(missing(ApiMethod::GetLoad)),
@@ -361,11 +349,17 @@ impl StationState {
                     });
                     refusals.collect()
                 };
-                let before = self.snapshot.sessions.as_deref().map(refused);
+                let refused_before = self.snapshot.sessions.as_deref().map(refused);
                 let method = ApiMethod::GetChargingSessionData;
-                self.note_refused(method, &before.unwrap_or_default(), &refused(&sessions));
+                self.note_refused(
+                    method,
+                    &refused_before.unwrap_or_default(),
+                    &refused(&sessions),
+                );
+                let before = self.snapshot.sessions.as_deref().unwrap_or_default();
                 sessions
                     .iter()
+                    .filter(|s| session_changed(before, s))
                     .for_each(|s| self.observer().session_observed(s));
                 self.snapshot.sessions = Some(sessions);
             }
@@ -401,7 +395,7 @@ impl StationState {
     }
 
     pub(super) fn tell_port(
-        &self,
+        &mut self,
         port: PortNumber,
         shed: Option<ShedShown>,
         status: Option<cp_registry::PortStatus>,
@@ -409,22 +403,40 @@ impl StationState {
     ) {
         // A port that is restarting misses one observation; the next poll brings another.
         let observed = PortMessage::Observed { shed, status, at };
-        self.to_port(LoadScope::Port(port), observed);
+        self.tell_scope(LoadScope::Port(port), observed);
     }
 
     /// Sends `message` to the actor of `scope`. One that failed and is not restarted yet drops
-    /// it, with the messages queued behind the failure; the next poll brings another.
-    fn to_port(&self, scope: LoadScope, message: PortMessage) {
-        if let Some(child) = self.ports.get(&scope) {
-            let _ = child.actor.cast(message);
+    /// it, with the messages queued behind the failure; the next poll brings another. A port
+    /// without an actor has its registers changed here, as its actor would change them.
+    fn tell_scope(&mut self, scope: LoadScope, message: PortMessage) {
+        match self.ports.get_mut(&scope) {
+            Some(PortChild::Running(port)) => {
+                let _ = port.actor.cast(message);
+            }
+            Some(PortChild::Idle(registers)) => match message {
+                PortMessage::Observed { shed, status, at } => {
+                    registers.on_observed(shed, status, at);
+                }
+                PortMessage::StationCleared => registers.on_station_cleared(),
+                // Writes and what they set off only reach ports with an actor.
+                _ => {}
+            },
+            None => {}
         }
     }
 
     /// See [`StationMessage::StationShedCleared`]. A port restarting meanwhile misses it and
     /// keeps renewing its shed until that is cleared again or lapses.
-    pub(super) fn on_station_shed_cleared(&self) {
-        for scope in self.ports.keys().filter(|s| s.port().is_some()) {
-            self.to_port(*scope, PortMessage::StationCleared);
+    pub(super) fn on_station_shed_cleared(&mut self) {
+        let ports: Vec<LoadScope> = self
+            .ports
+            .keys()
+            .filter(|s| s.port().is_some())
+            .copied()
+            .collect();
+        for scope in ports {
+            self.tell_scope(scope, PortMessage::StationCleared);
         }
     }
 
@@ -452,59 +464,131 @@ impl StationState {
             .collect()
     }
 
-    /// Builds, sends and caches the scrape-all message.
+    /// Publishes the scrape: marks which points it carries, and builds the scrape-all message
+    /// only for whoever reads it now (a subscriber of the publish stream, a scrape_all
+    /// waiting); the station keeps what it published, not the message (see [`LatestPublish`]).
     pub(super) fn publish(&mut self) {
         self.scrape_pending = false;
         let now = tokio::time::Instant::now();
         let slack = self.tick / 2;
         let interval = self.device.interval;
         let registry = Arc::clone(&self.device.registry);
-        let due = registry.points.iter().filter(|p| {
-            self.last_included
-                .get(&p.name)
-                .is_none_or(|t| now.duration_since(*t) + slack >= p.scrape_interval_or(interval))
-        });
-        let mut message = AllMessage::build(due, self.tz(), |p| self.value_of(p));
-        for name in message.values.keys() {
-            self.last_included.insert(name.clone(), now);
+        let included: Box<[bool]> = registry
+            .points
+            .iter()
+            .zip(&self.last_included)
+            .map(|(p, last)| {
+                let due = last.is_none_or(|t| {
+                    now.duration_since(t) + slack >= p.scrape_interval_or(interval)
+                });
+                due && self.value_of(p).is_some()
+            })
+            .collect();
+        for (last, _) in self
+            .last_included
+            .iter_mut()
+            .zip(&included)
+            .filter(|(_, i)| **i)
+        {
+            *last = Some(now);
         }
-        if let Some(heartbeat) = self.device.heart_beat_point.clone() {
+        if self.device.heart_beat_point.is_some() {
             self.heartbeat = !self.heartbeat;
+        }
+        let at = Utc::now();
+        if self.failures.is_empty() {
+            self.last_ok_scrape = Some(at);
+        }
+        self.latest = Some(LatestPublish {
+            at,
+            instant: now,
+            included,
+        });
+        self.last_scrape = Some(at);
+        let readers = self.publisher.receiver_count() > 0 || !self.scrape_waiters.is_empty();
+        if let Some(publish) = readers.then(|| self.latest_publish()).flatten() {
+            // No subscriber is not an error: scrape_all rebuilds the message from `latest`.
+            let _ = self.publisher.send(publish.clone());
+            for waiter in self.scrape_waiters.drain(..) {
+                // The caller may have given up; the publish is kept all the same.
+                let _ = waiter.send(Ok(publish.clone()));
+            }
+        }
+        let observer = &*self.options.station_observer;
+        let station = &self.device.station;
+        observer.scrape_finished(station, now.duration_since(self.scrape_started), at);
+        let up = self.is_up();
+        if self.reported.up.replace(up) != Some(up) {
+            observer.station_up(station, &self.device.account, up);
+        }
+        let alarms = self.snapshot.alarms.as_ref().map_or(0, Vec::len);
+        if self.reported.alarms.replace(alarms) != Some(alarms) {
+            observer.alarms_active(station, alarms);
+        }
+        observer.data_ages(station, &self.data_ages(at));
+    }
+
+    /// The latest publish's scrape-all message: the points it carried, as the snapshot holds
+    /// them now (a read-back or a clearAlarms since shows), and the heartbeat it carried.
+    /// `None` before the first publish.
+    pub(super) fn latest_publish(&self) -> Option<Publish> {
+        let latest = self.latest.as_ref()?;
+        let registry = &self.device.registry;
+        let carried = registry
+            .points
+            .iter()
+            .zip(latest.included.iter())
+            .filter(|(_, included)| **included)
+            .map(|(p, _)| p);
+        let mut message = AllMessage::build(carried, self.tz(), |p| self.value_of(p));
+        if let Some(heartbeat) = &self.device.heart_beat_point {
             message.values.insert(
                 heartbeat.clone(),
                 PointValue::Int(i64::from(self.heartbeat)),
             );
             message
                 .meta
-                .insert(heartbeat, super::read::heartbeat_meta(self.tz()));
+                .insert(heartbeat.clone(), super::read::heartbeat_meta(self.tz()));
         }
-        let at = Utc::now();
-        if self.failures.is_empty() {
-            self.last_ok_scrape = Some(at);
-        }
-        let mut headers = PublishHeaders::at(at);
+        let mut headers = PublishHeaders::at(latest.at);
         headers.failures = self.withheld();
-        let publish = Publish {
+        Some(Publish {
             topic: self.device.path.all_topic(),
             device: self.path(),
             headers,
             message,
-        };
-        // No subscriber is not an error: the cache below still serves scrape_all.
-        let _ = self.publisher.send(publish.clone());
-        for waiter in self.scrape_waiters.drain(..) {
-            // The caller may have given up; the publish is cached all the same.
-            let _ = waiter.send(Ok(publish.clone()));
-        }
-        self.latest = Some((publish, now));
-        self.last_scrape = Some(at);
-        let observer = &*self.options.station_observer;
-        let station = &self.device.station;
-        observer.scrape_finished(station, now.duration_since(self.scrape_started), at);
-        observer.station_up(station, &self.device.account, self.is_up());
-        observer.alarms_active(station, self.snapshot.alarms.as_ref().map_or(0, Vec::len));
-        observer.data_ages(station, &self.data_ages(at));
+        })
     }
+}
+
+/// Whether a getStationStatus entry shows a port in another status than `before` did: the
+/// telemetry of an unchanged station is not set again every scrape.
+fn status_changed(before: Option<&StationStatus>, now: &StationStatus) -> bool {
+    before.is_none_or(|before| {
+        before.ports.len() != now.ports.len()
+            || before
+                .ports
+                .iter()
+                .zip(&now.ports)
+                .any(|(a, b)| a.port != b.port || a.status != b.status)
+    })
+}
+
+/// Whether a getLoad entry shows any port's load or shed other than `before` did.
+fn load_changed(before: Option<&StationLoad>, now: &StationLoad) -> bool {
+    before.is_none_or(|before| {
+        before.ports.len() != now.ports.len()
+            || before.ports.iter().zip(&now.ports).any(|(a, b)| {
+                a.port != b.port || a.port_load != b.port_load || a.shed_shown() != b.shed_shown()
+            })
+    })
+}
+
+/// Whether `session` is new, or its energy moved, against the sessions held `before`.
+fn session_changed(before: &[ChargingSession], session: &ChargingSession) -> bool {
+    !before.iter().any(|b| {
+        b.port == session.port && b.session_id == session.session_id && b.energy == session.energy
+    })
 }
 
 /// The first `epoch + n × tick` after `now`.

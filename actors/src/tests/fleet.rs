@@ -268,3 +268,31 @@ async fn a_set_of_all_stations_is_discovered_with_get_stations() {
     );
     fleet.scrape_all("campus/bldg/1002").await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_stations_tally_gives_the_sums_of_the_fleets_health() {
+    let api = Arc::new(FakeApi::new(3, 2, 1));
+    api.with_station(&station_id(1), |s| {
+        let port = s.ports.get_mut(&PortNumber(1)).unwrap();
+        port.load = 6.6;
+        port.status = cp_registry::PortStatusWord::InUse;
+    });
+    api.with_station(&station_id(2), |s| {
+        s.ports.get_mut(&PortNumber(2)).unwrap().load = 0.25;
+    });
+    let fleet = start(&api, 3).await;
+    let starting = fleet.counts();
+    // The registry has points of port 1 only.
+    assert_eq!((starting.stations_total, starting.ports), (3, 3));
+    for n in 0..3 {
+        fleet
+            .scrape_all(&format!("campus/bldg/{}", 1000 + n))
+            .await
+            .unwrap();
+    }
+    let health = fleet.health().await.unwrap();
+    assert_eq!(fleet.counts(), health.counts());
+    assert_eq!(health.counts().stations_up, 3);
+    assert_eq!(health.counts().ports_charging, 1);
+    assert!((fleet.counts().total_kw - 6.85).abs() < 1e-9);
+}

@@ -79,6 +79,8 @@ async fn a_panicking_station_is_restarted_while_its_siblings_keep_publishing() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     let health = fleet.health().await.unwrap();
     assert_eq!(health.stations_up, 1, "{health:?}");
+    // The stations' own tally agrees: the failed station's share left with it.
+    assert_eq!(fleet.counts(), health.counts());
     // The sibling keeps publishing while the failed station waits for its restart.
     next_publish_of(&mut rx, "campus/bldg/1001").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -89,4 +91,5 @@ async fn a_panicking_station_is_restarted_while_its_siblings_keep_publishing() {
     assert_eq!(back.device, DEVICE);
     let health = fleet.health().await.unwrap();
     assert_eq!(health.stations_up, 2, "{health:?}");
+    assert_eq!(fleet.counts(), health.counts());
 }

@@ -77,12 +77,15 @@ async fn a_clear_the_service_does_not_show_is_sent_again_until_load_shows_it() {
     clear_unseen_by_chargepoint(&api, &fleet).await;
     assert_eq!(shed_of(&api, 0), Some(ShedLimit::AllowedLoad(3.0)));
     // ChargePoint takes the next one: the scrape that still sees the shed clears it again.
+    // (The write's last read-back may have had one re-sent, unseen, before this.)
     api.ignore_writes(false);
+    let unseen = api.calls_of(ApiMethod::ClearShedState).len();
     let mut rx = fleet.subscribe();
     next_publish_of(&mut rx, DEVICE).await;
     next_publish_of(&mut rx, DEVICE).await;
     assert_eq!(shed_of(&api, 0), None);
-    assert_eq!(api.calls_of(ApiMethod::ClearShedState).len(), 2);
+    let clears = api.calls_of(ApiMethod::ClearShedState).len();
+    assert_eq!(clears, unseen + 1);
     // Once getLoad shows the port unshed, nothing more is owed: a later shed by someone else
     // is not fought.
     api.with_station(&station_id(0), |s| {
@@ -91,7 +94,7 @@ async fn a_clear_the_service_does_not_show_is_sent_again_until_load_shows_it() {
     for _ in 0..3 {
         next_publish_of(&mut rx, DEVICE).await;
     }
-    assert_eq!(api.calls_of(ApiMethod::ClearShedState).len(), 2);
+    assert_eq!(api.calls_of(ApiMethod::ClearShedState).len(), clears);
 }
 
 #[tokio::test(start_paused = true)]
