@@ -9,6 +9,7 @@
 //! the port, a field the API left out, a port the station does not have).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,10 @@ use crate::records::{
 };
 
 /// The latest record of each kind for one station. `None` = that method has not answered yet.
+///
+/// The records read for many stations at once (alarms, rights, sessions, nameplate) are shared
+/// (`Arc`) with the account's answer they came from: a fleet of thousands would otherwise hold
+/// each twice, once in its gateway and once in its station.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StationSnapshot {
     /// From getStationStatus.
@@ -28,13 +33,13 @@ pub struct StationSnapshot {
     /// This station's entry of getLoad.
     pub load: Option<StationLoad>,
     /// The station's alarms from getAlarms (any order; the newest is used).
-    pub alarms: Option<Vec<Alarm>>,
+    pub alarms: Option<Arc<[Alarm]>>,
     /// From getStationRights.
-    pub rights: Option<StationRights>,
+    pub rights: Option<Arc<StationRights>>,
     /// The station's sessions from getChargingSessionData (any order; the latest per port is used).
-    pub sessions: Option<Vec<ChargingSession>>,
+    pub sessions: Option<Arc<[ChargingSession]>>,
     /// From getStations.
-    pub info: Option<StationInfo>,
+    pub info: Option<Arc<StationInfo>>,
 }
 
 impl StationSnapshot {

@@ -7,14 +7,19 @@
 //! port, and fetched incrementally ([`SessionLog::next_from`]). A plan-rights refusal is kept
 //! too: the plan does not change from one scrape to the next, so the method is not asked again
 //! for an hour ([`REFUSAL_HOLD`]).
+//!
+//! What a station is answered is shared with it (`Arc`), not copied: each station keeps its
+//! answers in its snapshot, and at thousands of stations the nameplates, rights, alarms and
+//! sessions held twice were a tenth of the supervisor's memory.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    Alarm, ApiMethod, ChargingSession, GroupId, PortNumber, StationId, StationInfo, StationLoad,
-    StationRights, StationStatus,
+    Alarm, ApiMethod, ChargingSession, GroupId, StationId, StationInfo, StationLoad, StationRights,
+    StationStatus,
 };
 use tokio::time::Instant;
 
@@ -71,9 +76,9 @@ impl<T> AccountWide<T> {
 pub(super) struct Held {
     status: HashMap<StationId, Fetched<StationStatus>>,
     load: HashMap<StationId, Fetched<StationLoad>>,
-    alarms: Option<AccountWide<Vec<Alarm>>>,
-    rights: Option<AccountWide<StationRights>>,
-    stations: Option<AccountWide<StationInfo>>,
+    alarms: Option<AccountWide<Arc<[Alarm]>>>,
+    rights: Option<AccountWide<Arc<StationRights>>>,
+    stations: Option<AccountWide<Arc<StationInfo>>>,
     sessions: SessionLog,
     /// Who answered for a station group last time: getLoad by group lists its stations.
     group_members: HashMap<GroupId, Vec<StationId>>,
@@ -95,7 +100,7 @@ impl Held {
                     .by_station
                     .get(s)
                     .cloned()
-                    .unwrap_or_default(),
+                    .unwrap_or_else(|| Arc::new([])),
             ),
             ReadRequest::Rights(s) => ReadReply::Rights(
                 AccountWide::fresh(&self.rights, after)?
@@ -107,8 +112,7 @@ impl Held {
                 AccountWide::fresh(&self.stations, after)?
                     .by_station
                     .get(s)
-                    .cloned()
-                    .map(Box::new),
+                    .cloned(),
             ),
             ReadRequest::StationList => ReadReply::StationList(
                 AccountWide::fresh(&self.stations, after)?
@@ -191,25 +195,32 @@ impl Held {
     }
 
     fn absorb_alarms(&mut self, asked: Instant, all: Vec<Alarm>) {
-        let mut by_station: HashMap<StationId, Vec<Alarm>> = HashMap::new();
+        let mut grouped: HashMap<StationId, Vec<Alarm>> = HashMap::new();
         for alarm in all {
-            by_station
+            grouped
                 .entry(alarm.station_id.clone())
                 .or_default()
                 .push(alarm);
         }
+        let by_station = grouped
+            .into_iter()
+            .map(|(station, alarms)| (station, Arc::from(alarms)))
+            .collect();
         self.alarms = Some(AccountWide { asked, by_station });
     }
 
     fn absorb_rights(&mut self, asked: Instant, all: Vec<StationRights>) {
-        let by_station = all.into_iter().map(|r| (r.station_id.clone(), r)).collect();
+        let by_station = all
+            .into_iter()
+            .map(|r| (r.station_id.clone(), Arc::new(r)))
+            .collect();
         self.rights = Some(AccountWide { asked, by_station });
     }
 
     fn absorb_stations(&mut self, asked: Instant, all: Vec<StationInfo>) {
         let by_station = all
             .into_iter()
-            .filter_map(|i| Some((i.station_id.clone()?, i)))
+            .filter_map(|i| Some((i.station_id.clone()?, Arc::new(i))))
             .collect();
         self.stations = Some(AccountWide { asked, by_station });
     }
@@ -276,7 +287,7 @@ impl Held {
 #[derive(Debug, Default)]
 struct SessionLog {
     /// Per station, at most one session per port (`None`: sessions without a port number).
-    latest: HashMap<StationId, HashMap<Option<PortNumber>, ChargingSession>>,
+    latest: HashMap<StationId, Arc<[ChargingSession]>>,
     /// When the latest query was asked; `None` before the first.
     asked: Option<Instant>,
     /// The newest session start seen.
@@ -288,23 +299,41 @@ struct SessionLog {
 impl SessionLog {
     fn absorb(&mut self, asked: Instant, sessions: Vec<ChargingSession>) {
         self.asked = Some(asked);
+        let mut by_station: HashMap<StationId, Vec<ChargingSession>> = HashMap::new();
         for session in sessions {
             self.newest_start = self.newest_start.max(Some(session.start_time));
-            let ports = self.latest.entry(session.station_id.clone()).or_default();
-            let newer = ports.get(&session.port).is_none_or(|held| {
-                (session.start_time, session.session_id) >= (held.start_time, held.session_id)
-            });
-            if newer {
-                ports.insert(session.port, session);
+            by_station
+                .entry(session.station_id.clone())
+                .or_default()
+                .push(session);
+        }
+        for (station, sessions) in by_station {
+            let mut ports: Vec<ChargingSession> = self
+                .latest
+                .get(&station)
+                .map(|held| held.to_vec())
+                .unwrap_or_default();
+            for session in sessions {
+                match ports.iter_mut().find(|held| held.port == session.port) {
+                    Some(held) => {
+                        if (session.start_time, session.session_id)
+                            >= (held.start_time, held.session_id)
+                        {
+                            *held = session;
+                        }
+                    }
+                    None => ports.push(session),
+                }
             }
+            self.latest.insert(station, Arc::from(ports));
         }
     }
 
-    fn of(&self, station: &StationId) -> Vec<ChargingSession> {
+    fn of(&self, station: &StationId) -> Arc<[ChargingSession]> {
         self.latest
             .get(station)
-            .map(|ports| ports.values().cloned().collect())
-            .unwrap_or_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new([]))
     }
 
     /// Where the next query starts: `first` before anything was seen; then the newest session
@@ -330,7 +359,7 @@ impl SessionLog {
         let oldest_running = self
             .latest
             .values()
-            .flat_map(HashMap::values)
+            .flat_map(|ports| ports.iter())
             .filter(|s| s.end_time.is_none() && s.start_time >= now - horizon)
             .map(|s| s.start_time)
             .min();

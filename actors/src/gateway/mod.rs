@@ -159,12 +159,12 @@ impl ReadRequest {
 pub enum ReadReply {
     Status(Option<StationStatus>),
     Load(Option<StationLoad>),
-    Alarms(Vec<Alarm>),
-    Rights(Option<StationRights>),
-    Sessions(Vec<ChargingSession>),
-    /// Boxed: nameplate data is large and rare.
-    Stations(Option<Box<StationInfo>>),
-    StationList(Vec<StationInfo>),
+    /// Shared with the account's held answer, as the station keeps it (see `held.rs`).
+    Alarms(Arc<[Alarm]>),
+    Rights(Option<Arc<StationRights>>),
+    Sessions(Arc<[ChargingSession]>),
+    Stations(Option<Arc<StationInfo>>),
+    StationList(Vec<Arc<StationInfo>>),
 }
 
 /// A write; it goes ahead of every queued read and is never merged with another.

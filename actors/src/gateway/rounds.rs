@@ -14,6 +14,7 @@
 //! the call that covered it: a failed page withholds only its stations.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -547,9 +548,9 @@ impl ReadRequest {
         match self {
             ReadRequest::Status(_) => ReadReply::Status(None),
             ReadRequest::Load { .. } => ReadReply::Load(None),
-            ReadRequest::Alarms(_) => ReadReply::Alarms(Vec::new()),
+            ReadRequest::Alarms(_) => ReadReply::Alarms(Arc::new([])),
             ReadRequest::Rights(_) => ReadReply::Rights(None),
-            ReadRequest::Sessions { .. } => ReadReply::Sessions(Vec::new()),
+            ReadRequest::Sessions { .. } => ReadReply::Sessions(Arc::new([])),
             ReadRequest::Stations(_) => ReadReply::Stations(None),
             ReadRequest::StationList => ReadReply::StationList(Vec::new()),
         }

@@ -680,9 +680,10 @@ async fn sessions_are_read_for_the_whole_account_and_then_from_the_newest_seen()
     };
     let (zero, one) = tokio::join!(sessions(0), sessions(1));
     let ids = |r: Result<ReadReply, GatewayError>| match r {
-        Ok(ReadReply::Sessions(mut all)) => {
-            all.sort_by_key(|s| s.session_id);
-            all.into_iter().map(|s| s.session_id).collect::<Vec<_>>()
+        Ok(ReadReply::Sessions(all)) => {
+            let mut ids: Vec<i64> = all.iter().map(|s| s.session_id).collect();
+            ids.sort();
+            ids
         }
         other => panic!("unexpected {other:?}"),
     };

@@ -144,15 +144,17 @@ enum PortChild {
     /// to them itself. An actor costs several kilobytes (its mailboxes and task) and most
     /// ports of a fleet are never written, so a port gets its actor at its station's first
     /// write, or when its registers adopt a shed in force that it must keep renewing.
-    Idle(PortRegisters),
-    Running(RunningPort),
+    /// Both boxed: a map node of the station's ports has room for eleven, and thousands of
+    /// stations each keeping eleven inline (a few kilobytes) add up.
+    Idle(Box<PortRegisters>),
+    Running(Box<RunningPort>),
 }
 
 impl PortChild {
     /// The registers as they stand now.
     fn registers(&self) -> PortRegisters {
         match self {
-            PortChild::Idle(registers) => registers.clone(),
+            PortChild::Idle(registers) => (**registers).clone(),
             PortChild::Running(port) => port.kept.borrow().clone(),
         }
     }
@@ -439,11 +441,24 @@ impl StationState {
             })
             .map(|(scope, _)| *scope)
             .collect();
+        if idle.is_empty() {
+            return Ok(());
+        }
+        // Boxed, as in `spawn_port`: the handler's future stays small for the common case.
+        Box::pin(self.spawn_idle_ports(myself, idle)).await
+    }
+
+    /// Starts the actors of the idle ports `idle`.
+    async fn spawn_idle_ports(
+        &mut self,
+        myself: &ActorRef<StationMessage>,
+        idle: Vec<LoadScope>,
+    ) -> Result<(), ActorProcessingErr> {
         for scope in idle {
             let registers = self.ports[&scope].registers();
             let (address, _) = watch::channel(None);
             let port = spawn_port(myself, &self.port_context, registers, address).await?;
-            self.ports.insert(scope, PortChild::Running(port));
+            self.ports.insert(scope, PortChild::Running(Box::new(port)));
         }
         Ok(())
     }
@@ -497,7 +512,7 @@ impl Actor for StationActor {
         let ports = scopes
             .map(|scope| {
                 let registers = PortRegisters::new(args.device.station.clone(), scope);
-                (scope, PortChild::Idle(registers))
+                (scope, PortChild::Idle(Box::new(registers)))
             })
             .collect();
         Ok(StationState::new(
@@ -606,9 +621,16 @@ impl Actor for StationActor {
             {
                 tracing::error!(device = %state.device.path, scope = %port, cause = %cause, "port actor failed; restarting");
                 let registers = child.kept.borrow().clone();
-                let child =
-                    spawn_port(&myself, &state.port_context, registers, child.address).await?;
-                state.ports.insert(port, PortChild::Running(child));
+                let child = Box::pin(spawn_port(
+                    &myself,
+                    &state.port_context,
+                    registers,
+                    child.address,
+                ))
+                .await?;
+                state
+                    .ports
+                    .insert(port, PortChild::Running(Box::new(child)));
             }
         }
         Ok(())
@@ -641,7 +663,15 @@ async fn spawn_port(
         kept,
         address: address.subscribe(),
     };
-    let (actor, _) = Actor::spawn_linked(None, PortActor, args, station_actor.get_cell()).await?;
+    // Boxed: spawning's future is over a kilobyte, and inline it would sit in the station's
+    // message handler, which every station's actor keeps allocated between messages.
+    let (actor, _) = Box::pin(Actor::spawn_linked(
+        None,
+        PortActor,
+        args,
+        station_actor.get_cell(),
+    ))
+    .await?;
     // The port's tasks wait for this when their port has failed; nobody else reads it.
     address.send_replace(Some(actor.clone()));
     Ok(RunningPort {

@@ -268,7 +268,7 @@ impl StationState {
     /// (as an absorbed empty getAlarms would) without waiting up to a whole alarm period.
     pub(super) fn on_alarms_cleared(&mut self, accepted: tokio::time::Instant) {
         self.alarms_cleared = Some(self.alarms_cleared.map_or(accepted, |t| t.max(accepted)));
-        let _ = self.absorb(ReadReply::Alarms(Vec::new()), Utc::now());
+        let _ = self.absorb(ReadReply::Alarms(Arc::new([])), Utc::now());
         self.failures.remove(&ApiMethod::GetAlarms);
         self.fetched_at.insert(ApiMethod::GetAlarms, Utc::now());
     }
@@ -371,7 +371,7 @@ impl StationState {
                     .map(GroupId);
                 // The ports read it for their read-backs; nobody waits for the change.
                 self.group.send_replace(group);
-                self.snapshot.info = Some(*info);
+                self.snapshot.info = Some(info);
             }
             ReadReply::Stations(None) => return Err(missing(ApiMethod::GetStations)),
             ReadReply::StationList(_) => {}
@@ -521,7 +521,7 @@ impl StationState {
         if self.reported.up.replace(up) != Some(up) {
             observer.station_up(station, &self.device.account, up);
         }
-        let alarms = self.snapshot.alarms.as_ref().map_or(0, Vec::len);
+        let alarms = self.snapshot.alarms.as_ref().map_or(0, |a| a.len());
         if self.reported.alarms.replace(alarms) != Some(alarms) {
             observer.alarms_active(station, alarms);
         }

@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{
@@ -113,11 +114,11 @@ fn spec_snapshot() -> StationSnapshot {
             ],
             refused: Vec::new(),
         }),
-        alarms: Some(vec![
+        alarms: Some(Arc::from(vec![
             alarm(None, "Reachable", "2016-09-26T12:19:16Z"),
             alarm(Some(PortNumber(2)), "GFCI Trip", "2016-09-27T08:00:00Z"),
-        ]),
-        rights: Some(StationRights {
+        ])),
+        rights: Some(Arc::new(StationRights {
             station_id: id(),
             station_name: None,
             station_serial_num: None,
@@ -134,8 +135,8 @@ fn spec_snapshot() -> StationSnapshot {
                     profile: "network_manager".into(),
                 },
             ],
-        }),
-        sessions: Some(vec![
+        })),
+        sessions: Some(Arc::from(vec![
             session(
                 2,
                 53068029,
@@ -150,8 +151,8 @@ fn spec_snapshot() -> StationSnapshot {
                 Some("2016-10-24T11:00:00Z"),
                 5.0,
             ),
-        ]),
-        info: Some(StationInfo {
+        ])),
+        info: Some(Arc::new(StationInfo {
             station_id: Some(id()),
             model: Some("CT2100-HD-CCR".into()),
             num_ports: Some(2),
@@ -181,7 +182,7 @@ fn spec_snapshot() -> StationSnapshot {
                 ..Pricing::default()
             }],
             ..StationInfo::default()
-        }),
+        })),
     }
 }
 
@@ -307,7 +308,7 @@ fn alarms_show_the_newest_for_the_port_including_station_wide_ones() {
         Some(PointValue::Int(0))
     );
     let cleared = StationSnapshot {
-        alarms: Some(Vec::new()),
+        alarms: Some(Arc::from(Vec::new())),
         ..StationSnapshot::default()
     };
     assert_eq!(
@@ -428,7 +429,7 @@ fn scrape_all_message_has_volttron_shape_in_declared_types() {
 fn full_snapshot() -> StationSnapshot {
     let s = |v: &str| Some(v.to_string());
     let mut snapshot = spec_snapshot();
-    snapshot.info = Some(StationInfo {
+    snapshot.info = Some(Arc::new(StationInfo {
         station_id: Some(id()),
         manufacturer: s("ChargePoint"),
         model: s("CT4000"),
@@ -475,14 +476,14 @@ fn full_snapshot() -> StationSnapshot {
         organization_name: "Alameda County".into(),
         group_id: s("39491"),
         group_name: s("AlcoPark 8"),
-    });
-    snapshot.sessions = Some(vec![session(
+    }));
+    snapshot.sessions = Some(Arc::from(vec![session(
         1,
         7,
         "2016-10-25T15:53:35Z",
         Some("2016-10-25T20:14:46Z"),
         1.5,
-    )]);
+    )]));
     snapshot
 }
 
@@ -520,7 +521,7 @@ fn points_read_in_the_type_their_csv_declares() {
                load,portLoad,LoadRegister,1,string,kW,,FALSE,\n";
     let r = Registry::parse_reader(csv.as_bytes(), Path::new("cp.csv")).expect("valid");
     let mut s = full_snapshot();
-    if let Some(info) = s.info.as_mut() {
+    if let Some(info) = s.info.as_mut().map(Arc::make_mut) {
         info.ports[0].mode = Some("2".into());
     }
     let values: Vec<Option<PointValue>> = r.points.iter().map(|p| p.read(&s)).collect();
