@@ -47,7 +47,7 @@ pub use fleet::{
     is_fleet_file, Account, AccountId, Device, DevicePattern, FleetConfig, StationSelection,
     StationSet, FLEET_FILE,
 };
-pub use method::ApiMethod;
+pub use method::{ApiMethod, MethodMap, MethodSet};
 pub use point::{CoerceError, PointMeta, PointValue};
 pub use publish::AllMessage;
 pub use read::probe;

@@ -13,13 +13,14 @@ mod read;
 mod route;
 mod scrape;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    ApiMethod, Device, GroupId, PointDef, PointValue, StationId, StationLoad, StationSnapshot,
+    ApiMethod, Device, GroupId, MethodMap, MethodSet, PointDef, PointValue, StationId, StationLoad,
+    StationSnapshot,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::{broadcast, watch};
@@ -176,7 +177,7 @@ struct Reported {
     up: Option<bool>,
     alarms: Option<usize>,
     /// Whether each method's latest call was refused for plan rights.
-    refused: HashMap<ApiMethod, bool>,
+    refused: MethodMap<bool>,
 }
 
 /// Which idle ports [`StationState::start_ports`] starts.
@@ -241,9 +242,9 @@ pub struct StationState {
     /// When the next scrape tick is due.
     next_tick: tokio::time::Instant,
     /// When each method was last asked for (cleared on failure, so the next tick retries).
-    requested_at: HashMap<ApiMethod, tokio::time::Instant>,
+    requested_at: MethodMap<tokio::time::Instant>,
     /// When each method last answered.
-    fetched_at: HashMap<ApiMethod, DateTime<Utc>>,
+    fetched_at: MethodMap<DateTime<Utc>>,
     /// When the newest getLoad in the snapshot was asked for: a scrape's getLoad asked before
     /// a write's read-back must not bring back the values the write replaced.
     load_requested: Option<tokio::time::Instant>,
@@ -253,12 +254,12 @@ pub struct StationState {
     /// The clearAlarms task's way back to the station.
     alarms_cleared_sink: AlarmsClearedSink,
     /// Methods whose latest call failed.
-    failures: BTreeMap<ApiMethod, MethodFailure>,
+    failures: MethodMap<MethodFailure>,
     /// Methods with a poll in flight.
-    polling: HashSet<ApiMethod>,
+    polling: MethodSet,
     /// The polls the scrape under way waits for before it publishes (polls still on their way
     /// from an earlier scrape do not hold it).
-    awaited: HashSet<ApiMethod>,
+    awaited: MethodSet,
     /// Counts scrapes, so a stale publish deadline is ignored.
     scrapes: u64,
     /// A scrape waits for its polls to publish.
@@ -326,14 +327,14 @@ impl StationState {
             periods,
             tick,
             next_tick: tokio::time::Instant::now(),
-            requested_at: HashMap::new(),
-            fetched_at: HashMap::new(),
+            requested_at: MethodMap::new(),
+            fetched_at: MethodMap::new(),
             load_requested: None,
             alarms_cleared: None,
             alarms_cleared_sink,
-            failures: BTreeMap::new(),
-            polling: HashSet::new(),
-            awaited: HashSet::new(),
+            failures: MethodMap::new(),
+            polling: MethodSet::default(),
+            awaited: MethodSet::default(),
             scrapes: 0,
             scrape_pending: false,
             scrape_started: tokio::time::Instant::now(),

@@ -156,10 +156,11 @@ impl StationState {
         // fail), and the service still reports the station; an answer that leaves the station
         // out says the station itself is gone, whatever else answers.
         let degraded = || {
-            let answering = self
-                .fetched_at
-                .keys()
-                .any(|m| self.failures.get(m).is_none_or(|f| f.kind.is_plan_rights()));
+            let answering = self.fetched_at.keys().any(|m| {
+                self.failures
+                    .get(&m)
+                    .is_none_or(|f| f.kind.is_plan_rights())
+            });
             let reported = self
                 .failures
                 .values()

@@ -111,7 +111,8 @@ impl StationState {
         }
         let waited = tokio::time::Instant::now().duration_since(self.scrape_started);
         let at = Utc::now();
-        for method in std::mem::take(&mut self.awaited) {
+        let awaited = std::mem::take(&mut self.awaited);
+        for method in awaited.iter() {
             // A method that never answered has no points to show yet: the station is starting.
             if self.fetched_at.contains_key(&method) && !self.failures.contains_key(&method) {
                 // A call being retried says why; a hanging one cannot.
@@ -176,8 +177,11 @@ impl StationState {
         // round of calls.
         let fresh_within = self.tick / 2;
         let myself = myself.clone();
+        // The read's future is boxed: a task's allocation is sized for its future and outlives
+        // it until the set reaps the task, which is at the next poll's answer; boxed, the
+        // kilobytes of the read are freed as soon as it answers.
         self.tasks.spawn(async move {
-            let result = gateway.read(request, fresh_within, timeout).await;
+            let result = Box::pin(gateway.read(request, fresh_within, timeout)).await;
             // The station may have stopped meanwhile; then the answer has no reader.
             let _ = myself.cast(StationMessage::PollCompleted { method, result });
         });
@@ -450,7 +454,7 @@ impl StationState {
                     .registry
                     .points
                     .iter()
-                    .filter(|p| p.method() == *method)
+                    .filter(|p| p.method() == method)
                     .map(|p| p.name.clone())
                     .collect();
                 (
