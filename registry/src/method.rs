@@ -70,8 +70,8 @@ impl fmt::Display for ApiMethod {
 
 /// One value per API method, kept inline: a station's few per-method facts (when each method
 /// was asked, when it answered, why it is failing) cost no hash table each, and thousands of
-/// stations keep several. Iterates in the order of [`ApiMethod`]'s declaration, as a
-/// `BTreeMap<ApiMethod, T>` would.
+/// stations keep several. A method's slot is its declaration index; iteration follows
+/// [`ApiMethod::ALL`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct MethodMap<T> {
     slots: [Option<T>; METHODS],
@@ -79,19 +79,6 @@ pub struct MethodMap<T> {
 
 /// How many methods there are: the length of [`ApiMethod::ALL`].
 const METHODS: usize = ApiMethod::ALL.len();
-
-/// Each method in declaration order, the order of its slot in a [`MethodMap`].
-const BY_SLOT: [ApiMethod; METHODS] = [
-    ApiMethod::GetStationStatus,
-    ApiMethod::GetLoad,
-    ApiMethod::GetAlarms,
-    ApiMethod::ClearAlarms,
-    ApiMethod::GetStationRights,
-    ApiMethod::GetChargingSessionData,
-    ApiMethod::GetStations,
-    ApiMethod::ShedLoad,
-    ApiMethod::ClearShedState,
-];
 
 impl<T> Default for MethodMap<T> {
     fn default() -> Self {
@@ -133,10 +120,9 @@ impl<T> MethodMap<T> {
 
     /// The methods with a value, and their values.
     pub fn iter(&self) -> impl Iterator<Item = (ApiMethod, &T)> {
-        BY_SLOT
-            .iter()
-            .zip(&self.slots)
-            .filter_map(|(method, slot)| Some((*method, slot.as_ref()?)))
+        ApiMethod::ALL
+            .into_iter()
+            .filter_map(|method| Some((method, self.get(&method)?)))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = ApiMethod> + '_ {
@@ -149,10 +135,9 @@ impl<T> MethodMap<T> {
 
     /// Takes every value out, leaving the map empty.
     pub fn drain(&mut self) -> impl Iterator<Item = (ApiMethod, T)> + '_ {
-        BY_SLOT
-            .iter()
-            .zip(&mut self.slots)
-            .filter_map(|(method, slot)| Some((*method, slot.take()?)))
+        ApiMethod::ALL
+            .into_iter()
+            .filter_map(|method| Some((method, self.remove(&method)?)))
     }
 }
 
@@ -189,13 +174,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_method_has_its_own_slot_in_declaration_order() {
-        for (slot, method) in BY_SLOT.iter().enumerate() {
-            assert_eq!(*method as usize, slot, "{method}");
-        }
-        let mut all: Vec<ApiMethod> = ApiMethod::ALL.to_vec();
-        all.sort();
-        assert_eq!(all, BY_SLOT.to_vec());
+    fn every_method_has_its_own_slot() {
+        let mut slots: Vec<usize> = ApiMethod::ALL.iter().map(|m| *m as usize).collect();
+        slots.sort();
+        assert_eq!(slots, (0..METHODS).collect::<Vec<_>>());
     }
 
     #[test]
@@ -210,7 +192,8 @@ mod tests {
         assert!(!map.contains_key(&ApiMethod::ShedLoad));
         assert_eq!(
             map.iter().collect::<Vec<_>>(),
-            vec![(ApiMethod::GetLoad, &2), (ApiMethod::GetStations, &3)]
+            vec![(ApiMethod::GetLoad, &2), (ApiMethod::GetStations, &3)],
+            "in the order of ApiMethod::ALL"
         );
         assert_eq!(map.remove(&ApiMethod::GetLoad), Some(2));
         assert_eq!(
