@@ -445,7 +445,9 @@ impl StationState {
         if idle.is_empty() {
             return Ok(());
         }
-        // Boxed, as in `spawn_port`: the handler's future stays small for the common case.
+        // Boxed: spawning's future is over a kilobyte, and inline it would sit in the
+        // station's message handler, which every station's actor keeps allocated between
+        // messages (`handle_supervisor_evt` boxes it too).
         Box::pin(self.spawn_idle_ports(myself, idle)).await
     }
 
@@ -664,15 +666,7 @@ async fn spawn_port(
         kept,
         address: address.subscribe(),
     };
-    // Boxed: spawning's future is over a kilobyte, and inline it would sit in the station's
-    // message handler, which every station's actor keeps allocated between messages.
-    let (actor, _) = Box::pin(Actor::spawn_linked(
-        None,
-        PortActor,
-        args,
-        station_actor.get_cell(),
-    ))
-    .await?;
+    let (actor, _) = Actor::spawn_linked(None, PortActor, args, station_actor.get_cell()).await?;
     // The port's tasks wait for this when their port has failed; nobody else reads it.
     address.send_replace(Some(actor.clone()));
     Ok(RunningPort {
