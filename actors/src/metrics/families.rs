@@ -1,5 +1,7 @@
-//! The metric families: every name, help text, label set and bucket layout, and their
-//! registration in one registry.
+//! The metric families kept by the prometheus crate (API calls by account, the fleet-wide
+//! distributions, writes by account): every name, help text, label set and bucket layout, and
+//! their registration in one registry. The families labelled by station are in
+//! `station_series`.
 //!
 //! Dashboards (`dashboards/`), alert rules and the Prometheus tests depend on these names and
 //! labels exactly as written here.
@@ -12,6 +14,8 @@
 //! `a_shed_two_port_station_costs_at_most_16_series` holds the count.
 
 use prometheus::{GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+use super::station_series::StationSeries;
 
 /// SOAP call and scrape durations: 10 ms (a loopback simulator) to 60 s (the longest call
 /// deadline a gateway allows, retries included).
@@ -53,20 +57,9 @@ pub(super) struct Families {
     pub(super) scrape_duration: Histogram,
     pub(super) data_age: HistogramVec,
     pub(super) writes: IntCounterVec,
-    pub(super) station_up: GaugeVec,
-    pub(super) last_scrape: GaugeVec,
-    pub(super) data_overdue: GaugeVec,
-    pub(super) restarts: IntCounterVec,
-    pub(super) method_refused: GaugeVec,
-    pub(super) method_failing: GaugeVec,
     pub(super) refused_values: IntCounterVec,
-    pub(super) active_alarms: GaugeVec,
-    // Telemetry, by station and port.
-    pub(super) port_load: GaugeVec,
-    pub(super) port_allowed_load: GaugeVec,
-    pub(super) port_shed_ratio: GaugeVec,
-    pub(super) port_session_energy: GaugeVec,
-    pub(super) port_status: GaugeVec,
+    /// Every series labelled by station (and port): fleet health and telemetry.
+    pub(super) stations: StationSeries,
 }
 
 impl Families {
@@ -166,46 +159,6 @@ impl Families {
                  (confirmed, stored, failed, superseded), counted when they settle.",
                 &["account", "attribute", "outcome"],
             )?,
-            station_up: gauge(
-                r,
-                "cp_station_up",
-                "1 when the station's last scrape got its data, 0 when its API calls fail.",
-                &["account", "station"],
-            )?,
-            last_scrape: gauge(
-                r,
-                "cp_station_last_scrape_timestamp_seconds",
-                "Unix time the station's last scrape finished.",
-                &["station"],
-            )?,
-            data_overdue: gauge(
-                r,
-                "cp_station_data_overdue_seconds",
-                "How far the station's stalest data was past its method's period (the points' \
-                 Data Currency) at the last scrape; 0 while all of it is current.",
-                &["station"],
-            )?,
-            restarts: counter(
-                r,
-                "cp_station_restarts_total",
-                "Times the fleet supervisor restarted the station's actor.",
-                &["station"],
-            )?,
-            method_refused: gauge(
-                r,
-                "cp_station_method_refused",
-                "1 while the account's plan refuses the method for this station; no series \
-                 for a method that is not refused.",
-                &["station", "method"],
-            )?,
-            method_failing: gauge(
-                r,
-                "cp_station_method_failing",
-                "1 while the method fails for this station (its points are withheld), with \
-                 the kind of failure (late, http_status, timeout, malformed, ...); no series \
-                 for a method that answers. Plan refusals are cp_station_method_refused.",
-                &["station", "method", "kind"],
-            )?,
             refused_values: counter(
                 r,
                 "cp_refused_values_total",
@@ -214,46 +167,7 @@ impl Families {
                  has no value while it stands (the log names the station, once).",
                 &["method", "element"],
             )?,
-            active_alarms: gauge(
-                r,
-                "cp_station_active_alarms",
-                "Alarms getAlarms reports for the station and not yet cleared.",
-                &["station"],
-            )?,
-            port_load: gauge(
-                r,
-                "cp_port_load_watts",
-                "Port load from getLoad (portLoad); a station's load is their sum.",
-                &["station", "port"],
-            )?,
-            port_allowed_load: gauge(
-                r,
-                "cp_port_allowed_load_watts",
-                "Load cap of a shed port (allowedLoad); exists only while getLoad reports the \
-                 port shed (shedState 1), so the port's shed state is whether it exists.",
-                &["station", "port"],
-            )?,
-            port_shed_ratio: gauge(
-                r,
-                "cp_port_shed_ratio",
-                "Fraction of maximum power shed (percentShed / 100); exists only while getLoad \
-                 reports the port shed.",
-                &["station", "port"],
-            )?,
-            port_session_energy: gauge(
-                r,
-                "cp_port_session_energy_joules",
-                "Energy delivered by the port's latest charging session.",
-                &["station", "port"],
-            )?,
-            port_status: gauge(
-                r,
-                "cp_port_status",
-                "1, labelled with the port's current getStationStatus status (AVAILABLE, INUSE, \
-                 UNREACHABLE, UNKNOWN, OTHER); the previous status's series goes on a change, so \
-                 count or sum by status.",
-                &["station", "port", "status"],
-            )?,
+            stations: StationSeries::default(),
             registry,
         })
     }

@@ -1,6 +1,7 @@
 //! Prometheus metrics of the supervisor: API calls, fleet health and port telemetry.
 //!
-//! [`Metrics`] owns one `prometheus::Registry` with every family. It is the gateways' and the
+//! [`Metrics`] owns one `prometheus::Registry` with the account and fleet-wide families, and the
+//! rows of the families labelled by station (`station_series`). It is the gateways' and the
 //! stations' observer ([`CallObserver`](crate::CallObserver),
 //! [`StationObserver`](crate::StationObserver)) and records each event they report (a call
 //! finished, a station scraped, a write confirmed, a getLoad answer arrived) with one
@@ -22,7 +23,10 @@
 //!
 //! Layout:
 //! - this file: [`Metrics`] itself, its registry and rendering;
-//! - `families`: every family's name, help, labels and buckets, and their registration;
+//! - `families`: the prometheus crate's families (calls, fleet-wide distributions, writes):
+//!   name, help, labels and buckets, and their registration;
+//! - `station_series`: the families labelled by station and port, kept as a row per station
+//!   and written out at render;
 //! - `calls`: the gateway's events by account, and the [`CallObserver`](crate::CallObserver) impl;
 //! - `stations`: fleet health and telemetry by station and port (scrape durations and data ages
 //!   fleet-wide, writes by account), forgetting a station, and the
@@ -32,10 +36,11 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use prometheus::{Registry, TextEncoder};
+use prometheus::TextEncoder;
 
 mod calls;
 mod families;
+mod station_series;
 mod stations;
 #[cfg(test)]
 mod tests;
@@ -71,17 +76,17 @@ impl Metrics {
         })
     }
 
-    /// The registry holding every family, e.g. to add process metrics.
-    pub fn registry(&self) -> &Registry {
-        &self.families.registry
-    }
-
     /// Every series in the Prometheus text exposition format (version 0.0.4).
+    ///
+    /// At thousands of stations this takes a while (tens of milliseconds a thousand stations):
+    /// call it where blocking is allowed.
     pub fn render(&self) -> String {
         // The text encoder fails only on a family without metrics or name: `gather` drops
         // empty families and every family here is named, and writing to a String cannot fail.
-        TextEncoder::new()
+        let mut text = TextEncoder::new()
             .encode_to_string(&self.families.registry.gather())
-            .expect("gathered families are named and non-empty")
+            .expect("gathered families are named and non-empty");
+        self.families.stations.render_into(&mut text);
+        text
     }
 }

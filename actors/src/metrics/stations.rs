@@ -3,16 +3,13 @@
 //! station and port except the fleet-wide distributions and the writes, which are counted per
 //! account; forgetting a station that left; and [`StationObserver`] for [`Metrics`].
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    AccountId, ApiMethod, ChargingSession, PortNumber, PortStatusWord, StationId, StationLoad,
-    StationStatus,
+    AccountId, ApiMethod, ChargingSession, PortStatusWord, StationId, StationLoad, StationStatus,
 };
-use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
-use prometheus::GaugeVec;
 
 use super::Metrics;
 use crate::error::FailureKind;
@@ -24,11 +21,6 @@ const WATTS_PER_KILOWATT: f64 = 1_000.0;
 
 /// Joules per kilowatt-hour.
 const JOULES_PER_KILOWATT_HOUR: f64 = 3_600_000.0;
-
-/// The `status` label values of `cp_port_status`: ChargePoint's words, and `OTHER` for any word
-/// this version does not know (kept out of the label so an odd reply cannot grow the series).
-/// A port has the series of its current status only.
-const PORT_STATUS_VALUES: [&str; 5] = ["AVAILABLE", "INUSE", "UNREACHABLE", "UNKNOWN", "OTHER"];
 
 /// The `outcome` label values of `cp_writes_total`, one per [`WriteOutcome`] variant but
 /// `refused`.
@@ -62,7 +54,9 @@ impl Metrics {
         writable_attributes: &[&str],
     ) {
         let f = &self.families;
-        f.restarts.with_label_values(&[station.as_str()]).inc_by(0);
+        f.stations.update(station, |row| {
+            row.restarts.get_or_insert(0);
+        });
         for attribute in writable_attributes {
             for outcome in WRITE_OUTCOMES {
                 f.writes
@@ -75,10 +69,12 @@ impl Metrics {
     /// Whether the station's API calls currently succeed; the series also names its account,
     /// for dashboards that join a station to its account's series.
     pub(crate) fn set_station_up(&self, station: &StationId, account: &str, up: bool) {
-        self.families
-            .station_up
-            .with_label_values(&[account, station.as_str()])
-            .set(bool_value(up));
+        self.families.stations.update(station, |row| {
+            if row.account.as_deref() != Some(account) {
+                row.account = Some(Arc::from(account));
+            }
+            row.up = Some(up);
+        });
     }
 
     /// A scrape of the station finished at `finished_at` after `elapsed`.
@@ -90,9 +86,9 @@ impl Metrics {
     ) {
         let f = &self.families;
         f.scrape_duration.observe(elapsed.as_secs_f64());
-        f.last_scrape
-            .with_label_values(&[station.as_str()])
-            .set(unix_seconds(finished_at));
+        f.stations.update(station, |row| {
+            row.last_scrape = Some(unix_seconds(finished_at));
+        });
     }
 
     /// The ages of the station's data at a scrape: each goes into its method's fleet-wide
@@ -106,30 +102,28 @@ impl Metrics {
                 .observe(age.age.as_secs_f64());
             overdue = overdue.max(age.overdue());
         }
-        f.data_overdue
-            .with_label_values(&[station.as_str()])
-            .set(overdue.as_secs_f64());
+        f.stations.update(station, |row| {
+            row.overdue = Some(overdue.as_secs_f64());
+        });
     }
 
     /// The fleet supervisor restarted the station's actor.
     pub(crate) fn record_station_restart(&self, station: &StationId) {
-        self.families
-            .restarts
-            .with_label_values(&[station.as_str()])
-            .inc();
+        self.families.stations.update(station, |row| {
+            *row.restarts.get_or_insert(0) += 1;
+        });
     }
 
     /// Whether the account's plan refuses `method` for the station (a plan-rights answer sets
     /// it; a later success removes it: a granted method has no series).
     pub(crate) fn set_method_refused(&self, station: &StationId, method: ApiMethod, refused: bool) {
-        let family = &self.families.method_refused;
-        let labels = [station.as_str(), method.name()];
-        if refused {
-            family.with_label_values(&labels).set(1.0);
-        } else {
-            // Err only says the method was not refused before: nothing to remove.
-            let _ = family.remove_label_values(&labels);
-        }
+        self.families.stations.update(station, |row| {
+            if refused {
+                row.refused.insert(method);
+            } else {
+                row.refused.remove(&method);
+            }
+        });
     }
 
     /// Whether `method` fails for the station, and how: one series while it does, labelled
@@ -140,37 +134,10 @@ impl Metrics {
         method: ApiMethod,
         kind: Option<FailureKind>,
     ) {
-        let family = &self.families.method_failing;
-        if let Some(kind) = kind {
-            family
-                .with_label_values(&[station.as_str(), method.name(), kind.as_str()])
-                .set(1.0);
-        }
-        // Remove the series of any other kind: found by collecting, as only fully labelled
-        // series can be removed. The family holds only failing methods, so it is small.
-        for metrics in Collector::collect(family) {
-            for metric in metrics.get_metric() {
-                let label = |name: &str| {
-                    metric
-                        .get_label()
-                        .iter()
-                        .find(|pair| pair.name() == name)
-                        .map_or("", |pair| pair.value())
-                };
-                let other_kind = kind.is_none_or(|k| label("kind") != k.as_str());
-                if label("station") == station.as_str()
-                    && label("method") == method.name()
-                    && other_kind
-                {
-                    // It was just collected, so it exists; a concurrent removal is harmless.
-                    let _ = family.remove_label_values(&[
-                        station.as_str(),
-                        method.name(),
-                        label("kind"),
-                    ]);
-                }
-            }
-        }
+        self.families.stations.update(station, |row| match kind {
+            Some(kind) => drop(row.failing.insert(method, kind)),
+            None => drop(row.failing.remove(&method)),
+        });
     }
 
     /// A write of `attribute` (the registry attribute, e.g. `allowedLoad`) by one of the
@@ -184,10 +151,9 @@ impl Metrics {
 
     /// The number of alarms getAlarms reports for the station.
     pub(crate) fn set_active_alarms(&self, station: &StationId, alarms: usize) {
-        self.families
-            .active_alarms
-            .with_label_values(&[station.as_str()])
-            .set(alarms as f64);
+        self.families.stations.update(station, |row| {
+            row.alarms = Some(alarms);
+        });
     }
 
     // --- Telemetry (the registry's numeric points) ---
@@ -196,43 +162,33 @@ impl Metrics {
     /// cap and shed fraction (removed when the shed ends). The whole-station load is not kept:
     /// it is the sum of the ports'.
     pub(crate) fn record_station_load(&self, load: &StationLoad) {
-        let f = &self.families;
-        let station = load.station_id.as_str();
-        for port in &load.ports {
-            let labels = [station, &port.port.to_string()];
-            // An impossible number has no series: it is not data.
-            let refused = |element: &str| {
-                load.refused
-                    .iter()
-                    .any(|r| r.element == element && r.port == Some(port.port))
-            };
-            set_or_remove(
-                &f.port_load,
-                &labels,
-                (!refused("portLoad")).then_some(port.port_load * WATTS_PER_KILOWATT),
-            );
-            let shed =
-                |element: &str, value: f64| (port.shed_state && !refused(element)).then_some(value);
-            set_or_remove(
-                &f.port_allowed_load,
-                &labels,
-                shed("allowedLoad", port.allowed_load * WATTS_PER_KILOWATT),
-            );
-            set_or_remove(
-                &f.port_shed_ratio,
-                &labels,
-                shed("percentShed", f64::from(port.percent_shed) / 100.0),
-            );
-        }
+        self.families.stations.update(&load.station_id, |row| {
+            for port in &load.ports {
+                // An impossible number has no series: it is not data.
+                let refused = |element: &str| {
+                    load.refused
+                        .iter()
+                        .any(|r| r.element == element && r.port == Some(port.port))
+                };
+                let shed = |element: &str, value: f64| {
+                    (port.shed_state && !refused(element)).then_some(value)
+                };
+                let series = row.port(port.port);
+                series.load = (!refused("portLoad")).then_some(port.port_load * WATTS_PER_KILOWATT);
+                series.allowed_load = shed("allowedLoad", port.allowed_load * WATTS_PER_KILOWATT);
+                series.shed_ratio = shed("percentShed", f64::from(port.percent_shed) / 100.0);
+            }
+        });
     }
 
     /// One station's entry of a getStationStatus answer: each port's series of its current
-    /// status, the previous status's removed.
+    /// status (the previous status's series goes).
     pub(crate) fn record_station_status(&self, status: &StationStatus) {
-        let station = status.station_id.as_str();
-        for port in &status.ports {
-            self.set_port_status(station, port.port, &port.status);
-        }
+        self.families.stations.update(&status.station_id, |row| {
+            for port in &status.ports {
+                row.port(port.port).status = Some(port_status_label(&port.status));
+            }
+        });
     }
 
     /// The latest charging session of a port; sessions without a port number are ignored.
@@ -241,93 +197,28 @@ impl Metrics {
             return;
         }
         if let Some(port) = session.port {
-            self.families
-                .port_session_energy
-                .with_label_values(&[session.station_id.as_str(), &port.to_string()])
-                .set(session.energy * JOULES_PER_KILOWATT_HOUR);
+            self.families.stations.update(&session.station_id, |row| {
+                row.port(port).session_energy = Some(session.energy * JOULES_PER_KILOWATT_HOUR);
+            });
         }
     }
 
     /// Removes every series of a station that left the fleet, so dashboards stop showing it.
     /// Account-level series are kept: other stations of the account still use them.
     pub(crate) fn forget_station(&self, station: &StationId) {
-        let f = &self.families;
-        let station_families: [&dyn StationLabelled; 12] = [
-            &f.station_up,
-            &f.last_scrape,
-            &f.data_overdue,
-            &f.restarts,
-            &f.method_refused,
-            &f.method_failing,
-            &f.active_alarms,
-            &f.port_load,
-            &f.port_allowed_load,
-            &f.port_shed_ratio,
-            &f.port_session_energy,
-            &f.port_status,
-        ];
-        for family in station_families {
-            family.forget(station.as_str());
-        }
-    }
-
-    fn set_port_status(&self, station: &str, port: PortNumber, status: &PortStatusWord) {
-        let current = match status {
-            PortStatusWord::Other(_) => "OTHER",
-            known => known.as_str(),
-        };
-        let port = port.to_string();
-        let family = &self.families.port_status;
-        // Set before removing: a render in between sees two statuses, never none.
-        family
-            .with_label_values(&[station, &port, current])
-            .set(1.0);
-        for value in PORT_STATUS_VALUES.into_iter().filter(|v| *v != current) {
-            // Err only says the port was not in that status: nothing to remove.
-            let _ = family.remove_label_values(&[station, &port, value]);
-        }
+        self.families.stations.forget(station);
     }
 }
 
-/// A family with a `station` label, whose series go when the station leaves the fleet.
-trait StationLabelled {
-    fn forget(&self, station: &str);
-}
-
-impl<T: MetricVecBuilder> StationLabelled for MetricVec<T> {
-    fn forget(&self, station: &str) {
-        // The crate removes only fully labelled series, so find the station's label sets first.
-        for family in Collector::collect(self) {
-            for metric in family.get_metric() {
-                let labels: HashMap<&str, &str> = metric
-                    .get_label()
-                    .iter()
-                    .map(|pair| (pair.name(), pair.value()))
-                    .collect();
-                if labels.get("station") == Some(&station) {
-                    // It was just collected, so it exists; a concurrent removal is harmless.
-                    let _ = self.remove(&labels);
-                }
-            }
-        }
-    }
-}
-
-/// Sets the series to `value`, or removes it when there is none (a cap while the port is not
-/// shed, an impossible number).
-fn set_or_remove(family: &GaugeVec, labels: &[&str], value: Option<f64>) {
-    match value {
-        Some(value) => family.with_label_values(labels).set(value),
-        // Err only says the series did not exist: nothing to remove.
-        None => drop(family.remove_label_values(labels)),
-    }
-}
-
-fn bool_value(b: bool) -> f64 {
-    if b {
-        1.0
-    } else {
-        0.0
+/// The `status` label of a port's status: ChargePoint's word, or `OTHER` for any word this
+/// version does not know (kept out of the label so an odd reply cannot grow the series).
+fn port_status_label(status: &PortStatusWord) -> &'static str {
+    match status {
+        PortStatusWord::Available => "AVAILABLE",
+        PortStatusWord::InUse => "INUSE",
+        PortStatusWord::Unreachable => "UNREACHABLE",
+        PortStatusWord::Unknown => "UNKNOWN",
+        PortStatusWord::Other(_) => "OTHER",
     }
 }
 
