@@ -534,6 +534,7 @@ impl ChargePointApi for FakeApi {
                     .is_none_or(|id| *id == s.station_id)
             })
             .filter(|s| query.from.is_none_or(|from| s.start_time >= from))
+            .filter(|s| query.to.is_none_or(|to| s.start_time <= to))
             .cloned()
             .collect())
     }

@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backoff::backoff::Backoff;
-use chrono::{DateTime, Utc};
 use cp_registry::{
     AccountId, Alarm, ApiMethod, ChargingSession, LoadReport, StationId, StationInfo,
     StationRights, StationStatus,
@@ -35,6 +34,7 @@ use cp_registry::{
 use ractor::ActorRef;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::held::SessionWindow;
 use super::rate::{AccountRate, Lane};
 use super::{
     CallId, CallPurpose, GatewayError, GatewayMessage, GatewayOptions, GatewayState, Retrying,
@@ -233,8 +233,8 @@ pub(super) enum CallOp {
     Load(LoadQuery),
     Alarms,
     Rights,
-    /// The whole account's sessions started at or after the time given.
-    Sessions(Option<DateTime<Utc>>),
+    /// The whole account's sessions started in the window.
+    Sessions(SessionWindow),
     Stations,
     Shed(ShedRequest),
     ClearShed(ClearShedRequest),
@@ -289,9 +289,10 @@ impl CallOp {
             CallOp::Rights => {
                 CallOutput::Rights(api.get_station_rights(&RightsQuery::default()).await?)
             }
-            CallOp::Sessions(since) => CallOutput::Sessions(
+            CallOp::Sessions(window) => CallOutput::Sessions(
                 api.get_charging_sessions(&SessionQuery {
-                    from: *since,
+                    from: window.from,
+                    to: window.to,
                     ..SessionQuery::default()
                 })
                 .await?,
@@ -331,6 +332,9 @@ impl GatewayState {
     /// `rate.rs`): a slow account-wide read, minutes of paging, or a fleet's read backlog must
     /// not keep a shed waiting.
     pub(super) fn pump(&mut self, myself: &ActorRef<GatewayMessage>) {
+        if let Some(wait) = self.start_session_backfill(None) {
+            self.arm_dispatch_timer(myself, wait);
+        }
         self.pump_lane(myself, Lane::Write);
         self.pump_lane(myself, Lane::Read);
     }

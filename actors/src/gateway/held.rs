@@ -4,7 +4,8 @@
 //! A station's read is answered from here when the account's answer is fresh enough for it, so
 //! a fleet of thousands asking at about the same time costs one round of account-wide calls
 //! (see `rounds.rs`), not one call per station. Sessions are kept as each station's latest per
-//! port, and fetched incrementally ([`SessionLog::next_from`]). A plan-rights refusal is kept
+//! port, fetched incrementally ([`SessionLog::next_window`]) with a paced walk back through older
+//! ones ([`SessionLog::backfill_window`]). A plan-rights refusal is kept
 //! too: the plan does not change from one scrape to the next, so the method is not asked again
 //! for an hour ([`REFUSAL_HOLD`]).
 //!
@@ -37,12 +38,30 @@ pub(crate) const REFUSAL_HOLD: Duration = Duration::from_secs(60 * 60);
 const RECENT_RUNNING: chrono::Duration = chrono::Duration::hours(1);
 
 /// How far back a running session is re-read by the hourly deep query (see
-/// [`SessionLog::next_from`]). A session the service never reports as ended stops holding the
+/// [`SessionLog::next_window`]). A session the service never reports as ended stops holding the
 /// query's start back after this long.
 const OPEN_SESSION_HORIZON: chrono::Duration = chrono::Duration::hours(12);
 
 /// How often the session query reaches back to every running session.
 const DEEP_SESSION_QUERY: Duration = Duration::from_secs(60 * 60);
+
+/// How much older sessions one backfill call reads (see [`SessionLog::backfill_window`]):
+/// about six pages at 2,500 stations an account.
+const BACKFILL_STEP: chrono::Duration = chrono::Duration::hours(1);
+
+/// Backfill pages the account's first walk back reads without waiting: at 250 stations an
+/// account the whole 12 hours, at 2,500 the last five.
+const BACKFILL_BURST_PAGES: usize = 24;
+
+/// The pause a backfill page earns beyond the burst: three pages a minute an account, so the
+/// walk back adds at most a dozen calls a minute to a fleet of four accounts, at any size.
+const BACKFILL_PAGE_PAUSE: Duration = Duration::from_secs(20);
+
+/// The pause before a failed backfill window is asked again (its call was already retried).
+const BACKFILL_RETRY_PAUSE: Duration = Duration::from_secs(60);
+
+/// Sessions a getChargingSessionData page holds at most (SERVICE-FACTS).
+const SESSION_PAGE: usize = 100;
 
 /// One station's part of an answer, and when it was asked for. `None`: the answer did not
 /// mention the station.
@@ -147,7 +166,13 @@ impl Held {
             (_, CallOutput::Alarms(all)) => self.absorb_alarms(asked, all),
             (_, CallOutput::Rights(all)) => self.absorb_rights(asked, all),
             (_, CallOutput::Stations(all)) => self.absorb_stations(asked, all),
-            (_, CallOutput::Sessions(all)) => self.sessions.absorb(asked, all),
+            (CallOp::Sessions(window), CallOutput::Sessions(all)) => {
+                if window.is_backfill() {
+                    self.sessions.backfill_answered(all);
+                } else {
+                    self.sessions.absorb(Some(asked), all);
+                }
+            }
             // Writes are not kept; a read op always brings its own output.
             _ => {}
         }
@@ -242,8 +267,8 @@ impl Held {
         self.group_members.get(&group).map_or(&[], Vec::as_slice)
     }
 
-    /// The start of the next account-wide session query (see [`SessionLog::next_from`]).
-    pub(super) fn sessions_from(&mut self, first: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    /// The next incremental account-wide session query (see [`SessionLog::next_window`]).
+    pub(super) fn sessions_window(&mut self, first: Option<DateTime<Utc>>) -> SessionWindow {
         let now = Instant::now();
         let deep = self
             .sessions
@@ -252,7 +277,25 @@ impl Held {
         if deep {
             self.sessions.last_deep = Some(now);
         }
-        self.sessions.next_from(first, Utc::now(), deep)
+        self.sessions.next_window(first, Utc::now(), deep)
+    }
+
+    /// The next window of older sessions to read, if one is due (see
+    /// [`SessionLog::backfill_window`]); `Err` is how long until one is. None while the plan
+    /// refuses sessions.
+    pub(super) fn session_backfill(&mut self) -> Result<Option<SessionWindow>, Duration> {
+        if self.refusal(ApiMethod::GetChargingSessionData).is_some() {
+            return Ok(None);
+        }
+        self.sessions.backfill_window(Instant::now())
+    }
+
+    /// A backfill window's call failed: it is asked again later. `None`: the call was not
+    /// one.
+    pub(super) fn session_backfill_failed(&mut self, window: Option<SessionWindow>) {
+        if let Some(window) = window {
+            self.sessions.backfill_failed(window);
+        }
     }
 
     /// The plan refused `method`: it is not asked again for [`REFUSAL_HOLD`].
@@ -283,22 +326,66 @@ impl Held {
     }
 }
 
-/// Every station's latest session per port, fed by account-wide incremental queries.
+/// The sessions one getChargingSessionData call asks for: started in `[from, to]`; `to` is
+/// set only on a backfill window, `from` only missing on a query with no bound at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SessionWindow {
+    pub(super) from: Option<DateTime<Utc>>,
+    pub(super) to: Option<DateTime<Utc>>,
+}
+
+impl SessionWindow {
+    /// A window of older sessions, read to fill in ports, not to answer a station.
+    pub(super) fn is_backfill(&self) -> bool {
+        self.to.is_some()
+    }
+}
+
+/// Older sessions still to read, newest first: everything from `to` on has been read, and the
+/// walk goes back to `until`.
+#[derive(Debug, Clone, Copy)]
+struct Backfill {
+    to: DateTime<Utc>,
+    until: DateTime<Utc>,
+}
+
+/// Every station's latest session per port, fed by account-wide incremental queries and a
+/// paced walk back through older ones.
+///
+/// A port's latest session may have started hours ago, and at 2,500 stations an account half
+/// a day of sessions is about 75 pages of 100. Read in one go at start (and again every hour
+/// to follow long sessions), that was three quarters of a fleet's calls in those minutes. So
+/// the incremental query reads the last [`RECENT_RUNNING`] only, and the older sessions are
+/// read newest first, [`BACKFILL_STEP`] a call, [`BACKFILL_BURST_PAGES`] pages at once and
+/// then one page every [`BACKFILL_PAGE_PAUSE`]: what charges now shows at once, older ports
+/// fill in over minutes, and the account's calls stay flat.
 #[derive(Debug, Default)]
 struct SessionLog {
     /// Per station, at most one session per port (`None`: sessions without a port number).
     latest: HashMap<StationId, Arc<[ChargingSession]>>,
-    /// When the latest query was asked; `None` before the first.
+    /// When the latest incremental query was asked; `None` before the first answered.
     asked: Option<Instant>,
     /// The newest session start seen.
     newest_start: Option<DateTime<Utc>>,
     /// When a query last reached back to every running session.
     last_deep: Option<Instant>,
+    /// The walk back through older sessions, while there is one.
+    backfill: Option<Backfill>,
+    /// A backfill window is being read: one at a time.
+    backfilling: bool,
+    /// Backfill pages read so far: the first [`BACKFILL_BURST_PAGES`] are not paced.
+    backfill_pages: usize,
+    /// When the next backfill window may be asked.
+    backfill_after: Option<Instant>,
 }
 
 impl SessionLog {
-    fn absorb(&mut self, asked: Instant, sessions: Vec<ChargingSession>) {
-        self.asked = Some(asked);
+    /// Keeps the latest session of each port from `sessions`; `asked` is when an incremental
+    /// query was asked (`None` for a backfill window, which answers no station's read).
+    fn absorb(&mut self, asked: Option<Instant>, sessions: Vec<ChargingSession>) {
+        if asked.is_some() {
+            self.asked = asked;
+        }
         let mut by_station: HashMap<StationId, Vec<ChargingSession>> = HashMap::new();
         for session in sessions {
             self.newest_start = self.newest_start.max(Some(session.start_time));
@@ -336,34 +423,102 @@ impl SessionLog {
             .unwrap_or_else(|| Arc::new([]))
     }
 
-    /// Where the next query starts: `first` before anything was seen; then the newest session
-    /// start seen (that session is read again, in case it was still running), or earlier when a
-    /// port's latest session was still running when last read, so its energy and end are read
-    /// again (`fromTimeStamp` filters on the session's start): back to one started in the last
-    /// [`RECENT_RUNNING`], and on a `deep` query (hourly) to any within
-    /// [`OPEN_SESSION_HORIZON`]. A long session's energy and end are so at most an hour behind.
-    fn next_from(
-        &self,
+    /// The next incremental query. The first reads from `first` (the stations' look-back) but
+    /// no further back than [`RECENT_RUNNING`], and leaves the rest to the backfill. Later ones
+    /// start at the newest session start seen (that session is read again, in case it was
+    /// still running), or earlier when a port's latest session was still running when last
+    /// read, so its energy and end are read again (`fromTimeStamp` filters on the session's
+    /// start): back to one started in the last [`RECENT_RUNNING`]. A `deep` query (hourly)
+    /// also starts a backfill walk back to any running session started within
+    /// [`OPEN_SESSION_HORIZON`], so a long session's energy and end are about an hour behind
+    /// at most.
+    fn next_window(
+        &mut self,
         first: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
         deep: bool,
-    ) -> Option<DateTime<Utc>> {
-        let Some(newest) = self.newest_start else {
-            return first;
+    ) -> SessionWindow {
+        if self.asked.is_none() {
+            let from = first.map(|first| first.max(now - RECENT_RUNNING));
+            if let (Some(first), Some(from)) = (first, from) {
+                self.walk_back(from, first);
+            }
+            return SessionWindow { from, to: None };
+        }
+        let oldest_running = |horizon: chrono::Duration| {
+            self.latest
+                .values()
+                .flat_map(|ports| ports.iter())
+                .filter(|s| s.end_time.is_none() && s.start_time >= now - horizon)
+                .map(|s| s.start_time)
+                .min()
         };
-        let horizon = if deep {
-            OPEN_SESSION_HORIZON
+        let from = match (self.newest_start, oldest_running(RECENT_RUNNING)) {
+            (Some(newest), running) => Some(running.map_or(newest, |t| t.min(newest))),
+            (None, _) => first,
+        };
+        if deep {
+            if let (Some(from), Some(running)) = (from, oldest_running(OPEN_SESSION_HORIZON)) {
+                self.walk_back(from, running);
+            }
+        }
+        SessionWindow { from, to: None }
+    }
+
+    /// Starts a walk back from `to` to `until`, unless one is under way (it goes on).
+    fn walk_back(&mut self, to: DateTime<Utc>, until: DateTime<Utc>) {
+        if until < to && self.backfill.is_none() && !self.backfilling {
+            self.backfill = Some(Backfill { to, until });
+        }
+    }
+
+    /// The next window of the walk back, newest first, if it is due: `Ok(None)` when there is
+    /// no walk or a window is being read, `Err` with the wait when the pace holds it back.
+    fn backfill_window(&mut self, now: Instant) -> Result<Option<SessionWindow>, Duration> {
+        if self.backfilling {
+            return Ok(None);
+        }
+        let Some(walk) = self.backfill else {
+            return Ok(None);
+        };
+        if let Some(after) = self.backfill_after.filter(|after| *after > now) {
+            return Err(after - now);
+        }
+        // A tail shorter than a quarter step goes with this window rather than a call of its own.
+        let step_end = walk.to - BACKFILL_STEP;
+        let from = if step_end - walk.until < BACKFILL_STEP / 4 {
+            walk.until
         } else {
-            RECENT_RUNNING
+            step_end
         };
-        let oldest_running = self
-            .latest
-            .values()
-            .flat_map(|ports| ports.iter())
-            .filter(|s| s.end_time.is_none() && s.start_time >= now - horizon)
-            .map(|s| s.start_time)
-            .min();
-        Some(oldest_running.map_or(newest, |t| t.min(newest)))
+        self.backfill = (from > walk.until).then_some(Backfill { to: from, ..walk });
+        self.backfilling = true;
+        Ok(Some(SessionWindow {
+            from: Some(from),
+            to: Some(walk.to),
+        }))
+    }
+
+    /// A backfill window's sessions: kept, and the next window paced by the pages they took.
+    fn backfill_answered(&mut self, sessions: Vec<ChargingSession>) {
+        let pages = sessions.len().div_ceil(SESSION_PAGE).max(1);
+        let free = BACKFILL_BURST_PAGES.saturating_sub(self.backfill_pages);
+        self.backfill_pages += pages;
+        let paced = u32::try_from(pages.saturating_sub(free)).unwrap_or(u32::MAX);
+        self.backfill_after = Some(Instant::now() + BACKFILL_PAGE_PAUSE * paced);
+        self.backfilling = false;
+        self.absorb(None, sessions);
+    }
+
+    /// A backfill window's call failed: the walk takes it up again after a pause.
+    fn backfill_failed(&mut self, window: SessionWindow) {
+        self.backfilling = false;
+        let (Some(from), Some(to)) = (window.from, window.to) else {
+            return;
+        };
+        let until = self.backfill.map_or(from, |walk| walk.until);
+        self.backfill = Some(Backfill { to, until });
+        self.backfill_after = Some(Instant::now() + BACKFILL_RETRY_PAUSE);
     }
 }
 
@@ -376,13 +531,34 @@ mod tests {
         started(&StationId::new(station), port, id, start_min, ended)
     }
 
-    #[test]
-    fn the_log_keeps_each_ports_latest_session_and_reads_on_from_the_oldest_running_one() {
+    fn at(minute: i64) -> DateTime<Utc> {
+        session("x", 1, 0, minute, true).start_time
+    }
+
+    fn incremental(from: DateTime<Utc>) -> SessionWindow {
+        SessionWindow {
+            from: Some(from),
+            to: None,
+        }
+    }
+
+    fn backfill(from: DateTime<Utc>, to: DateTime<Utc>) -> SessionWindow {
+        SessionWindow {
+            from: Some(from),
+            to: Some(to),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_log_keeps_each_ports_latest_session_and_reads_on_from_the_oldest_running_one() {
         let mut log = SessionLog::default();
-        let first = Some(Utc::now());
-        assert_eq!(log.next_from(first, Utc::now(), false), first);
+        // The first query: the stations' look-back, as it is no longer than an hour.
+        assert_eq!(
+            log.next_window(Some(at(-30)), at(0), false),
+            incremental(at(-30))
+        );
         log.absorb(
-            Instant::now(),
+            Some(Instant::now()),
             vec![
                 session("1:1", 1, 1, 0, true),
                 session("1:1", 1, 2, 60, false),
@@ -397,14 +573,83 @@ mod tests {
             .collect();
         ids.sort();
         assert_eq!(ids, vec![2, 3]);
-        let at = |minute| session("x", 1, 0, minute, true).start_time;
         // Session 2 (started at +60) is still running: read again from its start, not from the
         // newest start (+90).
-        assert_eq!(log.next_from(first, at(120), false), Some(at(60)));
-        // Running for over an hour: only the hourly deep query reaches back to it.
-        assert_eq!(log.next_from(first, at(200), false), Some(at(90)));
-        assert_eq!(log.next_from(first, at(200), true), Some(at(60)));
-        log.absorb(Instant::now(), vec![session("1:1", 1, 2, 60, true)]);
-        assert_eq!(log.next_from(first, at(120), true), Some(at(90)));
+        assert_eq!(log.next_window(None, at(120), false), incremental(at(60)));
+        // Running for over an hour: the incremental query no longer reaches back to it; the
+        // hourly deep query walks back to it, in the backfill.
+        assert_eq!(log.next_window(None, at(200), false), incremental(at(90)));
+        assert_eq!(log.backfill_window(Instant::now()), Ok(None));
+        assert_eq!(log.next_window(None, at(200), true), incremental(at(90)));
+        assert_eq!(
+            log.backfill_window(Instant::now()),
+            Ok(Some(backfill(at(60), at(90))))
+        );
+        log.backfill_answered(vec![session("1:1", 1, 2, 60, true)]);
+        assert_eq!(log.backfill_window(Instant::now()), Ok(None));
+        assert_eq!(log.next_window(None, at(120), true), incremental(at(90)));
+        assert_eq!(log.backfill_window(Instant::now()), Ok(None));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn older_sessions_are_read_back_newest_first_an_hour_a_call_and_paced_by_pages() {
+        let mut log = SessionLog::default();
+        let now = at(24 * 60);
+        let hours_ago = |h: i64| now - chrono::Duration::hours(h);
+        // The first query reads the last hour; the walk back goes to the look-back, 12 hours.
+        assert_eq!(
+            log.next_window(Some(hours_ago(12)), now, true),
+            incremental(hours_ago(1))
+        );
+        let pages = |n: usize| -> Vec<ChargingSession> {
+            (0..n * SESSION_PAGE)
+                .map(|i| session("1:1", 1, i as i64, 60, true))
+                .collect()
+        };
+        assert_eq!(
+            log.backfill_window(Instant::now()),
+            Ok(Some(backfill(hours_ago(2), hours_ago(1))))
+        );
+        // One window at a time.
+        assert_eq!(log.backfill_window(Instant::now()), Ok(None));
+        // The first pages go without waiting...
+        log.backfill_answered(pages(BACKFILL_BURST_PAGES - 1));
+        assert_eq!(
+            log.backfill_window(Instant::now()),
+            Ok(Some(backfill(hours_ago(3), hours_ago(2))))
+        );
+        // ...then each earns a pause: three pages, one of them free.
+        log.backfill_answered(pages(3));
+        assert_eq!(
+            log.backfill_window(Instant::now()),
+            Err(BACKFILL_PAGE_PAUSE * 2)
+        );
+        tokio::time::advance(BACKFILL_PAGE_PAUSE * 2).await;
+        let third = backfill(hours_ago(4), hours_ago(3));
+        assert_eq!(log.backfill_window(Instant::now()), Ok(Some(third)));
+        // A failed window is asked again after a pause.
+        log.backfill_failed(third);
+        assert_eq!(
+            log.backfill_window(Instant::now()),
+            Err(BACKFILL_RETRY_PAUSE)
+        );
+        tokio::time::advance(BACKFILL_RETRY_PAUSE).await;
+        assert_eq!(log.backfill_window(Instant::now()), Ok(Some(third)));
+        // The walk ends at the look-back.
+        let mut last = third;
+        loop {
+            tokio::time::advance(BACKFILL_PAGE_PAUSE).await;
+            log.backfill_answered(pages(1));
+            tokio::time::advance(BACKFILL_PAGE_PAUSE).await;
+            match log.backfill_window(Instant::now()) {
+                Ok(Some(window)) => {
+                    assert_eq!(window.to, last.from);
+                    last = window;
+                }
+                Ok(None) => break,
+                Err(wait) => panic!("still paced after its pause: {wait:?}"),
+            }
+        }
+        assert_eq!(last, backfill(hours_ago(12), hours_ago(11)));
     }
 }

@@ -8,7 +8,10 @@
 //! - getLoad: by station group, the fewest groups that cover the members (a group learned from
 //!   getStations, or from what a getLoad of the group returned), by station for the rest;
 //! - getAlarms, getStationRights, getStations: one call for the account (the client pages);
-//! - getChargingSessionData: one call for the account, incremental (see `held.rs`).
+//! - getChargingSessionData: one call for the account, incremental (see `held.rs`); older
+//!   sessions are read by a walk back, window by window: the windows due at once go in the
+//!   round, later (paced) ones in rounds of their own that no station waits for or joins
+//!   ([`GatewayState::start_session_backfill`]).
 //!
 //! When the last call of a round is in, each waiter gets its station's part, or the failure of
 //! the call that covered it: a failed page withholds only its stations.
@@ -210,7 +213,10 @@ impl GatewayState {
             ApiMethod::GetStations => vec![(CallOp::Stations, Vec::new())],
             ApiMethod::GetChargingSessionData => {
                 let first = reads.iter().filter_map(|r| r.request.since()).min();
-                vec![(CallOp::Sessions(self.held.sessions_from(first)), Vec::new())]
+                vec![(
+                    CallOp::Sessions(self.held.sessions_window(first)),
+                    Vec::new(),
+                )]
             }
             // Writes never come as reads.
             ApiMethod::ShedLoad | ApiMethod::ClearShedState | ApiMethod::ClearAlarms => Vec::new(),
@@ -220,6 +226,40 @@ impl GatewayState {
         let id = self.open_round(method, covers, reads, calls);
         let round = &self.rounds[&id];
         self.read_lane.extend(round.calls.iter().copied());
+        if method == ApiMethod::GetChargingSessionData {
+            self.start_session_backfill(Some(id));
+        }
+    }
+
+    /// Queues the next window of older sessions when one is due: in round `into` while it is
+    /// open, so its waiters get the window's sessions too (the first walk's unpaced windows
+    /// answer the stations' first read), else in a round of its own that no station waits for
+    /// or joins. Otherwise returns how long until one is due, if a walk back is under way.
+    pub(super) fn start_session_backfill(&mut self, into: Option<RoundId>) -> Option<Duration> {
+        let window = match self.held.session_backfill() {
+            Ok(Some(window)) => window,
+            Ok(None) => return None,
+            Err(wait) => return Some(wait),
+        };
+        let op = CallOp::Sessions(window);
+        let call = match into.filter(|id| self.rounds.contains_key(id)) {
+            Some(id) => {
+                let call = self.new_round_call(id, op, Vec::new());
+                let round = self.rounds.get_mut(&id).expect("checked above");
+                round.calls.push(call);
+                round.calls_left += 1;
+                call
+            }
+            None => {
+                // Covering no station: no read joins it.
+                let calls = vec![(op, Vec::new())];
+                let method = ApiMethod::GetChargingSessionData;
+                let id = self.open_round(method, Some(HashSet::new()), Vec::new(), calls);
+                self.rounds[&id].calls[0]
+            }
+        };
+        self.read_lane.push_back(call);
+        None
     }
 
     /// A write's read-back: a round for the one station, sent in the write lane. It is never
@@ -429,6 +469,10 @@ impl GatewayState {
         };
         let asked = round.started;
         let method = round.method;
+        let backfill = match op {
+            CallOp::Sessions(window) if window.is_backfill() => Some(window),
+            _ => None,
+        };
         match result {
             Ok(output) => {
                 if self.held.granted(method) {
@@ -437,8 +481,17 @@ impl GatewayState {
                         .plan_refusal(self.account(), method, false);
                 }
                 self.held.absorb(asked, &op, &covers, output);
+                if backfill.is_some() {
+                    // The next window, if due at once, before this round can finish.
+                    self.start_session_backfill(Some(id));
+                }
+            }
+            Err(error) if backfill.is_some() && !error.kind().is_plan_rights() => {
+                // Older sessions only: the round's waiters keep what the others brought.
+                self.held.session_backfill_failed(backfill);
             }
             Err(error) => {
+                self.held.session_backfill_failed(backfill);
                 if error.kind().is_plan_rights() {
                     self.held.refused(method, error.clone());
                     let account = &self.context.account;

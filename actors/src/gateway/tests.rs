@@ -654,20 +654,48 @@ async fn a_plan_refusal_is_not_asked_again_within_the_hour() {
     assert_eq!(api.calls_of(ApiMethod::GetAlarms).len(), 2);
 }
 
+/// A finished session of station `n`'s `port`, started `minutes_ago` before `now`.
+fn session_ago(
+    now: chrono::DateTime<chrono::Utc>,
+    n: usize,
+    port: u16,
+    id: i64,
+    minutes_ago: i64,
+) -> cp_registry::ChargingSession {
+    let mut session = crate::fake_api::session(&station_id(n), port, id, 0, true);
+    session.start_time = now - chrono::Duration::minutes(minutes_ago);
+    session
+}
+
+fn session_ids(reply: Result<ReadReply, GatewayError>) -> Vec<i64> {
+    match reply {
+        Ok(ReadReply::Sessions(all)) => {
+            let mut ids: Vec<i64> = all.iter().map(|s| s.session_id).collect();
+            ids.sort();
+            ids
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 #[tokio::test(start_paused = true)]
-async fn sessions_are_read_for_the_whole_account_and_then_from_the_newest_seen() {
-    use crate::fake_api::session;
+async fn sessions_are_read_for_the_whole_account_newest_hours_first_then_from_the_newest() {
     let api = Arc::new(FakeApi::new(2, 2, 1));
+    // The look-back is taken from the wall clock: sessions placed relative to it.
+    let now = chrono::Utc::now();
+    let recent = session_ago(now, 0, 1, 1, 30);
     for s in [
-        session(&station_id(0), 1, 1, 0, true),
-        session(&station_id(0), 1, 2, 60, true),
-        session(&station_id(0), 2, 3, 30, true),
-        session(&station_id(1), 1, 4, 90, true),
+        recent.clone(),
+        session_ago(now, 0, 2, 2, 5 * 60),
+        session_ago(now, 0, 2, 3, 6 * 60),
+        session_ago(now, 1, 1, 4, 11 * 60),
+        // Before the stations' look-back: never read.
+        session_ago(now, 1, 2, 5, 13 * 60),
     ] {
         api.add_session(s);
     }
     let gateway = start(api.clone(), options()).await;
-    let since = session(&station_id(0), 1, 0, -600, true).start_time;
+    let since = now - chrono::Duration::hours(12);
     let sessions = |n: usize| {
         gateway.read(
             ReadRequest::Sessions {
@@ -678,32 +706,84 @@ async fn sessions_are_read_for_the_whole_account_and_then_from_the_newest_seen()
             PATIENCE,
         )
     };
+    // Each port's latest session of the 12 hours.
     let (zero, one) = tokio::join!(sessions(0), sessions(1));
-    let ids = |r: Result<ReadReply, GatewayError>| match r {
-        Ok(ReadReply::Sessions(all)) => {
-            let mut ids: Vec<i64> = all.iter().map(|s| s.session_id).collect();
-            ids.sort();
-            ids
-        }
-        other => panic!("unexpected {other:?}"),
-    };
-    // Each port's latest session only.
-    assert_eq!(ids(zero), vec![2, 3]);
-    assert_eq!(ids(one), vec![4]);
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    api.add_session(session(&station_id(0), 2, 5, 120, true));
-    assert_eq!(ids(sessions(0).await), vec![2, 5]);
+    assert_eq!(session_ids(zero), vec![1, 2]);
+    assert_eq!(session_ids(one), vec![4]);
+    // Read as the last hour, then the older ones an hour a call, newest first.
     let calls = api.calls_of(ApiMethod::GetChargingSessionData);
-    assert_eq!(calls.len(), 2, "{calls:?}");
-    let newest = session(&station_id(1), 1, 4, 90, true).start_time;
-    assert_eq!(
-        calls[0].detail,
-        format!("SessionQuery {{ station_id: None, session_id: None, from: Some({since:?}), to: None }}")
+    let windows: Vec<&str> = calls.iter().map(|c| c.detail.as_str()).collect();
+    assert_eq!(windows.len(), 1 + 11, "{windows:#?}");
+    assert!(windows[0].ends_with("to: None }"), "{windows:#?}");
+    assert!(
+        windows[1..].iter().all(|w| w.contains("to: Some(")),
+        "{windows:#?}"
     );
-    assert_eq!(
-        calls[1].detail,
-        format!("SessionQuery {{ station_id: None, session_id: None, from: Some({newest:?}), to: None }}")
+    assert!(
+        windows[11].contains(&format!("from: Some({since:?})")),
+        "{windows:#?}"
     );
+    // Then on from the newest session seen.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    api.add_session(session_ago(now, 0, 2, 6, 10));
+    assert_eq!(session_ids(sessions(0).await), vec![1, 6]);
+    let calls = api.calls_of(ApiMethod::GetChargingSessionData);
+    assert_eq!(calls.len(), 13);
+    assert_eq!(
+        calls[12].detail,
+        format!(
+            "SessionQuery {{ station_id: None, session_id: None, from: Some({:?}), to: None }}",
+            recent.start_time
+        )
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_walk_back_through_older_sessions_is_paced_after_its_first_pages() {
+    let api = Arc::new(FakeApi::new(2, 2, 1));
+    let now = chrono::Utc::now();
+    // 300 sessions (three pages) in each of the 11 older hours; station 1's one session is in
+    // the oldest, which the first 24 pages do not reach.
+    let mut id = 0;
+    for hour in 1..12 {
+        for _ in 0..300 {
+            id += 1;
+            api.add_session(session_ago(now, 0, 1, id, hour * 60 + 20));
+        }
+    }
+    api.add_session(session_ago(now, 1, 1, 0, 11 * 60 + 30));
+    let gateway = start(api.clone(), options()).await;
+    let since = now - chrono::Duration::hours(12);
+    let sessions = |n: usize| {
+        gateway.read(
+            ReadRequest::Sessions {
+                station: station_id(n),
+                since: Some(since),
+            },
+            Duration::from_secs(1),
+            PATIENCE,
+        )
+    };
+    assert_eq!(session_ids(sessions(1).await), Vec::<i64>::new());
+    // The first answer waited for eight windows (24 pages) and the ninth, due at once.
+    let calls = api.calls_of(ApiMethod::GetChargingSessionData);
+    assert_eq!(calls.len(), 1 + 9, "{calls:#?}");
+    tokio::time::sleep(Duration::from_secs(5 * 60)).await;
+    assert_eq!(session_ids(sessions(1).await), vec![0]);
+    // The ninth window's three pages bought a minute's pause, and the tenth's another.
+    let backfill: Vec<_> = api
+        .calls_of(ApiMethod::GetChargingSessionData)
+        .into_iter()
+        .filter(|c| c.detail.contains("to: Some("))
+        .map(|c| c.at)
+        .collect();
+    assert_eq!(backfill.len(), 11);
+    for pair in backfill[8..].windows(2) {
+        assert!(
+            pair[1].duration_since(pair[0]) >= Duration::from_secs(60),
+            "{backfill:?}"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

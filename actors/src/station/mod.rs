@@ -45,9 +45,9 @@ use crate::writes::WriteLog;
 /// ChargePoint pages at 100 sessions oldest first, so an unbounded query would return the
 /// oldest, not the latest. Twelve hours finds every session still running that later queries
 /// follow (the gateway re-reads running sessions as far back as that), at half the pages of a
-/// day: a 2,500-station account's day of sessions is about 150 pages, each a call at the
-/// account's rate, before its stations' session points publish. A port whose latest session
-/// started earlier shows none until its next one.
+/// day: a 2,500-station account's half day is about 75 pages, which the gateway reads after the
+/// last hour's, newest first and paced (see `SessionLog` in `gateway/held.rs`). A port whose
+/// latest session started earlier shows none until its next one.
 const SESSION_LOOKBACK: chrono::Duration = chrono::Duration::hours(12);
 
 /// The longest a scrape waits for its polls before it publishes what is in: a slow or hanging
