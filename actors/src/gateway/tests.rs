@@ -787,6 +787,55 @@ async fn the_walk_back_through_older_sessions_is_paced_after_its_first_pages() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failed_window_of_older_sessions_is_asked_again() {
+    let api = Arc::new(FakeApi::new(2, 2, 1));
+    let now = chrono::Utc::now();
+    // As above: the first 24 pages reach ten hours back; station 1's one session is in the
+    // tenth older hour, the first window the pace holds back.
+    let mut id = 0;
+    for hour in 1..12 {
+        for _ in 0..300 {
+            id += 1;
+            api.add_session(session_ago(now, 0, 1, id, hour * 60 + 20));
+        }
+    }
+    api.add_session(session_ago(now, 1, 1, 0, 10 * 60 + 30));
+    let gateway = start(api.clone(), options()).await;
+    let since = now - chrono::Duration::hours(12);
+    let sessions = |n: usize| {
+        gateway.read(
+            ReadRequest::Sessions {
+                station: station_id(n),
+                since: Some(since),
+            },
+            Duration::from_secs(1),
+            PATIENCE,
+        )
+    };
+    assert_eq!(session_ids(sessions(1).await), Vec::<i64>::new());
+    // The tenth window fails, retries and all (the retry deadline is 20 s).
+    api.always_fail(ApiMethod::GetChargingSessionData, Fail::Http(500));
+    tokio::time::sleep(Duration::from_secs(90)).await;
+    api.heal(ApiMethod::GetChargingSessionData);
+    let healed = tokio::time::Instant::now();
+    // The walk takes it up again: station 1's session comes.
+    tokio::time::sleep(Duration::from_secs(5 * 60)).await;
+    assert_eq!(session_ids(sessions(1).await), vec![0]);
+    let calls = api.calls_of(ApiMethod::GetChargingSessionData);
+    let backfill: Vec<_> = calls
+        .iter()
+        .filter(|c| c.detail.contains("to: Some("))
+        .collect();
+    let tenth = &backfill[9].detail;
+    assert!(
+        backfill
+            .iter()
+            .any(|c| c.detail == *tenth && c.at >= healed),
+        "{backfill:#?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn every_load_round_reads_by_group_one_call_per_group() {
     // Stations 0-5 in groups 1 and 2 of three: each round is one call per group, none per
     // station.
