@@ -388,15 +388,15 @@ fn cli_shed_drops_the_simulated_load_and_revert_restores_it() {
     );
 
     // The binary's metrics carry station health and writes (counted per account), not only API
-    // calls.
+    // calls. The station's health shows from its first publish, which a write need not wait for.
+    let up = format!("cp_station_up{{account=\"account1\",station=\"{station}\"}} 1");
+    wait_until("the station's first publish in the metrics", || {
+        supervisor.metrics().contains(&up)
+    });
     let metrics = supervisor.metrics();
-    for series in [
-        format!("cp_station_up{{account=\"account1\",station=\"{station}\"}} 1"),
-        "cp_writes_total{account=\"account1\",attribute=\"shedState\",outcome=\"confirmed\"} 1"
-            .to_string(),
-    ] {
-        assert!(metrics.contains(&series), "no {series} in:\n{metrics}");
-    }
+    let writes =
+        "cp_writes_total{account=\"account1\",attribute=\"shedState\",outcome=\"confirmed\"} 1";
+    assert!(metrics.contains(writes), "no {writes} in:\n{metrics}");
 
     // Without the token, a write is refused and says why.
     let refused = cli(&supervisor.api, "", &["revert", &device]);

@@ -45,9 +45,17 @@ const OPEN_SESSION_HORIZON: chrono::Duration = chrono::Duration::hours(12);
 /// How often the session query reaches back to every running session.
 const DEEP_SESSION_QUERY: Duration = Duration::from_secs(60 * 60);
 
-/// How much older sessions one backfill call reads (see [`SessionLog::backfill_window`]):
-/// about six pages at 2,500 stations an account.
-const BACKFILL_STEP: chrono::Duration = chrono::Duration::hours(1);
+/// How much older sessions the first backfill call of a walk reads; later windows are sized
+/// from what the last one held (see [`BACKFILL_WINDOW_SESSIONS`]).
+const BACKFILL_FIRST_STEP: chrono::Duration = chrono::Duration::hours(1);
+
+/// The sessions a backfill window aims at, five pages: at 2,500 stations an account about 50
+/// minutes, while a small account's whole 12 hours is one call.
+const BACKFILL_WINDOW_SESSIONS: i64 = 5 * SESSION_PAGE as i64;
+
+/// The bounds of a backfill window.
+const BACKFILL_MIN_STEP: chrono::Duration = chrono::Duration::minutes(10);
+const BACKFILL_MAX_STEP: chrono::Duration = chrono::Duration::days(1);
 
 /// Backfill pages the account's first walk back reads without waiting: at 250 stations an
 /// account the whole 12 hours, at 2,500 the last five.
@@ -168,7 +176,7 @@ impl Held {
             (_, CallOutput::Stations(all)) => self.absorb_stations(asked, all),
             (CallOp::Sessions(window), CallOutput::Sessions(all)) => {
                 if window.is_backfill() {
-                    self.sessions.backfill_answered(all);
+                    self.sessions.backfill_answered(*window, all);
                 } else {
                     self.sessions.absorb(Some(asked), all);
                 }
@@ -356,7 +364,7 @@ struct Backfill {
 /// a day of sessions is about 75 pages of 100. Read in one go at start (and again every hour
 /// to follow long sessions), that was three quarters of a fleet's calls in those minutes. So
 /// the incremental query reads the last [`RECENT_RUNNING`] only, and the older sessions are
-/// read newest first, [`BACKFILL_STEP`] a call, [`BACKFILL_BURST_PAGES`] pages at once and
+/// read newest first, about five pages a call, [`BACKFILL_BURST_PAGES`] pages at once and
 /// then one page every [`BACKFILL_PAGE_PAUSE`]: what charges now shows at once, older ports
 /// fill in over minutes, and the account's calls stay flat.
 #[derive(Debug, Default)]
@@ -373,6 +381,8 @@ struct SessionLog {
     backfill: Option<Backfill>,
     /// A backfill window is being read: one at a time.
     backfilling: bool,
+    /// The next backfill window's length; `None`: [`BACKFILL_FIRST_STEP`].
+    backfill_step: Option<chrono::Duration>,
     /// Backfill pages read so far: the first [`BACKFILL_BURST_PAGES`] are not paced.
     backfill_pages: usize,
     /// When the next backfill window may be asked.
@@ -485,8 +495,9 @@ impl SessionLog {
             return Err(after - now);
         }
         // A tail shorter than a quarter step goes with this window rather than a call of its own.
-        let step_end = walk.to - BACKFILL_STEP;
-        let from = if step_end - walk.until < BACKFILL_STEP / 4 {
+        let step = self.backfill_step.unwrap_or(BACKFILL_FIRST_STEP);
+        let step_end = walk.to - step;
+        let from = if step_end - walk.until < step / 4 {
             walk.until
         } else {
             step_end
@@ -499,8 +510,18 @@ impl SessionLog {
         }))
     }
 
-    /// A backfill window's sessions: kept, and the next window paced by the pages they took.
-    fn backfill_answered(&mut self, sessions: Vec<ChargingSession>) {
+    /// A backfill window's sessions: kept; the next window is sized to hold about
+    /// [`BACKFILL_WINDOW_SESSIONS`] at the same density, and paced by the pages these took.
+    fn backfill_answered(&mut self, window: SessionWindow, sessions: Vec<ChargingSession>) {
+        if let (Some(from), Some(to)) = (window.from, window.to) {
+            let held = i64::try_from(sessions.len()).unwrap_or(i64::MAX).max(1);
+            let seconds = (to - from)
+                .num_seconds()
+                .saturating_mul(BACKFILL_WINDOW_SESSIONS)
+                / held;
+            let step = chrono::Duration::seconds(seconds);
+            self.backfill_step = Some(step.clamp(BACKFILL_MIN_STEP, BACKFILL_MAX_STEP));
+        }
         let pages = sessions.len().div_ceil(SESSION_PAGE).max(1);
         let free = BACKFILL_BURST_PAGES.saturating_sub(self.backfill_pages);
         self.backfill_pages += pages;
@@ -585,71 +606,69 @@ mod tests {
             log.backfill_window(Instant::now()),
             Ok(Some(backfill(at(60), at(90))))
         );
-        log.backfill_answered(vec![session("1:1", 1, 2, 60, true)]);
+        log.backfill_answered(
+            backfill(at(60), at(90)),
+            vec![session("1:1", 1, 2, 60, true)],
+        );
         assert_eq!(log.backfill_window(Instant::now()), Ok(None));
         assert_eq!(log.next_window(None, at(120), true), incremental(at(90)));
         assert_eq!(log.backfill_window(Instant::now()), Ok(None));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn older_sessions_are_read_back_newest_first_an_hour_a_call_and_paced_by_pages() {
+    async fn older_sessions_are_read_back_newest_first_about_five_pages_a_call_and_paced() {
         let mut log = SessionLog::default();
         let now = at(24 * 60);
-        let hours_ago = |h: i64| now - chrono::Duration::hours(h);
+        let ago = |minutes: i64| now - chrono::Duration::minutes(minutes);
         // The first query reads the last hour; the walk back goes to the look-back, 12 hours.
         assert_eq!(
-            log.next_window(Some(hours_ago(12)), now, true),
-            incremental(hours_ago(1))
+            log.next_window(Some(ago(12 * 60)), now, true),
+            incremental(ago(60))
         );
-        let pages = |n: usize| -> Vec<ChargingSession> {
-            (0..n * SESSION_PAGE)
+        let sessions = |n: usize| -> Vec<ChargingSession> {
+            (0..n)
                 .map(|i| session("1:1", 1, i as i64, 60, true))
                 .collect()
         };
-        assert_eq!(
-            log.backfill_window(Instant::now()),
-            Ok(Some(backfill(hours_ago(2), hours_ago(1))))
-        );
+        let mut next = || log.backfill_window(Instant::now());
+        // The first window is an hour.
+        let first = backfill(ago(120), ago(60));
+        assert_eq!(next(), Ok(Some(first)));
         // One window at a time.
-        assert_eq!(log.backfill_window(Instant::now()), Ok(None));
-        // The first pages go without waiting...
-        log.backfill_answered(pages(BACKFILL_BURST_PAGES - 1));
-        assert_eq!(
-            log.backfill_window(Instant::now()),
-            Ok(Some(backfill(hours_ago(3), hours_ago(2))))
-        );
-        // ...then each earns a pause: three pages, one of them free.
-        log.backfill_answered(pages(3));
-        assert_eq!(
-            log.backfill_window(Instant::now()),
-            Err(BACKFILL_PAGE_PAUSE * 2)
-        );
-        tokio::time::advance(BACKFILL_PAGE_PAUSE * 2).await;
-        let third = backfill(hours_ago(4), hours_ago(3));
+        assert_eq!(next(), Ok(None));
+        // Ten pages in that hour: the next window is half an hour, five pages' worth. The
+        // first pages go without waiting.
+        log.backfill_answered(first, sessions(1_000));
+        let second = backfill(ago(150), ago(120));
+        assert_eq!(log.backfill_window(Instant::now()), Ok(Some(second)));
+        // Twelve pages in half an hour: the next window is 12.5 minutes.
+        log.backfill_answered(second, sessions(1_200));
+        let third = backfill(ago(150) - chrono::Duration::seconds(750), ago(150));
         assert_eq!(log.backfill_window(Instant::now()), Ok(Some(third)));
+        // Past the burst (24 pages), each page earns a pause: of three pages, two were free.
+        log.backfill_answered(third, sessions(250));
+        assert_eq!(
+            log.backfill_window(Instant::now()),
+            Err(BACKFILL_PAGE_PAUSE)
+        );
+        tokio::time::advance(BACKFILL_PAGE_PAUSE).await;
+        let fourth = log.backfill_window(Instant::now()).unwrap().unwrap();
+        assert_eq!(fourth.to, third.from);
         // A failed window is asked again after a pause.
-        log.backfill_failed(third);
+        log.backfill_failed(fourth);
         assert_eq!(
             log.backfill_window(Instant::now()),
             Err(BACKFILL_RETRY_PAUSE)
         );
         tokio::time::advance(BACKFILL_RETRY_PAUSE).await;
-        assert_eq!(log.backfill_window(Instant::now()), Ok(Some(third)));
-        // The walk ends at the look-back.
-        let mut last = third;
-        loop {
-            tokio::time::advance(BACKFILL_PAGE_PAUSE).await;
-            log.backfill_answered(pages(1));
-            tokio::time::advance(BACKFILL_PAGE_PAUSE).await;
-            match log.backfill_window(Instant::now()) {
-                Ok(Some(window)) => {
-                    assert_eq!(window.to, last.from);
-                    last = window;
-                }
-                Ok(None) => break,
-                Err(wait) => panic!("still paced after its pause: {wait:?}"),
-            }
-        }
-        assert_eq!(last, backfill(hours_ago(12), hours_ago(11)));
+        assert_eq!(log.backfill_window(Instant::now()), Ok(Some(fourth)));
+        // A sparse window: the rest of the 12 hours is one call, and the walk ends there.
+        log.backfill_answered(fourth, sessions(1));
+        tokio::time::advance(BACKFILL_PAGE_PAUSE).await;
+        let last = log.backfill_window(Instant::now()).unwrap().unwrap();
+        assert_eq!(last, backfill(ago(12 * 60), fourth.from.unwrap()));
+        log.backfill_answered(last, sessions(1));
+        tokio::time::advance(BACKFILL_PAGE_PAUSE).await;
+        assert_eq!(log.backfill_window(Instant::now()), Ok(None));
     }
 }

@@ -710,17 +710,18 @@ async fn sessions_are_read_for_the_whole_account_newest_hours_first_then_from_th
     let (zero, one) = tokio::join!(sessions(0), sessions(1));
     assert_eq!(session_ids(zero), vec![1, 2]);
     assert_eq!(session_ids(one), vec![4]);
-    // Read as the last hour, then the older ones an hour a call, newest first.
+    // Read as the last hour, then the older ones newest first: the hour before, and, as that
+    // held almost nothing, the rest of the 12 hours in one call.
     let calls = api.calls_of(ApiMethod::GetChargingSessionData);
     let windows: Vec<&str> = calls.iter().map(|c| c.detail.as_str()).collect();
-    assert_eq!(windows.len(), 1 + 11, "{windows:#?}");
+    assert_eq!(windows.len(), 1 + 2, "{windows:#?}");
     assert!(windows[0].ends_with("to: None }"), "{windows:#?}");
     assert!(
         windows[1..].iter().all(|w| w.contains("to: Some(")),
         "{windows:#?}"
     );
     assert!(
-        windows[11].contains(&format!("from: Some({since:?})")),
+        windows[2].contains(&format!("from: Some({since:?})")),
         "{windows:#?}"
     );
     // Then on from the newest session seen.
@@ -728,9 +729,9 @@ async fn sessions_are_read_for_the_whole_account_newest_hours_first_then_from_th
     api.add_session(session_ago(now, 0, 2, 6, 10));
     assert_eq!(session_ids(sessions(0).await), vec![1, 6]);
     let calls = api.calls_of(ApiMethod::GetChargingSessionData);
-    assert_eq!(calls.len(), 13);
+    assert_eq!(calls.len(), 4);
     assert_eq!(
-        calls[12].detail,
+        calls[3].detail,
         format!(
             "SessionQuery {{ station_id: None, session_id: None, from: Some({:?}), to: None }}",
             recent.start_time
@@ -738,12 +739,9 @@ async fn sessions_are_read_for_the_whole_account_newest_hours_first_then_from_th
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_walk_back_through_older_sessions_is_paced_after_its_first_pages() {
-    let api = Arc::new(FakeApi::new(2, 2, 1));
-    let now = chrono::Utc::now();
-    // 300 sessions (three pages) in each of the 11 older hours; station 1's one session is in
-    // the oldest, which the first 24 pages do not reach.
+/// An account with 300 sessions (three pages) in each of the 11 hours before the last, and
+/// station 1's one session in the oldest: more than the walk back's first 24 pages reach.
+fn busy_sessions(api: &FakeApi, now: chrono::DateTime<chrono::Utc>) {
     let mut id = 0;
     for hour in 1..12 {
         for _ in 0..300 {
@@ -751,7 +749,22 @@ async fn the_walk_back_through_older_sessions_is_paced_after_its_first_pages() {
             api.add_session(session_ago(now, 0, 1, id, hour * 60 + 20));
         }
     }
-    api.add_session(session_ago(now, 1, 1, 0, 11 * 60 + 30));
+    api.add_session(session_ago(now, 1, 1, 0, 11 * 60 + 50));
+}
+
+/// The calls of the walk back through older sessions.
+fn backfill_calls(api: &FakeApi) -> Vec<crate::fake_api::RecordedCall> {
+    api.calls_of(ApiMethod::GetChargingSessionData)
+        .into_iter()
+        .filter(|c| c.detail.contains("to: Some("))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_walk_back_through_older_sessions_is_paced_after_its_first_pages() {
+    let api = Arc::new(FakeApi::new(2, 2, 1));
+    let now = chrono::Utc::now();
+    busy_sessions(&api, now);
     let gateway = start(api.clone(), options()).await;
     let since = now - chrono::Duration::hours(12);
     let sessions = |n: usize| {
@@ -764,24 +777,21 @@ async fn the_walk_back_through_older_sessions_is_paced_after_its_first_pages() {
             PATIENCE,
         )
     };
+    // The first answer waited for the windows the first pages read, not for the rest.
     assert_eq!(session_ids(sessions(1).await), Vec::<i64>::new());
-    // The first answer waited for eight windows (24 pages) and the ninth, due at once.
-    let calls = api.calls_of(ApiMethod::GetChargingSessionData);
-    assert_eq!(calls.len(), 1 + 9, "{calls:#?}");
-    tokio::time::sleep(Duration::from_secs(5 * 60)).await;
+    let answered = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(10 * 60)).await;
     assert_eq!(session_ids(sessions(1).await), vec![0]);
-    // The ninth window's three pages bought a minute's pause, and the tenth's another.
-    let backfill: Vec<_> = api
-        .calls_of(ApiMethod::GetChargingSessionData)
-        .into_iter()
-        .filter(|c| c.detail.contains("to: Some("))
-        .map(|c| c.at)
-        .collect();
-    assert_eq!(backfill.len(), 11);
-    for pair in backfill[8..].windows(2) {
+    // Every later window waited at least a page's pause after the one before.
+    let calls = backfill_calls(&api);
+    let later = calls
+        .iter()
+        .position(|c| c.at > answered)
+        .expect("later windows");
+    for pair in calls[later - 1..].windows(2) {
         assert!(
-            pair[1].duration_since(pair[0]) >= Duration::from_secs(60),
-            "{backfill:?}"
+            pair[1].at.duration_since(pair[0].at) >= Duration::from_secs(20),
+            "{calls:#?}"
         );
     }
 }
@@ -790,16 +800,7 @@ async fn the_walk_back_through_older_sessions_is_paced_after_its_first_pages() {
 async fn a_failed_window_of_older_sessions_is_asked_again() {
     let api = Arc::new(FakeApi::new(2, 2, 1));
     let now = chrono::Utc::now();
-    // As above: the first 24 pages reach ten hours back; station 1's one session is in the
-    // tenth older hour, the first window the pace holds back.
-    let mut id = 0;
-    for hour in 1..12 {
-        for _ in 0..300 {
-            id += 1;
-            api.add_session(session_ago(now, 0, 1, id, hour * 60 + 20));
-        }
-    }
-    api.add_session(session_ago(now, 1, 1, 0, 10 * 60 + 30));
+    busy_sessions(&api, now);
     let gateway = start(api.clone(), options()).await;
     let since = now - chrono::Duration::hours(12);
     let sessions = |n: usize| {
@@ -813,25 +814,25 @@ async fn a_failed_window_of_older_sessions_is_asked_again() {
         )
     };
     assert_eq!(session_ids(sessions(1).await), Vec::<i64>::new());
-    // The tenth window fails, retries and all (the retry deadline is 20 s).
+    let answered = tokio::time::Instant::now();
+    // The next window fails, retries and all (the retry deadline is 20 s).
     api.always_fail(ApiMethod::GetChargingSessionData, Fail::Http(500));
-    tokio::time::sleep(Duration::from_secs(90)).await;
+    tokio::time::sleep(Duration::from_secs(3 * 60)).await;
     api.heal(ApiMethod::GetChargingSessionData);
     let healed = tokio::time::Instant::now();
     // The walk takes it up again: station 1's session comes.
     tokio::time::sleep(Duration::from_secs(5 * 60)).await;
     assert_eq!(session_ids(sessions(1).await), vec![0]);
-    let calls = api.calls_of(ApiMethod::GetChargingSessionData);
-    let backfill: Vec<_> = calls
+    let calls = backfill_calls(&api);
+    let failed = calls
         .iter()
-        .filter(|c| c.detail.contains("to: Some("))
-        .collect();
-    let tenth = &backfill[9].detail;
+        .find(|c| c.at > answered)
+        .expect("a window after the first answer");
     assert!(
-        backfill
+        calls
             .iter()
-            .any(|c| c.detail == *tenth && c.at >= healed),
-        "{backfill:#?}"
+            .any(|c| c.detail == failed.detail && c.at >= healed),
+        "{calls:#?}"
     );
 }
 
