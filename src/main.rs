@@ -22,7 +22,7 @@ use tracing_subscriber::EnvFilter;
 
 /// jemalloc rather than glibc's malloc: a fleet's work is many small allocations that live for
 /// a message or a reply, and at 10,000 stations glibc spent a third of the supervisor's CPU in
-/// malloc and free (jemalloc: 0.85 s a minute against 1.21 s; benches/README.md, session 7).
+/// malloc and free (jemalloc: 0.78 s a minute against 1.21 s; benches/README.md, session 7).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
