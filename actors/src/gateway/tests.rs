@@ -752,6 +752,32 @@ fn busy_sessions(api: &FakeApi, now: chrono::DateTime<chrono::Utc>) {
     api.add_session(session_ago(now, 1, 1, 0, 11 * 60 + 50));
 }
 
+/// A gateway over [`busy_sessions`], and the 12-hour look-back its stations ask with.
+async fn busy_walk() -> (Arc<FakeApi>, GatewayHandle, chrono::DateTime<chrono::Utc>) {
+    let api = Arc::new(FakeApi::new(2, 2, 1));
+    let now = chrono::Utc::now();
+    busy_sessions(&api, now);
+    let gateway = start(api.clone(), options()).await;
+    (api, gateway, now - chrono::Duration::hours(12))
+}
+
+/// Station `n`'s sessions, from an answer at most a second old.
+async fn sessions_of(
+    gateway: &GatewayHandle,
+    n: usize,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Vec<i64> {
+    let request = ReadRequest::Sessions {
+        station: station_id(n),
+        since: Some(since),
+    };
+    session_ids(
+        gateway
+            .read(request, Duration::from_secs(1), PATIENCE)
+            .await,
+    )
+}
+
 /// The calls of the walk back through older sessions.
 fn backfill_calls(api: &FakeApi) -> Vec<crate::fake_api::RecordedCall> {
     api.calls_of(ApiMethod::GetChargingSessionData)
@@ -762,26 +788,13 @@ fn backfill_calls(api: &FakeApi) -> Vec<crate::fake_api::RecordedCall> {
 
 #[tokio::test(start_paused = true)]
 async fn the_walk_back_through_older_sessions_is_paced_after_its_first_pages() {
-    let api = Arc::new(FakeApi::new(2, 2, 1));
-    let now = chrono::Utc::now();
-    busy_sessions(&api, now);
-    let gateway = start(api.clone(), options()).await;
-    let since = now - chrono::Duration::hours(12);
-    let sessions = |n: usize| {
-        gateway.read(
-            ReadRequest::Sessions {
-                station: station_id(n),
-                since: Some(since),
-            },
-            Duration::from_secs(1),
-            PATIENCE,
-        )
-    };
+    let (api, gateway, since) = busy_walk().await;
+    let sessions = |n: usize| sessions_of(&gateway, n, since);
     // The first answer waited for the windows the first pages read, not for the rest.
-    assert_eq!(session_ids(sessions(1).await), Vec::<i64>::new());
+    assert_eq!(sessions(1).await, Vec::<i64>::new());
     let answered = tokio::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(10 * 60)).await;
-    assert_eq!(session_ids(sessions(1).await), vec![0]);
+    assert_eq!(sessions(1).await, vec![0]);
     // Every later window waited at least a page's pause after the one before.
     let calls = backfill_calls(&api);
     let later = calls
@@ -798,22 +811,9 @@ async fn the_walk_back_through_older_sessions_is_paced_after_its_first_pages() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_window_of_older_sessions_is_asked_again() {
-    let api = Arc::new(FakeApi::new(2, 2, 1));
-    let now = chrono::Utc::now();
-    busy_sessions(&api, now);
-    let gateway = start(api.clone(), options()).await;
-    let since = now - chrono::Duration::hours(12);
-    let sessions = |n: usize| {
-        gateway.read(
-            ReadRequest::Sessions {
-                station: station_id(n),
-                since: Some(since),
-            },
-            Duration::from_secs(1),
-            PATIENCE,
-        )
-    };
-    assert_eq!(session_ids(sessions(1).await), Vec::<i64>::new());
+    let (api, gateway, since) = busy_walk().await;
+    let sessions = |n: usize| sessions_of(&gateway, n, since);
+    assert_eq!(sessions(1).await, Vec::<i64>::new());
     let answered = tokio::time::Instant::now();
     // The next window fails, retries and all (the retry deadline is 20 s).
     api.always_fail(ApiMethod::GetChargingSessionData, Fail::Http(500));
@@ -822,7 +822,7 @@ async fn a_failed_window_of_older_sessions_is_asked_again() {
     let healed = tokio::time::Instant::now();
     // The walk takes it up again: station 1's session comes.
     tokio::time::sleep(Duration::from_secs(5 * 60)).await;
-    assert_eq!(session_ids(sessions(1).await), vec![0]);
+    assert_eq!(sessions(1).await, vec![0]);
     let calls = backfill_calls(&api);
     let failed = calls
         .iter()
