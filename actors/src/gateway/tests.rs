@@ -261,7 +261,7 @@ async fn the_pages_of_a_paged_read_keep_to_the_account_rate() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_burst_of_writes_goes_at_once_while_reads_use_the_whole_rate() {
+async fn a_burst_of_writes_and_their_read_backs_go_at_once_while_reads_use_the_whole_rate() {
     let api = Arc::new(FakeApi::new(10, 1, 1));
     api.set_pages(ApiMethod::GetChargingSessionData, 100);
     let gateway = start(api.clone(), options()).await;
@@ -273,25 +273,50 @@ async fn a_burst_of_writes_goes_at_once_while_reads_use_the_whole_rate() {
         FRESH,
         PATIENCE,
     );
+    // Each write as a port makes it: the shed, then the getLoad that confirms it (the stations'
+    // groups not known yet, as at start-up: ten read-backs, none shared).
+    let write_and_confirm = |n: usize| {
+        let gateway = &gateway;
+        async move {
+            gateway.write(shed(n, 3.0), PATIENCE).await?;
+            let request = ReadRequest::Load {
+                station: station_id(n),
+                group: None,
+            };
+            gateway.read_back(request, PATIENCE).await
+        }
+    };
     let writes = async {
         // Well into the paging, which takes every token the reads may.
         tokio::time::sleep(Duration::from_secs(30)).await;
         let sent = tokio::time::Instant::now();
-        let written = join_all((0..10).map(|n| gateway.write(shed(n, 3.0), PATIENCE))).await;
+        let written = join_all((0..10).map(write_and_confirm)).await;
         (written, sent)
     };
     let (pages, (written, sent)) = tokio::join!(pages, writes);
     assert!(pages.is_ok(), "{pages:?}");
     assert!(written.iter().all(Result::is_ok), "{written:?}");
-    let sheds: Vec<_> = api
-        .calls_of(ApiMethod::ShedLoad)
-        .into_iter()
-        .map(|c| c.at)
-        .collect();
-    assert_eq!(sheds, vec![sent; 10], "every shed at once");
+    let at = |method| -> Vec<_> {
+        api.calls_of(method)
+            .into_iter()
+            .map(|c| c.at)
+            .filter(|at| *at >= sent)
+            .collect()
+    };
+    assert_eq!(
+        at(ApiMethod::ShedLoad),
+        vec![sent; 10],
+        "every shed at once"
+    );
+    let read_backs = at(ApiMethod::GetLoad);
+    assert_eq!(
+        read_backs,
+        vec![read_backs[0]; 10],
+        "every read-back at once"
+    );
     // Reads and writes together keep to the rate, with the writes' burst on top of the reads'.
     let times: Vec<_> = api.calls().into_iter().map(|c| c.at).collect();
-    assert!(keeps_to_the_rate(&times, 5 + 10, Duration::from_secs(1)));
+    assert!(keeps_to_the_rate(&times, 5 + 20, Duration::from_secs(1)));
 }
 
 #[tokio::test(start_paused = true)]
