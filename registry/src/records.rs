@@ -88,11 +88,19 @@ impl PortStatusWord {
     /// The word ChargePoint uses for this status.
     pub fn as_str(&self) -> &str {
         match self {
-            PortStatusWord::Available => "AVAILABLE",
-            PortStatusWord::InUse => "INUSE",
-            PortStatusWord::Unreachable => "UNREACHABLE",
-            PortStatusWord::Unknown => "UNKNOWN",
             PortStatusWord::Other(s) => s,
+            known => known.known_word().unwrap_or_default(),
+        }
+    }
+
+    /// The word of a status this version knows; `None` for [`PortStatusWord::Other`].
+    pub fn known_word(&self) -> Option<&'static str> {
+        match self {
+            PortStatusWord::Available => Some("AVAILABLE"),
+            PortStatusWord::InUse => Some("INUSE"),
+            PortStatusWord::Unreachable => Some("UNREACHABLE"),
+            PortStatusWord::Unknown => Some("UNKNOWN"),
+            PortStatusWord::Other(_) => None,
         }
     }
 }

@@ -298,12 +298,9 @@ impl Held {
         self.sessions.backfill_window(Instant::now())
     }
 
-    /// A backfill window's call failed: it is asked again later. `None`: the call was not
-    /// one.
-    pub(super) fn session_backfill_failed(&mut self, window: Option<SessionWindow>) {
-        if let Some(window) = window {
-            self.sessions.backfill_failed(window);
-        }
+    /// A backfill window's call failed: it is asked again later.
+    pub(super) fn session_backfill_failed(&mut self, window: SessionWindow) {
+        self.sessions.backfill_failed(window);
     }
 
     /// The plan refused `method`: it is not asked again for [`REFUSAL_HOLD`].

@@ -486,22 +486,25 @@ impl GatewayState {
                     self.start_session_backfill(Some(id));
                 }
             }
-            Err(error) if backfill.is_some() && !error.kind().is_plan_rights() => {
-                // Older sessions only: the round's waiters keep what the others brought.
-                self.held.session_backfill_failed(backfill);
-            }
             Err(error) => {
-                self.held.session_backfill_failed(backfill);
-                if error.kind().is_plan_rights() {
+                let refused = error.kind().is_plan_rights();
+                if let Some(window) = backfill {
+                    self.held.session_backfill_failed(window);
+                }
+                if refused {
                     self.held.refused(method, error.clone());
                     let account = &self.context.account;
                     self.context.observer.plan_refusal(account, method, true);
                 }
-                if covers.is_empty() {
-                    round.account_failure = Some(error);
-                } else {
-                    for station in covers {
-                        round.failures.insert(station, error.clone());
+                // A failed window of older sessions is asked again later: the round's waiters
+                // keep what its other calls brought.
+                if backfill.is_none() || refused {
+                    if covers.is_empty() {
+                        round.account_failure = Some(error);
+                    } else {
+                        for station in covers {
+                            round.failures.insert(station, error.clone());
+                        }
                     }
                 }
             }

@@ -213,13 +213,7 @@ impl Metrics {
 /// The `status` label of a port's status: ChargePoint's word, or `OTHER` for any word this
 /// version does not know (kept out of the label so an odd reply cannot grow the series).
 fn port_status_label(status: &PortStatusWord) -> &'static str {
-    match status {
-        PortStatusWord::Available => "AVAILABLE",
-        PortStatusWord::InUse => "INUSE",
-        PortStatusWord::Unreachable => "UNREACHABLE",
-        PortStatusWord::Unknown => "UNKNOWN",
-        PortStatusWord::Other(_) => "OTHER",
-    }
+    status.known_word().unwrap_or("OTHER")
 }
 
 fn unix_seconds(at: DateTime<Utc>) -> f64 {
