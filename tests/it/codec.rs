@@ -99,6 +99,41 @@ fn responses_read_back_as_written() {
     }
 }
 
+/// The records a fleet holds for hours (nameplates, rights, load), one per station, are read
+/// without the spare room a growing list keeps: at 10,000 stations that room was ~13 MB.
+#[test]
+fn held_records_keep_no_spare_room() {
+    let mut checked = 0;
+    for (what, response) in samples::responses() {
+        let read = read_response(response.method(), &write_response(&response))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let mut exact = |len: usize, capacity: usize, list: &str| {
+            assert_eq!(capacity, len, "{what}: {list}");
+            checked += 1;
+        };
+        match read {
+            Response::GetStations { stations, .. } => {
+                for s in stations {
+                    exact(s.ports.len(), s.ports.capacity(), "ports");
+                    exact(s.pricing.len(), s.pricing.capacity(), "pricing");
+                }
+            }
+            Response::GetLoad { report, .. } => {
+                for s in report.stations {
+                    exact(s.ports.len(), s.ports.capacity(), "ports");
+                }
+            }
+            Response::GetStationRights { rights, .. } => {
+                for r in rights {
+                    exact(r.profiles.len(), r.profiles.capacity(), "profiles");
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(checked >= 5, "the samples hold stations, load and rights");
+}
+
 #[test]
 fn request_carries_ws_security_header_and_escaped_password() {
     let bytes = write_request(

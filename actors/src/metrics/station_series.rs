@@ -61,6 +61,8 @@ impl StationRow {
                     session_energy: None,
                     status: None,
                 };
+                // A station's ports come once each: no doubling's spare room in every row.
+                self.ports.reserve_exact(1);
                 self.ports.insert(at, row);
                 at
             }

@@ -117,6 +117,8 @@ fn read_station<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<StationLoad
         }
         Ok(())
     })?;
+    // Held until the next getLoad, by the gateway and the station: no spare room.
+    ports.shrink_to_fit();
     Ok(StationLoad {
         station_id: StationId(required(station_id, "stationID", "stationData")?),
         station_name,

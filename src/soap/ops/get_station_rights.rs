@@ -109,8 +109,10 @@ pub(crate) fn read_rights_data<'a>(
     if profile.profile.is_empty() && !stations.is_empty() {
         return Err(XmlError::missing("stationRightsProfile", "rightsData"));
     }
+    // One profile each (merging across pages adds the others): an exact Vec, as rights are
+    // held for hours by the gateway and the station.
     for station in &mut stations {
-        station.profiles.push(profile.clone());
+        station.profiles = vec![profile.clone()];
     }
     Ok(stations)
 }
@@ -162,6 +164,10 @@ pub fn merge_by_station(entries: Vec<StationRights>) -> Vec<StationRights> {
                 merged.push(entry);
             }
         }
+    }
+    // Held for hours: a station's profiles without the room their merging grew.
+    for station in &mut merged {
+        station.profiles.shrink_to_fit();
     }
     merged
 }

@@ -178,6 +178,10 @@ fn read_station<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<StationInfo
         }
         Ok(())
     })?;
+    // Held for hours by the gateway and the station: without the doubling's spare room (a
+    // 2-port station's ports would take room for 4, ~600 bytes more).
+    s.ports.shrink_to_fit();
+    s.pricing.shrink_to_fit();
     s.org_id = required(org_id, "orgID", "stationData")?;
     s.organization_name = required(organization_name, "organizationName", "stationData")?;
     Ok(s)
