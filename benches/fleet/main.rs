@@ -43,6 +43,15 @@ use cp_registry::{ApiMethod, PortNumber, Registry, Secret, StationId};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+/// The supervisor's allocator and its options (src/main.rs), so that the children this binary
+/// runs itself (the actor floor, the per-station pattern) pay for memory as the supervisor does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8] = b"narenas:2,background_thread:true\0";
+
 /// The VOLTTRON device interval of the shipped examples: one scrape of every point a minute.
 const SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -101,6 +110,9 @@ struct Args {
     /// Internal: run the per-station pattern against this SOAP endpoint and report.
     #[arg(long, hide = true, value_name = "ENDPOINT")]
     per_station_child: Option<String>,
+    /// Internal: hold this many stations' empty actors to be measured.
+    #[arg(long, hide = true, value_name = "STATIONS")]
+    actor_floor_child: Option<usize>,
 }
 
 /// Why the benchmark stopped.
@@ -175,6 +187,8 @@ enum BenchError {
     },
     #[error("the per-station run answered: {0}")]
     ChildResult(String),
+    #[error("spawning an actor")]
+    Actor(#[source] ractor::SpawnErr),
 }
 
 fn main() -> std::process::ExitCode {
@@ -182,7 +196,8 @@ fn main() -> std::process::ExitCode {
     // `cargo test --all-targets` runs bench targets too, without `--bench`: minutes of fleet
     // runs do not belong in the test suite, so only `cargo bench` (or an explicit `--bench`)
     // starts them.
-    if !args.bench && args.per_station_child.is_none() {
+    let child = args.per_station_child.is_some() || args.actor_floor_child.is_some();
+    if !args.bench && !child {
         println!(
             "fleet benchmark: run it with `cargo bench --bench fleet` (see benches/README.md)"
         );
@@ -190,7 +205,7 @@ fn main() -> std::process::ExitCode {
     }
     // One thread: the children's PR_SET_PDEATHSIG fires when the thread that spawned them
     // exits, so they must be spawned from a thread that lives as long as the benchmark.
-    let runtime = if args.per_station_child.is_some() {
+    let runtime = if child {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -207,9 +222,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match args.per_station_child.clone() {
-            Some(endpoint) => per_station::child(&args, &endpoint).await,
-            None => bench(&args).await,
+        match (&args.per_station_child, args.actor_floor_child) {
+            (Some(endpoint), _) => per_station::child(&args, endpoint).await,
+            (None, Some(stations)) => actor_floor::child(stations).await,
+            (None, None) => bench(&args).await,
         }
     });
     match result {
@@ -270,13 +286,18 @@ async fn bench(args: &Args) -> Result<(), BenchError> {
         if args.sim_only {
             continue;
         }
+        let floor = actor_floor::run(stations).await?;
         sim.add_fault(&http, &format!("*=latency:{}ms", args.latency_ms))
             .await?;
         eprintln!("== {stations} stations: supervisor");
         let ours = supervised::run(args, &http, &sim, stations).await?;
         eprintln!("== {stations} stations: per-station pattern");
         let theirs = per_station::run(args, &http, &sim, stations).await?;
-        let _ = writeln!(report, "\n{}", table(args, stations, &ours, &theirs));
+        let _ = writeln!(
+            report,
+            "\n{}",
+            table(args, stations, &ours, &theirs, &floor)
+        );
     }
     println!("{report}");
     Ok(())
@@ -332,7 +353,13 @@ fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
     values.get(rank.clamp(1, values.len()) - 1).copied()
 }
 
-fn table(args: &Args, stations: usize, ours: &RunFigures, theirs: &RunFigures) -> String {
+fn table(
+    args: &Args,
+    stations: usize,
+    ours: &RunFigures,
+    theirs: &RunFigures,
+    floor: &actor_floor::FloorFigures,
+) -> String {
     let big = stations >= 10_000;
     let mut out = String::new();
     let _ = writeln!(
@@ -425,6 +452,17 @@ fn table(args: &Args, stations: usize, ours: &RunFigures, theirs: &RunFigures) -
         if big { "<= 200 MiB" } else { "<= 48 MiB" },
     );
     row(
+        "  of which the station actors alone",
+        format!(
+            "{:.0} MiB ({} empty actors, {:.0} B each)",
+            floor.mib,
+            floor.actors,
+            floor.bytes_per_actor()
+        ),
+        "-".into(),
+        "",
+    );
+    row(
         "CPU per 60 s",
         format!("{:.0} ms", ours.cpu_ms_per_60s),
         format!("{:.0} ms", theirs.cpu_ms_per_60s),
@@ -507,6 +545,8 @@ fn write_targets(args: &Args, stations: usize) -> Vec<usize> {
         .collect()
 }
 
+/// The actor tree's own memory.
+mod actor_floor;
 /// The child processes: the kill guard, /proc readings, the simulator.
 mod children;
 /// The per-station pattern run.
