@@ -268,7 +268,7 @@ pub struct StationState {
     scrape_waiters: Vec<RpcReplyPort<Result<Publish, DeviceError>>>,
     /// When each point was last published, by its index in the registry (points publish at
     /// their own scrape interval).
-    last_included: Vec<Option<tokio::time::Instant>>,
+    last_included: Box<[scrape::PublishedAt]>,
     heartbeat: bool,
     /// The latest publish, kept small (see [`LatestPublish`]).
     latest: Option<LatestPublish>,
@@ -339,7 +339,7 @@ impl StationState {
             scrape_pending: false,
             scrape_started: tokio::time::Instant::now(),
             scrape_waiters: Vec::new(),
-            last_included: vec![None; point_count],
+            last_included: vec![scrape::PublishedAt::NEVER; point_count].into(),
             heartbeat: false,
             latest: None,
             last_scrape: None,

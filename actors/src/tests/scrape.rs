@@ -131,6 +131,33 @@ alarmType,alarmType,AlarmRegister,,string,,,FALSE,
     fleet.shutdown().await;
 }
 
+/// A point with a longer Scrape Interval than the device's is in every publish its interval
+/// has come round for, and only those: here alarmType every third minute, Status every minute.
+#[tokio::test(start_paused = true)]
+async fn a_point_publishes_at_its_own_scrape_interval() {
+    let csv = "\
+Volttron Point Name,Attribute Name,Register Name,Port #,Type,Units,Starting Value,Writable,Notes,Scrape Interval,Data Currency
+Status,Status,StationStatusRegister,1,string,,,FALSE,,60,60
+alarmType,alarmType,AlarmRegister,,string,,,FALSE,,180,180
+";
+    let api = Arc::new(FakeApi::new(1, 1, 1));
+    let fleet = start_with(&api, spec_with(csv, 1), options()).await;
+    let mut rx = fleet.subscribe();
+    let mut carried = Vec::new();
+    for _ in 0..7 {
+        let publish = next_publish_of(&mut rx, DEVICE).await;
+        let has = |point: &str| publish.message.values.contains_key(point);
+        assert!(has("Status"), "Status is in every publish");
+        carried.push(has("alarmType"));
+    }
+    assert_eq!(
+        carried,
+        [true, false, false, true, false, false, true],
+        "alarmType in the publishes of minutes 0 to 6"
+    );
+    fleet.shutdown().await;
+}
+
 /// One started station whose gateway retries for the default minute, as in production.
 async fn retrying_a_minute(api: &Arc<FakeApi>) -> Fleet {
     let options = FleetOptions {
