@@ -243,7 +243,7 @@ impl StationState {
             failures: self
                 .failures
                 .iter()
-                .map(|(m, f)| (m.name().to_string(), f.clone()))
+                .map(|(m, f)| (m.name().to_string(), (**f).clone()))
                 .collect(),
             ports_charging: self.ports_charging(),
             load_kw: load_ports.map_or(0.0, |ports| {

@@ -129,11 +129,11 @@ impl StationState {
                 tracing::warn!(device = %self.device.path, op = %method, cause = %text, "poll late; publishing without its points");
                 self.failures.insert(
                     method,
-                    MethodFailure {
+                    Box::new(MethodFailure {
                         kind: FailureKind::Late,
                         text,
                         at,
-                    },
+                    }),
                 );
                 self.observer()
                     .method_failing(self.station(), method, Some(FailureKind::Late));
@@ -241,7 +241,7 @@ impl StationState {
                     self.observer()
                         .method_failing(self.station(), method, Some(failure.kind));
                 }
-                self.failures.insert(method, failure);
+                self.failures.insert(method, Box::new(failure));
                 // Try again at the next tick rather than after a whole period.
                 self.requested_at.remove(&method);
             }
@@ -460,7 +460,7 @@ impl StationState {
                 (
                     method.to_string(),
                     WithheldPoints {
-                        failure: failure.clone(),
+                        failure: (**failure).clone(),
                         withheld,
                     },
                 )
