@@ -29,9 +29,9 @@ use crate::records::{
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StationSnapshot {
     /// From getStationStatus.
-    pub status: Option<StationStatus>,
+    pub status: Option<Arc<StationStatus>>,
     /// This station's entry of getLoad.
-    pub load: Option<StationLoad>,
+    pub load: Option<Arc<StationLoad>>,
     /// The station's alarms from getAlarms (any order; the newest is used).
     pub alarms: Option<Arc<[Alarm]>>,
     /// From getStationRights.

@@ -156,10 +156,10 @@ impl ReadRequest {
 
 /// One station's part of a read's answer. `None` means the service did not mention the station.
 #[derive(Debug, Clone, PartialEq)]
+/// Each shared with the account's held answer, as the station keeps it (see `held.rs`).
 pub enum ReadReply {
-    Status(Option<StationStatus>),
-    Load(Option<StationLoad>),
-    /// Shared with the account's held answer, as the station keeps it (see `held.rs`).
+    Status(Option<Arc<StationStatus>>),
+    Load(Option<Arc<StationLoad>>),
     Alarms(Arc<[Alarm]>),
     Rights(Option<Arc<StationRights>>),
     Sessions(Arc<[ChargingSession]>),

@@ -129,7 +129,7 @@ pub(super) fn answer_lost(error: &GatewayError) -> bool {
 
 /// Where a write's getLoad read-back goes (the station's snapshot), with when it was asked
 /// for. A function rather than the station's address, so ports need not know the station.
-pub type ReadBackSink = Arc<dyn Fn(StationLoad, Instant) + Send + Sync>;
+pub type ReadBackSink = Arc<dyn Fn(Arc<StationLoad>, Instant) + Send + Sync>;
 
 /// Tells the station that ChargePoint accepted a clearShedState of the whole station, so its
 /// ports drop the sheds it lifted (see [`PortMessage::StationCleared`]). A function, as
@@ -396,7 +396,7 @@ impl PortCalls {
     }
 
     /// The station's getLoad, no older than `fresh_within` (shared with its scrapes).
-    async fn read_load(&self, fresh_within: Duration) -> Option<StationLoad> {
+    async fn read_load(&self, fresh_within: Duration) -> Option<Arc<StationLoad>> {
         let request = ReadRequest::Load {
             station: self.context.station.clone(),
             group: *self.context.group.borrow(),

@@ -89,7 +89,7 @@ pub enum StationMessage {
     /// the snapshot and the ports as a scrape's getLoad does, so the next read shows the
     /// write. Arrives before the write's answer.
     LoadReadBack {
-        load: StationLoad,
+        load: Arc<StationLoad>,
         requested: tokio::time::Instant,
     },
     /// clearAlarms was accepted at `accepted`: the station's alarms are gone, so its alarm

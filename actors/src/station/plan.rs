@@ -215,7 +215,7 @@ mod tests {
 
     fn shed_snapshot(allowed: f64, pct: u8) -> StationSnapshot {
         StationSnapshot {
-            load: Some(StationLoad {
+            load: Some(std::sync::Arc::new(StationLoad {
                 station_id: StationId::new("1:1"),
                 station_name: None,
                 address: None,
@@ -230,7 +230,7 @@ mod tests {
                     percent_shed: pct,
                 }],
                 refused: Vec::new(),
-            }),
+            })),
             ..StationSnapshot::default()
         }
     }

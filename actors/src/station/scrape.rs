@@ -279,7 +279,11 @@ impl StationState {
 
     /// A write's getLoad read-back: absorbed exactly as a successful getLoad poll, unless a
     /// newer getLoad is already in.
-    pub(super) fn on_load_read_back(&mut self, load: StationLoad, requested: tokio::time::Instant) {
+    pub(super) fn on_load_read_back(
+        &mut self,
+        load: Arc<StationLoad>,
+        requested: tokio::time::Instant,
+    ) {
         if self.has_newer_load(Some(requested)) {
             return;
         }
@@ -307,7 +311,7 @@ impl StationState {
         };
         match reply {
             ReadReply::Status(Some(status)) => {
-                if status_changed(self.snapshot.status.as_ref(), &status) {
+                if status_changed(self.snapshot.status.as_deref(), &status) {
                     self.observer().status_observed(&status);
                 }
                 for port in &status.ports {
@@ -323,7 +327,7 @@ impl StationState {
                     before.unwrap_or_default(),
                     &load.refused,
                 );
-                if load_changed(self.snapshot.load.as_ref(), &load) {
+                if load_changed(self.snapshot.load.as_deref(), &load) {
                     self.observer().load_observed(&load);
                 }
                 for port in &load.ports {

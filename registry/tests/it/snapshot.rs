@@ -68,7 +68,7 @@ fn session(
 /// The spec's sample answers for one station.
 fn spec_snapshot() -> StationSnapshot {
     StationSnapshot {
-        status: Some(StationStatus {
+        status: Some(Arc::new(StationStatus {
             station_id: id(),
             ports: vec![
                 PortStatus {
@@ -86,8 +86,8 @@ fn spec_snapshot() -> StationSnapshot {
                     power: None,
                 },
             ],
-        }),
-        load: Some(StationLoad {
+        })),
+        load: Some(Arc::new(StationLoad {
             station_id: id(),
             station_name: None,
             address: None,
@@ -113,7 +113,7 @@ fn spec_snapshot() -> StationSnapshot {
                 },
             ],
             refused: Vec::new(),
-        }),
+        })),
         alarms: Some(Arc::from(vec![
             alarm(None, "Reachable", "2016-09-26T12:19:16Z"),
             alarm(Some(PortNumber(2)), "GFCI Trip", "2016-09-27T08:00:00Z"),
@@ -251,7 +251,7 @@ fn station_level_load_points_read_the_largest_limit_among_shed_ports() {
         Some(PointValue::Int(0))
     );
 
-    let ports = &mut s.load.as_mut().expect("spec load").ports;
+    let ports = &mut Arc::make_mut(s.load.as_mut().expect("spec load")).ports;
     ports[0].allowed_load = 5.0; // not shed: not a limit in force
     ports[1].shed_state = false;
     assert_eq!(
@@ -263,7 +263,7 @@ fn station_level_load_points_read_the_largest_limit_among_shed_ports() {
         Some(PointValue::Float(0.0))
     );
 
-    let ports = &mut s.load.as_mut().expect("spec load").ports;
+    let ports = &mut Arc::make_mut(s.load.as_mut().expect("spec load")).ports;
     for (port, pct) in ports.iter_mut().zip([20, 35]) {
         port.shed_state = true;
         port.allowed_load = 0.0;
