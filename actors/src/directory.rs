@@ -18,7 +18,7 @@ use crate::tally::FleetTally;
 /// One device and its station actor (`None` while it waits for a restart).
 #[derive(Clone)]
 pub(crate) struct DirectoryEntry {
-    pub(crate) device: Device,
+    pub(crate) device: Arc<Device>,
     pub(crate) actor: Option<ActorRef<StationMessage>>,
 }
 
@@ -32,9 +32,14 @@ pub(crate) struct StationDirectory {
 
 impl StationDirectory {
     /// Adds or replaces `path`'s entry.
-    pub(crate) fn set(&self, path: &str, device: &Device, actor: Option<ActorRef<StationMessage>>) {
+    pub(crate) fn set(
+        &self,
+        path: &str,
+        device: &Arc<Device>,
+        actor: Option<ActorRef<StationMessage>>,
+    ) {
         let entry = DirectoryEntry {
-            device: device.clone(),
+            device: Arc::clone(device),
             actor,
         };
         // A writer that panicked left a whole map (inserts and removes are single calls).

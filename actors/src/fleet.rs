@@ -91,7 +91,9 @@ pub enum FleetMessage {
 }
 
 struct StationEntry {
-    device: Device,
+    /// Shared with the directory and the station's actor: one copy of each station's
+    /// configuration, not three.
+    device: Arc<Device>,
     actor: Option<ActorRef<StationMessage>>,
     /// Recent failures, for the restart backoff.
     restarts: u32,
@@ -104,7 +106,7 @@ struct StationEntry {
 impl StationEntry {
     fn new(device: Device) -> Self {
         StationEntry {
-            device,
+            device: Arc::new(device),
             actor: None,
             restarts: 0,
             started_at: tokio::time::Instant::now(),
@@ -506,8 +508,9 @@ impl Actor for FleetSupervisor {
         let devices = args.spec.devices();
         for device in devices {
             let path = device.path.to_string();
-            state.directory.set(&path, &device, None);
-            state.stations.insert(path, StationEntry::new(device));
+            let entry = StationEntry::new(device);
+            state.directory.set(&path, &entry.device, None);
+            state.stations.insert(path, entry);
         }
         let paths: Vec<String> = state.stations.keys().cloned().collect();
         for path in paths {

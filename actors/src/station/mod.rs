@@ -60,7 +60,7 @@ pub struct StationActor;
 
 /// What [`StationActor`] needs to start.
 pub struct StationArguments {
-    pub device: Device,
+    pub device: Arc<Device>,
     /// The fleet's tick origin: every station ticks at `epoch + n × tick`, so the stations of an
     /// account ask together and one round of account-wide calls answers them all.
     pub epoch: tokio::time::Instant,
@@ -219,7 +219,7 @@ pub(crate) type AlarmsClearedSink = Arc<dyn Fn(tokio::time::Instant) + Send + Sy
 
 /// The station's mutable state.
 pub struct StationState {
-    device: Device,
+    device: Arc<Device>,
     gateway: GatewayHandle,
     options: Arc<FleetOptions>,
     publisher: broadcast::Sender<Publish>,
