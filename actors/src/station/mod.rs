@@ -226,8 +226,13 @@ pub struct StationState {
     /// Each port, and the station's Load points when the registry writes any (see
     /// [`LoadScope`]), with its actor once it has one.
     ports: BTreeMap<LoadScope, PortChild>,
-    /// What the ports share: their calls' context and the station-owned task set.
-    port_context: Arc<PortContext>,
+    /// What the ports share: their calls' context and the station-owned task set. Made at
+    /// the station's first write (see [`StationState::port_context`]).
+    port_context: Option<Arc<PortContext>>,
+    /// This station's actor: where the port context's sinks send.
+    myself: ActorRef<StationMessage>,
+    /// The fleet's write log, for the port context.
+    writes: WriteLog,
     /// The latest record of each kind.
     snapshot: StationSnapshot,
     /// The station's group (from getStations): lets the gateway read load by group. The ports
@@ -294,8 +299,8 @@ pub struct StationState {
 impl StationState {
     fn new(
         args: StationArguments,
+        myself: ActorRef<StationMessage>,
         ports: BTreeMap<LoadScope, PortChild>,
-        port_context: Arc<PortContext>,
         group: watch::Sender<Option<GroupId>>,
         alarms_cleared_sink: AlarmsClearedSink,
     ) -> Self {
@@ -322,7 +327,9 @@ impl StationState {
             options: args.options,
             publisher: args.publisher,
             ports,
-            port_context,
+            port_context: None,
+            myself,
+            writes: args.writes,
             snapshot: StationSnapshot::default(),
             group,
             periods,
@@ -425,6 +432,37 @@ impl StationState {
             .map_err(|e| unavailable(format!("port {port}: {e}")))
     }
 
+    /// What the station's ports and writes share, made at its first use: most stations of a
+    /// fleet are never written, and each context (its sinks, task set, names) is ~700 bytes.
+    fn port_context(&mut self) -> Arc<PortContext> {
+        let context = self.port_context.get_or_insert_with(|| {
+            let station_actor = self.myself.clone();
+            let read_back: ReadBackSink = Arc::new(move |load, requested| {
+                // A stopped station has no reads to update.
+                let _ = station_actor.cast(StationMessage::LoadReadBack { load, requested });
+            });
+            let station_actor = self.myself.clone();
+            let station_cleared: StationClearedSink = Arc::new(move || {
+                // A stopped station has no ports to tell.
+                let _ = station_actor.cast(StationMessage::StationShedCleared);
+            });
+            Arc::new(PortContext {
+                device: self.device.path.to_string(),
+                station: self.device.station.clone(),
+                account: self.device.account.clone(),
+                gateway: self.gateway.clone(),
+                options: port_options(&self.options, &self.device),
+                group: self.group.subscribe(),
+                read_back,
+                station_cleared,
+                tasks: PortTasks::default(),
+                plan_refusals: PlanRefusals::default(),
+                writes: self.writes.clone(),
+            })
+        });
+        Arc::clone(context)
+    }
+
     /// Starts the actors of the idle ports `which` asks for, from the registers the station
     /// kept for them.
     async fn start_ports(
@@ -461,7 +499,8 @@ impl StationState {
         for scope in idle {
             let registers = self.ports[&scope].registers();
             let (address, _) = watch::channel(None);
-            let port = spawn_port(myself, &self.port_context, registers, address).await?;
+            let context = self.port_context();
+            let port = spawn_port(myself, &context, registers, address).await?;
             self.ports.insert(scope, PortChild::Running(Box::new(port)));
         }
         Ok(())
@@ -478,34 +517,11 @@ impl Actor for StationActor {
         myself: ActorRef<Self::Msg>,
         args: StationArguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let (group, group_seen) = watch::channel(None);
-        let station_actor = myself.clone();
-        let read_back: ReadBackSink = Arc::new(move |load, requested| {
-            // A stopped station has no reads to update.
-            let _ = station_actor.cast(StationMessage::LoadReadBack { load, requested });
-        });
-        let station_actor = myself.clone();
-        let station_cleared: StationClearedSink = Arc::new(move || {
-            // A stopped station has no ports to tell.
-            let _ = station_actor.cast(StationMessage::StationShedCleared);
-        });
+        let (group, _) = watch::channel(None);
         let station_actor = myself.clone();
         let alarms_cleared: AlarmsClearedSink = Arc::new(move |accepted| {
             // A stopped station has no alarms to show.
             let _ = station_actor.cast(StationMessage::AlarmsCleared { accepted });
-        });
-        let port_context = Arc::new(PortContext {
-            device: args.device.path.to_string(),
-            station: args.device.station.clone(),
-            account: args.device.account.clone(),
-            gateway: args.gateway.clone(),
-            options: port_options(&args.options, &args.device),
-            group: group_seen,
-            read_back,
-            station_cleared,
-            tasks: PortTasks::default(),
-            plan_refusals: PlanRefusals::default(),
-            writes: args.writes.clone(),
         });
         let registry = &args.device.registry;
         let station_scope = registry.writes_station_load().then_some(LoadScope::Station);
@@ -521,8 +537,8 @@ impl Actor for StationActor {
             .collect();
         Ok(StationState::new(
             args,
+            myself,
             ports,
-            port_context,
             group,
             alarms_cleared,
         ))
@@ -548,7 +564,9 @@ impl Actor for StationActor {
     ) -> Result<(), ActorProcessingErr> {
         // Sheds in force stay until their lease lapses (see `fleet.rs`).
         state.tasks.abort_all();
-        state.port_context.tasks.stop();
+        if let Some(context) = &state.port_context {
+            context.tasks.stop();
+        }
         state.timers.drain(..).for_each(|t| t.abort());
         Ok(())
     }
@@ -627,7 +645,7 @@ impl Actor for StationActor {
                 let registers = child.kept.borrow().clone();
                 let child = Box::pin(spawn_port(
                     &myself,
-                    &state.port_context,
+                    &state.port_context(),
                     registers,
                     child.address,
                 ))

@@ -157,7 +157,8 @@ impl StationState {
                 return Routed::Answered(None, Err(e));
             }
         };
-        let writes = &self.port_context.writes;
+        let context = self.port_context();
+        let writes = &context.writes;
         let write = writes.open(&self.path(), name, value);
         let attribute = self
             .device
@@ -179,7 +180,7 @@ impl StationState {
                 let ticket = WriteTicket::new(
                     write,
                     attribute,
-                    std::sync::Arc::clone(&self.port_context),
+                    std::sync::Arc::clone(&context),
                     reply.into(),
                 );
                 let message = PortMessage::Write {
@@ -203,7 +204,6 @@ impl StationState {
             }
             WriteAction::ClearAlarms => {
                 let (reply, receiver) = oneshot();
-                let context = std::sync::Arc::clone(&self.port_context);
                 self.clear_alarms(WriteTicket::new(write, attribute, context, reply.into()));
                 Routed::Running(write, receiver)
             }
@@ -249,9 +249,10 @@ impl StationState {
 
     /// Tells the observer how a write the station answered itself ended; ports and the
     /// clearAlarms task report the writes they run.
-    fn report_write(&self, point: &str, result: &Result<WriteOutcome, DeviceError>) {
-        if let Some(def) = self.device.registry.point(point) {
-            report_write(&self.port_context, def.attribute.name(), result);
+    fn report_write(&mut self, point: &str, result: &Result<WriteOutcome, DeviceError>) {
+        let registry = std::sync::Arc::clone(&self.device.registry);
+        if let Some(def) = registry.point(point) {
+            report_write(&self.port_context(), def.attribute.name(), result);
         }
     }
 }
