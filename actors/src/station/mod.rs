@@ -214,6 +214,9 @@ struct LatestPublish {
     included: Box<[bool]>,
 }
 
+/// A timer task that sends the station a message (`ActorRef::send_after`).
+type StationTimer = JoinHandle<Result<(), ractor::MessagingErr<StationMessage>>>;
+
 /// Tells the station that clearAlarms was accepted (see [`StationMessage::AlarmsCleared`]).
 pub(crate) type AlarmsClearedSink = Arc<dyn Fn(tokio::time::Instant) + Send + Sync>;
 
@@ -291,7 +294,11 @@ pub struct StationState {
     originals: HashMap<String, PointValue>,
     /// Tags the scrape timer; bumped on restart of the schedule.
     generation: u64,
-    timers: Vec<JoinHandle<Result<(), ractor::MessagingErr<StationMessage>>>>,
+    /// The next tick.
+    tick_timer: Option<StationTimer>,
+    /// The deadline of the scrape under way; aborted when the scrape publishes, so a
+    /// station between scrapes keeps one timer task, not two.
+    publish_timer: Option<StationTimer>,
     /// Poll and clearAlarms tasks; dropping the set (in `post_stop`) aborts them.
     tasks: JoinSet<()>,
 }
@@ -356,7 +363,8 @@ impl StationState {
             tally: TallyShare::new(args.tally),
             originals: HashMap::new(),
             generation: 0,
-            timers: Vec::new(),
+            tick_timer: None,
+            publish_timer: None,
             tasks: JoinSet::new(),
         }
     }
@@ -567,7 +575,12 @@ impl Actor for StationActor {
         if let Some(context) = &state.port_context {
             context.tasks.stop();
         }
-        state.timers.drain(..).for_each(|t| t.abort());
+        for timer in [state.tick_timer.take(), state.publish_timer.take()]
+            .into_iter()
+            .flatten()
+        {
+            timer.abort();
+        }
         Ok(())
     }
 

@@ -45,9 +45,11 @@ impl StationState {
         let wait = self
             .next_tick
             .saturating_duration_since(tokio::time::Instant::now());
-        self.timers.retain(|t| !t.is_finished());
-        self.timers
-            .push(myself.send_after(wait, move || StationMessage::Tick { generation }));
+        let timer = myself.send_after(wait, move || StationMessage::Tick { generation });
+        if let Some(before) = self.tick_timer.replace(timer) {
+            // Fired already (this runs on its tick), or stale.
+            before.abort();
+        }
     }
 
     /// Polls every method whose data is older than its period, then publishes when they are in.
@@ -94,12 +96,14 @@ impl StationState {
         let generation = self.generation;
         let scrape = self.scrapes;
         let wait = PUBLISH_WAIT.min(self.tick / 2);
-        self.timers.retain(|t| !t.is_finished());
-        self.timers
-            .push(myself.send_after(wait, move || StationMessage::PublishDue {
-                generation,
-                scrape,
-            }));
+        let timer = myself.send_after(wait, move || StationMessage::PublishDue {
+            generation,
+            scrape,
+        });
+        if let Some(before) = self.publish_timer.replace(timer) {
+            // A scrape arms its deadline once, after the last one published.
+            before.abort();
+        }
     }
 
     /// The scrape's deadline passed with polls still out: each one that answered before is
@@ -477,6 +481,10 @@ impl StationState {
     /// waiting); the station keeps what it published, not the message (see [`LatestPublish`]).
     pub(super) fn publish(&mut self) {
         self.scrape_pending = false;
+        // Its deadline has no scrape left to publish.
+        if let Some(deadline) = self.publish_timer.take() {
+            deadline.abort();
+        }
         let now = tokio::time::Instant::now();
         let slack = self.tick / 2;
         let interval = self.device.interval;
