@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Attribute, Level};
 use crate::point::PointValue;
 use crate::records::{
-    Alarm, ChargingSession, PortInfo, PortLoad, PortNumber, PortStatus, Pricing, RefusedValue,
-    ShedShown, StationInfo, StationLoad, StationRights, StationStatus,
+    ChargingSession, PortInfo, PortLoad, PortNumber, PortStatus, Pricing, RefusedValue, ShedShown,
+    StationAlarm, StationInfo, StationLoad, StationRights, StationStatus,
 };
 
 /// The latest record of each kind for one station. `None` = that method has not answered yet.
@@ -33,7 +33,7 @@ pub struct StationSnapshot {
     /// This station's entry of getLoad.
     pub load: Option<Arc<StationLoad>>,
     /// The station's alarms from getAlarms (any order; the newest is used).
-    pub alarms: Option<Arc<[Alarm]>>,
+    pub alarms: Option<Arc<[StationAlarm]>>,
     /// From getStationRights.
     pub rights: Option<Arc<StationRights>>,
     /// The station's sessions from getChargingSessionData (any order; the latest per port is used).
@@ -145,7 +145,11 @@ fn shed_value(attribute: Attribute, shown: ShedShown) -> PointValue {
 
 /// The newest alarm that concerns `port`: a port's own alarms and station-wide ones (no port)
 /// both count; with no port asked for, every alarm of the station counts.
-fn newest_alarm(attribute: Attribute, alarms: &[Alarm], port: Option<PortNumber>) -> PointValue {
+fn newest_alarm(
+    attribute: Attribute,
+    alarms: &[StationAlarm],
+    port: Option<PortNumber>,
+) -> PointValue {
     if attribute == Attribute::ClearAlarms {
         // A command point: reads 0, like its Starting Value, once alarms are known.
         return PointValue::Int(0);

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    Alarm, ApiMethod, ChargingSession, GroupId, StationId, StationInfo, StationLoad, StationRights,
-    StationStatus,
+    Alarm, ApiMethod, ChargingSession, GroupId, StationAlarm, StationId, StationInfo, StationLoad,
+    StationRights, StationStatus,
 };
 use tokio::time::Instant;
 
@@ -104,7 +104,7 @@ impl<T> AccountWide<T> {
 pub(super) struct Held {
     status: HashMap<StationId, Fetched<Arc<StationStatus>>>,
     load: HashMap<StationId, Fetched<Arc<StationLoad>>>,
-    alarms: Option<AccountWide<Arc<[Alarm]>>>,
+    alarms: Option<AccountWide<Arc<[StationAlarm]>>>,
     rights: Option<AccountWide<Arc<StationRights>>>,
     stations: Option<AccountWide<Arc<StationInfo>>>,
     sessions: SessionLog,
@@ -231,12 +231,12 @@ impl Held {
     }
 
     fn absorb_alarms(&mut self, asked: Instant, all: Vec<Alarm>) {
-        let mut grouped: HashMap<StationId, Vec<Alarm>> = HashMap::new();
+        let mut grouped: HashMap<StationId, Vec<StationAlarm>> = HashMap::new();
         for alarm in all {
             grouped
                 .entry(alarm.station_id.clone())
                 .or_default()
-                .push(without_nameplate(alarm));
+                .push(alarm.into());
         }
         let by_station = grouped
             .into_iter()
@@ -331,22 +331,6 @@ impl Held {
             .get(&method)
             .filter(|(at, _)| at.elapsed() < REFUSAL_HOLD)
             .map(|(_, error)| error)
-    }
-}
-
-/// An alarm as stations read it: its port, type, time and record number. The station's
-/// names, model and serial number that every alarm repeats are dropped: stations read them
-/// from getStations, and a day of alarms on every station of a fleet repeated them ~5 MB at
-/// 10,000 stations.
-fn without_nameplate(alarm: Alarm) -> Alarm {
-    Alarm {
-        station_name: None,
-        station_model: None,
-        org_id: None,
-        organization_name: None,
-        station_manufacturer: None,
-        station_serial_num: None,
-        ..alarm
     }
 }
 
@@ -688,8 +672,8 @@ mod tests {
         assert_eq!(log.backfill_window(Instant::now()), Ok(None));
     }
 
-    /// A station is answered its alarms as its points read them (port, type, time, record
-    /// number), every one of them, without the names each alarm repeats.
+    /// A station is answered every alarm of its own, as its points read them (port, type,
+    /// time, record number).
     #[tokio::test(start_paused = true)]
     async fn held_alarms_keep_what_stations_read_of_them() {
         let alarm = |station: &str, port: Option<u16>, kind: &str, record: i32| Alarm {
@@ -721,12 +705,15 @@ mod tests {
         let Some(ReadReply::Alarms(kept)) = held.reply(&request, Instant::now()) else {
             panic!("the account's alarms answer station 1:1");
         };
-        let read = |a: &Alarm| (a.port, a.alarm_type.clone(), a.alarm_time, a.record_number);
-        let wanted: Vec<_> = [&all[0], &all[2]].into_iter().map(read).collect();
-        assert_eq!(kept.iter().map(read).collect::<Vec<_>>(), wanted);
-        assert!(kept.iter().all(|a| a.station_name.is_none()
-            && a.station_model.is_none()
-            && a.organization_name.is_none()
-            && a.station_serial_num.is_none()));
+        let wanted: Vec<StationAlarm> = [&all[0], &all[2]]
+            .into_iter()
+            .map(|a| StationAlarm {
+                port: a.port,
+                alarm_type: a.alarm_type.clone(),
+                alarm_time: a.alarm_time,
+                record_number: a.record_number,
+            })
+            .collect();
+        assert_eq!(*kept, *wanted);
     }
 }

@@ -42,8 +42,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cp_registry::{
-    AccountId, Alarm, ApiMethod, ChargingSession, GroupId, StationId, StationInfo, StationLoad,
-    StationRights, StationStatus,
+    AccountId, ApiMethod, ChargingSession, GroupId, StationAlarm, StationId, StationInfo,
+    StationLoad, StationRights, StationStatus,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::Semaphore;
@@ -160,7 +160,7 @@ impl ReadRequest {
 pub enum ReadReply {
     Status(Option<Arc<StationStatus>>),
     Load(Option<Arc<StationLoad>>),
-    Alarms(Arc<[Alarm]>),
+    Alarms(Arc<[StationAlarm]>),
     Rights(Option<Arc<StationRights>>),
     Sessions(Arc<[ChargingSession]>),
     Stations(Option<Arc<StationInfo>>),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use cp_registry::{
     Alarm, AllMessage, Attribute, ChargingSession, PointValue, PortInfo, PortLoad, PortNumber,
-    PortStatus, PortStatusWord, Pricing, Registry, RightsProfile, StationId, StationInfo,
-    StationLoad, StationRights, StationSnapshot, StationStatus, ValueType,
+    PortStatus, PortStatusWord, Pricing, Registry, RightsProfile, StationAlarm, StationId,
+    StationInfo, StationLoad, StationRights, StationSnapshot, StationStatus, ValueType,
 };
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -22,10 +22,11 @@ fn id() -> StationId {
     StationId::new("1:34003")
 }
 
-fn alarm(port: Option<PortNumber>, kind: &str, at: &str) -> Alarm {
+/// A getAlarms alarm as the station keeps it.
+fn alarm(port: Option<PortNumber>, kind: &str, at: &str) -> StationAlarm {
     Alarm {
         station_id: id(),
-        station_name: None,
+        station_name: Some("ALCOGARSTATIONS / ALCOPARK 8 -005".into()),
         station_model: None,
         org_id: None,
         organization_name: None,
@@ -36,6 +37,7 @@ fn alarm(port: Option<PortNumber>, kind: &str, at: &str) -> Alarm {
         alarm_time: t(at),
         record_number: None,
     }
+    .into()
 }
 
 fn session(
