@@ -13,7 +13,7 @@ mod read;
 mod route;
 mod scrape;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -151,6 +151,57 @@ enum PortChild {
     Running(Box<RunningPort>),
 }
 
+/// The station's ports (and station-level Load scope), each with its actor once it has one, in
+/// scope order. A plain list: a station has a few, and a map's first node has room for eleven
+/// (~300 bytes a station).
+struct StationPorts(Vec<(LoadScope, PortChild)>);
+
+impl StationPorts {
+    fn get(&self, scope: &LoadScope) -> Option<&PortChild> {
+        self.iter()
+            .find(|(s, _)| *s == scope)
+            .map(|(_, child)| child)
+    }
+
+    fn get_mut(&mut self, scope: &LoadScope) -> Option<&mut PortChild> {
+        self.0
+            .iter_mut()
+            .find(|(s, _)| s == scope)
+            .map(|(_, child)| child)
+    }
+
+    /// Puts `child` at `scope`, in place of the child there if any.
+    fn insert(&mut self, scope: LoadScope, child: PortChild) {
+        match self.0.binary_search_by_key(&scope, |(s, _)| *s) {
+            Ok(at) => self.0[at].1 = child,
+            Err(at) => self.0.insert(at, (scope, child)),
+        }
+    }
+
+    fn remove(&mut self, scope: &LoadScope) -> Option<PortChild> {
+        let at = self.0.iter().position(|(s, _)| s == scope)?;
+        Some(self.0.remove(at).1)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&LoadScope, &PortChild)> {
+        self.0.iter().map(|(scope, child)| (scope, child))
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &LoadScope> {
+        self.0.iter().map(|(scope, _)| scope)
+    }
+}
+
+impl FromIterator<(LoadScope, PortChild)> for StationPorts {
+    fn from_iter<I: IntoIterator<Item = (LoadScope, PortChild)>>(children: I) -> Self {
+        let mut ports: Vec<_> = children.into_iter().collect();
+        ports.sort_by_key(|(scope, _)| *scope);
+        ports.dedup_by_key(|(scope, _)| *scope);
+        ports.shrink_to_fit();
+        StationPorts(ports)
+    }
+}
+
 impl PortChild {
     /// The registers as they stand now.
     fn registers(&self) -> PortRegisters {
@@ -228,7 +279,7 @@ pub struct StationState {
     publisher: broadcast::Sender<Publish>,
     /// Each port, and the station's Load points when the registry writes any (see
     /// [`LoadScope`]), with its actor once it has one.
-    ports: BTreeMap<LoadScope, PortChild>,
+    ports: StationPorts,
     /// What the ports share: their calls' context and the station-owned task set. Made at
     /// the station's first write (see [`StationState::port_context`]).
     port_context: Option<Arc<PortContext>>,
@@ -307,7 +358,7 @@ impl StationState {
     fn new(
         args: StationArguments,
         myself: ActorRef<StationMessage>,
-        ports: BTreeMap<LoadScope, PortChild>,
+        ports: StationPorts,
         group: watch::Sender<Option<GroupId>>,
         alarms_cleared_sink: AlarmsClearedSink,
     ) -> Self {
@@ -505,7 +556,9 @@ impl StationState {
         idle: Vec<LoadScope>,
     ) -> Result<(), ActorProcessingErr> {
         for scope in idle {
-            let registers = self.ports[&scope].registers();
+            let Some(registers) = self.ports.get(&scope).map(PortChild::registers) else {
+                continue;
+            };
             let (address, _) = watch::channel(None);
             let context = self.port_context();
             let port = spawn_port(myself, &context, registers, address).await?;
