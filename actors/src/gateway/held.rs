@@ -10,9 +10,8 @@
 //! for an hour ([`REFUSAL_HOLD`]).
 //!
 //! What a station is answered is shared with it (`Arc`), not copied: each station keeps its
-//! answers in its snapshot, and at thousands of stations the nameplates, rights, alarms and
-//! sessions held twice were a tenth of the supervisor's memory (status and load, ~1 KB a
-//! station held twice, followed in session 8).
+//! answers in its snapshot, and at thousands of stations every record held twice (nameplates,
+//! rights, alarms, sessions, status and load) was a tenth of the supervisor's memory.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -155,8 +155,8 @@ impl ReadRequest {
 }
 
 /// One station's part of a read's answer. `None` means the service did not mention the station.
+/// Each is shared with the account's held answer, as the station keeps it (see `held.rs`).
 #[derive(Debug, Clone, PartialEq)]
-/// Each shared with the account's held answer, as the station keeps it (see `held.rs`).
 pub enum ReadReply {
     Status(Option<Arc<StationStatus>>),
     Load(Option<Arc<StationLoad>>),

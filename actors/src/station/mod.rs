@@ -145,8 +145,8 @@ enum PortChild {
     /// to them itself. An actor costs several kilobytes (its mailboxes and task) and most
     /// ports of a fleet are never written, so a port gets its actor at its station's first
     /// write, or when its registers adopt a shed in force that it must keep renewing.
-    /// Both boxed: a map node of the station's ports has room for eleven, and thousands of
-    /// stations each keeping eleven inline (a few kilobytes) add up.
+    /// Both boxed: a port's registers are ~230 bytes, and the station's list of ports stays a
+    /// pointer an entry.
     Idle(Box<PortRegisters>),
     Running(Box<RunningPort>),
 }
@@ -280,8 +280,9 @@ pub struct StationState {
     /// Each port, and the station's Load points when the registry writes any (see
     /// [`LoadScope`]), with its actor once it has one.
     ports: StationPorts,
-    /// What the ports share: their calls' context and the station-owned task set. Made at
-    /// the station's first write (see [`StationState::port_context`]).
+    /// What the ports share: their calls' context and the station-owned task set. Made when
+    /// first needed: the station's first write, or a port adopting a shed in force (see
+    /// [`StationState::port_context`]).
     port_context: Option<Arc<PortContext>>,
     /// This station's actor: where the port context's sinks send.
     myself: ActorRef<StationMessage>,
@@ -343,7 +344,8 @@ pub struct StationState {
     /// Each written point's value before its first write: what revert goes back to when the
     /// registry gives no Starting Value.
     originals: HashMap<String, PointValue>,
-    /// Tags the scrape timer; bumped on restart of the schedule.
+    /// Tags the timers' messages: one from another generation is ignored. (Nothing restarts
+    /// the schedule today, so it stays 0.)
     generation: u64,
     /// The next tick.
     tick_timer: Option<StationTimer>,
