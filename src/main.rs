@@ -26,15 +26,10 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's options, read at its start: two arenas for the supervisor's few busy threads
-/// (each thread also caches its own small allocations); the default, four per core, kept
-/// 3 MB more at 1,000 stations on two cores. A background thread returns freed pages to the
-/// system on time: without it an arena purges only when it next allocates, and at 10,000
-/// stations the pages freed after start-up stayed resident for a minute and a half (295 MiB
-/// against 250 MiB a minute after start; benches/README.md, session 8).
+/// jemalloc's options, read at its start (see [`chargepoint_supervisor::JEMALLOC_OPTIONS`]).
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8] = b"narenas:2,background_thread:true\0";
+pub static malloc_conf: &[u8] = chargepoint_supervisor::JEMALLOC_OPTIONS;
 
 /// Why the command failed, for `main` to print.
 #[derive(Debug, thiserror::Error)]

@@ -33,11 +33,7 @@ pub(super) async fn run(stations: usize) -> Result<FloorFigures, BenchError> {
 
 /// RSS, MiB, of a child holding `stations` station actors.
 async fn child_rss(stations: usize) -> Result<f64, BenchError> {
-    let exe = std::env::current_exe().map_err(|source| BenchError::Spawn {
-        what: "the actor floor",
-        source,
-    })?;
-    let mut command = Command::new(exe);
+    let mut command = this_binary("the actor floor")?;
     command
         .args(["--actor-floor-child", &stations.to_string()])
         .stderr(Stdio::inherit());

@@ -50,7 +50,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8] = b"narenas:2,background_thread:true\0";
+pub static malloc_conf: &[u8] = chargepoint_supervisor::JEMALLOC_OPTIONS;
 
 /// The VOLTTRON device interval of the shipped examples: one scrape of every point a minute.
 const SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
@@ -516,6 +516,12 @@ async fn send(
     Ok(text)
 }
 
+/// This bench binary, to run as the child `what` (given its `--...-child` flag by the caller).
+fn this_binary(what: &'static str) -> Result<Command, BenchError> {
+    let exe = std::env::current_exe().map_err(|source| BenchError::Spawn { what, source })?;
+    Ok(Command::new(exe))
+}
+
 /// Station `n` (from 1) of account `k`, as the simulator names it.
 fn station_id(k: usize, n: usize) -> StationId {
     StationId::new(format!("{k}:{}", k * 10_000 + n))
@@ -545,7 +551,7 @@ fn write_targets(args: &Args, stations: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The actor tree's own memory.
+/// The station actors' own memory.
 mod actor_floor;
 /// The child processes: the kill guard, /proc readings, the simulator.
 mod children;

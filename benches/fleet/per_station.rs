@@ -11,11 +11,7 @@ pub(super) async fn run(
     stations: usize,
 ) -> Result<RunFigures, BenchError> {
     sim.reset_calls(http).await?;
-    let exe = std::env::current_exe().map_err(|source| BenchError::Spawn {
-        what: "the per-station run",
-        source,
-    })?;
-    let mut command = Command::new(exe);
+    let mut command = this_binary("the per-station run")?;
     command
         .args(["--per-station-child", &sim.endpoint])
         .args(["--stations", &stations.to_string()])

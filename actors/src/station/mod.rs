@@ -157,29 +157,31 @@ enum PortChild {
 struct StationPorts(Vec<(LoadScope, PortChild)>);
 
 impl StationPorts {
+    /// Where `scope` is in the list, or where it would go.
+    fn find(&self, scope: &LoadScope) -> Result<usize, usize> {
+        self.0.binary_search_by_key(scope, |(s, _)| *s)
+    }
+
     fn get(&self, scope: &LoadScope) -> Option<&PortChild> {
-        self.iter()
-            .find(|(s, _)| *s == scope)
-            .map(|(_, child)| child)
+        let at = self.find(scope).ok()?;
+        Some(&self.0[at].1)
     }
 
     fn get_mut(&mut self, scope: &LoadScope) -> Option<&mut PortChild> {
-        self.0
-            .iter_mut()
-            .find(|(s, _)| s == scope)
-            .map(|(_, child)| child)
+        let at = self.find(scope).ok()?;
+        Some(&mut self.0[at].1)
     }
 
     /// Puts `child` at `scope`, in place of the child there if any.
     fn insert(&mut self, scope: LoadScope, child: PortChild) {
-        match self.0.binary_search_by_key(&scope, |(s, _)| *s) {
+        match self.find(&scope) {
             Ok(at) => self.0[at].1 = child,
             Err(at) => self.0.insert(at, (scope, child)),
         }
     }
 
     fn remove(&mut self, scope: &LoadScope) -> Option<PortChild> {
-        let at = self.0.iter().position(|(s, _)| s == scope)?;
+        let at = self.find(scope).ok()?;
         Some(self.0.remove(at).1)
     }
 
