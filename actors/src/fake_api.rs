@@ -491,7 +491,7 @@ impl ChargePointApi for FakeApi {
             .await?;
         let inner = self.lock();
         let profile = |group: GroupId| RightsProfile {
-            group_id: Some(group.to_string()),
+            group_id: Some(group.to_string().into()),
             group_name: None,
             profile: "network_manager".into(),
         };
@@ -550,7 +550,7 @@ impl ChargePointApi for FakeApi {
                 station_id: Some(id.clone()),
                 model: Some("CT4021".into()),
                 num_ports: i32::try_from(s.ports.len()).ok(),
-                group_id: s.group.map(|g| g.to_string()),
+                group_id: s.group.map(|g| g.to_string().into()),
                 org_id: "1:ORG1".into(),
                 organization_name: "Test Org".into(),
                 ..StationInfo::default()

@@ -4,6 +4,7 @@
 //! - `method`: the nine API 5.0 methods ([`ApiMethod`]).
 //! - `records`: typed records of what the API returns (`StationStatus`, `LoadReport`, `Alarm`, ...).
 //! - `secret`: [`Secret`], a password that redacts itself everywhere.
+//! - `text`: [`Text`], a string the API repeats across stations, held once and shared.
 //! - `catalog`: every attribute a registry may name ([`Attribute`]): register, method, level, type.
 //! - `point`: point values ([`PointValue`]) and VOLTTRON meta ([`PointMeta`]).
 //! - `registry`: the registry CSV ([`Registry`], [`PointDef`]): parsing, validation, writing.
@@ -37,6 +38,7 @@ mod seconds;
 mod secret;
 mod snapshot;
 mod summary;
+mod text;
 mod timezones;
 
 pub use catalog::{Attribute, Level, RegisterKind, ValueType};
@@ -58,3 +60,4 @@ pub use registry::{
 pub use secret::Secret;
 pub use snapshot::StationSnapshot;
 pub use summary::{AccountRate, FleetSummary, MethodRate};
+pub use text::Text;

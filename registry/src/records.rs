@@ -10,6 +10,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::text::Text;
+
 /// A ChargePoint station identifier such as `1:34003` (organisation prefix, colon, number).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -271,9 +273,9 @@ impl From<Alarm> for StationAlarm {
 /// through one station group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RightsProfile {
-    pub group_id: Option<String>,
-    pub group_name: Option<String>,
-    pub profile: String,
+    pub group_id: Option<Text>,
+    pub group_name: Option<Text>,
+    pub profile: Text,
 }
 
 /// A station's rights, gathered from every `rightsData` entry that names the station.
@@ -290,13 +292,13 @@ pub struct StationRights {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChargingSession {
     pub station_id: StationId,
-    pub station_name: Option<String>,
+    pub station_name: Option<Text>,
     pub port: Option<PortNumber>,
     pub address: Option<String>,
-    pub city: Option<String>,
-    pub state: Option<String>,
-    pub country: Option<String>,
-    pub postal_code: Option<String>,
+    pub city: Option<Text>,
+    pub state: Option<Text>,
+    pub country: Option<Text>,
+    pub postal_code: Option<Text>,
     pub session_id: i64,
     /// Energy delivered in the session, kWh.
     pub energy: f64,
@@ -317,25 +319,25 @@ pub struct ChargingSession {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StationInfo {
     pub station_id: Option<StationId>,
-    pub manufacturer: Option<String>,
-    pub model: Option<String>,
+    pub manufacturer: Option<Text>,
+    pub model: Option<Text>,
     pub mac_addr: Option<String>,
     pub serial_num: Option<String>,
     pub activation_date: Option<DateTime<Utc>>,
     pub address: Option<String>,
-    pub city: Option<String>,
-    pub state: Option<String>,
-    pub country: Option<String>,
-    pub postal_code: Option<String>,
+    pub city: Option<Text>,
+    pub state: Option<Text>,
+    pub country: Option<Text>,
+    pub postal_code: Option<Text>,
     pub ports: Vec<PortInfo>,
     pub pricing: Vec<Pricing>,
     pub num_ports: Option<i32>,
-    pub main_phone: Option<String>,
-    pub currency_code: Option<String>,
-    pub org_id: String,
-    pub organization_name: String,
-    pub group_id: Option<String>,
-    pub group_name: Option<String>,
+    pub main_phone: Option<Text>,
+    pub currency_code: Option<Text>,
+    pub org_id: Text,
+    pub organization_name: Text,
+    pub group_id: Option<Text>,
+    pub group_name: Option<Text>,
 }
 
 /// A port's nameplate within [`StationInfo`].
@@ -345,23 +347,23 @@ pub struct PortInfo {
     pub station_name: Option<String>,
     pub lat: Option<String>,
     pub long: Option<String>,
-    pub description: Option<String>,
+    pub description: Option<Text>,
     pub reservable: Option<i32>,
-    pub status: Option<String>,
-    pub level: Option<String>,
-    pub mode: Option<String>,
-    pub connector: Option<String>,
-    pub voltage: Option<String>,
-    pub current: Option<String>,
-    pub power: Option<String>,
+    pub status: Option<Text>,
+    pub level: Option<Text>,
+    pub mode: Option<Text>,
+    pub connector: Option<Text>,
+    pub voltage: Option<Text>,
+    pub current: Option<Text>,
+    pub power: Option<Text>,
 }
 
 /// A pricing specification within [`StationInfo`]. Times are `HH:MM:SS` as the API sends them.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Pricing {
-    pub kind: Option<String>,
-    pub start_time: Option<String>,
-    pub end_time: Option<String>,
+    pub kind: Option<Text>,
+    pub start_time: Option<Text>,
+    pub end_time: Option<Text>,
     pub min_price: Option<f64>,
     pub max_price: Option<f64>,
     pub initial_unit_price_duration: Option<i32>,
@@ -369,5 +371,5 @@ pub struct Pricing {
     pub unit_price_per_hour_thereafter: Option<f64>,
     pub unit_price_per_session: Option<f64>,
     pub unit_price_per_kwh: Option<f64>,
-    pub session_time: Option<String>,
+    pub session_time: Option<Text>,
 }

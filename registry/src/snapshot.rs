@@ -100,7 +100,10 @@ impl Attribute {
                     rights
                         .profiles
                         .iter()
-                        .map(|p| (p.group_id.clone().unwrap_or_default(), p.profile.clone()))
+                        .map(|p| {
+                            let group = p.group_id.as_deref().unwrap_or_default();
+                            (group.to_owned(), p.profile.to_string())
+                        })
                         .collect::<BTreeMap<_, _>>(),
                 )
             }
@@ -269,9 +272,9 @@ fn int(i: Option<i32>) -> PointValue {
     i.map_or(PointValue::Null, |n| PointValue::Int(n.into()))
 }
 
-fn text(s: &Option<String>) -> PointValue {
-    match s {
-        Some(s) if !s.is_empty() => PointValue::Str(s.clone()),
+fn text<S: AsRef<str>>(s: &Option<S>) -> PointValue {
+    match s.as_ref().map(AsRef::as_ref) {
+        Some(s) if !s.is_empty() => PointValue::Str(s.to_owned()),
         _ => PointValue::Null,
     }
 }
@@ -289,8 +292,9 @@ fn float(f: Option<f64>) -> PointValue {
 }
 
 /// A number the XSD types as free text (Lat, Voltage, ...): Null when it is not a number.
-fn number(s: &Option<String>) -> PointValue {
-    s.as_deref()
+fn number<S: AsRef<str>>(s: &Option<S>) -> PointValue {
+    s.as_ref()
+        .map(AsRef::as_ref)
         .and_then(|t| t.trim().parse::<f64>().ok())
         .filter(|f| f.is_finite())
         .map_or(PointValue::Null, PointValue::Float)

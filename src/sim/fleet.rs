@@ -322,7 +322,7 @@ impl SimFleet {
             .collect();
         StationLoad {
             station_id: spec.id.clone(),
-            station_name: Some(spec.name.clone()),
+            station_name: Some(spec.name.as_str().into()),
             address: Some(spec.address.clone()),
             station_load: Some(round3(ports.iter().map(|p| p.port_load).sum())),
             ports,
@@ -401,7 +401,7 @@ impl SimFleet {
                 let account = &self.layout.accounts[spec.account];
                 Alarm {
                     station_id: spec.id.clone(),
-                    station_name: Some(spec.name.clone()),
+                    station_name: Some(spec.name.as_str().into()),
                     station_model: Some(spec.model.clone()),
                     org_id: Some(account.org_id.clone()),
                     organization_name: Some(account.org_name.clone()),
@@ -502,7 +502,7 @@ impl SimFleet {
                     if wanted {
                         matching.push(ChargingSession {
                             station_id: spec.id.clone(),
-                            station_name: Some(spec.name.clone()),
+                            station_name: Some(spec.name.as_str().into()),
                             port: Some(session.port),
                             address: spec.info.address.clone(),
                             city: spec.info.city.clone(),

@@ -359,9 +359,9 @@ impl Layout {
                 .groups
                 .iter()
                 .map(|&g| RightsProfile {
-                    group_id: Some(self.groups[g].id.to_string()),
-                    group_name: Some(self.groups[g].name.clone()),
-                    profile: self.groups[g].profile.to_string(),
+                    group_id: Some(self.groups[g].id.to_string().into()),
+                    group_name: Some(self.groups[g].name.as_str().into()),
+                    profile: self.groups[g].profile.into(),
                 })
                 .collect(),
         }
@@ -415,7 +415,7 @@ fn station_spec(
             station_name: Some(name.clone()),
             lat: Some(format!("{:.6}", station_lat + f64::from(p) * 0.00001)),
             long: Some(format!("{station_long:.6}")),
-            description: Some(format!("Level 2 port {p}, garage level {}", 1 + n % 3)),
+            description: Some(format!("Level 2 port {p}, garage level {}", 1 + n % 3).into()),
             reservable: Some(0),
             status: None,
             level: Some("L2".into()),
@@ -423,7 +423,7 @@ fn station_spec(
             connector: Some("J1772".into()),
             voltage: Some("240".into()),
             current: Some("30".into()),
-            power: Some(format!("{PORT_MAX_KW:.1}")),
+            power: Some(format!("{PORT_MAX_KW:.1}").into()),
         })
         .collect();
     let info = StationInfo {
@@ -453,12 +453,12 @@ fn station_spec(
             session_time: Some("04:00:00".into()),
         }],
         num_ports: Some(i32::from(ports)),
-        main_phone: Some(format!("1-888-555-{:04}", k * 100 + n % 100)),
+        main_phone: Some(format!("1-888-555-{:04}", k * 100 + n % 100).into()),
         currency_code: Some("USD".into()),
-        org_id: account.org_id.clone(),
-        organization_name: account.org_name.clone(),
-        group_id: Some(group.id.to_string()),
-        group_name: Some(group.name.clone()),
+        org_id: account.org_id.as_str().into(),
+        organization_name: account.org_name.as_str().into(),
+        group_id: Some(group.id.to_string().into()),
+        group_name: Some(group.name.as_str().into()),
     };
     StationSpec {
         id,

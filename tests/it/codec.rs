@@ -10,7 +10,7 @@ use chargepoint_supervisor::soap::{
 use cp_actors::{PortShed, ShedLimit, ShedRequest, ShedScope, SoapError};
 use cp_registry::{
     ApiMethod, LoadReport, PortLoad, PortNumber, PortStatus, PortStatusWord, RightsProfile,
-    StationLoad, StationRights, StationStatus,
+    StationInfo, StationLoad, StationRights, StationStatus,
 };
 
 use crate::util::samples::{self, alarm, at, code_response, sid, token};
@@ -132,6 +132,63 @@ fn held_records_keep_no_spare_room() {
         }
     }
     assert!(checked >= 5, "the samples hold stations, load and rights");
+}
+
+/// What repeats from station to station in an answer (maker, connector, organisation) is held
+/// once and shared by every station that names it; what is the station's own stays its own.
+#[test]
+fn repeating_nameplate_text_is_held_once_per_answer() {
+    let stations: Vec<StationInfo> = ["1:1", "1:2", "1:3"]
+        .into_iter()
+        .map(|id| StationInfo {
+            station_id: Some(sid(id)),
+            mac_addr: Some(format!("000D:6F00:0154:{}", &id[2..])),
+            ..samples::station_info()
+        })
+        .collect();
+    let response = Response::GetStations {
+        outcome: Outcome::success(),
+        stations: stations.clone(),
+        more: false,
+    };
+    let Response::GetStations { stations: read, .. } =
+        read_response(ApiMethod::GetStations, &write_response(&response)).unwrap()
+    else {
+        panic!("not a getStations answer");
+    };
+    assert_eq!(read, stations, "sharing changes no value");
+    let same = |a: &str, b: &str| std::ptr::eq(a.as_ptr(), b.as_ptr());
+    let (first, last) = (&read[0], &read[2]);
+    for (what, a, b) in [
+        (
+            "maker",
+            first.manufacturer.as_deref(),
+            last.manufacturer.as_deref(),
+        ),
+        (
+            "organisation",
+            Some(&*first.organization_name),
+            Some(&*last.organization_name),
+        ),
+        (
+            "connector",
+            first.ports[0].connector.as_deref(),
+            last.ports[0].connector.as_deref(),
+        ),
+        (
+            "pricing",
+            first.pricing[0].kind.as_deref(),
+            last.pricing[0].kind.as_deref(),
+        ),
+    ] {
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(same(a, b), "{what}: one copy for every station");
+    }
+    let (a, b) = (first.mac_addr.as_deref(), last.mac_addr.as_deref());
+    assert!(
+        !same(a.unwrap(), b.unwrap()),
+        "each station's own MAC address"
+    );
 }
 
 #[test]

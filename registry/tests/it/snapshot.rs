@@ -429,7 +429,9 @@ fn scrape_all_message_has_volttron_shape_in_declared_types() {
 
 /// A snapshot in which every field the API can send is present.
 fn full_snapshot() -> StationSnapshot {
-    let s = |v: &str| Some(v.to_string());
+    fn s<T: for<'a> From<&'a str>>(v: &str) -> Option<T> {
+        Some(T::from(v))
+    }
     let mut snapshot = spec_snapshot();
     snapshot.info = Some(Arc::new(StationInfo {
         station_id: Some(id()),

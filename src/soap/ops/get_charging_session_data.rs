@@ -128,13 +128,13 @@ pub(crate) fn read_session<'a>(
     xin.children(el, |xin, el| {
         match el.local() {
             "stationID" => station_id = xin.opt_string(&el)?,
-            "stationName" => s.station_name = xin.opt_string(&el)?,
+            "stationName" => s.station_name = xin.opt_text(&el)?,
             "portNumber" => s.port = opt_port(xin, &el)?,
             "Address" => s.address = xin.opt_string(&el)?,
-            "City" => s.city = xin.opt_string(&el)?,
-            "State" => s.state = xin.opt_string(&el)?,
-            "Country" => s.country = xin.opt_string(&el)?,
-            "postalCode" => s.postal_code = xin.opt_string(&el)?,
+            "City" => s.city = xin.opt_text(&el)?,
+            "State" => s.state = xin.opt_text(&el)?,
+            "Country" => s.country = xin.opt_text(&el)?,
+            "postalCode" => s.postal_code = xin.opt_text(&el)?,
             "sessionID" => session_id = xin.opt_parse(&el)?,
             "Energy" => {
                 let kwh = physical(

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use cp_actors::RightsQuery;
-use cp_registry::{ApiMethod, RightsProfile, StationId, StationRights};
+use cp_registry::{ApiMethod, RightsProfile, StationId, StationRights, Text};
 
 use super::wire::{query_children, read_page, request_body, response_body};
 use super::{Outcome, Request, Response};
@@ -93,14 +93,17 @@ pub(crate) fn read_rights_data<'a>(
     let mut profile = RightsProfile {
         group_id: None,
         group_name: None,
-        profile: String::new(),
+        profile: Text::default(),
     };
     let mut stations = Vec::new();
     xin.children(el, |xin, el| {
         match el.local() {
-            "sgID" => profile.group_id = xin.opt_string(&el)?,
-            "sgName" => profile.group_name = xin.opt_string(&el)?,
-            "stationRightsProfile" => profile.profile = xin.text(&el)?.into_owned(),
+            "sgID" => profile.group_id = xin.opt_text(&el)?,
+            "sgName" => profile.group_name = xin.opt_text(&el)?,
+            "stationRightsProfile" => {
+                let text = xin.text(&el)?;
+                profile.profile = xin.share(&text);
+            }
             "stationData" => stations.push(read_station(xin, &el)?),
             _ => xin.skip(&el)?,
         }

@@ -155,25 +155,25 @@ fn read_station<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<StationInfo
     xin.children(el, |xin, el| {
         match el.local() {
             "stationID" => s.station_id = xin.opt_string(&el)?.map(StationId),
-            "stationManufacturer" => s.manufacturer = xin.opt_string(&el)?,
-            "stationModel" => s.model = xin.opt_string(&el)?,
+            "stationManufacturer" => s.manufacturer = xin.opt_text(&el)?,
+            "stationModel" => s.model = xin.opt_text(&el)?,
             "stationMacAddr" => s.mac_addr = xin.opt_string(&el)?,
             "stationSerialNum" => s.serial_num = xin.opt_string(&el)?,
             "stationActivationDate" => s.activation_date = xin.opt_time(&el)?,
             "Address" => s.address = xin.opt_string(&el)?,
-            "City" => s.city = xin.opt_string(&el)?,
-            "State" => s.state = xin.opt_string(&el)?,
-            "Country" => s.country = xin.opt_string(&el)?,
-            "postalCode" => s.postal_code = xin.opt_string(&el)?,
+            "City" => s.city = xin.opt_text(&el)?,
+            "State" => s.state = xin.opt_text(&el)?,
+            "Country" => s.country = xin.opt_text(&el)?,
+            "postalCode" => s.postal_code = xin.opt_text(&el)?,
             "Port" => s.ports.push(read_port(xin, &el)?),
             "Pricing" => s.pricing.push(read_pricing(xin, &el)?),
             "numPorts" => s.num_ports = xin.opt_parse(&el)?,
-            "mainPhone" => s.main_phone = xin.opt_string(&el)?,
-            "currencyCode" => s.currency_code = xin.opt_string(&el)?,
-            "orgID" => org_id = Some(xin.text(&el)?.into_owned()),
-            "organizationName" => organization_name = Some(xin.text(&el)?.into_owned()),
-            "sgID" => s.group_id = xin.opt_string(&el)?,
-            "sgName" => s.group_name = xin.opt_string(&el)?,
+            "mainPhone" => s.main_phone = xin.opt_text(&el)?,
+            "currencyCode" => s.currency_code = xin.opt_text(&el)?,
+            "orgID" => org_id = Some(xin.text(&el)?),
+            "organizationName" => organization_name = Some(xin.text(&el)?),
+            "sgID" => s.group_id = xin.opt_text(&el)?,
+            "sgName" => s.group_name = xin.opt_text(&el)?,
             _ => xin.skip(&el)?,
         }
         Ok(())
@@ -182,8 +182,12 @@ fn read_station<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<StationInfo
     // 2-port station's ports would take room for 4, ~600 bytes more).
     s.ports.shrink_to_fit();
     s.pricing.shrink_to_fit();
-    s.org_id = required(org_id, "orgID", "stationData")?;
-    s.organization_name = required(organization_name, "organizationName", "stationData")?;
+    s.org_id = xin.share(&required(org_id, "orgID", "stationData")?);
+    s.organization_name = xin.share(&required(
+        organization_name,
+        "organizationName",
+        "stationData",
+    )?);
     Ok(s)
 }
 
@@ -201,15 +205,15 @@ fn read_port<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<PortInfo, XmlE
                 }
                 Ok(())
             })?,
-            "Description" => p.description = xin.opt_string(&el)?,
+            "Description" => p.description = xin.opt_text(&el)?,
             "Reservable" => p.reservable = xin.opt_parse(&el)?,
-            "Status" => p.status = xin.opt_string(&el)?,
-            "Level" => p.level = xin.opt_string(&el)?,
-            "Mode" => p.mode = xin.opt_string(&el)?,
-            "Connector" => p.connector = xin.opt_string(&el)?,
-            "Voltage" => p.voltage = xin.opt_string(&el)?,
-            "Current" => p.current = xin.opt_string(&el)?,
-            "Power" => p.power = xin.opt_string(&el)?,
+            "Status" => p.status = xin.opt_text(&el)?,
+            "Level" => p.level = xin.opt_text(&el)?,
+            "Mode" => p.mode = xin.opt_text(&el)?,
+            "Connector" => p.connector = xin.opt_text(&el)?,
+            "Voltage" => p.voltage = xin.opt_text(&el)?,
+            "Current" => p.current = xin.opt_text(&el)?,
+            "Power" => p.power = xin.opt_text(&el)?,
             _ => xin.skip(&el)?,
         }
         Ok(())
@@ -221,9 +225,9 @@ fn read_pricing<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<Pricing, Xm
     let mut p = Pricing::default();
     xin.children(el, |xin, el| {
         match el.local() {
-            "Type" => p.kind = xin.opt_string(&el)?,
-            "startTime" => p.start_time = xin.opt_string(&el)?,
-            "endTime" => p.end_time = xin.opt_string(&el)?,
+            "Type" => p.kind = xin.opt_text(&el)?,
+            "startTime" => p.start_time = xin.opt_text(&el)?,
+            "endTime" => p.end_time = xin.opt_text(&el)?,
             "minPrice" => p.min_price = xin.opt_double(&el)?,
             "maxPrice" => p.max_price = xin.opt_double(&el)?,
             "initialUnitPriceDuration" => p.initial_unit_price_duration = xin.opt_parse(&el)?,
@@ -233,7 +237,7 @@ fn read_pricing<'a>(xin: &mut XmlIn<'a>, el: &Element<'a>) -> Result<Pricing, Xm
             }
             "unitPricePerSession" => p.unit_price_per_session = xin.opt_double(&el)?,
             "unitPricePerKWh" => p.unit_price_per_kwh = xin.opt_double(&el)?,
-            "sessionTime" => p.session_time = xin.opt_string(&el)?,
+            "sessionTime" => p.session_time = xin.opt_text(&el)?,
             _ => xin.skip(&el)?,
         }
         Ok(())

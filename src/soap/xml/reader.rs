@@ -3,7 +3,9 @@
 //! read on top of it in `values`.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
+use cp_registry::Text;
 use quick_xml::errors::IllFormedError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -67,6 +69,9 @@ pub(crate) struct XmlIn<'a> {
     between_markup: bool,
     /// Off only in tests, which compare the two paths on the same documents.
     plain_path: bool,
+    /// The repeating text read so far (see [`XmlIn::opt_text`]): one allocation per distinct
+    /// value in the document, however many records name it.
+    pub(super) shared: HashSet<Text>,
 }
 
 impl<'a> XmlIn<'a> {
@@ -88,6 +93,7 @@ impl<'a> XmlIn<'a> {
             text: std::str::from_utf8(document).ok(),
             between_markup: false,
             plain_path: true,
+            shared: HashSet::new(),
         }
     }
 

@@ -5,6 +5,7 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use cp_registry::Text;
 
 use super::error::XmlError;
 use super::reader::{Element, XmlIn};
@@ -14,6 +15,24 @@ impl<'a> XmlIn<'a> {
     pub(crate) fn opt_string(&mut self, element: &Element<'a>) -> Result<Option<String>, XmlError> {
         let text = self.text(element)?;
         Ok((!text.is_empty()).then(|| text.into_owned()))
+    }
+
+    /// The text of `element`, `None` when it is empty, as [`Text`] shared with every equal
+    /// value read before from this document: for what repeats from station to station (a
+    /// model, a city, a group's name).
+    pub(crate) fn opt_text(&mut self, element: &Element<'a>) -> Result<Option<Text>, XmlError> {
+        let text = self.text(element)?;
+        Ok((!text.is_empty()).then(|| self.share(&text)))
+    }
+
+    /// `text` as [`Text`], shared as [`XmlIn::opt_text`] shares it.
+    pub(crate) fn share(&mut self, text: &str) -> Text {
+        if let Some(known) = self.shared.get(text) {
+            return known.clone();
+        }
+        let text = Text::from(text);
+        self.shared.insert(text.clone());
+        text
     }
 
     /// The text of `element` parsed as `T`, `None` when it is empty.
