@@ -54,6 +54,7 @@ use crate::api::{
 };
 use crate::error::{FailureKind, SoapError};
 use crate::observe::CallObserver;
+use crate::station::StationMessage;
 
 mod call;
 mod held;
@@ -190,7 +191,7 @@ pub(crate) enum GatewayMessage {
     Read {
         request: ReadRequest,
         fresh_within: Duration,
-        reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
+        reply: ReadAnswer,
     },
     /// A write's read-back: the getLoad that confirms a write. Skips the batching window and
     /// goes in the write lane, ahead of every queued read; never joins a call sent before it.
@@ -289,13 +290,87 @@ impl Retrying {
 struct PendingRead {
     request: ReadRequest,
     after: tokio::time::Instant,
-    reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
+    reply: ReadAnswer,
 }
 
 impl PendingRead {
     fn answer(self, result: Result<ReadReply, GatewayError>) {
+        self.reply.answer(result);
+    }
+}
+
+/// Who waits for a request's answer.
+trait Requester<T> {
+    /// Whether the requester stopped waiting: its answer would go nowhere.
+    fn gave_up(&self) -> bool;
+    fn answer(self, result: Result<T, GatewayError>);
+}
+
+impl<T: Send + 'static> Requester<T> for RpcReplyPort<Result<T, GatewayError>> {
+    fn gave_up(&self) -> bool {
+        self.is_closed()
+    }
+
+    fn answer(self, result: Result<T, GatewayError>) {
         // A closed port means the requester stopped waiting; nothing is left to do.
-        let _ = self.reply.send(result);
+        let _ = self.send(result);
+    }
+}
+
+/// Who waits for a read's answer.
+pub(crate) enum ReadAnswer {
+    /// A caller on a reply port, with a deadline of its own (a write's read-back, a port's
+    /// rights check, the fleet's discovery).
+    Port(RpcReplyPort<Result<ReadReply, GatewayError>>),
+    /// A station's poll of one method.
+    Poll(StationPoll),
+}
+
+impl Requester<ReadReply> for ReadAnswer {
+    fn gave_up(&self) -> bool {
+        match self {
+            ReadAnswer::Port(port) => port.gave_up(),
+            // A stopped station drops the answer it is cast.
+            ReadAnswer::Poll(_) => false,
+        }
+    }
+
+    fn answer(self, result: Result<ReadReply, GatewayError>) {
+        match self {
+            ReadAnswer::Port(port) => port.answer(result),
+            ReadAnswer::Poll(poll) => poll.answer(result),
+        }
+    }
+}
+
+/// A station's poll: its answer is cast to the station as
+/// [`StationMessage::PollCompleted`]. No task, timer or channel waits for it: a fleet's tick
+/// queues every station's reads at once, and at 10,000 stations a task waiting on each read
+/// held ~25 MB for the length of every round. Dropped unanswered (the gateway stopped), it
+/// tells the station with [`StationMessage::PollLost`], as a closing reply port would.
+pub(crate) struct StationPoll {
+    station: ActorRef<StationMessage>,
+    method: ApiMethod,
+    answered: bool,
+}
+
+impl StationPoll {
+    fn answer(mut self, result: Result<ReadReply, GatewayError>) {
+        self.answered = true;
+        let method = self.method;
+        // The station may have stopped meanwhile; then the answer has no reader.
+        let _ = self
+            .station
+            .cast(StationMessage::PollCompleted { method, result });
+    }
+}
+
+impl Drop for StationPoll {
+    fn drop(&mut self) {
+        if !self.answered {
+            let method = self.method;
+            let _ = self.station.cast(StationMessage::PollLost { method });
+        }
     }
 }
 
@@ -469,7 +544,30 @@ impl GatewayHandle {
         self.retrying.cause(op)
     }
 
-    /// Asks for a read, happy with an account answer asked no more than `fresh_within` ago.
+    /// Asks for `station`'s poll, happy with an account answer asked no more than
+    /// `fresh_within` ago. The answer comes to the station as [`StationMessage::PollCompleted`]
+    /// (or [`StationMessage::PollLost`] when the gateway is gone).
+    pub(crate) fn poll(
+        &self,
+        request: ReadRequest,
+        fresh_within: Duration,
+        station: &ActorRef<StationMessage>,
+    ) {
+        let reply = ReadAnswer::Poll(StationPoll {
+            station: station.clone(),
+            method: request.method(),
+            answered: false,
+        });
+        // A stopped gateway hands the message back; dropping it tells the station.
+        let _ = self.actor.cast(GatewayMessage::Read {
+            request,
+            fresh_within,
+            reply,
+        });
+    }
+
+    /// Asks for a read, happy with an account answer asked no more than `fresh_within` ago, and
+    /// waits for it (a port's rights check, the fleet's discovery).
     ///
     /// # Errors
     /// The call's failure, [`GatewayError::Overloaded`], or `Unreachable` after `timeout`.
@@ -483,7 +581,7 @@ impl GatewayHandle {
             |reply| GatewayMessage::Read {
                 request,
                 fresh_within,
-                reply,
+                reply: ReadAnswer::Port(reply),
             },
             timeout,
         )

@@ -20,26 +20,22 @@ use tokio::time::Instant;
 
 use super::call::{CallOp, CallOutput};
 use super::{
-    Call, CallId, CallPurpose, GatewayError, GatewayMessage, GatewayState, PendingRead, ReadReply,
-    ReadRequest, WriteReply, WriteRequest,
+    Call, CallId, CallPurpose, GatewayError, GatewayMessage, GatewayState, PendingRead, ReadAnswer,
+    ReadReply, ReadRequest, Requester, WriteReply, WriteRequest,
 };
 
 impl GatewayState {
     /// Lets a request in, or answers it at once: nothing when its requester already gave up,
     /// [`GatewayError::Overloaded`] when the queue is full.
-    fn admit<T>(
-        &self,
-        reply: RpcReplyPort<Result<T, GatewayError>>,
-    ) -> Option<RpcReplyPort<Result<T, GatewayError>>> {
-        if reply.is_closed() {
+    fn admit<T, R: Requester<T>>(&self, reply: R) -> Option<R> {
+        if reply.gave_up() {
             return None;
         }
         if self.queued < self.options.max_queued {
             return Some(reply);
         }
         self.context.observer.overloaded(self.account());
-        // The requester may have stopped waiting; then nobody needs the refusal.
-        let _ = reply.send(Err(GatewayError::Overloaded {
+        reply.answer(Err(GatewayError::Overloaded {
             account: self.account().clone(),
             capacity: self.options.max_queued,
         }));
@@ -52,18 +48,18 @@ impl GatewayState {
         myself: &ActorRef<GatewayMessage>,
         request: ReadRequest,
         fresh_within: Duration,
-        reply: RpcReplyPort<Result<ReadReply, GatewayError>>,
+        reply: ReadAnswer,
     ) {
         let now = Instant::now();
         self.members.note(&request, now);
         if let Some(refusal) = self.held.refusal(request.method()) {
             // The plan refused the method lately; asking again would only be refused again.
-            let _ = reply.send(Err(refusal.clone()));
+            reply.answer(Err(refusal.clone()));
             return;
         }
         let after = now.checked_sub(fresh_within).unwrap_or(now);
         if let Some(answer) = self.held.reply(&request, after) {
-            let _ = reply.send(Ok(answer));
+            reply.answer(Ok(answer));
             return;
         }
         let Some(reply) = self.admit(reply) else {
@@ -102,7 +98,7 @@ impl GatewayState {
         self.start_read_back(PendingRead {
             request,
             after: Instant::now(),
-            reply,
+            reply: ReadAnswer::Port(reply),
         });
         self.pump(myself);
     }
@@ -142,7 +138,7 @@ impl GatewayState {
         // Per method, in the order the methods were first asked for, so calls queue as asked.
         let mut new_rounds: Vec<(ApiMethod, Vec<PendingRead>)> = Vec::new();
         for read in std::mem::take(&mut self.window) {
-            if read.reply.is_closed() {
+            if read.reply.gave_up() {
                 self.queued -= 1;
                 continue;
             }
@@ -181,8 +177,7 @@ impl GatewayState {
     pub(super) fn complete(&mut self, call: Call, result: Result<CallOutput, GatewayError>) {
         match call.purpose {
             CallPurpose::Write(reply) => {
-                // A closed port means the requester stopped waiting.
-                let _ = reply.send(result.map(|output| write_reply(&output)));
+                reply.answer(result.map(|output| write_reply(&output)));
             }
             CallPurpose::Read { round, covers } => {
                 self.on_round_call_completed(round, call.op, covers, result)

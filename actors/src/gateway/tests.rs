@@ -979,3 +979,72 @@ async fn calls_queued_behind_a_plan_refusal_are_not_sent() {
     }
     assert_eq!(api.calls_of(ApiMethod::GetLoad).len(), 1);
 }
+
+/// What a station's poll brings it: the answer, or `None` when the gateway dropped it.
+type PollNews = (ApiMethod, Option<Result<ReadReply, GatewayError>>);
+
+/// Stands in for a station: passes on what its polls bring.
+struct PollProbe;
+
+impl Actor for PollProbe {
+    type Msg = StationMessage;
+    type State = tokio::sync::mpsc::UnboundedSender<PollNews>;
+    type Arguments = tokio::sync::mpsc::UnboundedSender<PollNews>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<Self::Msg>,
+        news: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(news)
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        news: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = match message {
+            StationMessage::PollCompleted { method, result } => news.send((method, Some(result))),
+            StationMessage::PollLost { method } => news.send((method, None)),
+            _ => Ok(()),
+        };
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_station_poll_is_answered_to_the_station_and_told_when_the_gateway_drops_it() {
+    let api = Arc::new(FakeApi::new(6, 1, 1));
+    api.set_latency(Duration::from_secs(10));
+    let gateway = start(api.clone(), options()).await;
+    let (news, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    let (station, _) = Actor::spawn(None, PollProbe, news).await.unwrap();
+
+    let mut next = async || {
+        let news = tokio::time::timeout(Duration::from_secs(60), heard.recv()).await;
+        news.expect("the station hears within a minute").unwrap()
+    };
+
+    gateway.poll(ReadRequest::Status(station_id(0)), FRESH, &station);
+    let (method, answer) = next().await;
+    assert_eq!(method, ApiMethod::GetStationStatus);
+    assert!(
+        matches!(answer, Some(Ok(ReadReply::Status(Some(_))))),
+        "{answer:?}"
+    );
+
+    // A poll still waiting for its call when the gateway stops is not left hanging.
+    gateway.poll(ReadRequest::Alarms(station_id(0)), FRESH, &station);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        api.calls_of(ApiMethod::GetAlarms).len(),
+        1,
+        "the call is out"
+    );
+    gateway.actor.stop(None);
+    let (method, answer) = next().await;
+    assert_eq!(method, ApiMethod::GetAlarms);
+    assert!(answer.is_none(), "told it was dropped: {answer:?}");
+}

@@ -85,6 +85,8 @@ pub enum StationMessage {
         method: ApiMethod,
         result: Result<ReadReply, GatewayError>,
     },
+    /// A poll the gateway dropped unanswered: it stopped, or was never reached.
+    PollLost { method: ApiMethod },
     /// A port write's getLoad read-back, sent when it was asked for at `requested`: it updates
     /// the snapshot and the ports as a scrape's getLoad does, so the next read shows the
     /// write. Arrives before the write's answer.
@@ -354,7 +356,8 @@ pub struct StationState {
     /// The deadline of the scrape under way; aborted when the scrape publishes, so a
     /// station between scrapes keeps one timer task, not two.
     publish_timer: Option<StationTimer>,
-    /// Poll and clearAlarms tasks; dropping the set (in `post_stop`) aborts them.
+    /// clearAlarms tasks; dropping the set (in `post_stop`) aborts them. (Polls need none:
+    /// the gateway casts their answers.)
     tasks: JoinSet<()>,
 }
 
@@ -651,6 +654,10 @@ impl Actor for StationActor {
             StationMessage::Tick { generation } => state.on_tick(&myself, generation),
             StationMessage::PublishDue { generation, scrape } => {
                 state.on_publish_due(generation, scrape)
+            }
+            StationMessage::PollLost { method } => {
+                let lost = state.gateway_unreachable("dropped the request");
+                state.on_poll_completed(&myself, method, Err(lost));
             }
             StationMessage::PollCompleted { method, result } => {
                 state.on_poll_completed(&myself, method, result);

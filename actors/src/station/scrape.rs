@@ -35,6 +35,7 @@ impl StationState {
         }
         self.next_tick = next_on_schedule(self.epoch, self.tick, tokio::time::Instant::now());
         self.arm_tick_timer(myself);
+        self.give_up_lost_polls(myself);
         self.start_scrape(myself);
     }
 
@@ -174,21 +175,40 @@ impl StationState {
         self.polling.insert(method);
         self.requested_at
             .insert(method, tokio::time::Instant::now());
-        let gateway = self.gateway.clone();
-        let timeout = self.options.gateway_wait();
         // An account answer from within half a tick is as good as a new one: the fleet's
         // stations tick together, and those just past the batching window need no second
         // round of calls.
-        let fresh_within = self.tick / 2;
-        let myself = myself.clone();
-        // The read's future is boxed: a task's allocation is sized for its future and outlives
-        // it until the set reaps the task, which is at the next poll's answer; boxed, the
-        // kilobytes of the read are freed as soon as it answers.
-        self.tasks.spawn(async move {
-            let result = Box::pin(gateway.read(request, fresh_within, timeout)).await;
-            // The station may have stopped meanwhile; then the answer has no reader.
-            let _ = myself.cast(StationMessage::PollCompleted { method, result });
-        });
+        self.gateway.poll(request, self.tick / 2, myself);
+    }
+
+    /// Gives up the polls out longer than any gateway call can take (queued, retried up to
+    /// its deadline, timed out once more), so that a poll the gateway never answers cannot
+    /// stop its method being asked again. The gateway answers every read; this guards against
+    /// it failing to, not against a slow account.
+    fn give_up_lost_polls(&mut self, myself: &ActorRef<StationMessage>) {
+        let now = tokio::time::Instant::now();
+        let wait = self.options.gateway_wait();
+        let lost: Vec<ApiMethod> = self
+            .polling
+            .iter()
+            .filter(|m| {
+                self.requested_at
+                    .get(m)
+                    .is_some_and(|t| now.duration_since(*t) > wait)
+            })
+            .collect();
+        for method in lost {
+            let error = self.gateway_unreachable("timed out");
+            self.on_poll_completed(myself, method, Err(error));
+        }
+    }
+
+    /// The error of a poll the gateway did not answer.
+    pub(super) fn gateway_unreachable(&self, reason: &str) -> GatewayError {
+        GatewayError::Unreachable {
+            account: self.gateway.account.clone(),
+            reason: reason.to_string(),
+        }
     }
 
     pub(super) fn on_poll_completed(
