@@ -318,3 +318,92 @@ async fn after_a_hang_clears_data_is_fresh_within_one_short_interval() {
         cleared.elapsed()
     );
 }
+
+/// A gateway that takes every read and never answers: it keeps each one (so none is dropped
+/// and the station is never told) and passes on which method was asked.
+struct SilentGateway;
+
+impl ractor::Actor for SilentGateway {
+    type Msg = crate::gateway::GatewayMessage;
+    type State = (
+        Vec<crate::gateway::GatewayMessage>,
+        tokio::sync::mpsc::UnboundedSender<ApiMethod>,
+    );
+    type Arguments = tokio::sync::mpsc::UnboundedSender<ApiMethod>;
+
+    async fn pre_start(
+        &self,
+        _: ractor::ActorRef<Self::Msg>,
+        asked: Self::Arguments,
+    ) -> Result<Self::State, ractor::ActorProcessingErr> {
+        Ok((Vec::new(), asked))
+    }
+
+    async fn handle(
+        &self,
+        _: ractor::ActorRef<Self::Msg>,
+        message: Self::Msg,
+        (kept, asked): &mut Self::State,
+    ) -> Result<(), ractor::ActorProcessingErr> {
+        if let crate::gateway::GatewayMessage::Read { request, .. } = &message {
+            let _ = asked.send(request.method());
+        }
+        kept.push(message);
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_poll_the_gateway_never_answers_is_given_up_and_asked_again() {
+    let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
+    let (silent, _) = ractor::Actor::spawn(None, SilentGateway, asked_tx)
+        .await
+        .unwrap();
+    let account = AccountId("acct".into());
+    let gateway = crate::gateway::GatewayHandle {
+        account,
+        actor: silent,
+        retrying: Arc::default(),
+    };
+    let options = options();
+    let device = spec(1).station_sets[0].listed_devices().remove(0);
+    let (publisher, _) = broadcast::channel(16);
+    let (_station, _) = ractor::Actor::spawn(
+        None,
+        crate::station::StationActor,
+        crate::station::StationArguments {
+            device: Arc::new(device),
+            epoch: tokio::time::Instant::now(),
+            gateway,
+            options: Arc::new(options.clone()),
+            publisher,
+            writes: crate::WriteLog::default(),
+            tally: Arc::default(),
+        },
+    )
+    .await
+    .unwrap();
+
+    let started = tokio::time::Instant::now();
+    let first = asked.recv().await.unwrap();
+    // Nothing answers; the station asks for `first` again once it gives the poll up, at the
+    // first tick after the longest a gateway call can take.
+    let again = loop {
+        let method = tokio::time::timeout(Duration::from_secs(600), asked.recv())
+            .await
+            .expect("asked again within ten minutes")
+            .unwrap();
+        if method == first {
+            break started.elapsed();
+        }
+    };
+    let wait = options.gateway_wait();
+    assert!(
+        again > wait,
+        "{first} asked again after {again:?}, before {wait:?}"
+    );
+    assert!(
+        again <= wait + Duration::from_secs(60),
+        "{first} asked again after {again:?}, more than a tick after {wait:?}"
+    );
+}
