@@ -76,10 +76,11 @@ pub struct StationArguments {
 
 /// The station's mailbox.
 pub enum StationMessage {
-    /// The scrape timer of `generation`; a stale generation is dropped.
-    Tick { generation: u64 },
-    /// The publish deadline of scrape number `scrape`: publish with whatever is in.
-    PublishDue { generation: u64, scrape: u64 },
+    /// The scrape timer.
+    Tick,
+    /// The publish deadline of scrape number `scrape`: publish with whatever is in; one for
+    /// a scrape already published is dropped.
+    PublishDue { scrape: u64 },
     /// A poll's answer. Polls of different methods complete in any order.
     PollCompleted {
         method: ApiMethod,
@@ -348,9 +349,6 @@ pub struct StationState {
     /// Each written point's value before its first write: what revert goes back to when the
     /// registry gives no Starting Value.
     originals: HashMap<String, PointValue>,
-    /// Tags the timers' messages: one from another generation is ignored. (Nothing restarts
-    /// the schedule today, so it stays 0.)
-    generation: u64,
     /// The next tick.
     tick_timer: Option<StationTimer>,
     /// The deadline of the scrape under way; aborted when the scrape publishes, so a
@@ -420,7 +418,6 @@ impl StationState {
             reported: Reported::default(),
             tally: TallyShare::new(args.tally),
             originals: HashMap::new(),
-            generation: 0,
             tick_timer: None,
             publish_timer: None,
             tasks: JoinSet::new(),
@@ -651,10 +648,8 @@ impl Actor for StationActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            StationMessage::Tick { generation } => state.on_tick(&myself, generation),
-            StationMessage::PublishDue { generation, scrape } => {
-                state.on_publish_due(generation, scrape)
-            }
+            StationMessage::Tick => state.on_tick(&myself),
+            StationMessage::PublishDue { scrape } => state.on_publish_due(scrape),
             StationMessage::PollLost { method } => {
                 let lost = state.gateway_unreachable("dropped the request");
                 state.on_poll_completed(&myself, method, Err(lost));

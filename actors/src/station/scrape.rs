@@ -29,10 +29,7 @@ use crate::gateway::{GatewayError, ReadReply, ReadRequest};
 use crate::port::PortMessage;
 
 impl StationState {
-    pub(super) fn on_tick(&mut self, myself: &ActorRef<StationMessage>, generation: u64) {
-        if generation != self.generation {
-            return;
-        }
+    pub(super) fn on_tick(&mut self, myself: &ActorRef<StationMessage>) {
         self.next_tick = next_on_schedule(self.epoch, self.tick, tokio::time::Instant::now());
         self.arm_tick_timer(myself);
         self.give_up_lost_polls(myself);
@@ -42,11 +39,10 @@ impl StationState {
     /// Ticks keep to the fleet's schedule (epoch + n × tick) rather than "a tick after the last
     /// one", so the stations of an account stay together and their reads keep merging.
     pub(super) fn arm_tick_timer(&mut self, myself: &ActorRef<StationMessage>) {
-        let generation = self.generation;
         let wait = self
             .next_tick
             .saturating_duration_since(tokio::time::Instant::now());
-        let timer = myself.send_after(wait, move || StationMessage::Tick { generation });
+        let timer = myself.send_after(wait, || StationMessage::Tick);
         if let Some(before) = self.tick_timer.replace(timer) {
             // Fired already (this runs on its tick), or stale.
             before.abort();
@@ -94,13 +90,9 @@ impl StationState {
 
     /// Publishes the scrape under way after [`PUBLISH_WAIT`] (or half a tick) at the latest.
     fn arm_publish_deadline(&mut self, myself: &ActorRef<StationMessage>) {
-        let generation = self.generation;
         let scrape = self.scrapes;
         let wait = PUBLISH_WAIT.min(self.tick / 2);
-        let timer = myself.send_after(wait, move || StationMessage::PublishDue {
-            generation,
-            scrape,
-        });
+        let timer = myself.send_after(wait, move || StationMessage::PublishDue { scrape });
         if let Some(before) = self.publish_timer.replace(timer) {
             // A scrape arms its deadline once, after the last one published.
             before.abort();
@@ -110,8 +102,8 @@ impl StationState {
     /// The scrape's deadline passed with polls still out: each one that answered before is
     /// marked late (its points are withheld and the station shows degraded) and the scrape
     /// publishes the rest. The polls go on; their answers count when they come.
-    pub(super) fn on_publish_due(&mut self, generation: u64, scrape: u64) {
-        if generation != self.generation || scrape != self.scrapes || !self.scrape_pending {
+    pub(super) fn on_publish_due(&mut self, scrape: u64) {
+        if scrape != self.scrapes || !self.scrape_pending {
             return;
         }
         let waited = tokio::time::Instant::now().duration_since(self.scrape_started);
